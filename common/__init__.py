@@ -1,0 +1,1 @@
+"""Shared by every role: settings, models, symbol rules, queue names and Redis keys."""

@@ -1,0 +1,79 @@
+"""Domain errors, raised where the fact is known and mapped to HTTP in one place (api.errors)."""
+from __future__ import annotations
+
+
+class RouterError(Exception):
+    """Base of every domain error; `field` names the request field at fault, when there is one."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ConfigError(RouterError):
+    """A configuration value is malformed; start-up stops with this message."""
+
+
+class InvalidSymbol(RouterError):
+    """A symbol that is not a tradable A-share, fund, bond or repo code."""
+
+
+class LotSizeViolation(RouterError):
+    """A volume that breaks the board's lot, minimum, step or per-order maximum."""
+
+
+class PriceTypeUnsupported(RouterError):
+    """A price type that the symbol's exchange does not accept."""
+
+
+class UnknownAccount(RouterError):
+    """A trader_index that selects no enabled account."""
+
+
+class AuthError(RouterError):
+    """Base of authentication failures (HTTP 401)."""
+
+
+class UnknownClient(AuthError):
+    pass
+
+
+class SignatureMissing(AuthError):
+    pass
+
+
+class SignatureExpired(AuthError):
+    pass
+
+
+class SignatureInvalid(AuthError):
+    pass
+
+
+class ReplayedRequest(AuthError):
+    pass
+
+
+class ScopeDenied(RouterError):
+    """The client is authenticated but may not do this (HTTP 403)."""
+
+
+class JobNotFound(RouterError):
+    """No job with this id exists (or it has aged out)."""
+
+
+class BrokerUnavailable(RouterError):
+    """The broker session is not connected or did not answer in time."""
+
+
+class OrderExpired(RouterError):
+    """An order waited in the queue past its deadline and was never sent."""
+
+
+class OrderRejected(RouterError):
+    """The broker refused an order (order id -1 or status 57)."""
+
+
+class StoreUnavailable(RouterError):
+    """Redis did not answer."""
