@@ -23,6 +23,10 @@ class LotSizeViolation(RouterError):
     """A volume that breaks the board's lot, minimum, step or per-order maximum."""
 
 
+class InvalidPrice(RouterError):
+    """A price that is missing, off the tick, or outside what the order type allows."""
+
+
 class PriceTypeUnsupported(RouterError):
     """A price type that the symbol's exchange does not accept."""
 
@@ -65,6 +69,10 @@ class JobNotFound(RouterError):
 
 class BrokerUnavailable(RouterError):
     """The broker session is not connected or did not answer in time."""
+
+
+class BrokerTimeout(BrokerUnavailable):
+    """A broker call did not answer in time: whether it took effect is unknown until checked."""
 
 
 class OrderExpired(RouterError):

@@ -208,3 +208,9 @@ def round_down_volume(inst: Instrument, volume: float) -> int:
 def round_to_tick(inst: Instrument, price: float) -> Decimal:
     """`price` rounded down to the instrument's tick (yuan, or rate percent for repo)."""
     return (Decimal(str(price)) / inst.tick).to_integral_value(ROUND_DOWN) * inst.tick
+
+
+def is_on_tick(inst: Instrument, price: float) -> bool:
+    """True when `price` is a whole number of ticks (tolerating float noise)."""
+    ticks = Decimal(str(round(price, 6))) / inst.tick  # a client's 0.1 + 0.2 is still 0.30
+    return ticks == ticks.to_integral_value()

@@ -1,0 +1,121 @@
+"""Putting jobs on the RQ queues and reading them back as clients see them (JobView).
+
+Shared by the web and the scheduler; the worker's functions are named by dotted path only.
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+import redis
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.results import Result
+from rq.serializers import JSONSerializer
+
+from common import keys
+from common.exceptions import JobNotFound, StoreUnavailable
+from common.jobs import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, new_job_id
+
+Payload = OrderPayload | CancelPayload | QueryPayload
+NO_TIMEOUT = -1  # the worker bounds each broker call itself; RQ's timer would interrupt a call mid-flight
+WAIT_MAX_SECONDS = 30
+
+
+def queue(connection: redis.Redis, name: str) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def enqueue(connection: redis.Redis, payload: Payload, job_ttl: int, job_id: str | None = None) -> str:
+    """Put one job on its kind's queue and return its id. Never overwrites an existing job (unique)."""
+    queue_name, func = JOB_ROUTES[payload.kind]
+    job_id = job_id or new_job_id(payload.kind)
+    try:
+        queue(connection, queue_name).enqueue_call(
+            func,
+            kwargs={"payload": payload.model_dump(mode="json")},
+            job_id=job_id,
+            timeout=NO_TIMEOUT,
+            result_ttl=job_ttl,
+            failure_ttl=job_ttl,
+            description=f"{payload.kind} {job_id}",
+            meta={"kind": payload.kind, "client_id": payload.meta.client_id},
+            unique=True,
+        )
+    except redis.RedisError as error:
+        raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
+    return job_id
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def view(connection: redis.Redis, job_id: str) -> JobView:
+    """The job as clients see it. Raises JobNotFound for an id that never existed or has aged out."""
+    try:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        raise JobNotFound(f"no job {job_id}") from None
+    except redis.RedisError as error:
+        raise StoreUnavailable(f"Redis did not answer: {error.__class__.__name__}") from error
+    status = job.get_status(refresh=False)
+    result = None
+    error = None
+    if status == JobStatus.FINISHED:
+        result = job.return_value(refresh=False)
+        if result is None:
+            latest = job.latest_result()
+            result = latest.return_value if latest else None
+    elif status == JobStatus.FAILED:
+        latest = job.latest_result()
+        error = _last_line(latest.exc_string if latest else job.exc_info)
+    client_status = status.value if status else "queued"
+    if isinstance(result, dict):
+        outcome = result.get("outcome")
+        if outcome == "expired":
+            client_status = "expired"
+        elif outcome in ("rejected", "not_submitted"):
+            client_status, error = "failed", result.get("error") or result.get("status_msg")
+    order_state = None
+    if job.meta.get("kind") == "order":
+        raw = connection.get(keys.order_state(job_id))
+        order_state = json.loads(raw) if raw else None
+    return JobView(
+        job_id=job.id,
+        kind=job.meta.get("kind"),
+        status=client_status,
+        created_at=_iso(job.created_at),
+        enqueued_at=_iso(job.enqueued_at),
+        started_at=_iso(job.started_at),
+        ended_at=_iso(job.ended_at),
+        result=result,
+        order=order_state,
+        error=error,
+    )
+
+
+def wait(connection: redis.Redis, job_id: str, seconds: float) -> JobView:
+    """The job once it has ended, or as it stands after `seconds` (at most WAIT_MAX_SECONDS)."""
+    current = view(connection, job_id)
+    deadline = time.monotonic() + min(max(seconds, 0.0), WAIT_MAX_SECONDS)
+    while current.status in ("queued", "started", "deferred", "scheduled"):
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        if left_ms <= 0:
+            break
+        try:
+            # Blocks on the job's result stream; returns the moment the worker writes a result.
+            connection.xread({Result.get_key(job_id): "0-0"}, block=left_ms, count=1)
+        except redis.RedisError as error:
+            raise StoreUnavailable(f"Redis did not answer: {error.__class__.__name__}") from error
+        current = view(connection, job_id)
+    return current
+
+
+def _last_line(text: str | None) -> str | None:
+    if not text:
+        return None
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else None

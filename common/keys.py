@@ -1,0 +1,29 @@
+"""Every queue name and Redis key the router uses, in one place (RQ's own keys stay RQ's)."""
+from __future__ import annotations
+
+PREFIX = "qmt"
+
+# Queues in the worker's priority order: a cancel is never stuck behind an order backlog.
+CANCEL_QUEUE = "cancel"
+ORDER_QUEUE = "order"
+QUERY_QUEUE = "query"
+QUEUES_BY_PRIORITY = (CANCEL_QUEUE, ORDER_QUEUE, QUERY_QUEUE)
+
+WORKER_HEARTBEAT = f"{PREFIX}:worker:heartbeat"  # hash: ts, pid, broker, host
+SCHEDULER_HEARTBEAT = f"{PREFIX}:scheduler:heartbeat"
+EVENTS_STREAM = f"{PREFIX}:events"  # order/trade/connection events, capped
+
+
+def order_state(job_id: str) -> str:
+    """JSON: the latest broker view of the order a job placed (status, filled volume, avg price)."""
+    return f"{PREFIX}:order:{job_id}"
+
+
+def broker_connection(account_index: int) -> str:
+    """Hash: connection state of one account's broker session."""
+    return f"{PREFIX}:conn:{account_index}"
+
+
+def replay_guard(signature: str) -> str:
+    """String set NX when a state-changing request's signature is first accepted."""
+    return f"{PREFIX}:sig:{signature}"

@@ -1,0 +1,157 @@
+"""Settings from the environment and `.env` (pydantic-settings); every key is in `.env.example`."""
+from __future__ import annotations
+
+import ast
+import json
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from common.exceptions import ConfigError
+
+SCOPES = ("trade", "cancel", "query", "admin")
+
+
+class AccountConfig(BaseModel):
+    """One entry of TRADER_CONFIGS: a QMT account the worker trades."""
+
+    model_config = ConfigDict(extra="allow")
+
+    account_id: str
+    qmt_path: str = ""
+    nick_name: str = ""
+    enabled: bool = True
+    account_type: str = "STOCK"
+    session_id: int | None = None
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account_id_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+class ApiClient(BaseModel):
+    """A signing client: its secret, and what it may do (scopes) on which accounts (indexes)."""
+
+    client_id: str
+    secret: str = Field(repr=False)
+    scopes: tuple[str, ...] = SCOPES
+    accounts: tuple[int, ...] | None = None  # None: every enabled account
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def may_trade_account(self, index: int) -> bool:
+        return self.accounts is None or index in self.accounts
+
+
+def parse_literal(raw: Any, key: str) -> Any:
+    """Parse a JSON or Python-literal value (single quotes, True/None) safely; never `eval`."""
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if not text:
+        return []
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as json_error:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError) as literal_error:
+            raise ConfigError(
+                f"{key} is neither JSON ({json_error.msg} at position {json_error.pos}) "
+                f"nor a Python literal ({literal_error.__class__.__name__}: {literal_error})"
+            ) from None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True)
+
+    # Web (the old server's keys)
+    FLASK_SECRET_KEY: str = Field(default="", repr=False)
+    FLASK_DEBUG: bool = False
+    FLASK_HOST: str = "127.0.0.1"
+    FLASK_PORT: int = 9091
+    ADMIN_PASSWORD: str = Field(default="", repr=False)
+    TRADER_PASSWORD: str = Field(default="", repr=False)
+
+    # Signing clients
+    API_SIGNATURE_TIMEOUT: int = Field(default=300, gt=0)
+    QMT_CLIENT_ACCOUNT: str = ""
+    QMT_CLIENT_SECRET: str = Field(default="", repr=False)
+    OUTER_CLIENT_ACCOUNT: str = ""
+    OUTER_CLIENT_SECRET: str = Field(default="", repr=False)
+    API_CLIENTS: Annotated[list[ApiClient], NoDecode] = Field(default_factory=list, repr=False)
+
+    # Accounts
+    TRADER_CONFIGS: Annotated[list[AccountConfig], NoDecode] = Field(default_factory=list)
+
+    # Notifications
+    DINGTALK_ACCESS_TOKEN: str = Field(default="", repr=False)
+    DINGTALK_SECRET: str = Field(default="", repr=False)
+    DINGTALK_KEYWORD: str = ""
+
+    # Infrastructure
+    REDIS_URL: str = ""  # empty: the embedded in-process stand-in (python run.py only)
+    BROKER: Literal["sim", "qmt"] = "sim"
+    ORDER_TTL: int = Field(default=60, gt=0)  # seconds an order may wait in the queue before it expires
+    QUERY_TIMEOUT: float = Field(default=5.0, gt=0, le=30)  # seconds the web waits for a query job
+    JOB_TTL: int = Field(default=86_400, ge=86_400)  # seconds a finished job stays readable
+    BROKER_CALL_TIMEOUT: float = Field(default=10.0, gt=0)  # seconds one broker call may take
+    SIM_DATA_DIR: str = "var/sim"  # the simulator's userdata directory
+    SIM_STARTING_CASH: float = Field(default=1_000_000.0, ge=0)
+    LOG_LEVEL: str = "INFO"
+
+    @field_validator("TRADER_CONFIGS", mode="before")
+    @classmethod
+    def _parse_trader_configs(cls, raw: Any) -> Any:
+        value = parse_literal(raw, "TRADER_CONFIGS")
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"TRADER_CONFIGS must be a list of accounts, got {type(value).__name__}")
+        return list(value)
+
+    @field_validator("API_CLIENTS", mode="before")
+    @classmethod
+    def _parse_api_clients(cls, raw: Any) -> Any:
+        value = parse_literal(raw, "API_CLIENTS")
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"API_CLIENTS must be a list of clients, got {type(value).__name__}")
+        return list(value)
+
+    @property
+    def enabled_accounts(self) -> list[AccountConfig]:
+        """Enabled accounts in TRADER_CONFIGS order; `trader_index` is a position in this list."""
+        return [account for account in self.TRADER_CONFIGS if account.enabled]
+
+    @property
+    def clients(self) -> dict[str, ApiClient]:
+        """Every signing client by id: the two legacy pairs, then API_CLIENTS."""
+        found: dict[str, ApiClient] = {}
+        for client_id, secret in ((self.QMT_CLIENT_ACCOUNT, self.QMT_CLIENT_SECRET), (self.OUTER_CLIENT_ACCOUNT, self.OUTER_CLIENT_SECRET)):
+            if client_id and secret:
+                found[client_id] = ApiClient(client_id=client_id, secret=secret)
+        for client in self.API_CLIENTS:
+            found[client.client_id] = client
+        return found
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, `.env` and `overrides`; a malformed value raises ConfigError naming the key."""
+    try:
+        return Settings(**overrides)
+    except ConfigError:
+        raise
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once."""
+    return load_settings()
