@@ -1,0 +1,39 @@
+"""The web role: a thin Flask app that authenticates, validates and enqueues. It never touches QMT."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import redis
+from flask import Flask
+
+from common.settings import Settings, get_settings
+from common.store import connect
+
+
+@dataclass
+class Router:
+    """What every request handler needs: settings and the Redis connection."""
+
+    settings: Settings
+    redis: redis.Redis
+
+
+def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
+    """Build the web app; tests pass their own settings and connection."""
+    from api import errors, jobs, trade_api
+
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.FLASK_SECRET_KEY or secrets.token_hex(32),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",  # a cross-site page never rides a logged-in cookie
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False
+    app.extensions["router"] = Router(settings=settings, redis=connection or connect(settings))
+    errors.register(app)
+    app.register_blueprint(trade_api.bp)
+    app.register_blueprint(jobs.bp)
+    return app

@@ -1,0 +1,112 @@
+"""Who is calling: a signed client (HMAC headers) or a logged-in web user, and what they may do."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from flask import current_app, g, request, session
+
+from api.errors import MalformedBody
+from api.signing import sign, signature_matches
+from common import keys
+from common.exceptions import (
+    ReplayedRequest,
+    ScopeDenied,
+    SignatureExpired,
+    SignatureInvalid,
+    SignatureMissing,
+    UnknownClient,
+)
+from common.settings import SCOPES
+
+log = logging.getLogger("api.auth")
+ROLE_SCOPES = {"admin": SCOPES, "trader": ("trade", "cancel", "query")}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class Caller:
+    client_id: str
+    scopes: tuple[str, ...]
+    accounts: tuple[int, ...] | None  # trader indexes it may use; None: all
+
+    def require_account(self, index: int) -> None:
+        if self.accounts is not None and index not in self.accounts:
+            raise ScopeDenied(f"client {self.client_id} may not use trader_index {index}", "trader_index")
+
+
+def parsed_body() -> Any:
+    """The request's JSON body (None when empty), parsed once per request; MalformedBody when it is not JSON."""
+    if "parsed_body" not in g:
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            g.parsed_body = None
+        else:
+            try:
+                g.parsed_body = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise MalformedBody(f"request body is not valid JSON: {error}", "body") from None
+    return g.parsed_body
+
+
+def _verify_signature() -> Caller:
+    router = current_app.extensions["router"]
+    headers = request.headers
+    client_id, timestamp, signature = headers.get("X-Client-ID"), headers.get("X-Timestamp"), headers.get("X-Signature")
+    missing = [name for name, value in (("X-Client-ID", client_id), ("X-Timestamp", timestamp), ("X-Signature", signature)) if not value]
+    if missing:
+        raise SignatureMissing(f"not logged in and missing signature header(s): {', '.join(missing)}")
+    client = router.settings.clients.get(client_id)
+    if client is None:
+        raise UnknownClient(f"unknown client {client_id!r}")
+    try:
+        sent_at = float(timestamp)
+    except ValueError:
+        raise SignatureInvalid("X-Timestamp must be unix seconds") from None
+    window = router.settings.API_SIGNATURE_TIMEOUT
+    skew = time.time() - sent_at
+    if abs(skew) > window:
+        raise SignatureExpired(f"timestamp is {abs(skew):.0f} s {'old' if skew > 0 else 'in the future'}; the limit is {window} s")
+    expected = sign(
+        client.secret, request.method, request.path, request.query_string.decode("latin-1"), parsed_body(), timestamp, client_id
+    )
+    if not signature_matches(expected, signature):
+        raise SignatureInvalid("signature does not match the request (check the secret, the path and the canonical JSON body)")
+    if request.method not in SAFE_METHODS:
+        # Remembered for twice the window, so a replay is caught on either side of the server clock.
+        if not router.redis.set(keys.replay_guard(expected), client_id, nx=True, ex=2 * window):
+            raise ReplayedRequest("request replayed: this signature was already accepted")
+    return Caller(client_id=client.client_id, scopes=tuple(client.scopes), accounts=client.accounts)
+
+
+def current_caller() -> Caller:
+    """The authenticated caller of this request (a logged-in user needs no signature)."""
+    if "caller" not in g:
+        user = session.get("user")
+        role = session.get("role")
+        if user and role in ROLE_SCOPES:
+            g.caller = Caller(client_id=f"user:{user}", scopes=ROLE_SCOPES[role], accounts=None)
+        else:
+            g.caller = _verify_signature()
+    return g.caller
+
+
+def require(scope: str) -> Callable:
+    """Route decorator: authenticate, then demand `scope` (trade, cancel, query, admin)."""
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any):
+            caller = current_caller()
+            if scope not in caller.scopes:
+                raise ScopeDenied(f"client {caller.client_id} lacks the {scope!r} scope")
+            return view(*args, **kwargs)
+
+        wrapped.required_scope = scope  # read by the OpenAPI document
+        return wrapped
+
+    return decorate

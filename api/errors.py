@@ -1,0 +1,82 @@
+"""The one mapping from domain errors to HTTP answers: {"success": false, "error": "..."}."""
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from common import exceptions as ex
+
+log = logging.getLogger("api.errors")
+
+STATUS_BY_ERROR: tuple[tuple[type[ex.RouterError], int], ...] = (
+    (ex.AuthError, 401),
+    (ex.ScopeDenied, 403),
+    (ex.UnknownAccount, 404),
+    (ex.JobNotFound, 404),
+    (ex.InvalidSymbol, 422),
+    (ex.LotSizeViolation, 422),
+    (ex.InvalidPrice, 422),
+    (ex.PriceTypeUnsupported, 422),
+    (ex.StoreUnavailable, 503),
+    (ex.BrokerUnavailable, 503),
+)
+
+
+class MalformedBody(ex.RouterError):
+    """The request body is not JSON (HTTP 400)."""
+
+
+def status_of(error: ex.RouterError) -> int:
+    if isinstance(error, MalformedBody):
+        return 400
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def error_response(message: str, status: int, **extra):
+    response = jsonify({"success": False, "error": message, **extra})
+    response.status_code = status
+    return response
+
+
+def _field_errors(error: ValidationError) -> list[dict]:
+    found = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "body"
+        message = item["msg"].removeprefix("Value error, ")
+        found.append({"field": field, "message": message})
+    return found
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ex.RouterError)
+    def _domain(error: ex.RouterError):
+        status = status_of(error)
+        extra = {"field": error.field} if error.field else {}
+        return error_response(error.message, status, **extra)
+
+    @app.errorhandler(ValidationError)
+    def _invalid(error: ValidationError):
+        fields = _field_errors(error)
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return error_response(summary, 422, field=fields[0]["field"] if fields else None, errors=fields)
+
+    @app.errorhandler(redis.RedisError)
+    def _store(error: redis.RedisError):
+        log.error("Redis unavailable: %s", error.__class__.__name__)
+        return error_response("the job store (Redis) is unavailable; nothing was queued, try again shortly", 503)
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException):
+        return error_response(error.description or error.name, error.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unhandled error")
+        return error_response("internal error", 500)

@@ -1,0 +1,25 @@
+"""GET /qmt/trade/api/jobs/<job_id>[?wait=N]: a job's status and result, optionally held until it ends."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from api.auth import require
+from api.errors import error_response
+from common import jobqueue
+
+bp = Blueprint("jobs", __name__, url_prefix="/qmt/trade/api")
+
+
+@bp.get("/jobs/<job_id>")
+@require("query")
+def get_job(job_id: str):
+    router = current_app.extensions["router"]
+    raw_wait = request.args.get("wait", "0")
+    try:
+        wait = float(raw_wait)
+    except ValueError:
+        return error_response(f"wait must be a number of seconds (0 to {jobqueue.WAIT_MAX_SECONDS}), got {raw_wait!r}", 400, field="wait")
+    if not 0 <= wait <= jobqueue.WAIT_MAX_SECONDS:
+        return error_response(f"wait must be between 0 and {jobqueue.WAIT_MAX_SECONDS} seconds", 400, field="wait")
+    job = jobqueue.wait(router.redis, job_id, wait) if wait else jobqueue.view(router.redis, job_id)
+    return jsonify(job.model_dump(mode="json"))
