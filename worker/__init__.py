@@ -1,0 +1,1 @@
+"""The worker: holds the QMT (or simulator) session and runs order, cancel and query jobs in-process."""

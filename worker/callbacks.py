@@ -1,0 +1,116 @@
+"""xtquant callbacks -> order states and events in Redis, and in-process waiters.
+
+Callbacks arrive on one xtquant (or simulator) thread. Nothing here calls the broker
+synchronously: a synchronous call made inside a callback can deadlock QMT.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+import redis
+
+from common import keys
+from worker.snapshots import order_view, trade_view
+
+log = logging.getLogger("worker.callbacks")
+JOB_TAG = re.compile(r"^o[0-9a-f]{16}$")
+EVENTS_MAXLEN = 10_000
+
+
+class OrderEventRecorder:
+    """The callback object registered with every trader of this worker."""
+
+    def __init__(self, connection: redis.Redis, job_ttl: int):
+        self._redis = connection
+        self._job_ttl = job_ttl
+        self._latest: dict[int, dict] = {}  # order_id -> state, for waiters in this process
+        self._errors: dict[str, dict] = {}  # job tag -> order error, for waiters
+        self._changed = threading.Condition()
+
+    # -- waiting (worker main thread) ------------------------------------------------------
+    def wait_for_order(self, order_id: int, timeout: float) -> dict | None:
+        """The order's state once the broker reported it (status past 49), or the latest after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                state = self._latest.get(order_id)
+                if state and state["order_status"] >= 50:  # 48/49: not yet at the exchange
+                    return state
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return state
+                self._changed.wait(left)
+
+    def order_error(self, tag: str) -> dict | None:
+        with self._changed:
+            return self._errors.get(tag)
+
+    def forget(self, order_id: int) -> None:
+        with self._changed:
+            self._latest.pop(order_id, None)
+
+    # -- xtquant callbacks (broker thread) ---------------------------------------------------
+    def on_stock_order(self, order: Any) -> None:
+        state = order_view(order)
+        with self._changed:
+            self._latest[order.order_id] = state
+            self._changed.notify_all()
+        self._store_state(order.order_remark, state)
+        self._event("order", state)
+
+    def on_stock_trade(self, trade: Any) -> None:
+        self._event("trade", trade_view(trade))
+
+    def on_order_error(self, error: Any) -> None:
+        detail = {
+            "order_id": error.order_id,
+            "account_id": error.account_id,
+            "error_id": error.error_id,
+            "error_msg": error.error_msg,
+            "order_remark": getattr(error, "order_remark", ""),
+        }
+        with self._changed:
+            self._errors[detail["order_remark"]] = detail
+            self._changed.notify_all()
+        self._event("order_error", detail)
+
+    def on_cancel_error(self, error: Any) -> None:
+        self._event(
+            "cancel_error",
+            {"order_id": error.order_id, "account_id": error.account_id, "error_id": error.error_id, "error_msg": error.error_msg},
+        )
+
+    def on_disconnected(self) -> None:
+        log.warning("broker disconnected")
+        self._event("disconnected", {})
+
+    def on_connected(self) -> None:
+        self._event("connected", {})
+
+    def on_account_status(self, status: Any) -> None:
+        self._event("account_status", {"account_id": status.account_id, "status": status.status})
+
+    # -- storage ----------------------------------------------------------------------------
+    def _store_state(self, tag: str, state: dict) -> None:
+        if not JOB_TAG.match(tag or ""):
+            return  # an order placed outside the router (by hand in QMT)
+        try:
+            self._redis.set(keys.order_state(tag), json.dumps(state, ensure_ascii=False), ex=self._job_ttl)
+        except redis.RedisError as error:
+            log.error("could not store order state for job %s: %s", tag, error)
+
+    def _event(self, kind: str, body: dict) -> None:
+        try:
+            self._redis.xadd(
+                keys.EVENTS_STREAM,
+                {"kind": kind, "ts": time.time(), "body": json.dumps(body, ensure_ascii=False)},
+                maxlen=EVENTS_MAXLEN,
+                approximate=True,
+            )
+        except redis.RedisError as error:
+            log.error("could not record %s event: %s", kind, error)

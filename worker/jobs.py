@@ -1,0 +1,168 @@
+"""Job functions RQ runs inside the worker process: order, cancel, query.
+
+An order job is never retried: it either reaches the broker once (tagged with the job id in
+order_remark) or records why it did not. Domain outcomes are results, not exceptions.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from rq import get_current_job
+
+from common.exceptions import BrokerTimeout, BrokerUnavailable, UnknownAccount
+from common.jobs import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload
+from common.orders import SIDE_NAMES, is_market, status_name
+from common.symbols import Board, instrument
+from worker import runtime
+from worker.snapshots import order_view, portfolio_view, position_view, trade_view
+
+log = logging.getLogger("worker.jobs")
+ORDER_ACK_WAIT = 1.0  # seconds to wait for the broker's first status before the job reports
+
+
+def _job_id() -> str:
+    job = get_current_job()
+    return job.id if job else ""
+
+
+def run_order(payload: dict) -> dict:
+    """Place one order. Returns an OrderResult as JSON."""
+    order = OrderPayload.model_validate(payload)
+    tag = _job_id()
+    rt = runtime.current()
+    base: dict[str, Any] = {
+        "symbol": order.symbol,
+        "side": SIDE_NAMES[order.order_type],
+        "requested_volume": order.volume,
+        "volume": order.volume,
+        "price": order.price,
+        "price_type": order.price_type,
+        "xt_price_type": order.xt_price_type,
+    }
+    late = time.time() - order.deadline
+    if late > 0:
+        log.warning("job %s expired: started %.1f s past its deadline; never sent", tag, late)
+        return OrderResult(outcome="expired", error=f"waited past ORDER_TTL ({late:.1f} s late); never sent", **base).model_dump()
+    try:
+        session, account = rt.brokers.session(order.account_index)
+    except UnknownAccount as error:
+        return OrderResult(outcome="not_submitted", error=error.message, **base).model_dump()
+    if account.account_id != order.account_id:
+        error = f"trader_index {order.account_index} is now account {account.account_id}, not {order.account_id}; never sent"
+        return OrderResult(outcome="not_submitted", error=error, **base).model_dump()
+    # Market types ignore the price, except STAR, where it is the protective price.
+    price = order.price if not is_market(order.xt_price_type) or instrument(order.symbol).board is Board.STAR else 0.0
+    submitted_at = time.time()
+    try:
+        order_id = session.call(
+            "order_stock", account, order.symbol, order.order_type, order.volume, order.xt_price_type, price, order.strategy_name, tag
+        )
+    except BrokerTimeout as error:
+        return _settle_unanswered(session, account, tag, base, str(error))
+    except BrokerUnavailable as error:
+        return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", **base).model_dump()
+    if order_id is None or order_id < 0:
+        refusal = rt.recorder.order_error(tag)
+        reason = refusal["error_msg"] if refusal else "the broker refused the order (order_stock returned -1)"
+        log.info("job %s rejected by broker: %s", tag, reason)
+        return OrderResult(outcome="rejected", error=reason, submitted_at=submitted_at, **base).model_dump()
+    state = rt.recorder.wait_for_order(order_id, ORDER_ACK_WAIT)
+    rt.recorder.forget(order_id)
+    if state is None:
+        state = _query_order(session, account, order_id) or {}
+    status = state.get("order_status")
+    rejected = status == 57
+    log.info("job %s order %s %s", tag, order_id, status_name(status))
+    return OrderResult(
+        outcome="rejected" if rejected else "submitted",
+        order_id=order_id,
+        order_status=status,
+        status=status_name(status),
+        status_msg=state.get("status_msg", ""),
+        traded_volume=state.get("traded_volume", 0),
+        traded_price=state.get("traded_price", 0.0),
+        error=state.get("status_msg") if rejected else None,
+        submitted_at=submitted_at,
+        **base,
+    ).model_dump()
+
+
+def _query_order(session: Any, account: Any, order_id: int) -> dict | None:
+    try:
+        found = session.call("query_stock_order", account, order_id)
+    except BrokerUnavailable:
+        return None
+    return order_view(found) if found else None
+
+
+def _settle_unanswered(session: Any, account: Any, tag: str, base: dict, reason: str) -> dict:
+    """order_stock did not answer in time: look for the order by its tag before saying anything."""
+    try:
+        orders = session.call("query_stock_orders", account, False) or []
+    except BrokerUnavailable:
+        orders = []
+    for found in orders:
+        if found.order_remark == tag:
+            state = order_view(found)
+            return OrderResult(
+                outcome="submitted",
+                order_id=found.order_id,
+                order_status=found.order_status,
+                status=state["status"],
+                status_msg=found.status_msg,
+                traded_volume=found.traded_volume,
+                traded_price=found.traded_price,
+                **base,
+            ).model_dump()
+    log.error("job %s: %s, and no order carries its tag yet", tag, reason)
+    return OrderResult(outcome="unknown", error=f"{reason}; no order with tag {tag} found yet", **base).model_dump()
+
+
+def run_cancel(payload: dict) -> dict:
+    """Ask the broker to cancel one order. Safe to repeat."""
+    cancel = CancelPayload.model_validate(payload)
+    rt = runtime.current()
+    try:
+        session, account = rt.brokers.session(cancel.account_index)
+        code = session.call("cancel_order_stock", account, cancel.order_id)
+    except (UnknownAccount, BrokerUnavailable) as error:
+        return CancelResult(order_id=cancel.order_id, accepted=False, error=error.message).model_dump()
+    error = None if code == 0 else f"the broker refused to cancel order {cancel.order_id} (code {code})"
+    return CancelResult(order_id=cancel.order_id, accepted=code == 0, error=error).model_dump()
+
+
+def run_query(payload: dict) -> Any:
+    """Read accounts, asset, positions, orders, one order or trades. Raises when the broker cannot answer."""
+    query = QueryPayload.model_validate(payload)
+    rt = runtime.current()
+    if query.what == "accounts":
+        return [_account_view(rt, index) for index in rt.brokers.indexes()]
+    session, account = rt.brokers.session(query.account_index or 0)
+    if query.what == "asset":
+        asset = session.call("query_stock_asset", account)
+        if asset is None:
+            raise BrokerUnavailable(f"the broker returned no asset for account index {query.account_index}")
+        return portfolio_view(asset, session.call("query_stock_positions", account) or [])
+    if query.what == "positions":
+        return [position_view(p) for p in session.call("query_stock_positions", account) or []]
+    if query.what == "orders":
+        return [order_view(o) for o in session.call("query_stock_orders", account, query.cancelable_only) or []]
+    if query.what == "order":
+        found = session.call("query_stock_order", account, query.order_id)
+        return order_view(found) if found else None
+    return [trade_view(t) for t in session.call("query_stock_trades", account) or []]
+
+
+def _account_view(rt: runtime.Runtime, index: int) -> dict:
+    session, account = rt.brokers.session(index)
+    config = rt.settings.enabled_accounts[index]
+    return {
+        "index": index,
+        "account_id": account.account_id,
+        "nick_name": config.nick_name,
+        "account_type": config.account_type,
+        "broker": rt.settings.BROKER,
+        "connected": session.connected,
+    }

@@ -1,0 +1,71 @@
+"""The worker process: open the broker sessions, then run jobs in this process, cancel > order > query.
+
+RQ's SimpleWorker runs each job in the calling thread: no fork (Windows has none, and a forked
+child would not own the QMT session) and no SIGALRM (TimerDeathPenalty everywhere).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+import redis
+from rq import SimpleWorker
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
+
+from common import keys
+from common.jobqueue import queue
+from common.settings import Settings
+from worker import runtime
+from worker.broker import Brokers
+from worker.callbacks import OrderEventRecorder
+
+log = logging.getLogger("worker")
+HEARTBEAT_SECONDS = 2.0
+
+
+class RouterWorker(SimpleWorker):
+    death_penalty_class = TimerDeathPenalty
+
+
+def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event) -> None:
+    """Heartbeat even while a job blocks the main thread, so the status page can tell 'busy' from 'dead'."""
+    fields = {"pid": os.getpid(), "host": socket.gethostname(), "broker": settings.BROKER, "started": time.time()}
+    while not stop.is_set():
+        try:
+            connection.hset(keys.WORKER_HEARTBEAT, mapping={**fields, "ts": time.time()})
+            connection.expire(keys.WORKER_HEARTBEAT, int(HEARTBEAT_SECONDS * 10))
+        except redis.RedisError as error:
+            log.warning("heartbeat not written: %s", error.__class__.__name__)
+        stop.wait(HEARTBEAT_SECONDS)
+
+
+def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> None:
+    """Open the broker sessions and take jobs until stopped (SIGINT/SIGTERM), or until the queues are empty with `burst`."""
+    # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (DESIGN.md section 12).
+    StartedJobRegistry.death_penalty_class = TimerDeathPenalty
+    recorder = OrderEventRecorder(connection, settings.JOB_TTL)
+    brokers = Brokers(settings, connection, recorder)
+    brokers.open()
+    runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder))
+    stop = threading.Event()
+    beat = threading.Thread(target=_beat, args=(connection, settings, stop), name="worker-heartbeat", daemon=True)
+    beat.start()
+    worker = RouterWorker(
+        [queue(connection, name) for name in keys.QUEUES_BY_PRIORITY],
+        connection=connection,
+        serializer=JSONSerializer,
+        name=f"router-{socket.gethostname()}-{os.getpid()}",
+    )
+    log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(keys.QUEUES_BY_PRIORITY), settings.BROKER)
+    try:
+        worker.work(burst=burst, with_scheduler=False, logging_level=settings.LOG_LEVEL)
+    finally:
+        stop.set()
+        brokers.close()
+        runtime.install(None)
+        log.info("worker stopped")

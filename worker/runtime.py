@@ -1,0 +1,37 @@
+"""What job functions reach for while they run: settings, Redis, broker sessions, the callback recorder.
+
+RQ calls job functions by dotted path with only their payload; the worker process installs one
+Runtime before it starts taking jobs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from common.exceptions import BrokerUnavailable
+from common.settings import Settings
+from worker.broker import Brokers
+from worker.callbacks import OrderEventRecorder
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    brokers: Brokers
+    recorder: OrderEventRecorder
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime | None) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise BrokerUnavailable("this process holds no broker session (jobs run only inside the worker)")
+    return _current

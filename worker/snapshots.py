@@ -1,0 +1,85 @@
+"""xtquant objects (xttype) as the JSON the old server's clients read: orders, positions, assets."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from common.orders import SIDE_NAMES, status_name
+
+
+def order_view(order: Any) -> dict:
+    """An xttype.XtOrder as JSON (prices in yuan, volumes in shares or 张)."""
+    return {
+        "order_id": order.order_id,
+        "account_id": order.account_id,
+        "symbol": order.stock_code,
+        "name": getattr(order, "instrument_name", ""),
+        "side": SIDE_NAMES.get(order.order_type, str(order.order_type)),
+        "order_type": order.order_type,
+        "volume": order.order_volume,
+        "price": order.price,
+        "price_type": order.price_type,
+        "order_status": order.order_status,
+        "status": status_name(order.order_status),
+        "status_msg": order.status_msg,
+        "traded_volume": order.traded_volume,
+        "traded_price": order.traded_price,
+        "strategy_name": order.strategy_name,
+        "order_remark": order.order_remark,
+        "order_time": order.order_time,
+        "updated_at": time.time(),
+    }
+
+
+def trade_view(trade: Any) -> dict:
+    return {
+        "order_id": trade.order_id,
+        "account_id": trade.account_id,
+        "symbol": trade.stock_code,
+        "name": getattr(trade, "instrument_name", ""),
+        "side": SIDE_NAMES.get(trade.order_type, str(trade.order_type)),
+        "traded_id": trade.traded_id,
+        "traded_time": trade.traded_time,
+        "traded_volume": trade.traded_volume,
+        "traded_price": trade.traded_price,
+        "traded_amount": trade.traded_amount,
+        "commission": getattr(trade, "commission", 0.0),
+        "strategy_name": trade.strategy_name,
+        "order_remark": trade.order_remark,
+    }
+
+
+def position_view(position: Any) -> dict:
+    cost = position.volume * position.avg_price
+    profit = position.market_value - cost
+    return {
+        "symbol": position.stock_code,
+        "name": getattr(position, "instrument_name", ""),
+        "volume": position.volume,
+        "can_use_volume": position.can_use_volume,
+        "frozen_volume": position.frozen_volume,
+        "on_road_volume": position.on_road_volume,
+        "yesterday_volume": position.yesterday_volume,
+        "market_value": position.market_value,
+        "avg_price": position.avg_price,
+        "open_price": position.open_price,
+        "current_price": position.last_price,
+        "profit": round(profit, 2),
+        "profit_ratio": round(profit / cost, 6) if cost else 0.0,
+    }
+
+
+def portfolio_view(asset: Any, positions: list[Any]) -> dict:
+    """An xttype.XtAsset plus the floating profit of its positions (yuan; ratio of cost)."""
+    cost = sum(p.volume * p.avg_price for p in positions)
+    profit = sum(p.market_value for p in positions) - cost
+    return {
+        "account_id": asset.account_id,
+        "cash": asset.cash,
+        "frozen_cash": asset.frozen_cash,
+        "market_value": asset.market_value,
+        "total_asset": asset.total_asset,
+        "fetch_balance": getattr(asset, "fetch_balance", asset.cash),
+        "profit": round(profit, 2),
+        "profit_ratio": round(profit / cost, 6) if cost else 0.0,
+    }
