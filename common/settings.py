@@ -48,23 +48,38 @@ class ApiClient(BaseModel):
         return self.accounts is None or index in self.accounts
 
 
-def parse_literal(raw: Any, key: str) -> Any:
-    """Parse a JSON or Python-literal value (single quotes, True/None) safely; never `eval`."""
-    if not isinstance(raw, str):
-        return raw
-    text = raw.strip()
-    if not text:
-        return []
+def _parse_once(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as json_error:
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError) as literal_error:
-            raise ConfigError(
-                f"{key} is neither JSON ({json_error.msg} at position {json_error.pos}) "
+            raise ValueError(
+                f"neither JSON ({json_error.msg} at position {json_error.pos}) "
                 f"nor a Python literal ({literal_error.__class__.__name__}: {literal_error})"
             ) from None
+
+
+def parse_literal(raw: Any, key: str) -> Any:
+    """Parse a JSON or Python-literal value (single quotes, True/None) safely; never `eval`.
+
+    A Windows path written with single backslashes (`D:\\qmt\\userdata`) is read as written.
+    """
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if not text:
+        return []
+    try:
+        return _parse_once(text)
+    except ValueError as first_error:
+        if "\\" in text:
+            try:
+                return _parse_once(text.replace("\\", "\\\\"))  # backslashes as written (Windows paths)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} is {first_error}") from None
 
 
 class Settings(BaseSettings):

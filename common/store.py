@@ -4,6 +4,8 @@ from __future__ import annotations
 import threading
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from common.settings import Settings
 
@@ -37,4 +39,6 @@ def connect(settings: Settings) -> redis.Redis:
         socket_timeout=None,  # RQ's blocking dequeue sets its own; a bounded default would cut it
         health_check_interval=30,
         retry_on_timeout=False,
+        # Two quick retries ride out a blip; redis-py's default (3 retries up to 10 s apart) would hold a request ~9 s.
+        retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 2),
     )

@@ -1,0 +1,45 @@
+"""GET /qmt/trade/api/health: is the web up, is the worker alive, is the broker connected, how deep are the queues.
+
+Unauthenticated and free of secrets, so a load balancer or a phone can poll it.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify
+
+from common import jobqueue, keys
+
+bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
+WORKER_STALE_SECONDS = 10.0  # the worker beats every 2 s, even while a job blocks it
+
+
+def _age(beat: dict) -> float | None:
+    try:
+        return round(time.time() - float(beat["ts"]), 3)
+    except (KeyError, ValueError):
+        return None
+
+
+@bp.get("/health")
+def health():
+    router = current_app.extensions["router"]
+    connection = router.redis
+    worker_beat = {k.decode(): v.decode() for k, v in connection.hgetall(keys.WORKER_HEARTBEAT).items()}
+    scheduler_beat = {k.decode(): v.decode() for k, v in connection.hgetall(keys.SCHEDULER_HEARTBEAT).items()}
+    worker_age, scheduler_age = _age(worker_beat), _age(scheduler_beat)
+    accounts = []
+    for index, account in enumerate(router.settings.enabled_accounts):
+        state = {k.decode(): v.decode() for k, v in connection.hgetall(keys.broker_connection(index)).items()}
+        accounts.append({"index": index, "account_id": account.account_id, "connected": state.get("connected") == "1"})
+    worker_alive = worker_age is not None and worker_age < WORKER_STALE_SECONDS
+    return jsonify(
+        {
+            "success": True,
+            "ready": worker_alive and all(a["connected"] for a in accounts),
+            "worker": {"alive": worker_alive, "heartbeat_age": worker_age, "broker": worker_beat.get("broker")},
+            "scheduler": {"alive": scheduler_age is not None and scheduler_age < 30, "heartbeat_age": scheduler_age},
+            "accounts": accounts,
+            "queues": {name: jobqueue.queue(connection, name).count for name in keys.QUEUES_BY_PRIORITY},
+        }
+    )

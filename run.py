@@ -1,0 +1,185 @@
+"""One command for a fresh machine with only Python 3.11-3.13.
+
+    python run.py            install into .venv, then run web + worker + scheduler in this process
+                             (simulator broker and an in-process Redis stand-in unless .env says otherwise)
+    python run.py test [...] install the test dependencies into .venv, then run pytest [...]
+
+Only the standard library is used until the virtual environment exists; then this script
+re-runs itself inside it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+SUPPORTED = ((3, 11), (3, 13))
+
+
+def _venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _inside_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def _requirements_digest(requirements: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", requirements.name):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _bootstrap(requirements: Path) -> None:
+    """Create .venv and install `requirements` into it when they changed since the last install."""
+    if not SUPPORTED[0] <= sys.version_info[:2] <= SUPPORTED[1]:
+        sys.exit(f"run.py: Python {sys.version.split()[0]} is not supported; use 3.11, 3.12 or 3.13")
+    if not _venv_python().exists():
+        print(f"run.py: creating {VENV.name} with Python {sys.version.split()[0]} ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    stamp = VENV / f".installed-{requirements.stem}"
+    wanted = _requirements_digest(requirements)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    print(f"run.py: installing {requirements.name} into {VENV.name} ...", flush=True)
+    command = [str(_venv_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(requirements)]
+    if subprocess.call(command, cwd=ROOT) != 0:
+        sys.exit(f"run.py: installing {requirements.name} failed (see pip's message above)")
+    stamp.write_text(wanted)
+    if requirements.name != "requirements.txt":  # it includes requirements.txt (-r): that is installed too
+        (VENV / ".installed-requirements").write_text(_requirements_digest(ROOT / "requirements.txt"))
+
+
+def _reexec_in_venv() -> None:
+    args = [str(_venv_python()), str(Path(__file__).resolve()), *sys.argv[1:]]
+    if os.name == "nt":  # Windows has no real exec: run the child and pass its exit code on
+        sys.exit(subprocess.call(args))
+    os.execv(args[0], args)
+
+
+# -- the embedded single-process run (only inside .venv) -------------------------------------
+CREDENTIALS_FILE = ROOT / "var" / "embedded-credentials.env"
+SIM_ACCOUNT = {"account_id": "SIM000001", "nick_name": "simulator", "qmt_path": ""}
+
+
+def _generated_credentials() -> dict[str, str]:
+    """Secrets for keys left empty in .env, generated once and kept in var/ so clients keep working."""
+    import secrets
+
+    saved: dict[str, str] = {}
+    if CREDENTIALS_FILE.exists():
+        for line in CREDENTIALS_FILE.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            if key and value:
+                saved[key.strip()] = value.strip()
+    wanted = {
+        "FLASK_SECRET_KEY": lambda: secrets.token_hex(32),
+        "ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12),
+        "TRADER_PASSWORD": lambda: secrets.token_urlsafe(12),
+        "QMT_CLIENT_ACCOUNT": lambda: "qmt-client",
+        "QMT_CLIENT_SECRET": lambda: secrets.token_hex(24),
+    }
+    for key, make in wanted.items():
+        saved.setdefault(key, make())
+    CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    CREDENTIALS_FILE.write_text("".join(f"{k}={v}\n" for k, v in saved.items()), encoding="utf-8")
+    if os.name != "nt":
+        CREDENTIALS_FILE.chmod(0o600)
+    return saved
+
+
+def embedded_settings():
+    """Settings from .env, with generated secrets for what it leaves empty and a simulator account."""
+    from common.settings import Settings, load_settings
+
+    configured = Settings()
+    overrides: dict = {}
+    generated = _generated_credentials()
+    for key, value in generated.items():
+        if not getattr(configured, key):
+            overrides[key] = value
+    if not configured.TRADER_CONFIGS and configured.BROKER == "sim":
+        overrides["TRADER_CONFIGS"] = [SIM_ACCOUNT]
+    return load_settings(**overrides), overrides
+
+
+def _banner(settings, generated: dict) -> str:
+    url = f"http://{settings.FLASK_HOST}:{settings.FLASK_PORT}"
+    lines = [
+        "",
+        "QMT order router (embedded: web + worker + scheduler in one process)",
+        f"  URL      {url}/qmt/trade/api/health",
+        f"  broker   {settings.BROKER}; Redis {'at ' + settings.REDIS_URL if settings.REDIS_URL else 'in-process stand-in (not persistent)'}",
+        f"  accounts {', '.join(a.account_id for a in settings.enabled_accounts)}",
+    ]
+    shown = {k: v for k, v in generated.items() if k != "FLASK_SECRET_KEY" and k != "TRADER_CONFIGS"}
+    if shown:
+        lines.append(f"  generated credentials (kept in {CREDENTIALS_FILE.relative_to(ROOT)}):")
+        lines += [f"    {key}={value}" for key, value in shown.items()]
+    lines.append("  stop with Ctrl-C")
+    return "\n".join(lines) + "\n"
+
+
+def embedded() -> int:
+    """Web (waitress) and scheduler in threads, the worker loop in the main thread, one Redis connection pool."""
+    import logging
+    import threading
+
+    from waitress import create_server
+
+    from api import create_app
+    from api.__main__ import THREADS
+    from common.exceptions import ConfigError
+    from common.logs import configure
+    from common.store import connect
+    from scheduler.service import run as run_scheduler
+    from worker.runner import serve
+
+    try:
+        settings, generated = embedded_settings()
+    except ConfigError as error:
+        print(f"run.py: {error}", file=sys.stderr)
+        return 2
+    configure(settings.LOG_LEVEL)
+    connection = connect(settings)
+    server = create_server(create_app(settings, connection), host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS)
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=server.run, name="web", daemon=True),
+        threading.Thread(target=run_scheduler, args=(settings, connection, stop), name="scheduler", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    print(_banner(settings, generated), flush=True)
+    try:
+        serve(settings, connection)  # returns on Ctrl-C / SIGTERM (RQ's warm shutdown)
+    except ConfigError as error:
+        print(f"run.py: {error}", file=sys.stderr)
+        return 2
+    finally:
+        stop.set()
+        server.close()
+        logging.getLogger("run").info("stopped")
+    return 0
+
+
+def main() -> int:
+    testing = sys.argv[1:2] == ["test"]
+    _bootstrap(ROOT / ("requirements-dev.txt" if testing else "requirements.txt"))
+    if not _inside_venv():
+        _reexec_in_venv()
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    if testing:
+        return subprocess.call([sys.executable, "-m", "pytest", *sys.argv[2:]], cwd=ROOT)
+    return embedded()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

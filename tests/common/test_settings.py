@@ -1,0 +1,99 @@
+"""Settings: the old server's keys and defaults, TRADER_CONFIGS in JSON or Python-literal form, clear start-up errors."""
+from __future__ import annotations
+
+import pytest
+
+from common.exceptions import ConfigError
+from common.settings import load_settings
+
+OLD_FORM = "[{'account_id': '8881234567', 'qmt_path': 'D:\\\\qmt\\\\userdata_mini', 'nick_name': '主账户', 'enabled': True}, {'account_id': 123, 'enabled': False}]"
+
+
+def test_defaults_match_the_old_server():
+    settings = load_settings(_env_file=None)
+    assert settings.FLASK_PORT == 9091
+    assert settings.API_SIGNATURE_TIMEOUT == 300
+    assert settings.ORDER_TTL == 60
+    assert settings.BROKER == "sim"
+    assert settings.TRADER_CONFIGS == []
+
+
+def test_trader_configs_json():
+    settings = load_settings(_env_file=None, TRADER_CONFIGS='[{"account_id": "1", "nick_name": "a"}, {"account_id": "2", "enabled": false}]')
+    assert [a.account_id for a in settings.TRADER_CONFIGS] == ["1", "2"]
+    assert [a.account_id for a in settings.enabled_accounts] == ["1"]
+
+
+def test_trader_configs_python_literal_form_of_the_old_server():
+    settings = load_settings(_env_file=None, TRADER_CONFIGS=OLD_FORM)
+    first, second = settings.TRADER_CONFIGS
+    assert first.account_id == "8881234567" and first.qmt_path == "D:\\qmt\\userdata_mini" and first.nick_name == "主账户"
+    assert second.account_id == "123" and second.enabled is False
+
+
+def test_trader_configs_from_a_dotenv_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRADER_CONFIGS", raising=False)
+    env = tmp_path / ".env"
+    env.write_text(f'TRADER_CONFIGS="{OLD_FORM}"\nFLASK_PORT=9999\nQMT_CLIENT_ACCOUNT=c\nQMT_CLIENT_SECRET=s\n', encoding="utf-8")
+    settings = load_settings(_env_file=str(env))
+    assert settings.FLASK_PORT == 9999
+    assert settings.enabled_accounts[0].account_id == "8881234567"
+    assert set(settings.clients) == {"c"}
+
+
+def test_python_code_is_never_evaluated(tmp_path):
+    marker = tmp_path / "pwned"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None, TRADER_CONFIGS=f"[__import__('pathlib').Path({str(marker)!r}).touch()]")
+    assert "TRADER_CONFIGS" in caught.value.message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("[{'account_id': '1',", "TRADER_CONFIGS is neither JSON"),
+        ("42", "TRADER_CONFIGS must be a list"),
+        ('[{"nick_name": "no id"}]', "TRADER_CONFIGS.0.account_id: Field required"),
+    ],
+)
+def test_malformed_trader_configs_stop_start_up_naming_the_key(raw, words):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None, TRADER_CONFIGS=raw)
+    assert words in caught.value.message
+
+
+def test_other_bad_values_name_their_key():
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None, FLASK_PORT="ninety", BROKER="ib")
+    assert "FLASK_PORT" in caught.value.message and "BROKER" in caught.value.message
+
+
+def test_clients_from_legacy_pairs_and_api_clients():
+    settings = load_settings(
+        _env_file=None,
+        QMT_CLIENT_ACCOUNT="qmt",
+        QMT_CLIENT_SECRET="s1",
+        OUTER_CLIENT_ACCOUNT="outer",
+        OUTER_CLIENT_SECRET="s2",
+        API_CLIENTS="[{'client_id': 'ro', 'secret': 's3', 'scopes': ['query']}]",
+    )
+    assert set(settings.clients) == {"qmt", "outer", "ro"}
+    assert settings.clients["ro"].scopes == ("query",)
+    assert "s1" not in repr(settings) and "s3" not in repr(settings)  # secrets never in logs
+
+
+def test_a_client_without_a_secret_is_not_a_client():
+    settings = load_settings(_env_file=None, QMT_CLIENT_ACCOUNT="qmt", QMT_CLIENT_SECRET="")
+    assert settings.clients == {}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        r"[{'account_id': '1', 'qmt_path': 'D:\qmt\userdata_mini'}]",
+        r'[{"account_id": "1", "qmt_path": "D:\qmt\userdata_mini", "enabled": true}]',
+    ],
+)
+def test_windows_paths_with_single_backslashes_are_read_as_written(raw):
+    assert load_settings(_env_file=None, TRADER_CONFIGS=raw).TRADER_CONFIGS[0].qmt_path == r"D:\qmt\userdata_mini"

@@ -1,0 +1,100 @@
+"""What tests share: settings without a developer's .env, and a client that signs like the old server's."""
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from api.signing import sign
+from common.settings import Settings, load_settings
+
+CLIENT_ID = "test-client"
+CLIENT_SECRET = "test-secret-0123456789"
+ACCOUNTS = [{"account_id": "SIM000001", "nick_name": "main"}, {"account_id": "SIM000002", "nick_name": "second"}]
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for a test: no .env, one signing client, two simulator accounts, then `overrides`."""
+    values: dict[str, Any] = {
+        "_env_file": None,
+        "FLASK_SECRET_KEY": "test-flask-secret",
+        "QMT_CLIENT_ACCOUNT": CLIENT_ID,
+        "QMT_CLIENT_SECRET": CLIENT_SECRET,
+        "TRADER_CONFIGS": ACCOUNTS,
+        "REDIS_URL": "",
+        "BROKER": "sim",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def signed_headers(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    query: str = "",
+    client_id: str = CLIENT_ID,
+    secret: str = CLIENT_SECRET,
+    timestamp: float | None = None,
+) -> dict[str, str]:
+    """The three signature headers for a request, signed over the canonical JSON of `body`."""
+    stamp = str(int(time.time() if timestamp is None else timestamp))
+    return {
+        "X-Client-ID": client_id,
+        "X-Timestamp": stamp,
+        "X-Signature": sign(secret, method, path, query, body, stamp, client_id),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    body: dict
+
+
+@dataclass
+class SignedHttpClient:
+    """A stdlib HTTP client for a running server that signs every request (as the README's example does)."""
+
+    base_url: str
+    client_id: str = CLIENT_ID
+    secret: str = CLIENT_SECRET
+
+    def request(self, method: str, path: str, body: Any = None, query: str = "", raw: bytes | None = None) -> HttpAnswer:
+        headers = signed_headers(method, path, body, query=query, client_id=self.client_id, secret=self.secret)
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        url = self.base_url + path + (f"?{query}" if query else "")
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=40) as answer:
+                return HttpAnswer(answer.status, json.loads(answer.read() or b"{}"))
+        except urllib.error.HTTPError as error:
+            return HttpAnswer(error.code, json.loads(error.read() or b"{}"))
+
+    def get(self, path: str, query: str = "") -> HttpAnswer:
+        return self.request("GET", path, query=query)
+
+    def post(self, path: str, body: Any) -> HttpAnswer:
+        return self.request("POST", path, body)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
