@@ -1,11 +1,21 @@
-"""Fixtures shared by every test: settings, a private fakeredis server, the web app and its test client."""
+"""Fixtures shared by every test: settings, a private fakeredis server, the web app and its test client,
+and the real Redis: 127.0.0.1:6379 (database 13, flushed around each test) when it answers,
+otherwise a private redis-server on a free port when one is installed.
+"""
 from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
 
 import fakeredis
 import pytest
+import redis
 
 from api import create_app
-from tests.support import make_settings
+from tests.support import free_port, make_settings, wait_until
+
+TEST_DB = 13
 
 
 @pytest.fixture
@@ -27,3 +37,38 @@ def app(settings, fake_redis):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    url = f"redis://127.0.0.1:6379/{TEST_DB}"
+    if _answers(url):
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("integration tests need Redis: run one on 127.0.0.1:6379 or install redis-server (.ci/run starts one)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="router-redis-")
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir])
+    url = f"redis://127.0.0.1:{port}/{TEST_DB}"
+    assert wait_until(lambda: _answers(url), 10), "private redis-server did not start"
+    yield url
+    server.terminate()
+    server.wait(10)
+
+
+@pytest.fixture
+def real_redis(redis_url):
+    connection = redis.Redis.from_url(redis_url)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()

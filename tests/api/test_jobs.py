@@ -1,0 +1,47 @@
+"""GET /qmt/trade/api/jobs/<id> and /health as a client sees them."""
+from __future__ import annotations
+
+import time
+
+from common import jobqueue, keys
+from common.jobs import QueryPayload
+from tests.support import signed_headers
+
+
+def get(client, path, query=""):
+    return client.get(path + (f"?{query}" if query else ""), headers=signed_headers("GET", path, query=query))
+
+
+def test_an_unknown_job_is_404(client):
+    answer = get(client, "/qmt/trade/api/jobs/o0000000000000000")
+    assert answer.status_code == 404 and answer.get_json()["error"] == "no job o0000000000000000"
+
+
+def test_a_queued_job_is_shown_queued_and_wait_returns_after_n_seconds(client, fake_redis, settings):
+    job_id = jobqueue.enqueue(fake_redis, QueryPayload(what="accounts"), settings.JOB_TTL)
+    assert get(client, f"/qmt/trade/api/jobs/{job_id}").get_json()["status"] == "queued"
+    started = time.monotonic()
+    answer = get(client, f"/qmt/trade/api/jobs/{job_id}", "wait=0.3")
+    assert answer.get_json()["status"] == "queued" and answer.get_json()["kind"] == "query"
+    assert 0.25 < time.monotonic() - started < 3
+
+
+def test_wait_is_bounded_and_numeric(client):
+    for query, words in (("wait=soon", "must be a number"), ("wait=31", "between 0 and 30"), ("wait=-1", "between 0 and 30")):
+        answer = get(client, "/qmt/trade/api/jobs/o0000000000000000", query)
+        assert answer.status_code == 400 and words in answer.get_json()["error"] and answer.get_json()["field"] == "wait"
+
+
+def test_jobs_need_a_signature(client):
+    assert client.get("/qmt/trade/api/jobs/o0000000000000000").status_code == 401
+
+
+def test_health_needs_no_signature_and_says_not_ready_without_a_worker(client, fake_redis):
+    answer = client.get("/qmt/trade/api/health")
+    body = answer.get_json()
+    assert answer.status_code == 200 and body["ready"] is False and body["worker"]["alive"] is False
+    assert body["queues"] == {"cancel": 0, "order": 0, "query": 0}
+    fake_redis.hset(keys.WORKER_HEARTBEAT, mapping={"ts": time.time(), "broker": "sim"})
+    for index in (0, 1):
+        fake_redis.hset(keys.broker_connection(index), mapping={"connected": 1})
+    assert client.get("/qmt/trade/api/health").get_json()["ready"] is True

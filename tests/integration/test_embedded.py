@@ -1,0 +1,62 @@
+"""`python run.py`: web, worker and scheduler in one process on the in-process Redis stand-in."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.conftest import ROOT
+from tests.support import CLIENT_ID, CLIENT_SECRET, SignedHttpClient, free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_readme_run_command_serves_signed_orders_end_to_end(tmp_path):
+    port = free_port()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONUNBUFFERED": "1",
+        "REDIS_URL": "",  # the embedded default, whatever a developer's .env says
+        "BROKER": "sim",
+        "TRADER_CONFIGS": "",
+        "FLASK_PORT": str(port),
+        "QMT_CLIENT_ACCOUNT": CLIENT_ID,
+        "QMT_CLIENT_SECRET": CLIENT_SECRET,
+        "SIM_DATA_DIR": str(tmp_path / "sim"),
+    }
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, str(ROOT / "run.py")], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    http = SignedHttpClient(f"http://127.0.0.1:{port}")
+
+    def ready() -> bool:
+        assert process.poll() is None, log_path.read_text()
+        try:
+            return http.get("/qmt/trade/api/health").body.get("ready") is True
+        except OSError:
+            return False
+
+    try:
+        assert wait_until(ready, 60, 0.1), log_path.read_text()
+        banner = log_path.read_text()
+        assert f"http://127.0.0.1:{port}/qmt/trade/api/health" in banner
+        assert "SIM000001" in banner  # the default simulator account
+        assert CLIENT_SECRET not in banner  # configured secrets are never printed
+
+        accepted = http.post("/qmt/trade/api/trade", {"trader_index": 0, "symbol": "000001.SZ", "volume": 200, "price": 11.0, "order_type": 23})
+        assert accepted.status == 202, accepted.body
+        job = http.get(accepted.body["status_url"], query="wait=1")
+        assert job.body["status"] == "finished", job.body
+        assert job.body["result"]["order_id"] > 0
+        accounts = http.get("/qmt/trade/api/accounts")
+        assert accounts.status == 200 and accounts.body["accounts"][0]["account_id"] == "SIM000001"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            code = process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert code == 0, log_path.read_text()

@@ -1,0 +1,125 @@
+"""Order, cancel and query jobs run by the real worker loop (burst) against the simulator, on fakeredis."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from common import jobqueue, keys
+from common.jobs import CancelPayload, OrderPayload, QueryPayload
+from tests.support import make_settings
+from worker import broker as broker_module
+from worker.runner import serve
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), BROKER_CALL_TIMEOUT=0.5)
+
+
+def order(**change) -> OrderPayload:
+    values = dict(
+        account_index=0, account_id="SIM000001", symbol="600000.SH", order_type=23, volume=100, price=10.0,
+        price_type=0, xt_price_type=11, deadline=time.time() + 60,
+    )
+    values.update(change)
+    return OrderPayload(**values)
+
+
+def run_jobs(settings, connection, *payloads) -> list[str]:
+    ids = [jobqueue.enqueue(connection, payload, settings.JOB_TTL) for payload in payloads]
+    serve(settings, connection, burst=True)
+    return ids
+
+
+def test_an_order_job_places_one_tagged_order_and_reports_it(settings, fake_redis):
+    [job_id] = run_jobs(settings, fake_redis, order())
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "finished" and view.kind == "order"
+    result = view.result
+    assert result["outcome"] == "submitted" and result["order_id"] > 0
+    assert result["status"] in ("reported", "filled", "part_filled")
+    state = json.loads(fake_redis.get(keys.order_state(job_id)))
+    assert state["order_id"] == result["order_id"] and state["order_remark"] == job_id
+    [listed] = [o for o in _orders(settings, fake_redis) if o["order_remark"] == job_id]
+    assert listed["volume"] == 100 and listed["symbol"] == "600000.SH"
+
+
+def test_an_order_past_its_deadline_is_never_sent(settings, fake_redis):
+    [job_id] = run_jobs(settings, fake_redis, order(deadline=time.time() - 1))
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "expired" and view.result["outcome"] == "expired"
+    assert "never sent" in view.result["error"]
+    assert _orders(settings, fake_redis) == []
+
+
+def test_an_order_for_an_account_that_changed_index_is_not_sent(settings, fake_redis):
+    [job_id] = run_jobs(settings, fake_redis, order(account_id="SOMEONE-ELSE"))
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "failed" and view.result["outcome"] == "not_submitted"
+    assert "SIM000001" in view.error
+    assert _orders(settings, fake_redis) == []
+
+
+def test_a_broker_refusal_is_a_failed_job_with_the_reason(settings, fake_redis):
+    [job_id] = run_jobs(settings, fake_redis, order(volume=1_000_000, price=100.0))  # 100,000,000 yuan: no cash for it
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "failed" and view.result["outcome"] == "rejected"
+    assert view.error
+
+
+def test_an_unanswered_order_call_is_settled_by_its_tag_never_resent(settings, fake_redis, monkeypatch):
+    real_make_trader = broker_module.make_trader
+
+    def slow_trader(*args, **kwargs):
+        trader = real_make_trader(*args, **kwargs)
+        place = trader.order_stock
+
+        def order_stock(*call_args):
+            order_id = place(*call_args)
+            time.sleep(1.0)  # the broker took it but answers after BROKER_CALL_TIMEOUT (0.5 s)
+            return order_id
+
+        trader.order_stock = order_stock
+        return trader
+
+    monkeypatch.setattr(broker_module, "make_trader", slow_trader)
+    [job_id] = run_jobs(settings, fake_redis, order())
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "finished" and view.result["outcome"] == "submitted" and view.result["order_id"] > 0
+    assert len([o for o in _orders(settings, fake_redis) if o["order_remark"] == job_id]) == 1
+
+
+def test_cancel_runs_before_order_before_query(settings, fake_redis):
+    query_id, order_id, cancel_id = run_jobs(
+        settings, fake_redis,
+        QueryPayload(what="accounts"),
+        order(),
+        CancelPayload(account_index=0, account_id="SIM000001", order_id=999_999),
+    )
+    started = {job_id: jobqueue.view(fake_redis, job_id).started_at for job_id in (query_id, order_id, cancel_id)}
+    assert started[cancel_id] < started[order_id] < started[query_id]
+    cancel = jobqueue.view(fake_redis, cancel_id)
+    assert cancel.status == "finished" and cancel.result["accepted"] is False
+
+
+def test_queries_read_the_simulator(settings, fake_redis):
+    accounts_id, asset_id = run_jobs(settings, fake_redis, QueryPayload(what="accounts"), QueryPayload(what="asset", account_index=1))
+    accounts = jobqueue.view(fake_redis, accounts_id).result
+    assert [a["account_id"] for a in accounts] == ["SIM000001", "SIM000002"] and all(a["connected"] for a in accounts)
+    asset = jobqueue.view(fake_redis, asset_id).result
+    assert asset["account_id"] == "SIM000002" and asset["total_asset"] == pytest.approx(settings.SIM_STARTING_CASH)
+
+
+def test_the_worker_records_its_heartbeat_and_broker_connection(settings, fake_redis):
+    run_jobs(settings, fake_redis)
+    assert fake_redis.hget(keys.WORKER_HEARTBEAT, "broker") == b"sim"
+    assert fake_redis.hget(keys.broker_connection(1), "connected") == b"1"
+
+
+def _orders(settings, connection) -> list[dict]:
+    [job_id] = run_jobs(settings, connection, QueryPayload(what="orders", account_index=0))
+    view = jobqueue.view(connection, job_id)
+    assert view.status == "finished", view
+    return view.result
