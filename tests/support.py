@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.signing import sign
+from common.jobs import OrderPayload
 from common.settings import Settings, load_settings
 
 CLIENT_ID = "test-client"
@@ -98,3 +99,13 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+def order_payload(**change: Any) -> OrderPayload:
+    """A valid order job payload for account 0 (100 600000.SH at 10.00, limit), with `change` applied."""
+    values: dict[str, Any] = dict(
+        account_index=0, account_id="SIM000001", symbol="600000.SH", order_type=23, volume=100, price=10.0,
+        price_type=0, xt_price_type=11, deadline=time.time() + 60,
+    )
+    values.update(change)
+    return OrderPayload(**values)

@@ -1,16 +1,18 @@
-"""The one broker interface: an XtQuantTrader (real, or the simulator) and its subscribed accounts.
+"""The one broker interface: an XtQuantTrader (real, or the simulator) per qmt_path and its accounts.
 
 Job code is the same for both implementations; only `make_trader` knows which one it holds.
-Every call is bounded by BROKER_CALL_TIMEOUT so a hung terminal never hangs the worker.
+Every call is bounded by BROKER_CALL_TIMEOUT so a hung terminal never hangs the worker, and a
+session that drops (on_disconnected, or a failed connect) is reconnected with backoff: connect()
+again, then a fresh trader object with a new session id.
 """
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CallTimeout
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -21,6 +23,8 @@ from common.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, Unk
 from common.settings import AccountConfig, Settings
 
 log = logging.getLogger("worker.broker")
+BACKOFF_SECONDS = (1, 2, 4, 8, 16, 30)  # between reconnect attempts; the last repeats
+FRESH_TRADER_AFTER = 2  # failed connect() calls before a new trader object and session id
 
 
 def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -> Any:
@@ -33,43 +37,84 @@ def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -
         from xtquant.xttrader import XtQuantTrader
     except ImportError as error:
         raise ConfigError(f"BROKER=qmt needs xtquant's trader, which only runs on Windows with QMT: {error}") from None
-    return XtQuantTrader(path, session_id, callback)
+    trader = XtQuantTrader(path, session_id, callback)
+    trader.set_timeout(int(settings.BROKER_CALL_TIMEOUT * 1000))  # xtquant's own call timeout, in ms
+    return trader
 
 
-@dataclass
 class BrokerSession:
-    """One trader object (one per qmt_path) and the accounts subscribed on it."""
+    """One trader object (one per qmt_path), the accounts subscribed on it, and whether it is online."""
 
-    trader: Any
-    path: str
-    accounts: dict[int, StockAccount] = field(default_factory=dict)  # trader_index -> account
-    connected: bool = False
-    call_timeout: float = 10.0
-    _calls: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="broker-call"))
+    def __init__(self, path: str, members: list[tuple[int, AccountConfig]], call_timeout: float):
+        self.path = path
+        self.members = members
+        self.accounts = {index: StockAccount(account.account_id, account.account_type) for index, account in members}
+        self.call_timeout = call_timeout
+        self.trader: Any = None
+        self.session_id = 0
+        self.failures = 0
+        self._online = threading.Event()
+        self._calls = ThreadPoolExecutor(max_workers=2, thread_name_prefix="broker-call")
+
+    @property
+    def connected(self) -> bool:
+        return self._online.is_set()
+
+    def wait_online(self, timeout: float) -> bool:
+        return self._online.wait(max(timeout, 0.0))
 
     def call(self, method: str, *args: Any) -> Any:
-        """trader.<method>(*args), bounded by call_timeout; BrokerUnavailable when it does not answer."""
+        """trader.<method>(*args), bounded by call_timeout.
+
+        BrokerUnavailable: the call never reached the broker (offline, or still waiting for a free
+        call thread when the time ran out, and withdrawn). BrokerTimeout: it was running when the
+        time ran out, so whether it took effect is unknown until checked.
+        """
         if not self.connected:
             raise BrokerUnavailable(f"broker session for {self.path or 'the simulator'} is not connected")
         future = self._calls.submit(getattr(self.trader, method), *args)
         try:
             return future.result(timeout=self.call_timeout)
         except CallTimeout:
+            if future.cancel():  # never started: it can never reach the broker later
+                raise BrokerUnavailable(f"broker busy: {method} could not start within {self.call_timeout:g} s; not sent") from None
             raise BrokerTimeout(f"broker did not answer {method} within {self.call_timeout:g} s") from None
+
+    def close(self) -> None:
+        self._online.clear()
+        self._calls.shutdown(wait=False, cancel_futures=True)
+
+
+class SessionCallback:
+    """The callback registered with one trader: forwards to the recorder and notices disconnects."""
+
+    def __init__(self, recorder: Any, on_offline: Any):
+        self._recorder = recorder
+        self._on_offline = on_offline
+
+    def on_disconnected(self) -> None:
+        self._on_offline()
+        self._recorder.on_disconnected()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._recorder, name)
 
 
 class Brokers:
-    """Every broker session of this worker, by trader_index."""
+    """Every broker session of this worker, by trader_index, kept connected by a supervisor thread."""
 
-    def __init__(self, settings: Settings, connection: redis.Redis, callback: Any):
+    def __init__(self, settings: Settings, connection: redis.Redis, recorder: Any):
         self._settings = settings
         self._redis = connection
-        self._callback = callback
+        self._recorder = recorder
         self._by_index: dict[int, BrokerSession] = {}
         self._sessions: list[BrokerSession] = []
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     def open(self) -> None:
-        """Create one trader per qmt_path, start and connect it, subscribe its accounts, record the state."""
+        """Create one trader per qmt_path, connect and subscribe it, then keep every session connected."""
         accounts = self._settings.enabled_accounts
         if not accounts:
             raise ConfigError("TRADER_CONFIGS has no enabled account: nothing to trade")
@@ -77,21 +122,14 @@ class Brokers:
         for index, account in enumerate(accounts):
             by_path.setdefault(account.qmt_path, []).append((index, account))
         for path, members in by_path.items():
-            session_id = members[0][1].session_id or random.randint(100_000, 999_999)
-            trader = make_trader(self._settings, path, session_id, self._callback)
-            session = BrokerSession(trader=trader, path=path, call_timeout=self._settings.BROKER_CALL_TIMEOUT)
-            trader.start()
-            result = trader.connect()
-            session.connected = result == 0
-            for index, account in members:
-                stock_account = StockAccount(account.account_id, account.account_type)
-                session.accounts[index] = stock_account
-                if session.connected and trader.subscribe(stock_account) != 0:
-                    log.error("subscribe failed for account index %s", index)
-                self._by_index[index] = session
-                self._record_connection(index, account, session.connected, result)
+            session = BrokerSession(path, members, self._settings.BROKER_CALL_TIMEOUT)
+            self._new_trader(session, members[0][1].session_id)
+            self._connect(session)
             self._sessions.append(session)
-            log.info("broker %s at %s: connect=%s, %d account(s)", self._settings.BROKER, path or "-", result, len(members))
+            for index, _ in members:
+                self._by_index[index] = session
+        self._supervisor = threading.Thread(target=self._supervise, name="broker-supervisor", daemon=True)
+        self._supervisor.start()
 
     def session(self, index: int) -> tuple[BrokerSession, StockAccount]:
         try:
@@ -104,15 +142,92 @@ class Brokers:
         return sorted(self._by_index)
 
     def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
         for session in self._sessions:
-            try:
-                session.trader.stop()
-            except Exception:  # stopping is best effort at shutdown
-                log.exception("stopping broker session failed")
-            session._calls.shutdown(wait=False, cancel_futures=True)
+            session.close()
+            self._stop_trader(session.trader)
 
-    def _record_connection(self, index: int, account: AccountConfig, connected: bool, code: int) -> None:
-        self._redis.hset(
-            keys.broker_connection(index),
-            mapping={"account_id": account.account_id, "connected": int(connected), "code": code, "ts": time.time()},
-        )
+    # -- connecting ---------------------------------------------------------------------------
+    def _new_trader(self, session: BrokerSession, session_id: int | None = None) -> None:
+        session.session_id = session_id or random.randint(100_000, 999_999)
+        callback = SessionCallback(self._recorder, lambda: self._went_offline(session))
+        session.trader = make_trader(self._settings, session.path, session.session_id, callback)
+        session.trader.start()
+
+    def _connect(self, session: BrokerSession) -> bool:
+        """connect() and subscribe every account; record the outcome per account. True when online."""
+        try:
+            code = session.trader.connect()
+        except Exception as error:  # a broken terminal may raise instead of answering
+            log.error("connect to %s raised %s", session.path or "the simulator", error.__class__.__name__)
+            code = -1
+        if code == 0:
+            for index, account in session.accounts.items():
+                if session.trader.subscribe(account) != 0:
+                    log.error("subscribe failed for trader_index %s", index)
+            session.failures = 0
+            session._online.set()
+        else:
+            session.failures += 1
+        for index, account in session.members:
+            self._record(index, account, code == 0, code, session)
+        log.info("broker %s at %s: session %s connect=%s", self._settings.BROKER, session.path or "-", session.session_id, code)
+        return code == 0
+
+    def _went_offline(self, session: BrokerSession) -> None:
+        """Called on the trader's callback thread: mark it offline and wake the supervisor (no broker calls here)."""
+        session._online.clear()
+        session.failures = 0
+        for index, account in session.members:
+            self._record(index, account, False, "disconnected", session)
+        self._wake.set()
+
+    def _supervise(self) -> None:
+        next_try: dict[int, float] = {}
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for position, session in enumerate(self._sessions):
+                if session.connected:
+                    next_try.pop(position, None)
+                    continue
+                if now < next_try.setdefault(position, now):
+                    continue
+                if session.failures >= FRESH_TRADER_AFTER:
+                    log.warning("reconnect: replacing the trader for %s with a new session", session.path or "the simulator")
+                    self._stop_trader(session.trader)
+                    self._new_trader(session)
+                if not self._connect(session):
+                    delay = BACKOFF_SECONDS[min(session.failures, len(BACKOFF_SECONDS)) - 1]
+                    next_try[position] = time.monotonic() + delay
+            self._wake.wait(0.5)
+            self._wake.clear()
+
+    def _stop_trader(self, trader: Any) -> None:
+        """Stop a trader without letting a hung terminal hold the caller."""
+        stopper = threading.Thread(target=self._stop_quietly, args=(trader,), name="broker-stop", daemon=True)
+        stopper.start()
+        stopper.join(self._settings.BROKER_CALL_TIMEOUT)
+
+    @staticmethod
+    def _stop_quietly(trader: Any) -> None:
+        try:
+            trader.stop()
+        except Exception:  # stopping is best effort
+            log.exception("stopping a broker trader failed")
+
+    def _record(self, index: int, account: AccountConfig, connected: bool, code: Any, session: BrokerSession) -> None:
+        try:
+            self._redis.hset(
+                keys.broker_connection(index),
+                mapping={
+                    "account_id": account.account_id,
+                    "connected": int(connected),
+                    "code": str(code),
+                    "session_id": session.session_id,
+                    "failures": session.failures,
+                    "ts": time.time(),
+                },
+            )
+        except redis.RedisError as error:
+            log.error("could not record the connection state of trader_index %s: %s", index, error.__class__.__name__)

@@ -52,6 +52,9 @@ def run_order(payload: dict) -> dict:
     if account.account_id != order.account_id:
         error = f"trader_index {order.account_index} is now account {account.account_id}, not {order.account_id}; never sent"
         return OrderResult(outcome="not_submitted", error=error, **base).model_dump()
+    if not session.connected and not session.wait_online(order.deadline - time.time()):
+        log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
+        return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
     # Market types ignore the price, except STAR, where it is the protective price.
     price = order.price if not is_market(order.xt_price_type) or instrument(order.symbol).board is Board.STAR else 0.0
     submitted_at = time.time()

@@ -7,8 +7,9 @@ import time
 import pytest
 
 from common import jobqueue, keys
-from common.jobs import CancelPayload, OrderPayload, QueryPayload
+from common.jobs import CancelPayload, QueryPayload
 from tests.support import make_settings
+from tests.support import order_payload as order
 from worker import broker as broker_module
 from worker.runner import serve
 
@@ -16,15 +17,6 @@ from worker.runner import serve
 @pytest.fixture
 def settings(tmp_path):
     return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), BROKER_CALL_TIMEOUT=0.5)
-
-
-def order(**change) -> OrderPayload:
-    values = dict(
-        account_index=0, account_id="SIM000001", symbol="600000.SH", order_type=23, volume=100, price=10.0,
-        price_type=0, xt_price_type=11, deadline=time.time() + 60,
-    )
-    values.update(change)
-    return OrderPayload(**values)
 
 
 def run_jobs(settings, connection, *payloads) -> list[str]:

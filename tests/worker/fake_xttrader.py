@@ -1,0 +1,81 @@
+"""A stand-in for `xtquant.xttrader` (which only imports on Windows) that records every call.
+
+Tests install it as sys.modules["xtquant.xttrader"], so the worker's real adapter code path
+(BROKER=qmt) runs unchanged and the exact arguments it sends to QMT can be asserted.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from xtquant import xtconstant
+from xtquant.xttype import XtOrder
+
+created: list["XtQuantTrader"] = []
+connect_codes: list[int] = []  # scripted answers of connect(), across traders; 0 once exhausted
+
+
+class XtQuantTrader:
+    def __init__(self, path: str, session: int, callback: Any = None):
+        self.path, self.session, self.callback = path, session, callback
+        self.calls: list[tuple] = []
+        self.orders: list[Any] = []
+        self._next_id = 1000
+        created.append(self)
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls.append((name, *args))
+
+    def set_timeout(self, timeout: int = 0) -> None:
+        self._record("set_timeout", timeout)
+
+    def register_callback(self, callback: Any) -> None:
+        self.callback = callback
+
+    def start(self) -> None:
+        self._record("start")
+
+    def stop(self) -> None:
+        self._record("stop")
+
+    def connect(self) -> int:
+        self._record("connect")
+        return connect_codes.pop(0) if connect_codes else 0
+
+    def subscribe(self, account: Any) -> int:
+        self._record("subscribe", account.account_id)
+        return 0
+
+    def order_stock(self, account, stock_code, order_type, order_volume, price_type, price, strategy_name="", order_remark=""):
+        self._record("order_stock", account.account_id, account.account_type, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark)
+        self._next_id += 1
+        order = accepted_order(account.account_id, self._next_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark)
+        self.orders.append(order)
+        # QMT reports on its own callback thread, shortly after the call returns.
+        threading.Timer(0.01, self.callback.on_stock_order, args=(order,)).start()
+        return self._next_id
+
+    def query_stock_orders(self, account: Any, cancelable_only: bool = False) -> list:
+        self._record("query_stock_orders", account.account_id, cancelable_only)
+        return list(self.orders)
+
+    def query_stock_order(self, account: Any, order_id: int) -> Any:
+        return next((o for o in self.orders if o.order_id == order_id), None)
+
+    def cancel_order_stock(self, account: Any, order_id: int) -> int:
+        self._record("cancel_order_stock", account.account_id, order_id)
+        return 0
+
+
+def reset() -> None:
+    created.clear()
+    connect_codes.clear()
+
+
+def accepted_order(account_id, order_id, stock_code, order_type, volume, price_type, price, strategy_name, order_remark) -> XtOrder:
+    """A real XtOrder as QMT reports it once the exchange has it (status 50, nothing filled)."""
+    return XtOrder(
+        account_id, stock_code, order_id, f"sys{order_id}", int(time.time()), order_type, volume, price_type, price,
+        0, 0.0, xtconstant.ORDER_REPORTED, "", strategy_name, order_remark, 0, 0, "", "",
+    )

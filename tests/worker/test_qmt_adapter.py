@@ -1,0 +1,135 @@
+"""BROKER=qmt: the worker's real adapter path against a recording stand-in for xtquant.xttrader."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import pytest
+from xtquant import xtconstant
+
+from common import jobqueue, keys
+from common.exceptions import BrokerTimeout, BrokerUnavailable
+from tests.support import make_settings, wait_until
+from tests.worker import fake_xttrader
+from tests.support import order_payload as order
+from worker import broker as broker_module
+from worker.broker import BrokerSession, Brokers
+from worker.runner import serve
+
+
+@pytest.fixture(autouse=True)
+def fake_trader_module(monkeypatch):
+    fake_xttrader.reset()
+    monkeypatch.setitem(sys.modules, "xtquant.xttrader", fake_xttrader)
+    monkeypatch.setattr(broker_module, "BACKOFF_SECONDS", (0.05, 0.05))
+    yield fake_xttrader
+    fake_xttrader.reset()
+
+
+@pytest.fixture
+def settings():
+    return make_settings(
+        BROKER="qmt",
+        TRADER_CONFIGS=[{"account_id": "8881234567", "qmt_path": r"D:\qmt\userdata_mini", "session_id": 424242}, {"account_id": "8889999999", "qmt_path": r"D:\qmt\userdata_mini"}],
+    )
+
+
+def test_an_order_reaches_order_stock_with_exact_xtquant_arguments(settings, fake_redis):
+    job_id = jobqueue.enqueue(fake_redis, order(account_id="8881234567", symbol="000001.SZ", volume=300, price=11.23, strategy_name="动量"), settings.JOB_TTL)
+    serve(settings, fake_redis, burst=True)
+
+    [trader] = fake_xttrader.created  # one trader per qmt_path, both accounts on it
+    assert (trader.path, trader.session) == (r"D:\qmt\userdata_mini", 424242)
+    assert ("set_timeout", 10_000) in trader.calls
+    assert [c for c in trader.calls if c[0] == "subscribe"] == [("subscribe", "8881234567"), ("subscribe", "8889999999")]
+    [sent] = [c for c in trader.calls if c[0] == "order_stock"]
+    assert sent == ("order_stock", "8881234567", xtconstant.SECURITY_ACCOUNT, "000001.SZ", 23, 300, 11, 11.23, "动量", job_id)
+    assert len(job_id.encode("ascii")) <= 24
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "finished" and view.result["order_id"] == 1001 and view.result["status"] == "reported"
+
+
+def test_market_orders_send_price_zero_except_star_protective_price(settings, fake_redis):
+    jobqueue.enqueue(fake_redis, order(account_id="8881234567", price_type=2, xt_price_type=42, price=10.0), settings.JOB_TTL)
+    jobqueue.enqueue(fake_redis, order(account_id="8881234567", symbol="688981.SH", volume=200, price_type=2, xt_price_type=42, price=50.0), settings.JOB_TTL)
+    serve(settings, fake_redis, burst=True)
+    sent = [(c[3], c[6], c[7]) for c in fake_xttrader.created[0].calls if c[0] == "order_stock"]
+    assert sent == [("600000.SH", 42, 0.0), ("688981.SH", 42, 50.0)]
+
+
+def _open_brokers(settings, fake_redis):
+    recorder = type("Recorder", (), {"on_disconnected": lambda self: None, "on_stock_order": lambda self, o: None})()
+    brokers = Brokers(settings, fake_redis, recorder)
+    brokers.open()
+    return brokers
+
+
+def test_a_disconnect_reconnects_then_replaces_the_trader_with_a_new_session(settings, fake_redis):
+    brokers = _open_brokers(settings, fake_redis)
+    try:
+        session, _ = brokers.session(0)
+        first = fake_xttrader.created[0]
+        fake_xttrader.connect_codes.extend([-1, -1])  # connect() on the old trader fails twice
+        first.callback.on_disconnected()
+        assert not session.connected
+        assert fake_redis.hget(keys.broker_connection(0), "connected") == b"0"
+        assert wait_until(lambda: session.connected, 5)
+        assert len(fake_xttrader.created) == 2 and session.trader is fake_xttrader.created[1]
+        assert session.trader.session != 424242
+        assert ("stop",) in first.calls and [c[0] for c in first.calls].count("connect") == 3
+        assert [c for c in session.trader.calls if c[0] == "subscribe"] == [("subscribe", "8881234567"), ("subscribe", "8889999999")]
+        state = fake_redis.hgetall(keys.broker_connection(1))
+        assert state[b"connected"] == b"1" and state[b"session_id"] == str(session.trader.session).encode()
+    finally:
+        brokers.close()
+
+
+def test_a_worker_started_while_qmt_is_down_connects_when_it_comes_up(settings, fake_redis):
+    fake_xttrader.connect_codes.extend([-1, -1, -1])
+    brokers = _open_brokers(settings, fake_redis)
+    try:
+        session, _ = brokers.session(0)
+        assert not session.connected
+        assert wait_until(lambda: session.connected, 5)
+    finally:
+        brokers.close()
+
+
+def test_an_order_while_disconnected_waits_then_expires_never_sent(settings, fake_redis):
+    fake_xttrader.connect_codes.extend([-1] * 1000)  # QMT stays down
+    job_id = jobqueue.enqueue(fake_redis, order(account_id="8881234567", deadline=time.time() + 0.5), settings.JOB_TTL)
+    serve(settings, fake_redis, burst=True)
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "expired" and "disconnected" in view.result["error"]
+    assert not [c for t in fake_xttrader.created for c in t.calls if c[0] == "order_stock"]
+
+
+class _Hanging:
+    def __init__(self):
+        self.release = threading.Event()
+        self.ran: list[str] = []
+
+    def order_stock(self, tag):
+        self.ran.append(tag)
+        self.release.wait(5)
+        return 1
+
+
+def test_a_call_that_never_started_is_withdrawn_and_can_never_reach_the_broker():
+    session = BrokerSession("", [], call_timeout=0.2)
+    session.trader = _Hanging()
+    session._online.set()
+    try:
+        for tag in ("a", "b"):  # both call threads hang inside the broker
+            with pytest.raises(BrokerTimeout):
+                session.call("order_stock", tag)
+        with pytest.raises(BrokerUnavailable) as caught:
+            session.call("order_stock", "c")
+        assert not isinstance(caught.value, BrokerTimeout) and "not sent" in caught.value.message
+        session.trader.release.set()
+        time.sleep(0.2)
+        assert session.trader.ran == ["a", "b"]  # "c" was withdrawn, never sent late
+    finally:
+        session.trader.release.set()
+        session.close()
