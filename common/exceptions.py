@@ -85,3 +85,11 @@ class OrderRejected(RouterError):
 
 class StoreUnavailable(RouterError):
     """Redis did not answer."""
+
+
+class SizeRoundsToZero(RouterError):
+    """A sized order (position_pct, all-in, repo sweep) rounds down to no legal volume: nothing is sent."""
+
+
+class NoQuote(RouterError):
+    """A market-style or sized order needs a quote the broker does not have for the symbol."""

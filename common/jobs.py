@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common import keys
 
@@ -42,21 +42,37 @@ class JobMeta(_Model):
     created_at: float = Field(default_factory=time.time)  # unix seconds
 
 
+# How the worker finds the volume: given, a share of the account (position_pct), all the cash (allin),
+# or idle cash minus a reserve in 1-day reverse repo (repo; the worker picks the better-quoted code).
+Sizing = Literal["volume", "position_pct", "allin", "repo"]
+
+
 class OrderPayload(_Model):
-    """An order to place on one account. Volumes in shares (张 for bonds and repo), prices in yuan."""
+    """An order to place on one account. Volumes in shares (张 for bonds and repo), prices in yuan (repo: rate in percent)."""
 
     kind: Literal["order"] = "order"
     account_index: int = Field(ge=0)
     account_id: str
     symbol: str  # normalised, e.g. "600000.SH"
     order_type: Literal[23, 24]  # xtconstant STOCK_BUY / STOCK_SELL
-    volume: int = Field(gt=0)
-    price: float = Field(ge=0)
+    volume: int = Field(ge=0)  # 0 when the worker sizes the order
+    price: float = Field(ge=0)  # 0 with a market price type, or to take the quote (sized orders)
     price_type: int  # the old server's code (0 limit, 1 latest, 2, 3, 5)
     xt_price_type: int  # resolved for the symbol's exchange
+    sizing: Sizing = "volume"
+    position_pct: float | None = Field(default=None, gt=0, le=1)  # buy: of total asset; sell: of can_use_volume
+    reserve_amount: float = Field(default=0.0, ge=0)  # repo: yuan never lent
     strategy_name: str = ""
     deadline: float  # unix seconds; an order not started by then is never sent
     meta: JobMeta = Field(default_factory=JobMeta)
+
+    @model_validator(mode="after")
+    def _sized_or_given(self) -> "OrderPayload":
+        if self.sizing == "volume" and self.volume <= 0:
+            raise ValueError("volume must be greater than 0")
+        if self.sizing == "position_pct" and self.position_pct is None:
+            raise ValueError("position_pct sizing needs position_pct")
+        return self
 
 
 class CancelPayload(_Model):

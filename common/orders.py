@@ -11,6 +11,7 @@ from common.symbols import Board, Instrument
 BUY = xtconstant.STOCK_BUY  # 23
 SELL = xtconstant.STOCK_SELL  # 24
 SIDE_NAMES = {BUY: "buy", SELL: "sell"}
+REPO_CODES = ("131810.SZ", "204001.SH")  # 1-day reverse repo: R-001, GC001
 
 
 class PriceType(IntEnum):

@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     SIM_STARTING_CASH: float = Field(default=1_000_000.0, ge=0)
     LOG_LEVEL: str = "INFO"
 
+    # Fees (fractions of the traded amount; yuan for the minimum): sizing leaves room for them, the simulator charges them
+    FEE_COMMISSION_RATE: float = Field(default=0.00025, ge=0, lt=0.01)
+    FEE_COMMISSION_MIN: float = Field(default=5.0, ge=0)
+    FEE_STAMP_DUTY_RATE: float = Field(default=0.0005, ge=0, lt=0.01)  # sells only
+    FEE_TRANSFER_RATE: float = Field(default=0.00001, ge=0, lt=0.01)
+
     @field_validator("TRADER_CONFIGS", mode="before")
     @classmethod
     def _parse_trader_configs(cls, raw: Any) -> Any:

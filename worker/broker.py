@@ -21,6 +21,7 @@ from xtquant.xttype import StockAccount
 from common import keys
 from common.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, UnknownAccount
 from common.settings import AccountConfig, Settings
+from worker.quotes import Quote, read_quote
 
 log = logging.getLogger("worker.broker")
 BACKOFF_SECONDS = (1, 2, 4, 8, 16, 30)  # between reconnect attempts; the last repeats
@@ -79,6 +80,15 @@ class BrokerSession:
             if future.cancel():  # never started: it can never reach the broker later
                 raise BrokerUnavailable(f"broker busy: {method} could not start within {self.call_timeout:g} s; not sent") from None
             raise BrokerTimeout(f"broker did not answer {method} within {self.call_timeout:g} s") from None
+
+    def quote(self, code: str) -> Quote | None:
+        """The latest quote of `code`, or None when the broker has none (or does not answer in time)."""
+        future = self._calls.submit(read_quote, self.trader, code)
+        try:
+            return future.result(timeout=self.call_timeout)
+        except CallTimeout:
+            future.cancel()
+            return None
 
     def close(self) -> None:
         self._online.clear()

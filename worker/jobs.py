@@ -11,11 +11,12 @@ from typing import Any
 
 from rq import get_current_job
 
-from common.exceptions import BrokerTimeout, BrokerUnavailable, UnknownAccount
+from common.exceptions import BrokerTimeout, BrokerUnavailable, NoQuote, SizeRoundsToZero, UnknownAccount
 from common.jobs import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload
-from common.orders import SIDE_NAMES, is_market, status_name
+from common.orders import BUY, REPO_CODES, SIDE_NAMES, is_market, status_name
 from common.symbols import Board, instrument
 from worker import runtime
+from worker.planning import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 from worker.snapshots import order_view, portfolio_view, position_view, trade_view
 
 log = logging.getLogger("worker.jobs")
@@ -55,13 +56,15 @@ def run_order(payload: dict) -> dict:
     if not session.connected and not session.wait_online(order.deadline - time.time()):
         log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
-    # Market types ignore the price, except STAR, where it is the protective price.
-    price = order.price if not is_market(order.xt_price_type) or instrument(order.symbol).board is Board.STAR else 0.0
+    try:
+        symbol, volume, price = _resolve(order, session, account, rt.settings)
+    except (SizeRoundsToZero, NoQuote, BrokerUnavailable) as error:
+        log.info("job %s not sent: %s", tag, error.message)
+        return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", **base).model_dump()
+    base.update(symbol=symbol, volume=volume, price=price)
     submitted_at = time.time()
     try:
-        order_id = session.call(
-            "order_stock", account, order.symbol, order.order_type, order.volume, order.xt_price_type, price, order.strategy_name, tag
-        )
+        order_id = session.call("order_stock", account, symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
     except BrokerTimeout as error:
         return _settle_unanswered(session, account, tag, base, str(error))
     except BrokerUnavailable as error:
@@ -90,6 +93,46 @@ def run_order(payload: dict) -> dict:
         submitted_at=submitted_at,
         **base,
     ).model_dump()
+
+
+def _resolve(order: OrderPayload, session: Any, account: Any, settings: Any) -> tuple[str, int, float]:
+    """The symbol, volume and price to send: sized where the account is known (DESIGN.md section 7).
+
+    Market types send price 0, except STAR, where the price is the protective price.
+    """
+    fees = Fees(settings.FEE_COMMISSION_RATE, settings.FEE_COMMISSION_MIN, settings.FEE_STAMP_DUTY_RATE, settings.FEE_TRANSFER_RATE)
+    market = is_market(order.xt_price_type)
+    if order.sizing == "repo":
+        return _repo_order(order, session, account, fees)
+    inst = instrument(order.symbol)
+    price = order.price
+    if market or price <= 0:
+        quote = session.quote(inst.code)
+        if quote is None:
+            raise NoQuote(f"no quote for {inst.code}: a market-type or unpriced order needs one", "symbol")
+        price = price or quote.last
+    volume = order.volume
+    if order.sizing == "position_pct" and order.order_type == BUY:
+        asset = session.call("query_stock_asset", account)
+        volume = pct_buy_volume(inst, asset.total_asset, price, order.position_pct, asset.cash, fees)
+    elif order.sizing == "position_pct":
+        position = session.call("query_stock_position", account, inst.code)
+        volume = pct_sell_volume(inst, position.can_use_volume if position else 0, order.position_pct)
+    elif order.sizing == "allin":
+        volume = allin_volume(inst, session.call("query_stock_asset", account).cash, price, fees)
+    send_price = 0.0 if market and inst.board is not Board.STAR else price
+    return inst.code, volume, send_price
+
+
+def _repo_order(order: OrderPayload, session: Any, account: Any, fees: Fees) -> tuple[str, int, float]:
+    """Lend idle cash at the better of the two 1-day repo rates (the higher bid; a lender sells)."""
+    quotes = [q for q in (session.quote(code) for code in REPO_CODES) if q is not None]
+    if not quotes:
+        raise NoQuote(f"no quote for {' or '.join(REPO_CODES)}: cannot price the reverse repo", "symbol")
+    best = max(quotes, key=lambda q: q.bid or q.last)
+    cash = session.call("query_stock_asset", account).cash
+    volume = repo_volume(instrument(best.code), cash, order.reserve_amount, fees)
+    return best.code, volume, order.price or best.bid or best.last
 
 
 def _query_order(session: Any, account: Any, order_id: int) -> dict | None:

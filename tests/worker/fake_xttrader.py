@@ -13,6 +13,7 @@ from xtquant import xtconstant
 from xtquant.xttype import XtOrder
 
 created: list["XtQuantTrader"] = []
+ticks: dict[str, dict] = {}  # what the fake xtdata.get_full_tick answers, by code
 connect_codes: list[int] = []  # scripted answers of connect(), across traders; 0 once exhausted
 
 
@@ -71,6 +72,13 @@ class XtQuantTrader:
 def reset() -> None:
     created.clear()
     connect_codes.clear()
+    ticks.clear()
+
+
+class xtdata:  # noqa: N801 - stands in for the module xtquant.xtdata
+    @staticmethod
+    def get_full_tick(codes: list[str]) -> dict:
+        return {code: ticks[code] for code in codes if code in ticks}
 
 
 def accepted_order(account_id, order_id, stock_code, order_type, volume, price_type, price, strategy_name, order_remark) -> XtOrder:

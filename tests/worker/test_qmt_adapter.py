@@ -22,6 +22,7 @@ from worker.runner import serve
 def fake_trader_module(monkeypatch):
     fake_xttrader.reset()
     monkeypatch.setitem(sys.modules, "xtquant.xttrader", fake_xttrader)
+    monkeypatch.setitem(sys.modules, "xtquant.xtdata", fake_xttrader.xtdata)
     monkeypatch.setattr(broker_module, "BACKOFF_SECONDS", (0.05, 0.05))
     yield fake_xttrader
     fake_xttrader.reset()
@@ -51,6 +52,7 @@ def test_an_order_reaches_order_stock_with_exact_xtquant_arguments(settings, fak
 
 
 def test_market_orders_send_price_zero_except_star_protective_price(settings, fake_redis):
+    fake_xttrader.ticks.update({"600000.SH": {"lastPrice": 10.0, "lastClose": 9.9}, "688981.SH": {"lastPrice": 49.0, "lastClose": 48.0}})
     jobqueue.enqueue(fake_redis, order(account_id="8881234567", price_type=2, xt_price_type=42, price=10.0), settings.JOB_TTL)
     jobqueue.enqueue(fake_redis, order(account_id="8881234567", symbol="688981.SH", volume=200, price_type=2, xt_price_type=42, price=50.0), settings.JOB_TTL)
     serve(settings, fake_redis, burst=True)
@@ -133,3 +135,11 @@ def test_a_call_that_never_started_is_withdrawn_and_can_never_reach_the_broker()
     finally:
         session.trader.release.set()
         session.close()
+
+
+def test_a_market_order_on_a_symbol_without_a_quote_fails_clearly_and_is_never_sent(settings, fake_redis):
+    job_id = jobqueue.enqueue(fake_redis, order(account_id="8881234567", price_type=5, xt_price_type=44, price=0), settings.JOB_TTL)
+    serve(settings, fake_redis, burst=True)
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "failed" and "no quote for 600000.SH" in view.error
+    assert not [c for c in fake_xttrader.created[0].calls if c[0] == "order_stock"]

@@ -1,0 +1,86 @@
+"""Order sizing where the account is known: position_pct buys and sells, all-in buys, the repo sweep.
+
+Every size rounds down to a legal volume for the board; a size that rounds to zero raises
+SizeRoundsToZero with the reason, so no zero order ever reaches QMT. Money in yuan, volumes in
+shares (张 for bonds and repo), rates as fractions.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from common.exceptions import SizeRoundsToZero
+from common.symbols import Board, Instrument, round_down_volume
+
+REPO_FACE_VALUE = 100  # yuan per 张 of reverse repo
+
+
+@dataclass(frozen=True)
+class Fees:
+    """A retail fee schedule (DESIGN.md section 7); rates are fractions of the traded amount."""
+
+    commission_rate: float = 0.00025
+    commission_min: float = 5.0
+    stamp_duty_rate: float = 0.0005  # sells only
+    transfer_rate: float = 0.00001
+    repo_rate_1day: float = 0.00001
+
+    def buy_cost(self, amount: float) -> float:
+        """Fees on a buy of `amount` yuan."""
+        return max(amount * self.commission_rate, self.commission_min) + amount * self.transfer_rate
+
+
+def pct_buy_volume(inst: Instrument, total_asset: float, price: float, position_pct: float, cash: float, fees: Fees) -> int:
+    """Buy `position_pct` of total asset at `price`, no more than the cash pays for with fees."""
+    if price <= 0:
+        raise SizeRoundsToZero(f"no price to size a position_pct buy of {inst.code}", "price")
+    budget = min(total_asset * position_pct, cash)
+    volume = _affordable(inst, budget, price, fees)
+    if volume == 0:
+        raise SizeRoundsToZero(
+            f"{position_pct:.2%} of total asset {total_asset:,.2f} (cash {cash:,.2f}) buys no legal lot of {inst.code} at {price}",
+            "position_pct",
+        )
+    return volume
+
+
+def pct_sell_volume(inst: Instrument, can_use_volume: int, position_pct: float) -> int:
+    """Sell `position_pct` of the sellable holding; 100% sells it all, odd lot included."""
+    if can_use_volume <= 0:
+        raise SizeRoundsToZero(f"nothing of {inst.code} is sellable (can_use_volume 0)", "position_pct")
+    if position_pct >= 1:
+        return can_use_volume
+    volume = round_down_volume(inst, can_use_volume * position_pct)
+    if volume == 0:
+        raise SizeRoundsToZero(f"{position_pct:.2%} of sellable {can_use_volume} {inst.code} is less than one lot", "position_pct")
+    return volume
+
+
+def allin_volume(inst: Instrument, cash: float, price: float, fees: Fees) -> int:
+    """The most `inst` that available `cash` buys at `price`, leaving room for fees."""
+    if price <= 0:
+        raise SizeRoundsToZero(f"no price to size an all-in buy of {inst.code}", "cur_price")
+    volume = _affordable(inst, cash, price, fees)
+    if volume == 0:
+        raise SizeRoundsToZero(f"available cash {cash:,.2f} buys no legal lot of {inst.code} at {price}", "cur_price")
+    return volume
+
+
+def repo_volume(inst: Instrument, cash: float, reserve_amount: float, fees: Fees) -> int:
+    """张 of reverse repo to lend: cash minus the reserve and the fee, in steps of 10 张 (1,000 yuan)."""
+    if inst.board is not Board.REPO:
+        raise ValueError(f"{inst.code} is not a reverse repo code")
+    idle = (cash - reserve_amount) / (1 + fees.repo_rate_1day)
+    volume = round_down_volume(inst, math.floor(idle / REPO_FACE_VALUE + 1e-9))
+    if volume == 0:
+        raise SizeRoundsToZero(
+            f"cash {cash:,.2f} minus reserve {reserve_amount:,.2f} is below the 1,000-yuan minimum of reverse repo", "reserve_amount"
+        )
+    return volume
+
+
+def _affordable(inst: Instrument, budget: float, price: float, fees: Fees) -> int:
+    volume = round_down_volume(inst, budget / price)
+    while volume > 0 and volume * price + fees.buy_cost(volume * price) > budget + 1e-9:
+        volume = round_down_volume(inst, volume - 1)
+    return volume
