@@ -21,7 +21,7 @@ class Router:
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
     """Build the web app; tests pass their own settings and connection."""
-    from api import errors, health, jobs, trade_api
+    from api import auth, errors, health, jobs, openapi, query_api, trade_api
 
     settings = settings or get_settings()
     app = Flask(__name__)
@@ -35,6 +35,9 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.extensions["router"] = Router(settings=settings, redis=connection or connect(settings))
     errors.register(app)
     app.register_blueprint(trade_api.bp)
+    app.register_blueprint(query_api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(health.bp)
     return app

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import functools
+import hmac
 import json
 import logging
 import time
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from flask import current_app, g, request, session
+from flask import Blueprint, current_app, g, jsonify, request, session
 
-from api.errors import MalformedBody
+from api.errors import MalformedBody, error_response
+from api.openapi import documented
+from api.schemas import Done, LoginRequest
 from api.signing import sign, signature_matches
 from common import keys
 from common.exceptions import (
@@ -53,6 +57,12 @@ def parsed_body() -> Any:
     return g.parsed_body
 
 
+def request_body() -> Any:
+    """The JSON body for a model to validate: {} when there is none."""
+    body = parsed_body()
+    return {} if body is None else body
+
+
 def _verify_signature() -> Caller:
     router = current_app.extensions["router"]
     headers = request.headers
@@ -89,10 +99,18 @@ def current_caller() -> Caller:
         user = session.get("user")
         role = session.get("role")
         if user and role in ROLE_SCOPES:
+            _same_origin()
             g.caller = Caller(client_id=f"user:{user}", scopes=ROLE_SCOPES[role], accounts=None)
         else:
             g.caller = _verify_signature()
     return g.caller
+
+
+def _same_origin() -> None:
+    """A cookie-authenticated state change must come from this site's own pages (besides SameSite=Strict)."""
+    origin = request.headers.get("Origin")
+    if request.method not in SAFE_METHODS and origin and urlsplit(origin).netloc != request.host:
+        raise ScopeDenied(f"cross-site request from {origin} refused")
 
 
 def require(scope: str) -> Callable:
@@ -110,3 +128,50 @@ def require(scope: str) -> Callable:
         return wrapped
 
     return decorate
+
+
+# -- web login ------------------------------------------------------------------------------------
+bp = Blueprint("auth", __name__)
+LOGIN_ATTEMPTS = 10  # per remote address per LOGIN_WINDOW seconds
+LOGIN_WINDOW = 300
+
+
+def _credentials() -> tuple[str, str]:
+    if request.mimetype == "application/json":
+        login = LoginRequest.model_validate(request_body())
+        return login.username, login.password
+    return request.form.get("username", ""), request.form.get("password", "")
+
+
+@bp.post("/login")
+@documented("Log in as admin or trader (form or JSON); the session cookie then authenticates the API",
+            body=LoginRequest, answers={200: Done}, errors=(400, 401, 422, 429), form=True)
+def login():
+    router = current_app.extensions["router"]
+    attempts_key = keys.login_attempts(request.remote_addr or "-")
+    attempts = router.redis.incr(attempts_key)
+    if attempts == 1:
+        router.redis.expire(attempts_key, LOGIN_WINDOW)
+    if attempts > LOGIN_ATTEMPTS:
+        return error_response(f"too many login attempts; try again in {LOGIN_WINDOW // 60} minutes", 429)
+    username, password = _credentials()
+    passwords = {"admin": router.settings.ADMIN_PASSWORD, "trader": router.settings.TRADER_PASSWORD}
+    expected = passwords.get(username, "")
+    # compare even for an unknown user, so timing does not tell which usernames exist
+    matches = hmac.compare_digest(expected.encode() or b"\0", password.encode())
+    if not (expected and matches):
+        log.warning("failed login for %r from %s", username, request.remote_addr)
+        return error_response("wrong username or password", 401)
+    session.clear()
+    session["user"] = username
+    session["role"] = username
+    router.redis.delete(attempts_key)
+    log.info("login %s from %s", username, request.remote_addr)
+    return jsonify({"success": True})
+
+
+@bp.get("/logout")
+@documented("Log out", answers={200: Done}, errors=())
+def logout():
+    session.clear()
+    return jsonify({"success": True})

@@ -8,6 +8,8 @@ import time
 
 from flask import Blueprint, current_app, jsonify
 
+from api.openapi import documented
+from api.schemas import HealthAnswer
 from common import jobqueue, keys
 
 bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
@@ -22,6 +24,7 @@ def _age(beat: dict) -> float | None:
 
 
 @bp.get("/health")
+@documented("Liveness: worker and scheduler heartbeats, broker connection per account, queue depths", answers={200: HealthAnswer}, errors=())
 def health():
     router = current_app.extensions["router"]
     connection = router.redis

@@ -5,12 +5,16 @@ from flask import Blueprint, current_app, jsonify, request
 
 from api.auth import require
 from api.errors import error_response
+from api.openapi import documented
 from common import jobqueue
+from common.jobs import JobView
 
 bp = Blueprint("jobs", __name__, url_prefix="/qmt/trade/api")
 
 
 @bp.get("/jobs/<job_id>")
+@documented("A job: status, result, the order's latest broker state; ?wait=N (<= 30 s) holds the answer until it ends",
+            answers={200: JobView}, query={"wait": "seconds to wait for the job to end (0-30)"}, errors=(400, 401, 403, 404, 503))
 @require("query")
 def get_job(job_id: str):
     router = current_app.extensions["router"]

@@ -1,13 +1,31 @@
-"""The API's request and answer models: validation at the door and the source of /openapi.json."""
+"""The API's request and answer models: validation at the door and the source of /openapi.json.
+
+Field names are the old server's, so its clients work unchanged.
+"""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from common.exceptions import InvalidSymbol
 from common.orders import PriceType
 from common.symbols import normalize
+
+
+def _normalise(value: str) -> str:
+    try:
+        return normalize(value)
+    except InvalidSymbol as error:
+        raise ValueError(error.message) from None
+
+
+Symbol = Annotated[str, AfterValidator(_normalise), Field(description="e.g. 600000, 600000.SH, sh600000; normalised to 600000.SH")]
+TraderIndex = Annotated[int, Field(ge=0, description="position of the account among enabled TRADER_CONFIGS")]
+OptionalTraderIndex = Annotated[int | None, Field(default=None, ge=0, description="left out: every enabled account, one job each")]
+StrategyName = Annotated[str, Field(default="", max_length=64, description="shown in QMT as the order's strategy")]
+PriceTypeField = Annotated[PriceType, Field(description="0 limit, 1 latest, 2 best five then cancel, 3 own best, 5 counterparty best")]
+Pct = Annotated[float, Field(gt=0, le=1, description="a fraction: 0.25 is 25%")]
 
 
 class _Request(BaseModel):
@@ -15,27 +33,108 @@ class _Request(BaseModel):
 
 
 class TradeRequest(_Request):
-    """POST /trade with an explicit volume: the old server's first form."""
+    """POST /trade, first form: an explicit volume on one account."""
 
-    trader_index: int = Field(ge=0, description="position of the account among enabled TRADER_CONFIGS")
-    symbol: str = Field(description="e.g. 600000, 600000.SH, sh600000")
+    trader_index: TraderIndex
+    symbol: Symbol
     volume: int = Field(gt=0, description="shares (张 for bonds and repo)")
     price: float = Field(ge=0, description="yuan; the rate in percent for repo; ignored by market price types")
     order_type: Literal[23, 24] = Field(description="23 buy, 24 sell (xtconstant STOCK_BUY / STOCK_SELL)")
-    price_type: PriceType = Field(default=PriceType.LIMIT, description="0 limit, 1 latest, 2 best five then cancel, 3 own best, 5 counterparty best")
-    strategy_name: str = Field(default="", max_length=64)
-
-    @field_validator("symbol")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        try:
-            return normalize(value)
-        except InvalidSymbol as error:
-            raise ValueError(error.message) from None
+    price_type: PriceTypeField = PriceType.LIMIT
+    strategy_name: StrategyName = ""
 
 
+class PctTradeRequest(_Request):
+    """POST /trade, second form: a share of the account. Buys size from total asset, sells from the sellable holding."""
+
+    trader_index: OptionalTraderIndex = None
+    symbol: Symbol
+    trade_price: float = Field(ge=0, description="yuan; 0 takes the latest quote")
+    position_pct: float = Field(ge=-1, le=1, description="buy this fraction of total asset (0.2 = 20%); a negative value sells that fraction of the holding")
+    pricetype: PriceTypeField = PriceType.LIMIT
+    order_type: Literal[23, 24] | None = Field(default=None, description="optional: 24 sells position_pct of the holding")
+    strategy_name: StrategyName = ""
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> "PctTradeRequest":
+        if self.position_pct == 0:
+            raise ValueError("position_pct must not be 0")
+        return self
+
+
+class SharesRequest(_Request):
+    """POST /buy and POST /sell."""
+
+    trader_index: OptionalTraderIndex = None
+    symbol: Symbol
+    price: float = Field(ge=0, description="yuan; ignored by market price types")
+    shares: int = Field(gt=0, description="shares (张 for bonds and repo)")
+    price_type: PriceTypeField = PriceType.LIMIT
+    strategy_name: StrategyName = ""
+
+
+class OuterTradeRequest(_Request):
+    """POST /outer/trade/<buy|sell>: one of position_pct (buy: of total asset; sell: of the sellable holding) or order_num."""
+
+    trader_index: OptionalTraderIndex = None
+    symbol: Symbol
+    trade_price: float = Field(ge=0, description="yuan; 0 takes the latest quote")
+    price_type: PriceTypeField = PriceType.LIMIT
+    position_pct: Pct | None = None
+    order_num: int | None = Field(default=None, gt=0, description="shares")
+    strategy_name: StrategyName = ""
+
+    @model_validator(mode="after")
+    def _one_size(self) -> "OuterTradeRequest":
+        if (self.position_pct is None) == (self.order_num is None):
+            raise ValueError("give exactly one of position_pct and order_num")
+        return self
+
+
+class AllinRequest(_Request):
+    """POST /trade/allin: buy as much as the available cash allows, at cur_price."""
+
+    trader_index: OptionalTraderIndex = None
+    symbol: Symbol
+    cur_price: float = Field(gt=0, description="yuan; the limit price of the buy")
+    strategy_name: StrategyName = ""
+
+
+class NhgRequest(_Request):
+    """POST /trade/nhg: lend idle cash minus reserve_amount in 1-day reverse repo (the better of R-001 and GC001)."""
+
+    trader_index: OptionalTraderIndex = None
+    reserve_amount: float = Field(default=0.0, ge=0, description="yuan never lent")
+
+
+class OrderLookup(_Request):
+    """POST /order and POST /cancel_order."""
+
+    trader_index: TraderIndex
+    order_id: int = Field(gt=0)
+
+
+class OrdersLookup(_Request):
+    """POST /orders: today's orders."""
+
+    trader_index: TraderIndex
+    cancelable_only: bool = False
+
+
+class SideCancelRequest(_Request):
+    """POST /cancel_orders/buy and /cancel_orders/sale."""
+
+    trader_index: OptionalTraderIndex = None
+
+
+class LoginRequest(_Request):
+    username: str = Field(min_length=1)
+    password: str = Field(min_length=1)
+
+
+# -- answers -----------------------------------------------------------------------------------
 class Accepted(BaseModel):
-    """202: the order is queued; poll status_url."""
+    """202: the job is queued; poll status_url."""
 
     success: Literal[True] = True
     job_id: str
@@ -43,7 +142,70 @@ class Accepted(BaseModel):
     status_url: str
 
 
+class JobRef(BaseModel):
+    trader_index: int
+    job_id: str
+    status_url: str
+
+
+class FanOutAccepted(BaseModel):
+    """202 for a request that fans out to several accounts: one job each."""
+
+    success: Literal[True] = True
+    job_ids: list[str]
+    jobs: list[JobRef]
+
+
 class Failure(BaseModel):
     success: Literal[False] = False
     error: str
     field: str | None = None
+    job_id: str | None = Field(default=None, description="with 503: the query job still queued")
+
+
+class Done(BaseModel):
+    success: Literal[True] = True
+
+
+class AccountsAnswer(BaseModel):
+    success: Literal[True] = True
+    accounts: list[dict[str, Any]]
+
+
+class PortfolioAnswer(BaseModel):
+    success: Literal[True] = True
+    portfolio: dict[str, Any] = Field(description="cash, frozen_cash, market_value, total_asset, profit, profit_ratio (yuan)")
+
+
+class PositionsAnswer(BaseModel):
+    success: Literal[True] = True
+    positions: list[dict[str, Any]] = Field(description="symbol, name, volume, can_use_volume, market_value, avg_price, current_price, profit, ...")
+
+
+class OrderAnswer(BaseModel):
+    success: Literal[True] = True
+    order: dict[str, Any]
+
+
+class OrdersAnswer(BaseModel):
+    success: Literal[True] = True
+    orders: list[dict[str, Any]] = Field(description="order_id, symbol, side, volume, price, traded_volume, status, status_msg, strategy_name, order_remark, ...")
+
+
+class HealthAnswer(BaseModel):
+    """Is the worker alive and every account's broker session connected (ready)."""
+
+    success: Literal[True] = True
+    ready: bool
+    worker: dict[str, Any]
+    scheduler: dict[str, Any]
+    accounts: list[dict[str, Any]]
+    queues: dict[str, int]
+
+
+class Queued(RootModel[Accepted | FanOutAccepted]):
+    """202: queued; one job when trader_index was given, else one job per account."""
+
+
+class TradeBody(RootModel[TradeRequest | PctTradeRequest]):
+    """POST /trade: an explicit volume (first form) or position_pct (second form)."""

@@ -1,75 +1,177 @@
-"""The trade API blueprint (prefix /qmt/trade/api): orders in, queries answered through the worker."""
+"""Order and cancel routes (prefix /qmt/trade/api): validate, enqueue, answer 202 with the job id(s).
+
+Where `trader_index` is optional and left out, the order or cancel fans out to every enabled
+account the client may use, one job each.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, url_for
 
-from api.auth import current_caller, parsed_body, require
+from api.auth import current_caller, request_body, require
 from api.errors import error_response
-from api.intake import meta_of, order_payload
-from api.schemas import TradeRequest
+from api.intake import meta_of, order_payloads, repo_payloads, side_of, target_accounts
+from api.openapi import documented
+from api.schemas import (
+    Accepted,
+    AllinRequest,
+    NhgRequest,
+    OrderLookup,
+    OuterTradeRequest,
+    PctTradeRequest,
+    Queued,
+    SharesRequest,
+    SideCancelRequest,
+    TradeBody,
+    TradeRequest,
+)
 from common import jobqueue
-from common.jobs import QueryPayload
+from common.exceptions import StoreUnavailable
+from common.jobs import CancelPayload
+from common.orders import BUY, SELL
 
 bp = Blueprint("trade_api", __name__, url_prefix="/qmt/trade/api")
+ORDER_ANSWERS = {202: Queued}
 
 
 def _router():
     return current_app.extensions["router"]
 
 
-def _body() -> dict:
-    body = parsed_body()
-    return body if body is not None else {}
+def _status_url(job_id: str) -> str:
+    return url_for("jobs.get_job", job_id=job_id, _external=False)
 
 
-def accepted(job_id: str):
-    """202 with the job id and where to poll it."""
-    response = jsonify(
-        {"success": True, "job_id": job_id, "status": "queued", "status_url": url_for("jobs.get_job", job_id=job_id, _external=False)}
-    )
+def enqueue_all(payloads: list, single: bool):
+    """Enqueue one job per payload; 202 with the job (single) or every job (fan-out).
+
+    If Redis fails part-way, the answer is 503 and names the jobs already queued, so nothing is lost silently.
+    """
+    router = _router()
+    queued: list[tuple[int, str]] = []
+    try:
+        for payload in payloads:
+            queued.append((payload.account_index, jobqueue.enqueue(router.redis, payload, router.settings.JOB_TTL)))
+    except StoreUnavailable as error:
+        if not queued:
+            raise
+        return error_response(f"{error.message}; only these jobs were queued: {', '.join(j for _, j in queued)}", 503, job_ids=[j for _, j in queued])
+    if single:
+        body = Accepted(job_id=queued[0][1], status_url=_status_url(queued[0][1])).model_dump()
+    else:
+        body = {
+            "success": True,
+            "job_ids": [job_id for _, job_id in queued],
+            "jobs": [{"trader_index": index, "job_id": job_id, "status_url": _status_url(job_id)} for index, job_id in queued],
+        }
+    response = jsonify(body)
     response.status_code = 202
     return response
 
 
-def run_query(payload: QueryPayload):
-    """Enqueue a query and wait for it (QUERY_TIMEOUT); 503 with the job id when the worker does not answer in time."""
-    router = _router()
-    job_id = jobqueue.enqueue(router.redis, payload, router.settings.JOB_TTL)
-    job = jobqueue.wait(router.redis, job_id, router.settings.QUERY_TIMEOUT)
-    if job.status == "finished":
-        return job.result, None
-    if job.status == "failed":
-        return None, error_response(f"the worker could not answer: {job.error}", 503, job_id=job_id)
-    return None, error_response(
-        f"the worker did not answer within {router.settings.QUERY_TIMEOUT:g} s; the query is still queued", 503, job_id=job_id
-    )
-
-
 @bp.post("/trade")
+@documented("Place an order: an explicit volume on one account, or position_pct of each account",
+            body=TradeBody, answers=ORDER_ANSWERS, errors=(400, 401, 403, 404, 422, 503))
 @require("trade")
 def trade():
-    router = _router()
-    request = TradeRequest.model_validate(_body())
-    payload = order_payload(
-        router.settings,
-        current_caller(),
-        trader_index=request.trader_index,
-        symbol=request.symbol,
-        order_type=request.order_type,
-        volume=request.volume,
-        price=request.price,
-        price_type=request.price_type,
-        strategy_name=request.strategy_name,
+    body = request_body()
+    settings = _router().settings
+    if isinstance(body, dict) and "volume" not in body and "position_pct" in body:
+        pct = PctTradeRequest.model_validate(body)
+        order_type = pct.order_type or (SELL if pct.position_pct < 0 else BUY)
+        payloads = order_payloads(
+            settings, current_caller(), pct.trader_index, symbol=pct.symbol, order_type=order_type, price=pct.trade_price,
+            price_type=pct.pricetype, strategy_name=pct.strategy_name, sizing="position_pct", position_pct=abs(pct.position_pct),
+        )
+        return enqueue_all(payloads, single=pct.trader_index is not None)
+    order = TradeRequest.model_validate(body)
+    payloads = order_payloads(
+        settings, current_caller(), order.trader_index, symbol=order.symbol, order_type=order.order_type, volume=order.volume,
+        price=order.price, price_type=order.price_type, strategy_name=order.strategy_name,
     )
-    return accepted(jobqueue.enqueue(router.redis, payload, router.settings.JOB_TTL))
+    return enqueue_all(payloads, single=True)
 
 
-@bp.get("/accounts")
-@require("query")
-def accounts():
-    result, failure = run_query(QueryPayload(what="accounts", meta=meta_of(current_caller())))
-    if failure is not None:
-        return failure
+def _shares(side: int):
+    order = SharesRequest.model_validate(request_body())
+    payloads = order_payloads(
+        _router().settings, current_caller(), order.trader_index, symbol=order.symbol, order_type=side, volume=order.shares,
+        price=order.price, price_type=order.price_type, strategy_name=order.strategy_name,
+    )
+    return enqueue_all(payloads, single=order.trader_index is not None)
+
+
+@bp.post("/buy")
+@documented("Buy `shares` of a symbol", body=SharesRequest, answers=ORDER_ANSWERS, errors=(400, 401, 403, 404, 422, 503))
+@require("trade")
+def buy():
+    return _shares(BUY)
+
+
+@bp.post("/sell")
+@documented("Sell `shares` of a symbol", body=SharesRequest, answers=ORDER_ANSWERS, errors=(400, 401, 403, 404, 422, 503))
+@require("trade")
+def sell():
+    return _shares(SELL)
+
+
+@bp.post("/outer/trade/<any(buy, sell):side>")
+@documented("Buy or sell by position_pct (buy: of total asset; sell: of the sellable holding) or order_num shares",
+            body=OuterTradeRequest, answers=ORDER_ANSWERS, errors=(400, 401, 403, 404, 422, 503))
+@require("trade")
+def outer_trade(side: str):
+    order = OuterTradeRequest.model_validate(request_body())
+    sized = {"sizing": "position_pct", "position_pct": order.position_pct} if order.position_pct is not None else {"volume": order.order_num}
+    payloads = order_payloads(
+        _router().settings, current_caller(), order.trader_index, symbol=order.symbol, order_type=side_of(side),
+        price=order.trade_price, price_type=order.price_type, strategy_name=order.strategy_name, **sized,
+    )
+    return enqueue_all(payloads, single=order.trader_index is not None)
+
+
+@bp.post("/trade/allin")
+@documented("Buy as much of a symbol as the available cash allows, leaving room for fees", body=AllinRequest, answers=ORDER_ANSWERS,
+            errors=(400, 401, 403, 404, 422, 503))
+@require("trade")
+def allin():
+    order = AllinRequest.model_validate(request_body())
+    payloads = order_payloads(
+        _router().settings, current_caller(), order.trader_index, symbol=order.symbol, order_type=BUY, price=order.cur_price,
+        price_type=0, strategy_name=order.strategy_name or "allin", sizing="allin",
+    )
+    return enqueue_all(payloads, single=order.trader_index is not None)
+
+
+@bp.post("/trade/nhg")
+@documented("Lend idle cash minus reserve_amount in 1-day reverse repo", body=NhgRequest, answers=ORDER_ANSWERS,
+            errors=(400, 401, 403, 404, 422, 503))
+@require("trade")
+def nhg():
+    order = NhgRequest.model_validate(request_body())
+    payloads = repo_payloads(_router().settings, current_caller(), order.trader_index, order.reserve_amount)
+    return enqueue_all(payloads, single=order.trader_index is not None)
+
+
+@bp.post("/cancel_order")
+@documented("Cancel one order", body=OrderLookup, answers={202: Accepted}, errors=(400, 401, 403, 404, 422, 503))
+@require("cancel")
+def cancel_order():
+    lookup = OrderLookup.model_validate(request_body())
     caller = current_caller()
-    visible = [a for a in result if caller.accounts is None or a["index"] in caller.accounts]
-    return jsonify({"success": True, "accounts": visible})
+    [(index, account)] = target_accounts(_router().settings, caller, lookup.trader_index)
+    payload = CancelPayload(account_index=index, account_id=account.account_id, order_id=lookup.order_id, meta=meta_of(caller))
+    return enqueue_all([payload], single=True)
+
+
+@bp.post("/cancel_orders/<any(buy, sale):side>")
+@documented("Cancel every open buy (or sell: /cancel_orders/sale)", body=SideCancelRequest, answers=ORDER_ANSWERS,
+            errors=(400, 401, 403, 404, 422, 503))
+@require("cancel")
+def cancel_side(side: str):
+    lookup = SideCancelRequest.model_validate(request_body())
+    caller = current_caller()
+    wanted = "buy" if side == "buy" else "sell"
+    payloads = [
+        CancelPayload(account_index=index, account_id=account.account_id, side=wanted, meta=meta_of(caller))
+        for index, account in target_accounts(_router().settings, caller, lookup.trader_index)
+    ]
+    return enqueue_all(payloads, single=lookup.trader_index is not None)

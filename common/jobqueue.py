@@ -79,6 +79,8 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
             client_status = "expired"
         elif outcome in ("rejected", "not_submitted"):
             client_status, error = "failed", result.get("error") or result.get("status_msg")
+        elif result.get("accepted") is False:  # a cancel the broker refused
+            client_status, error = "failed", result.get("error")
     order_state = None
     if job.meta.get("kind") == "order":
         raw = connection.get(keys.order_state(job_id))

@@ -76,11 +76,20 @@ class OrderPayload(_Model):
 
 
 class CancelPayload(_Model):
+    """Cancel one order (order_id), or every open order of one side on the account (side)."""
+
     kind: Literal["cancel"] = "cancel"
     account_index: int = Field(ge=0)
     account_id: str
-    order_id: int = Field(gt=0)
+    order_id: int | None = Field(default=None, gt=0)
+    side: Literal["buy", "sell"] | None = None
     meta: JobMeta = Field(default_factory=JobMeta)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "CancelPayload":
+        if (self.order_id is None) == (self.side is None):
+            raise ValueError("a cancel names either order_id or side")
+        return self
 
 
 QueryWhat = Literal["accounts", "asset", "positions", "orders", "order", "trades"]
@@ -125,8 +134,13 @@ class OrderResult(BaseModel):
 
 
 class CancelResult(BaseModel):
-    order_id: int
+    """What a cancel job asked of the broker: `cancelled` were accepted for cancelling, `refused` were not."""
+
+    order_id: int | None = None
+    side: Literal["buy", "sell"] | None = None
     accepted: bool
+    cancelled: list[int] = Field(default_factory=list)
+    refused: list[dict] = Field(default_factory=list)  # {"order_id", "error"}
     error: str | None = None
 
 

@@ -27,3 +27,8 @@ def broker_connection(account_index: int) -> str:
 def replay_guard(signature: str) -> str:
     """String set NX when a state-changing request's signature is first accepted."""
     return f"{PREFIX}:sig:{signature}"
+
+
+def login_attempts(remote_addr: str) -> str:
+    """Counter of login attempts from one address, expiring with the rate-limit window."""
+    return f"{PREFIX}:login:{remote_addr}"

@@ -13,7 +13,7 @@ from rq import get_current_job
 
 from common.exceptions import BrokerTimeout, BrokerUnavailable, NoQuote, SizeRoundsToZero, UnknownAccount
 from common.jobs import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload
-from common.orders import BUY, REPO_CODES, SIDE_NAMES, is_market, status_name
+from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.symbols import Board, instrument
 from worker import runtime
 from worker.planning import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
@@ -167,16 +167,30 @@ def _settle_unanswered(session: Any, account: Any, tag: str, base: dict, reason:
 
 
 def run_cancel(payload: dict) -> dict:
-    """Ask the broker to cancel one order. Safe to repeat."""
+    """Ask the broker to cancel one order, or every open order of one side. Safe to repeat."""
     cancel = CancelPayload.model_validate(payload)
     rt = runtime.current()
+    result = CancelResult(order_id=cancel.order_id, side=cancel.side, accepted=False)
     try:
         session, account = rt.brokers.session(cancel.account_index)
-        code = session.call("cancel_order_stock", account, cancel.order_id)
+        if cancel.order_id is not None:
+            targets = [cancel.order_id]
+        else:
+            wanted = BUY if cancel.side == "buy" else SELL
+            targets = [o.order_id for o in session.call("query_stock_orders", account, True) or [] if o.order_type == wanted]
+        for order_id in targets:
+            code = session.call("cancel_order_stock", account, order_id)
+            if code == 0:
+                result.cancelled.append(order_id)
+            else:
+                result.refused.append({"order_id": order_id, "error": f"the broker refused to cancel order {order_id} (code {code})"})
     except (UnknownAccount, BrokerUnavailable) as error:
-        return CancelResult(order_id=cancel.order_id, accepted=False, error=error.message).model_dump()
-    error = None if code == 0 else f"the broker refused to cancel order {cancel.order_id} (code {code})"
-    return CancelResult(order_id=cancel.order_id, accepted=code == 0, error=error).model_dump()
+        result.error = error.message
+    result.accepted = result.error is None and not result.refused
+    if result.refused and result.error is None:
+        result.error = "; ".join(r["error"] for r in result.refused)
+    log.info("cancel %s on account %s: cancelled %s, refused %s", cancel.order_id or cancel.side, cancel.account_index, result.cancelled, result.refused)
+    return result.model_dump()
 
 
 def run_query(payload: dict) -> Any:

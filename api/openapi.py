@@ -1,0 +1,108 @@
+"""GET /openapi.json: an OpenAPI 3.1 document generated from the routes and the pydantic models they validate with.
+
+Routes describe themselves with @documented; nothing here repeats a field.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from flask import Blueprint, current_app, jsonify
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api.schemas import Failure
+from common.jobs import JobView
+
+bp = Blueprint("openapi", __name__)
+REF = "#/components/schemas/{model}"
+ERROR_STATUSES = {400: "malformed body or parameter", 401: "authentication failed", 403: "scope or account not allowed",
+                  404: "unknown account, order or job", 409: "conflict", 422: "invalid field", 429: "too many requests",
+                  503: "Redis or the worker unavailable"}
+
+
+def documented(summary: str, *, body: type[BaseModel] | None = None, answers: dict[int, type[BaseModel]], query: dict[str, str] | None = None,
+               errors: tuple[int, ...] = (401, 403, 422, 503), form: bool = False) -> Callable:
+    """Attach what /openapi.json says of a route: its body model, answer models by status, query parameters."""
+
+    def mark(view: Callable) -> Callable:
+        view.openapi = {"summary": summary, "body": body, "answers": answers, "query": query or {}, "errors": errors, "form": form}
+        return view
+
+    return mark
+
+
+_VARIABLE = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
+
+
+def _path(rule: str) -> tuple[str, list[dict]]:
+    """A Flask rule as an OpenAPI path and its path parameters (int, any(...) as an enum, string)."""
+    params = []
+    for converter, arguments, name in _VARIABLE.findall(rule):
+        schema: dict[str, Any] = {"type": "integer" if converter == "int" else "string"}
+        if converter == "int":
+            schema["minimum"] = 0
+        if converter == "any":
+            schema["enum"] = [a.strip().strip("'\"") for a in arguments.split(",")]
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return _VARIABLE.sub(lambda m: "{" + m.group(3) + "}", rule), params
+
+
+def build(app) -> dict[str, Any]:
+    routes = []
+    models: set[type[BaseModel]] = {Failure, JobView}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        spec = getattr(view, "openapi", None)
+        if spec is None:
+            continue
+        routes.append((rule, view, spec))
+        models.update(spec["answers"].values())
+        if spec["body"] is not None:
+            models.add(spec["body"])
+    _, schemas = models_json_schema([(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF)
+    paths: dict[str, dict] = {}
+    for rule, view, spec in sorted(routes, key=lambda r: r[0].rule):
+        path, params = _path(rule.rule)
+        params += [{"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "number"}} for n, d in spec["query"].items()]
+        scope = getattr(view, "required_scope", None)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            operation: dict[str, Any] = {"summary": spec["summary"], "operationId": f"{rule.endpoint}_{method.lower()}", "responses": {}}
+            if params:
+                operation["parameters"] = params
+            if spec["body"] is not None:
+                ref = {"$ref": REF.format(model=spec["body"].__name__)}
+                content = {"application/json": {"schema": ref}}
+                if spec["form"]:
+                    content["application/x-www-form-urlencoded"] = {"schema": ref}
+                operation["requestBody"] = {"required": True, "content": content}
+            for status, model in spec["answers"].items():
+                operation["responses"][str(status)] = {"description": model.__doc__.strip().splitlines()[0] if model.__doc__ else model.__name__,
+                                                       "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}}
+            for status in spec["errors"]:
+                operation["responses"][str(status)] = {"description": ERROR_STATUSES[status],
+                                                       "content": {"application/json": {"schema": {"$ref": REF.format(model="Failure")}}}}
+            if scope:
+                operation["security"] = [{"signature": []}, {"session": []}]
+                operation["description"] = f"Needs the `{scope}` scope."
+            else:
+                operation["security"] = []
+            paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "QMT order router", "version": "1.0", "description": "Signed HTTP API in front of QMT (see README: How signing works)."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {
+                "signature": {"type": "apiKey", "in": "header", "name": "X-Signature",
+                              "description": "HMAC-SHA256 over METHOD, PATH, QUERY_STRING, canonical JSON body, X-Timestamp, X-Client-ID"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session", "description": "after POST /login"},
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(build(current_app))
