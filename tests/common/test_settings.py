@@ -97,3 +97,15 @@ def test_a_client_without_a_secret_is_not_a_client():
 )
 def test_windows_paths_with_single_backslashes_are_read_as_written(raw):
     assert load_settings(_env_file=None, TRADER_CONFIGS=raw).TRADER_CONFIGS[0].qmt_path == r"D:\qmt\userdata_mini"
+
+
+def test_env_example_lists_every_setting_and_nothing_else():
+    from pathlib import Path
+
+    from common.settings import Settings
+
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    listed = {line.split("=", 1)[0] for line in example.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")}
+    assert listed == set(Settings.model_fields)
+    settings = load_settings(_env_file=str(example))  # and the example itself is a valid configuration
+    assert settings.FLASK_PORT == 9091 and settings.TRADER_CONFIGS == []
