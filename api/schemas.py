@@ -20,7 +20,12 @@ def _normalise(value: str) -> str:
         raise ValueError(error.message) from None
 
 
-Symbol = Annotated[str, AfterValidator(_normalise), Field(description="e.g. 600000, 600000.SH, sh600000; normalised to 600000.SH")]
+SYMBOL_FORMS = r"^\s*([A-Za-z]{2}\.?)?[0-9]{6}(\.[A-Za-z]{2,4})?\s*$"  # documents the forms; _normalise decides
+Symbol = Annotated[
+    str,
+    AfterValidator(_normalise),
+    Field(description="e.g. 600000, 600000.SH, sh600000; normalised to 600000.SH", json_schema_extra={"pattern": SYMBOL_FORMS}),
+]
 TraderIndex = Annotated[int, Field(ge=0, description="position of the account among enabled TRADER_CONFIGS")]
 OptionalTraderIndex = Annotated[int | None, Field(default=None, ge=0, description="left out: every enabled account, one job each")]
 StrategyName = Annotated[str, Field(default="", max_length=64, description="shown in QMT as the order's strategy")]

@@ -5,6 +5,7 @@ Shared by the web and the scheduler; the worker's functions are named by dotted 
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from common.jobs import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryP
 Payload = OrderPayload | CancelPayload | QueryPayload
 NO_TIMEOUT = -1  # the worker bounds each broker call itself; RQ's timer would interrupt a call mid-flight
 WAIT_MAX_SECONDS = 30
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what RQ accepts as an id
 
 
 def queue(connection: redis.Redis, name: str) -> Queue:
@@ -55,6 +57,8 @@ def _iso(moment: datetime | None) -> str | None:
 
 def view(connection: redis.Redis, job_id: str) -> JobView:
     """The job as clients see it. Raises JobNotFound for an id that never existed or has aged out."""
+    if not JOB_ID.match(job_id):
+        raise JobNotFound(f"no job {job_id[:64]!r}: job ids are letters, digits, '_' and '-'")
     try:
         job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
     except NoSuchJobError:

@@ -109,3 +109,25 @@ def order_payload(**change: Any) -> OrderPayload:
     )
     values.update(change)
     return OrderPayload(**values)
+
+
+def while_worker_runs(request, settings, connection, *, expect_jobs: int = 1):
+    """Run `request()` (which waits on query jobs) in a thread while the real worker loop drains the queues here.
+
+    The worker must own the main thread (it installs signal handlers), so the request goes to a thread.
+    """
+    import threading
+
+    from common import jobqueue as queues
+    from common import keys
+    from worker.runner import serve
+
+    answer: list = []
+    caller = threading.Thread(target=lambda: answer.append(request()))
+    caller.start()
+    queued = lambda: sum(queues.queue(connection, n).count for n in keys.QUEUES_BY_PRIORITY) >= expect_jobs  # noqa: E731
+    assert wait_until(queued, 5), "the request queued no job"
+    serve(settings, connection, burst=True)
+    caller.join(10)
+    assert answer, "the request did not return"
+    return answer[0]

@@ -45,3 +45,9 @@ def test_health_needs_no_signature_and_says_not_ready_without_a_worker(client, f
     for index in (0, 1):
         fake_redis.hset(keys.broker_connection(index), mapping={"connected": 1})
     assert client.get("/qmt/trade/api/health").get_json()["ready"] is True
+
+
+def test_a_job_id_rq_could_never_have_made_is_404_not_a_crash(client):
+    # the signature covers the decoded path, as the old server's request.path did
+    answer = client.get("/qmt/trade/api/jobs/o%20x%3B1", headers=signed_headers("GET", "/qmt/trade/api/jobs/o x;1"))
+    assert answer.status_code == 404 and "job ids are letters" in answer.get_json()["error"]
