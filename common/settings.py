@@ -118,6 +118,7 @@ class Settings(BaseSettings):
     BROKER_CALL_TIMEOUT: float = Field(default=10.0, gt=0)  # seconds one broker call may take
     SIM_DATA_DIR: str = "var/sim"  # the simulator's userdata directory
     SIM_STARTING_CASH: float = Field(default=1_000_000.0, ge=0)
+    SIM_PRICES_FILE: str = ""  # JSON {"600000.SH": 10.5, ...}: the simulator's prices for those codes (others: seeded)
     LOG_LEVEL: str = "INFO"
 
     # Fees (fractions of the traded amount; yuan for the minimum): sizing leaves room for them, the simulator charges them

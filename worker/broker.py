@@ -31,9 +31,11 @@ FRESH_TRADER_AFTER = 2  # failed connect() calls before a new trader object and 
 def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -> Any:
     """An XtQuantTrader-compatible object for `path`: the simulator, or xtquant's own on Windows."""
     if settings.BROKER == "sim":
+        from worker.planning import Fees
         from worker.sim import SimTrader
 
-        return SimTrader(settings.SIM_DATA_DIR, session_id, callback, starting_cash=settings.SIM_STARTING_CASH)
+        return SimTrader(settings.SIM_DATA_DIR, session_id, callback, starting_cash=settings.SIM_STARTING_CASH,
+                         prices_file=settings.SIM_PRICES_FILE or None, fees=Fees.from_settings(settings))
     try:
         from xtquant.xttrader import XtQuantTrader
     except ImportError as error:

@@ -100,7 +100,7 @@ def _resolve(order: OrderPayload, session: Any, account: Any, settings: Any) -> 
 
     Market types send price 0, except STAR, where the price is the protective price.
     """
-    fees = Fees(settings.FEE_COMMISSION_RATE, settings.FEE_COMMISSION_MIN, settings.FEE_STAMP_DUTY_RATE, settings.FEE_TRANSFER_RATE)
+    fees = Fees.from_settings(settings)
     market = is_market(order.xt_price_type)
     if order.sizing == "repo":
         return _repo_order(order, session, account, fees)
@@ -200,6 +200,8 @@ def run_query(payload: dict) -> Any:
     if query.what == "accounts":
         return [_account_view(rt, index) for index in rt.brokers.indexes()]
     session, account = rt.brokers.session(query.account_index or 0)
+    if query.account_id is not None and query.account_id != account.account_id:
+        raise UnknownAccount(f"trader_index {query.account_index} is now account {account.account_id}, not {query.account_id}")
     if query.what == "asset":
         asset = session.call("query_stock_asset", account)
         if asset is None:

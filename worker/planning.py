@@ -25,9 +25,24 @@ class Fees:
     transfer_rate: float = 0.00001
     repo_rate_1day: float = 0.00001
 
+    @classmethod
+    def from_settings(cls, settings) -> "Fees":
+        return cls(settings.FEE_COMMISSION_RATE, settings.FEE_COMMISSION_MIN, settings.FEE_STAMP_DUTY_RATE, settings.FEE_TRANSFER_RATE)
+
+    def commission(self, amount: float) -> float:
+        return round(max(amount * self.commission_rate, self.commission_min), 2)
+
     def buy_cost(self, amount: float) -> float:
-        """Fees on a buy of `amount` yuan."""
-        return max(amount * self.commission_rate, self.commission_min) + amount * self.transfer_rate
+        """Fees on a buy of `amount` yuan: commission (with its minimum) and transfer fee."""
+        return round(self.commission(amount) + amount * self.transfer_rate, 2)
+
+    def sell_cost(self, amount: float) -> float:
+        """Fees on a sell of `amount` yuan: commission, stamp duty and transfer fee."""
+        return round(self.commission(amount) + amount * (self.stamp_duty_rate + self.transfer_rate), 2)
+
+    def repo_cost(self, principal: float, days: int = 1) -> float:
+        """The fee of lending `principal` yuan in reverse repo for `days` (0.001% a day for 1-day repo)."""
+        return round(principal * self.repo_rate_1day * days, 2)
 
 
 def pct_buy_volume(inst: Instrument, total_asset: float, price: float, position_pct: float, cash: float, fees: Fees) -> int:
@@ -80,7 +95,9 @@ def repo_volume(inst: Instrument, cash: float, reserve_amount: float, fees: Fees
 
 
 def _affordable(inst: Instrument, budget: float, price: float, fees: Fees) -> int:
+    if price < float(inst.tick) or not math.isfinite(budget / price):
+        return 0
     volume = round_down_volume(inst, budget / price)
-    while volume > 0 and volume * price + fees.buy_cost(volume * price) > budget + 1e-9:
+    while volume > 0 and volume * price + fees.buy_cost(volume * price) > budget + 1e-6:
         volume = round_down_volume(inst, volume - 1)
     return volume

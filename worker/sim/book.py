@@ -1,0 +1,138 @@
+"""The simulator's books: cash, positions, orders, trades and repo loans per account, kept on disk.
+
+One JSON file under the simulator's path (like QMT's userdata folder), written atomically after
+every change, so a restarted worker sees the same account. Money in yuan, volumes in shares (张).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+STATE_FILE = "sim_state.json"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def today() -> date:
+    return datetime.now(SHANGHAI).date()
+
+
+def next_trading_day(day: date) -> date:
+    """The next weekday (exchange holidays are not modelled)."""
+    day += timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def previous_trading_day(day: date) -> date:
+    day -= timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+@dataclass
+class Holding:
+    volume: int = 0  # shares held (张 for bonds and repo)
+    can_use_volume: int = 0  # sellable now: bought before today (T+1), not frozen by an open sell
+    frozen_volume: int = 0  # reserved by open sells
+    cost: float = 0.0  # what the held shares cost, fees included (yuan)
+    open_price: float = 0.0
+    yesterday_volume: int = 0
+
+    @property
+    def avg_price(self) -> float:
+        return round(self.cost / self.volume, 4) if self.volume else 0.0
+
+
+@dataclass
+class Loan:
+    """Cash lent in reverse repo: returns with interest on `mature` (an ISO date)."""
+
+    code: str
+    volume: int  # 张 of 100 yuan
+    rate: float  # annualised, percent
+    start: str
+    mature: str
+    days: int
+
+    @property
+    def principal(self) -> float:
+        return self.volume * 100.0
+
+    @property
+    def interest(self) -> float:
+        return round(self.principal * self.rate / 100 * self.days / 365, 2)
+
+
+@dataclass
+class Account:
+    cash: float
+    frozen_cash: float = 0.0
+    positions: dict[str, Holding] = field(default_factory=dict)
+    orders: dict[int, dict] = field(default_factory=dict)  # order_id -> order (see exchange.new_order)
+    trades: list[dict] = field(default_factory=list)
+    loans: list[Loan] = field(default_factory=list)
+
+    def holding(self, code: str) -> Holding:
+        return self.positions.setdefault(code, Holding())
+
+
+@dataclass
+class Book:
+    """Every account of one simulator path, the trading day, and the id counters."""
+
+    day: str
+    starting_cash: float
+    next_order_id: int = 1
+    next_trade_id: int = 1
+    accounts: dict[str, Account] = field(default_factory=dict)
+
+    def account(self, account_id: str) -> Account:
+        """An account by id; any id works and starts with `starting_cash`."""
+        if account_id not in self.accounts:
+            self.accounts[account_id] = Account(cash=self.starting_cash)
+        return self.accounts[account_id]
+
+    def order_id(self) -> int:
+        self.next_order_id += 1
+        return self.next_order_id - 1
+
+    def trade_id(self) -> int:
+        self.next_trade_id += 1
+        return self.next_trade_id - 1
+
+
+def load(path: Path, starting_cash: float) -> Book:
+    file = path / STATE_FILE
+    if not file.exists():
+        return Book(day=today().isoformat(), starting_cash=starting_cash)
+    raw = json.loads(file.read_text(encoding="utf-8"))
+    accounts = {}
+    for account_id, data in raw.pop("accounts").items():
+        accounts[account_id] = Account(
+            cash=data["cash"],
+            frozen_cash=data["frozen_cash"],
+            positions={code: Holding(**h) for code, h in data["positions"].items()},
+            orders={int(order_id): order for order_id, order in data["orders"].items()},
+            trades=data["trades"],
+            loans=[Loan(**loan) for loan in data["loans"]],
+        )
+    return Book(accounts=accounts, **raw)
+
+
+def save(path: Path, book: Book) -> None:
+    """Write the book atomically (a temp file, then os.replace): a crash leaves the old or the new state."""
+    path.mkdir(parents=True, exist_ok=True)
+    data = asdict(book)
+    handle, temp = tempfile.mkstemp(dir=path, prefix=".sim_state.", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump(data, out, ensure_ascii=False, separators=(",", ":"))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path / STATE_FILE)

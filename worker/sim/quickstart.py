@@ -1,0 +1,46 @@
+"""python -m worker.sim.quickstart: run xtquant's official quick-start against the simulator.
+
+The script is read from the installed package's own documentation (xtquant/doc/xttrader.md) and
+run with only its import line changed; run_forever returns after a few seconds here so the demo
+ends. State goes to the quick-start's own path, relative to the current directory.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import xtquant
+
+import worker.sim
+from worker.sim.trader import SimTrader
+
+ORIGINAL_IMPORT = "from xtquant.xttrader import XtQuantTrader, XtQuantTraderCallback"
+SIMULATOR_IMPORT = "from worker.sim import XtQuantTrader, XtQuantTraderCallback"
+DEMO_SECONDS = 3.0
+
+
+def official_script() -> str:
+    """The quick-start of xttrader.md (the first Python block under 快速入门), with its import line changed."""
+    doc = (Path(xtquant.__file__).parent / "doc" / "xttrader.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## 快速入门"):]
+    script = re.search(r"```Python\n(.*?)```", section, re.S).group(1)
+    if ORIGINAL_IMPORT not in script:
+        raise RuntimeError("the quick-start's import line changed in this xtquant release")
+    return script.replace(ORIGINAL_IMPORT, SIMULATOR_IMPORT)
+
+
+class DemoTrader(SimTrader):
+    def run_forever(self) -> None:
+        self._stopped.wait(DEMO_SECONDS)
+        self.stop()
+
+
+def main() -> int:
+    worker.sim.XtQuantTrader = DemoTrader
+    exec(compile(official_script(), "xttrader.md quick-start", "exec"), {"__name__": "__main__"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

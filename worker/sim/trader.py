@@ -1,0 +1,248 @@
+"""SimTrader: a drop-in stand-in for xtquant.xttrader.XtQuantTrader, backed by the simulated exchange.
+
+Same constructor, method names, parameters and return values as XtQuantTrader for what the worker
+and the official quick-start use; the real xttype objects; callbacks fired in order from one
+simulator thread, as xtquant does. Extra methods for tests and demos: set_price, get_full_tick,
+roll_day, disconnect.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from xtquant import xtconstant as xc
+from xtquant.xttype import XtAccountStatus, XtCancelOrderResponse, XtOrderResponse
+
+from worker.planning import Fees
+from worker.sim import book as books
+from worker.sim import settlement, views
+from worker.sim.exchange import OPEN, Exchange
+from worker.sim.market import PriceSource
+
+log = logging.getLogger("worker.sim")
+
+
+class SimTrader:
+    """config: starting_cash (yuan, default 1,000,000), prices_file (JSON {code: price}), fees (worker.planning.Fees),
+    auto_roll (default True: a new calendar day settles the previous one on the next call)."""
+
+    def __init__(self, path: str, session: int, callback: Any = None, **config: Any):
+        self.path = Path(path)
+        self.session = session
+        self.callback = callback
+        self._config = config
+        self._auto_roll = config.get("auto_roll", True)
+        self._lock = threading.RLock()
+        self._events: queue.Queue = queue.Queue()
+        self._dispatcher: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._connected = False
+        self._subscribed: set[str] = set()
+        self._seq = itertools.count(1)
+        self._timeout_ms = 0
+        self.book = books.load(self.path, float(config.get("starting_cash", 1_000_000.0)))
+        self.exchange = Exchange(self.book, PriceSource(config.get("prices_file")), config.get("fees") or Fees())
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def register_callback(self, callback: Any) -> None:
+        self.callback = callback
+
+    def start(self) -> None:
+        if self._dispatcher is None:
+            self._stopped.clear()
+            self._dispatcher = threading.Thread(target=self._dispatch, name=f"sim-callbacks-{self.session}", daemon=True)
+            self._dispatcher.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._events.put(None)
+        if self._dispatcher is not None and self._dispatcher is not threading.current_thread():
+            self._dispatcher.join(5)
+        self._dispatcher = None
+        self._connected = False
+
+    def connect(self) -> int:
+        """0: connected (the simulator is always there once started)."""
+        self._connected = self._dispatcher is not None
+        return 0 if self._connected else -1
+
+    def disconnect(self) -> None:
+        """Simulate the terminal going away: on_disconnected fires; connect() brings it back."""
+        self._connected = False
+        self._events.put(("on_disconnected", None, None))
+
+    def subscribe(self, account: Any) -> int:
+        self._subscribed.add(account.account_id)
+        with self._locked():
+            self.book.account(account.account_id)
+        return 0
+
+    def unsubscribe(self, account: Any) -> int:
+        self._subscribed.discard(account.account_id)
+        return 0
+
+    def set_timeout(self, timeout: int = 0) -> None:
+        self._timeout_ms = timeout
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def run_forever(self) -> None:
+        while not self._stopped.wait(2):
+            pass
+
+    # -- orders --------------------------------------------------------------------------------
+    def order_stock(self, account: Any, stock_code: str, order_type: int, order_volume: int, price_type: int, price: float,
+                    strategy_name: str = "", order_remark: str = "") -> int:
+        """The order id (> 0); the outcome (50 reported, fills, or 57 with the reason) follows by callbacks. -1 when not connected."""
+        self._refuse_inside_callback("order_stock")
+        if not self._connected:
+            return -1
+        with self._locked():
+            order_id, events = self.exchange.place(account.account_id, stock_code, order_type, order_volume, price_type, price,
+                                                   strategy_name, order_remark)
+        self._emit(account.account_id, events)
+        return order_id
+
+    def order_stock_async(self, account: Any, stock_code: str, order_type: int, order_volume: int, price_type: int, price: float,
+                          strategy_name: str = "", order_remark: str = "") -> int:
+        seq = next(self._seq)
+        if not self._connected:
+            return -1
+        with self._locked():
+            order_id, events = self.exchange.place(account.account_id, stock_code, order_type, order_volume, price_type, price,
+                                                   strategy_name, order_remark)
+        response = XtOrderResponse(account.account_id, order_id, strategy_name, order_remark, "", seq)
+        self._events.put(("on_order_stock_async_response", response, None))
+        self._emit(account.account_id, events)
+        return seq
+
+    def cancel_order_stock(self, account: Any, order_id: int) -> int:
+        """0 when the cancel is accepted (the order ends 54, or 53 when part filled), -1 when it cannot be cancelled."""
+        self._refuse_inside_callback("cancel_order_stock")
+        if not self._connected:
+            return -1
+        with self._locked():
+            code, events = self.exchange.cancel(account.account_id, order_id)
+        self._emit(account.account_id, events)
+        return code
+
+    def cancel_order_stock_async(self, account: Any, order_id: int) -> int:
+        seq = next(self._seq)
+        if not self._connected:
+            return -1
+        with self._locked():
+            code, events = self.exchange.cancel(account.account_id, order_id)
+            order = self.book.account(account.account_id).orders.get(order_id)
+        sysid = order["order_sysid"] if order else ""
+        response = XtCancelOrderResponse(account.account_id, code, order_id, sysid, seq, "" if code == 0 else "撤单失败")
+        self._events.put(("on_cancel_order_stock_async_response", response, None))
+        self._emit(account.account_id, events)
+        return seq
+
+    # -- queries -------------------------------------------------------------------------------
+    def query_stock_asset(self, account: Any):
+        self._refuse_inside_callback("query_stock_asset")
+        with self._locked(write=False):
+            return self.exchange.asset(account.account_id)
+
+    def query_stock_order(self, account: Any, order_id: int):
+        with self._locked(write=False):
+            order = self.book.account(account.account_id).orders.get(order_id)
+            return views.xt_order(account.account_id, order) if order and order["day"] == self.book.day else None
+
+    def query_stock_orders(self, account: Any, cancelable_only: bool = False) -> list:
+        self._refuse_inside_callback("query_stock_orders")
+        with self._locked(write=False):
+            orders = [o for o in self.book.account(account.account_id).orders.values() if o["day"] == self.book.day]
+            return [views.xt_order(account.account_id, o) for o in orders if not cancelable_only or o["status"] in OPEN]
+
+    def query_stock_trades(self, account: Any) -> list:
+        with self._locked(write=False):
+            trades = self.book.account(account.account_id).trades
+            return [views.xt_trade(account.account_id, t) for t in trades if t["day"] == self.book.day]
+
+    def query_stock_positions(self, account: Any) -> list:
+        with self._locked(write=False):
+            return self.exchange.positions(account.account_id)
+
+    def query_stock_position(self, account: Any, stock_code: str):
+        return next((p for p in self.query_stock_positions(account) if p.stock_code == stock_code), None)
+
+    def query_account_infos(self) -> list:
+        return [SimpleNamespace(account_id=a, account_type=xc.SECURITY_ACCOUNT, platform_id=0, account_classification=0,
+                                login_status=xc.ACCOUNT_STATUS_OK) for a in sorted(self._subscribed)]
+
+    query_account_info = query_account_infos
+
+    def query_account_status(self) -> list:
+        return [XtAccountStatus(a, xc.SECURITY_ACCOUNT, xc.ACCOUNT_STATUS_OK) for a in sorted(self._subscribed)]
+
+    # -- the price source and the calendar (simulator only) -------------------------------------
+    def get_full_tick(self, codes: list[str]) -> dict:
+        """Quotes in xtdata.get_full_tick's shape: {code: {"lastPrice", "lastClose", "bidPrice", "askPrice", ...}}."""
+        with self._locked(write=False):
+            return {code: self.exchange.quote(code).full_tick() for code in codes}
+
+    def set_price(self, stock_code: str, last: float, prev_close: float | None = None, available: int | None = None) -> None:
+        """Pin a code's price (and previous close, and the volume that can trade); resting orders that became marketable fill."""
+        with self._locked():
+            self.exchange.prices.set_price(stock_code, last, prev_close, available)
+            events = self.exchange.match_code(stock_code)
+        for account_id in {getattr(e, "account_id", None) for _, e in events}:
+            self._emit(account_id, [(n, e) for n, e in events if getattr(e, "account_id", None) == account_id])
+
+    def roll_day(self) -> str:
+        """Settle the day and move to the next trading day (ISO date): T+1 release, repo repaid, open orders end."""
+        with self._locked():
+            return settlement.roll_day(self.exchange).isoformat()
+
+    # -- internals -------------------------------------------------------------------------------
+    def _locked(self, write: bool = True):
+        """Hold the books; settle any calendar days passed; save after a change (writes fsync, so reads skip it)."""
+        trader = self
+
+        class _Guard:
+            def __enter__(self):
+                trader._lock.acquire()
+                self.rolled = trader._auto_roll and settlement.roll_until(trader.exchange, books.today()) > 0
+
+            def __exit__(self, *exc):
+                try:
+                    if write or self.rolled:
+                        books.save(trader.path, trader.book)
+                finally:
+                    trader._lock.release()
+
+        return _Guard()
+
+    def _refuse_inside_callback(self, method: str) -> None:
+        # In QMT a synchronous call made inside a callback deadlocks; say so instead of hanging.
+        if threading.current_thread() is self._dispatcher:
+            raise RuntimeError(f"{method} called inside an xtquant callback would deadlock QMT; use the _async call")
+
+    def _emit(self, account_id: str, events: list) -> None:
+        for name, payload in events:
+            self._events.put((name, payload, account_id))
+
+    def _dispatch(self) -> None:
+        while True:
+            item = self._events.get()
+            if item is None or self._stopped.is_set():
+                return
+            name, payload, account_id = item
+            if account_id is not None and account_id not in self._subscribed:
+                continue  # QMT pushes only for subscribed accounts
+            handler = getattr(self.callback, name, None) if self.callback is not None else None
+            if handler is None:
+                continue
+            try:
+                handler() if payload is None else handler(payload)
+            except Exception:  # a failing callback must not stop the pushes
+                log.exception("simulator callback %s failed", name)
