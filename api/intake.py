@@ -63,6 +63,8 @@ def order_payloads(
     xt_type = xt_price_type(price_type, inst)
     if sizing == "volume":
         (check_buy_volume if order_type == BUY else check_sell_volume)(inst, volume)
+    if 0 < price < float(inst.tick):
+        raise InvalidPrice(f"price {price} is below one tick ({inst.tick}) of {inst.code}", "price")
     if not is_market(xt_type):
         if price <= 0 and sizing in ("volume",):
             raise InvalidPrice("a limit order needs a price above 0", "price")

@@ -31,6 +31,7 @@ OptionalTraderIndex = Annotated[int | None, Field(default=None, ge=0, descriptio
 StrategyName = Annotated[str, Field(default="", max_length=64, description="shown in QMT as the order's strategy")]
 PriceTypeField = Annotated[PriceType, Field(description="0 limit, 1 latest, 2 best five then cancel, 3 own best, 5 counterparty best")]
 Pct = Annotated[float, Field(gt=0, le=1, description="a fraction: 0.25 is 25%")]
+MAX_PRICE = 1_000_000  # yuan; far above any A-share, and keeps sizing arithmetic finite
 
 
 class _Request(BaseModel):
@@ -43,7 +44,7 @@ class TradeRequest(_Request):
     trader_index: TraderIndex
     symbol: Symbol
     volume: int = Field(gt=0, description="shares (张 for bonds and repo)")
-    price: float = Field(ge=0, description="yuan; the rate in percent for repo; ignored by market price types")
+    price: float = Field(ge=0, le=MAX_PRICE, description="yuan; the rate in percent for repo; ignored by market price types")
     order_type: Literal[23, 24] = Field(description="23 buy, 24 sell (xtconstant STOCK_BUY / STOCK_SELL)")
     price_type: PriceTypeField = PriceType.LIMIT
     strategy_name: StrategyName = ""
@@ -54,7 +55,7 @@ class PctTradeRequest(_Request):
 
     trader_index: OptionalTraderIndex = None
     symbol: Symbol
-    trade_price: float = Field(ge=0, description="yuan; 0 takes the latest quote")
+    trade_price: float = Field(ge=0, le=MAX_PRICE, description="yuan; 0 takes the latest quote")
     position_pct: float = Field(ge=-1, le=1, description="buy this fraction of total asset (0.2 = 20%); a negative value sells that fraction of the holding")
     pricetype: PriceTypeField = PriceType.LIMIT
     order_type: Literal[23, 24] | None = Field(default=None, description="optional: 24 sells position_pct of the holding")
@@ -72,7 +73,7 @@ class SharesRequest(_Request):
 
     trader_index: OptionalTraderIndex = None
     symbol: Symbol
-    price: float = Field(ge=0, description="yuan; ignored by market price types")
+    price: float = Field(ge=0, le=MAX_PRICE, description="yuan; ignored by market price types")
     shares: int = Field(gt=0, description="shares (张 for bonds and repo)")
     price_type: PriceTypeField = PriceType.LIMIT
     strategy_name: StrategyName = ""
@@ -83,7 +84,7 @@ class OuterTradeRequest(_Request):
 
     trader_index: OptionalTraderIndex = None
     symbol: Symbol
-    trade_price: float = Field(ge=0, description="yuan; 0 takes the latest quote")
+    trade_price: float = Field(ge=0, le=MAX_PRICE, description="yuan; 0 takes the latest quote")
     price_type: PriceTypeField = PriceType.LIMIT
     position_pct: Pct | None = None
     order_num: int | None = Field(default=None, gt=0, description="shares")
@@ -101,7 +102,7 @@ class AllinRequest(_Request):
 
     trader_index: OptionalTraderIndex = None
     symbol: Symbol
-    cur_price: float = Field(gt=0, description="yuan; the limit price of the buy")
+    cur_price: float = Field(gt=0, le=MAX_PRICE, description="yuan; the limit price of the buy")
     strategy_name: StrategyName = ""
 
 
@@ -109,7 +110,7 @@ class NhgRequest(_Request):
     """POST /trade/nhg: lend idle cash minus reserve_amount in 1-day reverse repo (the better of R-001 and GC001)."""
 
     trader_index: OptionalTraderIndex = None
-    reserve_amount: float = Field(default=0.0, ge=0, description="yuan never lent")
+    reserve_amount: float = Field(default=0.0, ge=0, le=1e12, description="yuan never lent")
 
 
 class OrderLookup(_Request):

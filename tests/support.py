@@ -18,6 +18,18 @@ CLIENT_SECRET = "test-secret-0123456789"
 ACCOUNTS = [{"account_id": "SIM000001", "nick_name": "main"}, {"account_id": "SIM000002", "nick_name": "second"}]
 
 
+SIM_PRICES = {"600000.SH": 10.0, "000001.SZ": 11.0, "510300.SH": 4.0, "688981.SH": 50.0, "131810.SZ": 1.8, "204001.SH": 1.75}
+
+
+def sim_prices_file(directory) -> str:
+    """A SIM_PRICES_FILE pinning the prices the tests trade at."""
+    from pathlib import Path
+
+    file = Path(directory) / "prices.json"
+    file.write_text(json.dumps(SIM_PRICES), encoding="utf-8")
+    return str(file)
+
+
 def make_settings(**overrides: Any) -> Settings:
     """Settings for a test: no .env, one signing client, two simulator accounts, then `overrides`."""
     values: dict[str, Any] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from api import create_app
-from tests.support import make_settings, order_payload, signed_headers, while_worker_runs
+from tests.support import make_settings, sim_prices_file, order_payload, signed_headers, while_worker_runs
 from common import jobqueue
 from worker.runner import serve
 
@@ -13,7 +13,7 @@ API = "/qmt/trade/api"
 
 @pytest.fixture
 def settings(tmp_path):
-    return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"))
+    return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), SIM_PRICES_FILE=sim_prices_file(tmp_path))
 
 
 def get(client, path):

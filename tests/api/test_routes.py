@@ -139,3 +139,18 @@ def test_openapi_documents_every_api_route_with_its_models(client, app):
     assert outer["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OuterTradeRequest"}
     assert set(document["components"]["schemas"]["OuterTradeRequest"]["properties"]) >= {"position_pct", "order_num", "trade_price"}
     assert outer["security"] == [{"signature": []}, {"session": []}]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/trade/allin", {"symbol": "600000", "cur_price": 5e-324}, "price"),  # found by schemathesis: sized to infinity
+        ("/trade/allin", {"symbol": "600000", "cur_price": 1e300}, "cur_price"),
+        ("/buy", {"symbol": "600000", "price": 0.001, "shares": 100}, "price"),
+        ("/outer/trade/buy", {"symbol": "600000", "trade_price": 1e-9, "position_pct": 0.5}, "price"),
+    ],
+)
+def test_prices_below_one_tick_or_absurdly_high_are_refused(client, fake_redis, path, body, field):
+    answer = post(client, path, body)
+    assert answer.status_code == 422 and answer.get_json()["field"] == field, answer.get_json()
+    assert queued(fake_redis) == 0

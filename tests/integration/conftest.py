@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ACCOUNTS, CLIENT_ID, CLIENT_SECRET, SignedHttpClient, free_port, wait_until
+from tests.support import ACCOUNTS, CLIENT_ID, CLIENT_SECRET, SignedHttpClient, free_port, sim_prices_file, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,6 +67,7 @@ def role_env(redis_url, real_redis, tmp_path):
         "QMT_CLIENT_SECRET": CLIENT_SECRET,
         "TRADER_CONFIGS": str(ACCOUNTS),  # the old server's Python-literal form
         "SIM_DATA_DIR": str(tmp_path / "sim"),
+        "SIM_PRICES_FILE": sim_prices_file(tmp_path),
         "LOG_LEVEL": "INFO",
     }
     return env

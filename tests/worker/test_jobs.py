@@ -8,7 +8,7 @@ import pytest
 
 from common import jobqueue, keys
 from common.jobs import CancelPayload, QueryPayload
-from tests.support import make_settings
+from tests.support import make_settings, sim_prices_file
 from tests.support import order_payload as order
 from worker import broker as broker_module
 from worker.runner import serve
@@ -16,7 +16,7 @@ from worker.runner import serve
 
 @pytest.fixture
 def settings(tmp_path):
-    return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), BROKER_CALL_TIMEOUT=0.5)
+    return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), SIM_PRICES_FILE=sim_prices_file(tmp_path), BROKER_CALL_TIMEOUT=0.5)
 
 
 def run_jobs(settings, connection, *payloads) -> list[str]:
@@ -93,7 +93,8 @@ def test_cancel_runs_before_order_before_query(settings, fake_redis):
     started = {job_id: jobqueue.view(fake_redis, job_id).started_at for job_id in (query_id, order_id, cancel_id)}
     assert started[cancel_id] < started[order_id] < started[query_id]
     cancel = jobqueue.view(fake_redis, cancel_id)
-    assert cancel.status == "finished" and cancel.result["accepted"] is False
+    assert cancel.status == "failed" and cancel.result["accepted"] is False  # no such order: the broker refused
+    assert "refused to cancel order 999999" in cancel.error
 
 
 def test_queries_read_the_simulator(settings, fake_redis):
@@ -115,3 +116,15 @@ def _orders(settings, connection) -> list[dict]:
     view = jobqueue.view(connection, job_id)
     assert view.status == "finished", view
     return view.result
+
+
+def test_cancel_all_buys_cancels_only_open_buys(settings, fake_redis):
+    resting, filled = run_jobs(settings, fake_redis, order(price=9.5), order(price=10.0))  # 600000.SH trades at 10.00
+    [cancel_id] = run_jobs(settings, fake_redis, CancelPayload(account_index=0, account_id="SIM000001", side="buy"))
+    cancel = jobqueue.view(fake_redis, cancel_id)
+    resting_id = jobqueue.view(fake_redis, resting).result["order_id"]
+    assert cancel.status == "finished" and cancel.result["cancelled"] == [resting_id]
+    states = {o["order_id"]: o["status"] for o in _orders(settings, fake_redis)}
+    assert states[resting_id] == "cancelled" and states[jobqueue.view(fake_redis, filled).result["order_id"]] == "filled"
+    # the job shows the order's latest broker state, updated by the callback after the order job ended
+    assert jobqueue.view(fake_redis, resting).order["status"] == "cancelled"

@@ -5,14 +5,14 @@ import pytest
 
 from common import jobqueue
 from common.symbols import instrument
-from tests.support import make_settings, order_payload
+from tests.support import make_settings, sim_prices_file, order_payload
 from worker.planning import Fees, allin_volume
 from worker.runner import serve
 
 
 @pytest.fixture
 def settings(tmp_path):
-    return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"))
+    return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), SIM_PRICES_FILE=sim_prices_file(tmp_path))
 
 
 def run(settings, connection, payload):
