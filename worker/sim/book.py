@@ -108,10 +108,11 @@ class Book:
         return self.next_trade_id - 1
 
 
-def load(path: Path, starting_cash: float) -> Book:
+def load(path: Path, starting_cash: float, start_day: str | None = None) -> Book:
+    """The books under `path`, or new ones starting on `start_day` (ISO; default today in Shanghai)."""
     file = path / STATE_FILE
     if not file.exists():
-        return Book(day=today().isoformat(), starting_cash=starting_cash)
+        return Book(day=start_day or today().isoformat(), starting_cash=starting_cash)
     raw = json.loads(file.read_text(encoding="utf-8"))
     accounts = {}
     for account_id, data in raw.pop("accounts").items():

@@ -30,7 +30,7 @@ log = logging.getLogger("worker.sim")
 
 class SimTrader:
     """config: starting_cash (yuan, default 1,000,000), prices_file (JSON {code: price}), fees (worker.planning.Fees),
-    auto_roll (default True: a new calendar day settles the previous one on the next call)."""
+    auto_roll (default True: a new calendar day settles the previous one on the next call), start_day (ISO date of new books)."""
 
     def __init__(self, path: str, session: int, callback: Any = None, **config: Any):
         self.path = Path(path)
@@ -46,7 +46,7 @@ class SimTrader:
         self._subscribed: set[str] = set()
         self._seq = itertools.count(1)
         self._timeout_ms = 0
-        self.book = books.load(self.path, float(config.get("starting_cash", 1_000_000.0)))
+        self.book = books.load(self.path, float(config.get("starting_cash", 1_000_000.0)), config.get("start_day"))
         self.exchange = Exchange(self.book, PriceSource(config.get("prices_file")), config.get("fees") or Fees())
 
     # -- lifecycle ------------------------------------------------------------------------------
