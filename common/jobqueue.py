@@ -23,6 +23,8 @@ from common.jobs import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryP
 Payload = OrderPayload | CancelPayload | QueryPayload
 NO_TIMEOUT = -1  # the worker bounds each broker call itself; RQ's timer would interrupt a call mid-flight
 WAIT_MAX_SECONDS = 30
+LATEST_ORDER_FIELDS = ("order_status", "status", "status_msg", "traded_volume", "traded_price")
+REJECTED_STATUS = 57  # xtconstant.ORDER_JUNK, arriving after the job ended
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what RQ accepts as an id
 
 
@@ -89,6 +91,11 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
     if job.meta.get("kind") == "order":
         raw = connection.get(keys.order_state(job_id))
         order_state = json.loads(raw) if raw else None
+        if order_state and isinstance(result, dict) and result.get("order_id") == order_state.get("order_id"):
+            # the result is what the job saw when it ended; fills and cancels reported since are the order's latest state
+            result = {**result, **{k: order_state[k] for k in LATEST_ORDER_FIELDS if k in order_state}}
+            if order_state.get("order_status") == REJECTED_STATUS and client_status == "finished":
+                client_status, error = "failed", order_state.get("status_msg") or "rejected by the broker"
     return JobView(
         job_id=job.id,
         kind=job.meta.get("kind"),
