@@ -4,23 +4,13 @@ from __future__ import annotations
 import logging
 import sys
 
-from common.exceptions import ConfigError
-from common.logs import configure
-from common.settings import get_settings
+from common.roles import role_settings
 
 THREADS = 32  # ?wait=N and query requests each hold a thread while they wait
 
 
 def main() -> int:
-    try:
-        settings = get_settings()
-    except ConfigError as error:
-        print(f"web: {error}", file=sys.stderr)
-        return 2
-    configure(settings.LOG_LEVEL)
-    if not settings.REDIS_URL:
-        print("web: REDIS_URL is not set; run `python run.py` for the embedded single-process mode", file=sys.stderr)
-        return 2
+    settings = role_settings("web")
     from waitress import serve
 
     from api import create_app

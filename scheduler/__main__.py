@@ -5,23 +5,13 @@ import signal
 import sys
 import threading
 
-from common.exceptions import ConfigError
-from common.logs import configure
-from common.settings import get_settings
+from common.roles import role_settings
 from common.store import connect
 from scheduler.service import run
 
 
 def main() -> int:
-    try:
-        settings = get_settings()
-    except ConfigError as error:
-        print(f"scheduler: {error}", file=sys.stderr)
-        return 2
-    configure(settings.LOG_LEVEL)
-    if not settings.REDIS_URL:
-        print("scheduler: REDIS_URL is not set; run `python run.py` for the embedded single-process mode", file=sys.stderr)
-        return 2
+    settings = role_settings("scheduler")
     stop = threading.Event()
     for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
         if hasattr(signal, name):
