@@ -21,6 +21,8 @@ STATUS_BY_ERROR: tuple[tuple[type[ex.RouterError], int], ...] = (
     (ex.LotSizeViolation, 422),
     (ex.InvalidPrice, 422),
     (ex.PriceTypeUnsupported, 422),
+    (ex.InvalidIdempotencyKey, 422),
+    (ex.IdempotencyConflict, 409),
     (ex.StoreUnavailable, 503),
     (ex.BrokerUnavailable, 503),
 )

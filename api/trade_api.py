@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, url_for
 
+from api import idempotency
 from api.auth import current_caller, request_body, require
 from api.errors import error_response
 from api.intake import meta_of, order_payloads, repo_payloads, side_of, target_accounts
@@ -25,8 +26,8 @@ from api.schemas import (
     TradeRequest,
 )
 from common import jobqueue
-from common.exceptions import StoreUnavailable
-from common.jobs import CancelPayload
+from common.exceptions import DuplicateJob, IdempotencyConflict, StoreUnavailable
+from common.jobs import CancelPayload, idempotent_job_id
 from common.orders import BUY, SELL
 
 bp = Blueprint("trade_api", __name__, url_prefix="/qmt/trade/api")
@@ -44,13 +45,26 @@ def _status_url(job_id: str) -> str:
 def enqueue_all(payloads: list, single: bool):
     """Enqueue one job per payload; 202 with the job (single) or every job (fan-out).
 
-    If Redis fails part-way, the answer is 503 and names the jobs already queued, so nothing is lost silently.
+    With an idempotency key, each job's id follows from the key, and a retry answers the original
+    job(s) instead of queuing new ones. If Redis fails part-way, the answer is 503 and names the
+    jobs already queued, so nothing is lost silently.
     """
     router = _router()
+    key = idempotency.request_key()
+    seen = idempotency.fingerprint() if key else None
+    client_id = current_caller().client_id
     queued: list[tuple[int, str]] = []
+    replayed = False
     try:
         for payload in payloads:
-            queued.append((payload.account_index, jobqueue.enqueue(router.redis, payload, router.settings.JOB_TTL)))
+            job_id = idempotent_job_id(payload.kind, client_id, key, payload.account_index) if key else None
+            try:
+                queued.append((payload.account_index, jobqueue.enqueue(router.redis, payload, router.settings.JOB_TTL, job_id, seen)))
+            except DuplicateJob as duplicate:
+                if duplicate.fingerprint != seen:
+                    raise IdempotencyConflict(f"idempotency key {key!r} was used for a different request (job {duplicate.job_id})") from None
+                queued.append((payload.account_index, duplicate.job_id))
+                replayed = True
     except StoreUnavailable as error:
         if not queued:
             raise
@@ -65,6 +79,8 @@ def enqueue_all(payloads: list, single: bool):
         }
     response = jsonify(body)
     response.status_code = 202
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return response
 
 

@@ -93,3 +93,20 @@ class SizeRoundsToZero(RouterError):
 
 class NoQuote(RouterError):
     """A market-style or sized order needs a quote the broker does not have for the symbol."""
+
+
+class DuplicateJob(RouterError):
+    """A job with this id exists already (an idempotent retry, or a conflicting reuse of its key)."""
+
+    def __init__(self, job_id: str, fingerprint: str | None):
+        super().__init__(f"job {job_id} exists already")
+        self.job_id = job_id
+        self.fingerprint = fingerprint
+
+
+class IdempotencyConflict(RouterError):
+    """The idempotency key was used before with a different request (HTTP 409)."""
+
+
+class InvalidIdempotencyKey(RouterError):
+    """A malformed Idempotency-Key header or client_order_id (HTTP 422)."""

@@ -11,13 +11,13 @@ from datetime import datetime
 
 import redis
 from rq import Queue
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from common import keys
-from common.exceptions import JobNotFound, StoreUnavailable
+from common.exceptions import DuplicateJob, JobNotFound, StoreUnavailable
 from common.jobs import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, new_job_id
 
 Payload = OrderPayload | CancelPayload | QueryPayload
@@ -32,10 +32,16 @@ def queue(connection: redis.Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
-def enqueue(connection: redis.Redis, payload: Payload, job_ttl: int, job_id: str | None = None) -> str:
-    """Put one job on its kind's queue and return its id. Never overwrites an existing job (unique)."""
+def enqueue(connection: redis.Redis, payload: Payload, job_ttl: int, job_id: str | None = None, fingerprint: str | None = None) -> str:
+    """Put one job on its kind's queue and return its id. Never overwrites an existing job (RQ's atomic unique enqueue).
+
+    Raises DuplicateJob when `job_id` exists already (carrying the existing job's request fingerprint).
+    """
     queue_name, func = JOB_ROUTES[payload.kind]
     job_id = job_id or new_job_id(payload.kind)
+    meta = {"kind": payload.kind, "client_id": payload.meta.client_id}
+    if fingerprint:
+        meta["fingerprint"] = fingerprint
     try:
         queue(connection, queue_name).enqueue_call(
             func,
@@ -45,9 +51,12 @@ def enqueue(connection: redis.Redis, payload: Payload, job_ttl: int, job_id: str
             result_ttl=job_ttl,
             failure_ttl=job_ttl,
             description=f"{payload.kind} {job_id}",
-            meta={"kind": payload.kind, "client_id": payload.meta.client_id},
+            meta=meta,
             unique=True,
         )
+    except DuplicateJobError:
+        existing = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+        raise DuplicateJob(job_id, existing.meta.get("fingerprint")) from None
     except redis.RedisError as error:
         raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
     return job_id

@@ -5,6 +5,7 @@ Job functions are named by dotted path so that nothing outside the worker import
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from typing import Literal
@@ -28,6 +29,12 @@ JOB_TAG_MAX_BYTES = 24  # the job tag travels in xtquant's order_remark
 def new_job_id(kind: JobKind) -> str:
     """A fresh job id: kind letter + 16 hex digits. It is also the order's tag in order_remark (≤ 24 ASCII)."""
     return f"{_ID_PREFIX[kind]}{secrets.token_hex(8)}"
+
+
+def idempotent_job_id(kind: JobKind, client_id: str, key: str, account_index: int | None) -> str:
+    """The job id a client's idempotency key always maps to (per account), so a retry finds the original job."""
+    digest = hashlib.sha256(f"{client_id}\n{key}\n{account_index}".encode()).hexdigest()
+    return f"{_ID_PREFIX[kind]}{digest[:16]}"
 
 
 class _Model(BaseModel):
