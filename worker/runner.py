@@ -23,6 +23,7 @@ from common.settings import Settings
 from worker import runtime
 from worker.broker import Brokers
 from worker.callbacks import OrderEventRecorder
+from worker.recovery import reconcile
 
 log = logging.getLogger("worker")
 HEARTBEAT_SECONDS = 2.0
@@ -52,6 +53,9 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> N
     brokers = Brokers(settings, connection, recorder)
     brokers.open()
     runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder))
+    recovered = reconcile(connection, brokers, settings.JOB_TTL)  # before any new job: what was running belongs to a dead worker
+    if recovered:
+        log.warning("settled %d job(s) left running by a stopped worker: %s", len(recovered), recovered)
     stop = threading.Event()
     beat = threading.Thread(target=_beat, args=(connection, settings, stop), name="worker-heartbeat", daemon=True)
     beat.start()

@@ -1,0 +1,70 @@
+"""A worker that dies mid-order: on restart its jobs are settled against the broker by tag, never resent."""
+from __future__ import annotations
+
+import pytest
+
+from common import jobqueue
+from common.jobs import QueryPayload
+from tests.support import make_settings, order_payload, sim_prices_file
+from rq.serializers import JSONSerializer
+from xtquant.xttype import StockAccount
+
+from common import keys
+from worker.runner import RouterWorker, serve
+from worker.sim import SimTrader
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), SIM_PRICES_FILE=sim_prices_file(tmp_path))
+
+
+def crash(settings, connection, reached_broker: bool) -> str:
+    """A worker takes an order job and dies (before or after sending it): the job stays in the started registry."""
+    job_id = jobqueue.enqueue(connection, order_payload(), settings.JOB_TTL)
+    dead = RouterWorker([jobqueue.queue(connection, name) for name in keys.QUEUES_BY_PRIORITY], connection=connection,
+                        serializer=JSONSerializer, name="dead-worker")
+    job, _ = dead.dequeue_job_and_maintain_ttl(timeout=1)
+    dead.prepare_execution(job)
+    dead.prepare_job_execution(job)
+    if reached_broker:
+        trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
+        trader.start()
+        trader.connect()
+        trader.order_stock(StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job.id)
+        trader.stop()
+    assert jobqueue.view(connection, job_id).status == "started"
+    return job_id
+
+
+def orders(settings, connection) -> list[dict]:
+    job_id = jobqueue.enqueue(connection, QueryPayload(what="orders", account_index=0), settings.JOB_TTL)
+    serve(settings, connection, burst=True)
+    return jobqueue.view(connection, job_id).result
+
+
+def test_an_order_that_reached_the_broker_is_recorded_submitted_not_resent(settings, fake_redis):
+    job_id = crash(settings, fake_redis, reached_broker=True)
+    serve(settings, fake_redis, burst=True)  # the restarted worker
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "finished" and view.result["outcome"] == "submitted" and view.result["order_id"] > 0
+    assert [o["order_remark"] for o in orders(settings, fake_redis)] == [job_id]  # exactly once at the broker
+
+
+def test_an_order_that_never_reached_the_broker_is_recorded_not_submitted(settings, fake_redis):
+    job_id = crash(settings, fake_redis, reached_broker=False)
+    serve(settings, fake_redis, burst=True)
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "failed" and view.result["outcome"] == "not_submitted" and "never sent" in view.error
+    assert orders(settings, fake_redis) == []
+
+
+def test_a_query_left_running_is_run_again(settings, fake_redis):
+    job_id = jobqueue.enqueue(fake_redis, QueryPayload(what="accounts"), settings.JOB_TTL)
+    dead = RouterWorker([jobqueue.queue(fake_redis, keys.QUERY_QUEUE)], connection=fake_redis, serializer=JSONSerializer, name="dead")
+    job, _ = dead.dequeue_job_and_maintain_ttl(timeout=1)
+    dead.prepare_execution(job)
+    dead.prepare_job_execution(job)
+    serve(settings, fake_redis, burst=True)
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "finished" and len(view.result) == 2

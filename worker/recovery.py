@@ -1,0 +1,114 @@
+"""At start, settle the jobs a dead worker left running — without ever resending an order.
+
+An order job that was running when its worker died either reached the broker (an order carries
+the job's tag in order_remark) or did not. Before taking new jobs, the worker looks for each such
+tag among the broker's orders of the day and records `submitted` (with the order id) or
+`not_submitted`. Cancels and queries are safe to repeat and go back to the front of their queue.
+This runs before RQ's own abandoned-job sweep, which would only call them failed.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import FinishedJobRegistry, StartedJobRegistry
+from rq.results import Result
+from rq.serializers import JSONSerializer
+from rq.utils import now
+
+from common import keys
+from common.exceptions import BrokerUnavailable, UnknownAccount
+from common.jobs import OrderPayload, OrderResult
+from common.orders import SIDE_NAMES
+from worker.broker import Brokers
+from worker.snapshots import order_view
+
+log = logging.getLogger("worker.recovery")
+SETTLE_WAIT = 1.0  # seconds to let the broker record an order that was in flight before concluding it never arrived
+
+
+def reconcile(connection: redis.Redis, brokers: Brokers, job_ttl: int) -> dict[str, str]:
+    """Settle every job left in a started registry of our queues; returns {job_id: what was recorded}.
+
+    Call it before this worker takes jobs: then whatever is in those registries was left by a dead worker.
+    """
+    settled: dict[str, str] = {}
+    for queue_name in keys.QUEUES_BY_PRIORITY:
+        registry = StartedJobRegistry(queue_name, connection=connection, serializer=JSONSerializer)
+        for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
+            try:
+                job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+            except NoSuchJobError:  # aged out: nothing left to settle
+                connection.zrem(registry.key, f"{job_id}:{execution_id}", job_id)
+                continue
+            if queue_name == keys.ORDER_QUEUE:
+                settled[job_id] = _settle_order(connection, registry, job, brokers, job_ttl)
+            else:  # cancels and queries are safe to run again
+                registry.remove_executions(job)
+                connection.zrem(registry.key, job.id)
+                _requeue(connection, queue_name, job)
+                settled[job_id] = "requeued"
+            log.warning("recovered job %s left running by %s: %s", job_id, job.worker_name or "a dead worker", settled[job_id])
+    return settled
+
+
+def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:
+    from common.jobqueue import queue
+
+    queue(connection, queue_name).enqueue_job(job, at_front=True)
+
+
+def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Job, brokers: Brokers, job_ttl: int) -> str:
+    order = OrderPayload.model_validate(job.kwargs["payload"])
+    base: dict[str, Any] = {
+        "symbol": order.symbol, "side": SIDE_NAMES[order.order_type], "requested_volume": order.volume, "volume": order.volume,
+        "price": order.price, "price_type": order.price_type, "xt_price_type": order.xt_price_type,
+    }
+    found = _find_by_tag(brokers, order, job.id)
+    if found is None:
+        time.sleep(SETTLE_WAIT)
+        found = _find_by_tag(brokers, order, job.id)
+    if found == "unreachable":
+        result = OrderResult(outcome="unknown", error=f"the worker stopped while placing this order and the broker could not be asked; look for order_remark {job.id} in QMT", **base)
+    elif found is None:
+        result = OrderResult(outcome="not_submitted", error="the worker stopped before the order reached the broker; never sent", **base)
+    else:
+        state = order_view(found)
+        base.update(volume=found.order_volume, price=found.price)
+        result = OrderResult(outcome="submitted", order_id=found.order_id, order_status=found.order_status, status=state["status"],
+                             status_msg=found.status_msg, traded_volume=found.traded_volume, traded_price=found.traded_price, **base)
+    _finish(connection, registry, job, result.model_dump(), job_ttl)
+    return result.outcome
+
+
+def _find_by_tag(brokers: Brokers, order: OrderPayload, tag: str) -> Any:
+    try:
+        session, account = brokers.session(order.account_index)
+        if not session.connected and not session.wait_online(session.call_timeout):
+            return "unreachable"
+        for candidate in session.call("query_stock_orders", account, False) or []:
+            if candidate.order_remark == tag:
+                return candidate
+    except (UnknownAccount, BrokerUnavailable):
+        return "unreachable"
+    return None
+
+
+def _finish(connection: redis.Redis, registry: StartedJobRegistry, job: Job, result: dict, job_ttl: int) -> None:
+    """Record `result` as the job's outcome, as a worker finishing it would."""
+    finished = FinishedJobRegistry(job.origin, connection=connection, serializer=JSONSerializer)
+    job.ended_at = now()
+    job._result = result
+    with connection.pipeline() as pipe:
+        registry.remove_executions(job, pipeline=pipe)
+        pipe.zrem(registry.key, job.id)
+        job.set_status(JobStatus.FINISHED, pipeline=pipe)
+        job.save(pipeline=pipe, include_meta=False)
+        job.cleanup(job_ttl, pipeline=pipe, remove_from_queue=False)
+        finished.add(job, job_ttl, pipeline=pipe)
+        Result.create(job, Result.Type.SUCCESSFUL, job_ttl, return_value=result, pipeline=pipe)
+        pipe.execute()
