@@ -53,7 +53,34 @@ def reconcile(connection: redis.Redis, brokers: Brokers, job_ttl: int) -> dict[s
                 _requeue(connection, queue_name, job)
                 settled[job_id] = "requeued"
             log.warning("recovered job %s left running by %s: %s", job_id, job.worker_name or "a dead worker", settled[job_id])
+    settled.update(_release_dequeued(connection))
     return settled
+
+
+def _release_dequeued(connection: redis.Redis) -> dict[str, str]:
+    """Jobs a dead worker popped off a queue but never started: back to the front of their queue.
+
+    With several queues RQ pops with BLPOP, so a worker killed between the pop and the start
+    leaves a job that is `queued` yet in no queue, and RQ never finds it. It never ran, so even an
+    order is safe to run (its deadline still applies).
+    """
+    from common.jobqueue import queue
+
+    waiting = {name: {i.decode() for i in connection.lrange(queue(connection, name).key, 0, -1)} for name in keys.QUEUES_BY_PRIORITY}
+    released: dict[str, str] = {}
+    for key in connection.scan_iter(match="rq:job:*", count=1000):
+        parts = key.decode().split(":")
+        if len(parts) != 3:
+            continue  # rq:job:<id>:dependents and the like
+        status, origin = connection.hmget(key, "status", "origin")
+        origin = origin.decode() if origin else ""
+        if status != b"queued" or origin not in waiting or parts[2] in waiting[origin]:
+            continue
+        job = Job.fetch(parts[2], connection=connection, serializer=JSONSerializer)
+        queue(connection, origin).enqueue_job(job, at_front=True)
+        released[job.id] = "requeued (taken off the queue but never started)"
+        log.warning("job %s was taken off %s by a stopped worker but never started: queued again", job.id, origin)
+    return released
 
 
 def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:

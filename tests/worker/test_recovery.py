@@ -68,3 +68,14 @@ def test_a_query_left_running_is_run_again(settings, fake_redis):
     serve(settings, fake_redis, burst=True)
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "finished" and len(view.result) == 2
+
+
+def test_an_order_taken_off_the_queue_but_never_started_runs_once(settings, fake_redis):
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    dead = RouterWorker([jobqueue.queue(fake_redis, name) for name in keys.QUEUES_BY_PRIORITY], connection=fake_redis,
+                        serializer=JSONSerializer, name="dead")
+    dead.dequeue_job_and_maintain_ttl(timeout=1)  # killed right after taking it
+    assert jobqueue.queue(fake_redis, keys.ORDER_QUEUE).count == 0 and jobqueue.view(fake_redis, job_id).status == "queued"
+    serve(settings, fake_redis, burst=True)
+    assert jobqueue.view(fake_redis, job_id).status == "finished"
+    assert [o["order_remark"] for o in orders(settings, fake_redis)] == [job_id]
