@@ -146,7 +146,7 @@ def embedded() -> int:
     except ConfigError as error:
         print(f"run.py: {error}", file=sys.stderr)
         return 2
-    configure(settings.LOG_LEVEL)
+    configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE)
     connection = connect(settings)
     server = create_server(create_app(settings, connection), host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS)
     stop = threading.Event()

@@ -21,7 +21,7 @@ class Router:
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
     """Build the web app; tests pass their own settings and connection."""
-    from api import auth, errors, health, jobs, openapi, query_api, trade_api
+    from api import auth, errors, health, jobs, openapi, query_api, risk_api, trade_api, trail
 
     settings = settings or get_settings()
     app = Flask(__name__)
@@ -34,8 +34,10 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.json.ensure_ascii = False
     app.extensions["router"] = Router(settings=settings, redis=connection or connect(settings))
     errors.register(app)
+    trail.register(app)
     app.register_blueprint(trade_api.bp)
     app.register_blueprint(query_api.bp)
+    app.register_blueprint(risk_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(jobs.bp)

@@ -23,6 +23,9 @@ STATUS_BY_ERROR: tuple[tuple[type[ex.RouterError], int], ...] = (
     (ex.PriceTypeUnsupported, 422),
     (ex.InvalidIdempotencyKey, 422),
     (ex.IdempotencyConflict, 409),
+    (ex.TradingHalted, 423),
+    (ex.RateLimited, 429),
+    (ex.RiskRejected, 403),
     (ex.StoreUnavailable, 503),
     (ex.BrokerUnavailable, 503),
 )

@@ -17,7 +17,8 @@ from common.jobs import JobView
 bp = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
 ERROR_STATUSES = {400: "malformed body or parameter", 401: "authentication failed", 403: "scope or account not allowed",
-                  404: "unknown account, order or job", 409: "conflict", 422: "invalid field", 429: "too many requests",
+                  404: "unknown account, order or job", 409: "conflict", 422: "invalid field", 423: "kill switch on",
+                  429: "too many requests",
                   503: "Redis or the worker unavailable"}
 
 

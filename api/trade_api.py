@@ -25,13 +25,14 @@ from api.schemas import (
     TradeBody,
     TradeRequest,
 )
-from common import jobqueue
-from common.exceptions import DuplicateJob, IdempotencyConflict, StoreUnavailable
-from common.jobs import CancelPayload, idempotent_job_id
+from common import jobqueue, risk
+from common.exceptions import DuplicateJob, IdempotencyConflict, RateLimited, StoreUnavailable
+from common.jobs import CancelPayload, OrderPayload, idempotent_job_id
 from common.orders import BUY, SELL
 
 bp = Blueprint("trade_api", __name__, url_prefix="/qmt/trade/api")
 ORDER_ANSWERS = {202: Queued}
+ORDER_ERRORS = (400, 401, 403, 404, 409, 422, 423, 429, 503)
 
 
 def _router():
@@ -55,12 +56,27 @@ def enqueue_all(payloads: list, single: bool):
     client_id = current_caller().client_id
     queued: list[tuple[int, str]] = []
     replayed = False
+    limits = risk.load(router.redis)
+    for payload in payloads:
+        if isinstance(payload, OrderPayload):
+            known = payload.sizing == "volume" and payload.price > 0
+            risk.check_order(limits, payload.symbol, payload.volume * payload.price if known else None)
+    counted: list[int] = []
+    try:
+        for payload in payloads:  # all or none: a fan-out is refused whole when one account is over its cap
+            risk.count_action(router.redis, limits, payload.account_index)
+            counted.append(payload.account_index)
+    except RateLimited:
+        for index in counted:
+            risk.uncount_action(router.redis, index)
+        raise
     try:
         for payload in payloads:
             job_id = idempotent_job_id(payload.kind, client_id, key, payload.account_index) if key else None
             try:
                 queued.append((payload.account_index, jobqueue.enqueue(router.redis, payload, router.settings.JOB_TTL, job_id, seen)))
             except DuplicateJob as duplicate:
+                risk.uncount_action(router.redis, payload.account_index)  # a retry is not a new order
                 if duplicate.fingerprint != seen:
                     raise IdempotencyConflict(f"idempotency key {key!r} was used for a different request (job {duplicate.job_id})") from None
                 queued.append((payload.account_index, duplicate.job_id))
@@ -86,7 +102,7 @@ def enqueue_all(payloads: list, single: bool):
 
 @bp.post("/trade")
 @documented("Place an order: an explicit volume on one account, or position_pct of each account",
-            body=TradeBody, answers=ORDER_ANSWERS, errors=(400, 401, 403, 404, 422, 503))
+            body=TradeBody, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
 @require("trade")
 def trade():
     body = request_body()
@@ -117,14 +133,14 @@ def _shares(side: int):
 
 
 @bp.post("/buy")
-@documented("Buy `shares` of a symbol", body=SharesRequest, answers=ORDER_ANSWERS, errors=(400, 401, 403, 404, 422, 503))
+@documented("Buy `shares` of a symbol", body=SharesRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
 @require("trade")
 def buy():
     return _shares(BUY)
 
 
 @bp.post("/sell")
-@documented("Sell `shares` of a symbol", body=SharesRequest, answers=ORDER_ANSWERS, errors=(400, 401, 403, 404, 422, 503))
+@documented("Sell `shares` of a symbol", body=SharesRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
 @require("trade")
 def sell():
     return _shares(SELL)
@@ -132,7 +148,7 @@ def sell():
 
 @bp.post("/outer/trade/<any(buy, sell):side>")
 @documented("Buy or sell by position_pct (buy: of total asset; sell: of the sellable holding) or order_num shares",
-            body=OuterTradeRequest, answers=ORDER_ANSWERS, errors=(400, 401, 403, 404, 422, 503))
+            body=OuterTradeRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
 @require("trade")
 def outer_trade(side: str):
     order = OuterTradeRequest.model_validate(request_body())
@@ -146,7 +162,7 @@ def outer_trade(side: str):
 
 @bp.post("/trade/allin")
 @documented("Buy as much of a symbol as the available cash allows, leaving room for fees", body=AllinRequest, answers=ORDER_ANSWERS,
-            errors=(400, 401, 403, 404, 422, 503))
+            errors=ORDER_ERRORS)
 @require("trade")
 def allin():
     order = AllinRequest.model_validate(request_body())
@@ -159,7 +175,7 @@ def allin():
 
 @bp.post("/trade/nhg")
 @documented("Lend idle cash minus reserve_amount in 1-day reverse repo", body=NhgRequest, answers=ORDER_ANSWERS,
-            errors=(400, 401, 403, 404, 422, 503))
+            errors=ORDER_ERRORS)
 @require("trade")
 def nhg():
     order = NhgRequest.model_validate(request_body())
@@ -168,7 +184,7 @@ def nhg():
 
 
 @bp.post("/cancel_order")
-@documented("Cancel one order", body=OrderLookup, answers={202: Accepted}, errors=(400, 401, 403, 404, 422, 503))
+@documented("Cancel one order", body=OrderLookup, answers={202: Accepted}, errors=ORDER_ERRORS)
 @require("cancel")
 def cancel_order():
     lookup = OrderLookup.model_validate(request_body())
@@ -180,7 +196,7 @@ def cancel_order():
 
 @bp.post("/cancel_orders/<any(buy, sale):side>")
 @documented("Cancel every open buy (or sell: /cancel_orders/sale)", body=SideCancelRequest, answers=ORDER_ANSWERS,
-            errors=(400, 401, 403, 404, 422, 503))
+            errors=ORDER_ERRORS)
 @require("cancel")
 def cancel_side(side: str):
     lookup = SideCancelRequest.model_validate(request_body())

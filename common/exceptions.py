@@ -110,3 +110,15 @@ class IdempotencyConflict(RouterError):
 
 class InvalidIdempotencyKey(RouterError):
     """A malformed Idempotency-Key header or client_order_id (HTTP 422)."""
+
+
+class RiskRejected(RouterError):
+    """An order the risk limits forbid: a blocked symbol, a notional over the cap (HTTP 403)."""
+
+
+class RateLimited(RiskRejected):
+    """Past an account's per-second or daily cap of orders and cancels (HTTP 429)."""
+
+
+class TradingHalted(RiskRejected):
+    """The kill switch is on: no new orders; cancels still run (HTTP 423)."""

@@ -32,3 +32,17 @@ def replay_guard(signature: str) -> str:
 def login_attempts(remote_addr: str) -> str:
     """Counter of login attempts from one address, expiring with the rate-limit window."""
     return f"{PREFIX}:login:{remote_addr}"
+
+
+RISK_LIMITS = f"{PREFIX}:risk:limits"  # JSON of common.risk.RiskLimits
+AUDIT_STREAM = f"{PREFIX}:audit"  # append-only: every order, cancel and config change, accepted or rejected
+
+
+def risk_second(account_index: int, epoch_second: int) -> str:
+    """Counter of orders and cancels on an account in one second (expires in seconds)."""
+    return f"{PREFIX}:risk:s:{account_index}:{epoch_second}"
+
+
+def risk_day(account_index: int, day: str) -> str:
+    """Counter of orders and cancels on an account on one trading day (ISO date, Shanghai)."""
+    return f"{PREFIX}:risk:d:{account_index}:{day}"

@@ -15,7 +15,7 @@ def role_settings(role: str) -> Settings:
     except ConfigError as error:
         print(f"{role}: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure(settings.LOG_LEVEL)
+    configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE)
     if not settings.REDIS_URL:
         print(f"{role}: REDIS_URL is not set; run `python run.py` for the embedded single-process mode", file=sys.stderr)
         raise SystemExit(2)

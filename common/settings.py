@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     SIM_STARTING_CASH: float = Field(default=1_000_000.0, ge=0)
     SIM_PRICES_FILE: str = ""  # JSON {"600000.SH": 10.5, ...}: the simulator's prices for those codes (others: seeded)
     LOG_LEVEL: str = "INFO"
+    AUDIT_LOG_FILE: str = "var/audit.log"  # the audit trail's rotating file (empty: Redis stream only)
 
     # Fees (fractions of the traded amount; yuan for the minimum): sizing leaves room for them, the simulator charges them
     FEE_COMMISSION_RATE: float = Field(default=0.00025, ge=0, lt=0.01)

@@ -11,7 +11,8 @@ from typing import Any
 
 from rq import get_current_job
 
-from common.exceptions import BrokerTimeout, BrokerUnavailable, NoQuote, SizeRoundsToZero, UnknownAccount
+from common import audit, risk
+from common.exceptions import BrokerTimeout, BrokerUnavailable, NoQuote, RiskRejected, SizeRoundsToZero, UnknownAccount
 from common.jobs import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload
 from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.symbols import Board, instrument
@@ -29,10 +30,17 @@ def _job_id() -> str:
 
 
 def run_order(payload: dict) -> dict:
-    """Place one order. Returns an OrderResult as JSON."""
+    """Place one order. Returns an OrderResult as JSON; the outcome also goes into the audit trail."""
     order = OrderPayload.model_validate(payload)
     tag = _job_id()
     rt = runtime.current()
+    result = _place(order, tag, rt)
+    audit.record(rt.redis, "order.outcome", client_id=order.meta.client_id, source=order.meta.source, outcome=result["outcome"],
+                 payload=payload, job_ids=[tag], error=result.get("error"))
+    return result
+
+
+def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     base: dict[str, Any] = {
         "symbol": order.symbol,
         "side": SIDE_NAMES[order.order_type],
@@ -58,7 +66,9 @@ def run_order(payload: dict) -> dict:
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
     try:
         symbol, volume, price = _resolve(order, session, account, rt.settings)
-    except (SizeRoundsToZero, NoQuote, BrokerUnavailable) as error:
+        # the kill switch halts orders still queued when it was thrown; sized orders meet the notional cap here
+        risk.check_order(risk.load(rt.redis), symbol, volume * (price or order.price) or None)
+    except (SizeRoundsToZero, NoQuote, BrokerUnavailable, RiskRejected) as error:
         log.info("job %s not sent: %s", tag, error.message)
         return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", **base).model_dump()
     base.update(symbol=symbol, volume=volume, price=price)

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from common import jobqueue
+from common import jobqueue, risk
 from common.jobs import QueryPayload
 from tests.integration.conftest import wait_ready
 from tests.support import signed_headers, wait_until
@@ -98,6 +98,7 @@ def _up(client) -> bool:
 
 
 def test_a_worker_killed_with_200_orders_in_flight_loses_and_doubles_nothing(roles, http, real_redis):
+    risk.save(real_redis, risk.RiskLimits(max_actions_per_second=0))  # 200 orders as fast as HTTP goes
     roles.start("api")
     worker = roles.start("worker")
     wait_ready(http, roles)

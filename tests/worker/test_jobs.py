@@ -55,6 +55,9 @@ def test_an_order_for_an_account_that_changed_index_is_not_sent(settings, fake_r
 
 
 def test_a_broker_refusal_is_a_failed_job_with_the_reason(settings, fake_redis):
+    from common import risk
+
+    risk.save(fake_redis, risk.RiskLimits(max_order_notional=0))  # no cap: let the broker refuse it
     [job_id] = run_jobs(settings, fake_redis, order(volume=1_000_000, price=100.0))  # 100,000,000 yuan: no cash for it
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "failed" and view.result["outcome"] == "rejected"
@@ -128,3 +131,17 @@ def test_cancel_all_buys_cancels_only_open_buys(settings, fake_redis):
     assert states[resting_id] == "cancelled" and states[jobqueue.view(fake_redis, filled).result["order_id"]] == "filled"
     # the job shows the order's latest broker state, updated by the callback after the order job ended
     assert jobqueue.view(fake_redis, resting).order["status"] == "cancelled"
+
+
+def test_the_kill_switch_halts_orders_already_queued(settings, fake_redis):
+    from common import audit, risk
+
+    job_id = jobqueue.enqueue(fake_redis, order(), settings.JOB_TTL)
+    risk.save(fake_redis, risk.RiskLimits(kill_switch=True))
+    serve(settings, fake_redis, burst=True)
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "failed" and "kill switch" in view.error and view.result["outcome"] == "not_submitted"
+    risk.save(fake_redis, risk.RiskLimits())
+    assert _orders(settings, fake_redis) == []
+    [entry] = [e for e in audit.recent(fake_redis) if e["action"] == "order.outcome"]
+    assert entry["job_ids"] == [job_id] and entry["outcome"] == "not_submitted"

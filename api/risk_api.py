@@ -1,0 +1,87 @@
+"""Risk controls for admins (prefix /qmt/trade/api): read and change the limits, throw the kill switch.
+
+Every change is validated and goes into the audit trail (api.trail).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import current_caller, request_body, require
+from api.intake import meta_of
+from api.openapi import documented
+from common import jobqueue, risk
+from common.jobs import CancelPayload
+from common.risk import RiskLimits
+
+bp = Blueprint("risk_api", __name__, url_prefix="/qmt/trade/api")
+
+
+class RiskAnswer(BaseModel):
+    """The limits in force and today's count of orders and cancels per account."""
+
+    success: bool = True
+    limits: RiskLimits
+    actions_today: dict[int, int]
+
+
+class RiskChange(BaseModel):
+    """Any subset of the limits; what is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kill_switch: bool | None = None
+    max_order_notional: float | None = Field(default=None, ge=0)
+    max_actions_per_day: int | None = Field(default=None, ge=0)
+    max_actions_per_second: int | None = Field(default=None, ge=0)
+    blocked_symbols: list[str] | None = None
+
+
+class KillSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on: bool
+    cancel_open: bool = Field(default=False, description="with on: also cancel every open order of every account")
+
+
+def _answer(limits: RiskLimits, extra: dict | None = None):
+    router = current_app.extensions["router"]
+    counts = {index: risk.actions_today(router.redis, index) for index in range(len(router.settings.enabled_accounts))}
+    return jsonify({**RiskAnswer(limits=limits, actions_today=counts).model_dump(mode="json"), **(extra or {})})
+
+
+@bp.get("/risk")
+@documented("The risk limits and today's counts", answers={200: RiskAnswer}, errors=(401, 403, 503))
+@require("admin")
+def get_risk():
+    return _answer(risk.load(current_app.extensions["router"].redis))
+
+
+@bp.put("/risk")
+@documented("Change risk limits (admin)", body=RiskChange, answers={200: RiskAnswer}, errors=(400, 401, 403, 422, 503))
+@require("admin")
+def put_risk():
+    change = RiskChange.model_validate(request_body())
+    connection = current_app.extensions["router"].redis
+    limits = RiskLimits.model_validate({**risk.load(connection).model_dump(), **change.model_dump(exclude_none=True)})
+    risk.save(connection, limits)
+    return _answer(limits)
+
+
+@bp.post("/risk/kill_switch")
+@documented("Throw or reset the kill switch; new orders are refused (423) while it is on, cancels still run",
+            body=KillSwitch, answers={200: RiskAnswer}, errors=(400, 401, 403, 422, 503))
+@require("admin")
+def kill_switch():
+    order = KillSwitch.model_validate(request_body())
+    router = current_app.extensions["router"]
+    limits = risk.load(router.redis).model_copy(update={"kill_switch": order.on})
+    risk.save(router.redis, limits)
+    job_ids = []
+    if order.on and order.cancel_open:
+        meta = meta_of(current_caller())
+        for index, account in enumerate(router.settings.enabled_accounts):
+            for side in ("buy", "sell"):
+                payload = CancelPayload(account_index=index, account_id=account.account_id, side=side, meta=meta)
+                job_ids.append(jobqueue.enqueue(router.redis, payload, router.settings.JOB_TTL))
+    return _answer(limits, {"job_ids": job_ids} if job_ids else None)

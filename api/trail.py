@@ -1,0 +1,32 @@
+"""Every state-changing API request into the audit trail, accepted or rejected (common.audit)."""
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request
+
+from common import audit
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def register(app: Flask) -> None:
+    @app.after_request
+    def _audit(response):
+        if request.method in SAFE_METHODS or request.endpoint in (None, "static"):
+            return response
+        caller = g.get("caller")
+        client_id = caller.client_id if caller else f"unverified:{request.headers.get('X-Client-ID', '-')}"
+        answer = response.get_json(silent=True) or {}
+        job_ids = answer.get("job_ids") or ([answer["job_id"]] if answer.get("job_id") else [])
+        payload = None if request.endpoint == "auth.login" else g.get("parsed_body")
+        audit.record(
+            current_app.extensions["router"].redis,
+            request.endpoint,
+            client_id=client_id,
+            source=request.remote_addr or "",
+            outcome="accepted" if response.status_code < 400 else "rejected",
+            status=response.status_code,
+            payload=payload,
+            job_ids=job_ids,
+            error=answer.get("error"),
+        )
+        return response

@@ -1,0 +1,89 @@
+"""Risk controls, kept in Redis so every web process enforces the same limits and counters survive restarts.
+
+A kill switch that halts new orders (cancels still run), a per-order notional cap, per-account
+daily and per-second caps counting orders and cancels (the exchanges treat >= 300/s or >= 20,000
+a day as high-frequency trading), and a symbol block list. Checked at the door; sized orders,
+whose notional is known only in the worker, are capped there too.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from common import keys
+from common.exceptions import RateLimited, RiskRejected, TradingHalted
+from common.symbols import normalize
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class RiskLimits(BaseModel):
+    """The limits in force. 0 switches a cap off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kill_switch: bool = False
+    max_order_notional: float = Field(default=1_000_000.0, ge=0, description="yuan per order")
+    max_actions_per_day: int = Field(default=5_000, ge=0, description="orders and cancels per account per trading day")
+    max_actions_per_second: int = Field(default=20, ge=0, description="orders and cancels per account per second")
+    blocked_symbols: list[str] = Field(default_factory=list, description="codes never traded, e.g. 600000.SH")
+
+    @field_validator("blocked_symbols")
+    @classmethod
+    def _normalise(cls, codes: list[str]) -> list[str]:
+        return sorted({normalize(code) for code in codes})
+
+
+def load(connection: redis.Redis) -> RiskLimits:
+    raw = connection.get(keys.RISK_LIMITS)
+    return RiskLimits.model_validate_json(raw) if raw else RiskLimits()
+
+
+def save(connection: redis.Redis, limits: RiskLimits) -> None:
+    connection.set(keys.RISK_LIMITS, limits.model_dump_json())
+
+
+def check_order(limits: RiskLimits, symbol: str, notional: float | None) -> None:
+    """Refuse an order the limits forbid; `notional` in yuan, None when the worker sizes it."""
+    if limits.kill_switch:
+        raise TradingHalted("trading is halted by the kill switch; cancels still run")
+    if symbol in limits.blocked_symbols:
+        raise RiskRejected(f"{symbol} is on the block list", "symbol")
+    if notional is not None and limits.max_order_notional and notional > limits.max_order_notional:
+        raise RiskRejected(f"order notional {notional:,.2f} yuan exceeds the per-order cap of {limits.max_order_notional:,.2f}", "volume")
+
+
+def count_action(connection: redis.Redis, limits: RiskLimits, account_index: int, now: float | None = None) -> None:
+    """Count one order or cancel on an account; refuse it (uncounted) past the per-second or daily cap."""
+    now = time.time() if now is None else now
+    day = datetime.fromtimestamp(now, SHANGHAI).date().isoformat()
+    second_key, day_key = keys.risk_second(account_index, int(now)), keys.risk_day(account_index, day)
+    with connection.pipeline() as pipe:
+        pipe.incr(second_key).expire(second_key, 5).incr(day_key).expire(day_key, 3 * 86_400)
+        in_second, _, in_day, _ = pipe.execute()
+    problem = None
+    if limits.max_actions_per_second and in_second > limits.max_actions_per_second:
+        problem = f"more than {limits.max_actions_per_second} orders and cancels in one second on trader_index {account_index}"
+    elif limits.max_actions_per_day and in_day > limits.max_actions_per_day:
+        problem = f"the daily cap of {limits.max_actions_per_day} orders and cancels on trader_index {account_index} is reached"
+    if problem:
+        with connection.pipeline() as pipe:
+            pipe.decr(second_key).decr(day_key).execute()
+        raise RateLimited(problem, "trader_index")
+
+
+def uncount_action(connection: redis.Redis, account_index: int, now: float | None = None) -> None:
+    """Take back one counted action (it turned out to be a retry of an existing job)."""
+    now = time.time() if now is None else now
+    day = datetime.fromtimestamp(now, SHANGHAI).date().isoformat()
+    with connection.pipeline() as pipe:
+        pipe.decr(keys.risk_second(account_index, int(now))).decr(keys.risk_day(account_index, day)).execute()
+
+
+def actions_today(connection: redis.Redis, account_index: int) -> int:
+    raw = connection.get(keys.risk_day(account_index, datetime.now(SHANGHAI).date().isoformat()))
+    return int(raw) if raw else 0
