@@ -11,6 +11,8 @@ import logging
 import random
 import threading
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CallTimeout
 from typing import Any
@@ -24,7 +26,9 @@ from common.settings import AccountConfig, Settings
 from worker.quotes import Quote, read_quote
 
 log = logging.getLogger("worker.broker")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 BACKOFF_SECONDS = (1, 2, 4, 8, 16, 30)  # between reconnect attempts; the last repeats
+OFF_DAY_BACKOFF = 300  # seconds between attempts on a weekend, when the terminal is often down on purpose
 FRESH_TRADER_AFTER = 2  # failed connect() calls before a new trader object and session id
 
 
@@ -43,6 +47,14 @@ def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -
     trader = XtQuantTrader(path, session_id, callback)
     trader.set_timeout(int(settings.BROKER_CALL_TIMEOUT * 1000))  # xtquant's own call timeout, in ms
     return trader
+
+
+def reconnect_delay(failures: int, moment: datetime) -> float:
+    """Seconds before the next reconnect attempt after `failures` failed ones: backoff, and no storm on weekends."""
+    delay = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS)) - 1]
+    if moment.weekday() >= 5 and failures >= len(BACKOFF_SECONDS):
+        return max(delay, OFF_DAY_BACKOFF)
+    return delay
 
 
 class BrokerSession:
@@ -210,7 +222,7 @@ class Brokers:
                     self._stop_trader(session.trader)
                     self._new_trader(session)
                 if not self._connect(session):
-                    delay = BACKOFF_SECONDS[min(session.failures, len(BACKOFF_SECONDS)) - 1]
+                    delay = reconnect_delay(session.failures, datetime.now(SHANGHAI))
                     next_try[position] = time.monotonic() + delay
             self._wake.wait(0.5)
             self._wake.clear()

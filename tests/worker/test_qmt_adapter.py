@@ -143,3 +143,15 @@ def test_a_market_order_on_a_symbol_without_a_quote_fails_clearly_and_is_never_s
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "failed" and "no quote for 600000.SH" in view.error
     assert not [c for c in fake_xttrader.created[0].calls if c[0] == "order_stock"]
+
+
+def test_reconnect_backoff_grows_and_slows_down_on_weekends(monkeypatch):
+    from datetime import datetime
+
+    monkeypatch.setattr(broker_module, "BACKOFF_SECONDS", (1, 2, 4, 8, 16, 30))  # the real schedule, not the fixture's
+
+    from worker.broker import reconnect_delay
+
+    tuesday, saturday = datetime(2026, 11, 24, 10), datetime(2026, 11, 28, 10)
+    assert [reconnect_delay(n, tuesday) for n in (1, 2, 3, 6, 50)] == [1, 2, 4, 30, 30]
+    assert [reconnect_delay(n, saturday) for n in (1, 5, 6, 50)] == [1, 16, 300, 300]
