@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     DINGTALK_ACCESS_TOKEN: str = Field(default="", repr=False)
     DINGTALK_SECRET: str = Field(default="", repr=False)
     DINGTALK_KEYWORD: str = ""
+    DINGTALK_API_URL: str = "https://oapi.dingtalk.com/robot/send"
 
     # Infrastructure
     REDIS_URL: str = ""  # empty: the embedded in-process stand-in (python run.py only)

@@ -68,6 +68,7 @@ class BrokerSession:
         self.trader: Any = None
         self.session_id = 0
         self.failures = 0
+        self.dropped = False  # it was online and went away: say so when it is back
         self._online = threading.Event()
         self._calls = ThreadPoolExecutor(max_workers=2, thread_name_prefix="broker-call")
 
@@ -190,7 +191,10 @@ class Brokers:
             for index, account in session.accounts.items():
                 if session.trader.subscribe(account) != 0:
                     log.error("subscribe failed for trader_index %s", index)
+            if session.dropped:
+                self._recorder.notify(f"QMT 已重连 reconnected: {session.path or 'the simulator'}, session {session.session_id}")
             session.failures = 0
+            session.dropped = False
             session._online.set()
         else:
             session.failures += 1
@@ -203,6 +207,7 @@ class Brokers:
         """Called on the trader's callback thread: mark it offline and wake the supervisor (no broker calls here)."""
         session._online.clear()
         session.failures = 0
+        session.dropped = True
         for index, account in session.members:
             self._record(index, account, False, "disconnected", session)
         self._wake.set()
@@ -210,22 +215,27 @@ class Brokers:
     def _supervise(self) -> None:
         next_try: dict[int, float] = {}
         while not self._stop.is_set():
-            now = time.monotonic()
-            for position, session in enumerate(self._sessions):
-                if session.connected:
-                    next_try.pop(position, None)
-                    continue
-                if now < next_try.setdefault(position, now):
-                    continue
-                if session.failures >= FRESH_TRADER_AFTER:
-                    log.warning("reconnect: replacing the trader for %s with a new session", session.path or "the simulator")
-                    self._stop_trader(session.trader)
-                    self._new_trader(session)
-                if not self._connect(session):
-                    delay = reconnect_delay(session.failures, datetime.now(SHANGHAI))
-                    next_try[position] = time.monotonic() + delay
+            try:
+                self._reconnect_due(next_try)
+            except Exception:  # the supervisor must outlive any one failed attempt
+                log.exception("reconnect attempt failed")
             self._wake.wait(0.5)
             self._wake.clear()
+
+    def _reconnect_due(self, next_try: dict[int, float]) -> None:
+        now = time.monotonic()
+        for position, session in enumerate(self._sessions):
+            if session.connected:
+                next_try.pop(position, None)
+                continue
+            if now < next_try.setdefault(position, now):
+                continue
+            if session.failures >= FRESH_TRADER_AFTER:
+                log.warning("reconnect: replacing the trader for %s with a new session", session.path or "the simulator")
+                self._stop_trader(session.trader)
+                self._new_trader(session)
+            if not self._connect(session):
+                next_try[position] = time.monotonic() + reconnect_delay(session.failures, datetime.now(SHANGHAI))
 
     def _stop_trader(self, trader: Any) -> None:
         """Stop a trader without letting a hung terminal hold the caller."""

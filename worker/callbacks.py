@@ -14,7 +14,11 @@ from typing import Any
 
 import redis
 
+from xtquant import xtconstant
+
 from common import keys
+from common.audit import mask_account
+from common.notify import Notifier
 from worker.snapshots import order_view, trade_view
 
 log = logging.getLogger("worker.callbacks")
@@ -25,9 +29,10 @@ EVENTS_MAXLEN = 10_000
 class OrderEventRecorder:
     """The callback object registered with every trader of this worker."""
 
-    def __init__(self, connection: redis.Redis, job_ttl: int):
+    def __init__(self, connection: redis.Redis, job_ttl: int, notifier: Notifier | None = None):
         self._redis = connection
         self._job_ttl = job_ttl
+        self._notifier = notifier
         self._latest: dict[int, dict] = {}  # order_id -> state, for waiters in this process
         self._errors: dict[str, dict] = {}  # job tag -> order error, for waiters
         self._changed = threading.Condition()
@@ -62,9 +67,20 @@ class OrderEventRecorder:
             self._changed.notify_all()
         self._store_state(order.order_remark, state)
         self._event("order", state)
+        if order.order_status == xtconstant.ORDER_JUNK:
+            self.notify(f"废单 rejected: {mask_account(order.account_id)} {state['side']} {order.stock_code} {order.order_volume} @ {order.price}: "
+                        f"{order.status_msg} (order {order.order_id}, job {order.order_remark or '-'})")
 
     def on_stock_trade(self, trade: Any) -> None:
-        self._event("trade", trade_view(trade))
+        view = trade_view(trade)
+        self._event("trade", view)
+        self.notify(f"成交 filled: {mask_account(trade.account_id)} {view['side']} {trade.stock_code} {trade.traded_volume} @ {trade.traded_price} "
+                    f"(order {trade.order_id}, job {trade.order_remark or '-'})")
+
+    def notify(self, text: str) -> None:
+        """A DingTalk message, when notifications are configured (never blocks)."""
+        if self._notifier is not None:
+            self._notifier.send(text)
 
     def on_order_error(self, error: Any) -> None:
         detail = {
@@ -88,6 +104,7 @@ class OrderEventRecorder:
     def on_disconnected(self) -> None:
         log.warning("broker disconnected")
         self._event("disconnected", {})
+        self.notify("QMT 断开 disconnected: reconnecting with backoff; orders wait until their ORDER_TTL")
 
     def on_connected(self) -> None:
         self._event("connected", {})

@@ -53,6 +53,8 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     late = time.time() - order.deadline
     if late > 0:
         log.warning("job %s expired: started %.1f s past its deadline; never sent", tag, late)
+        rt.recorder.notify(f"过期 expired, never sent: {order.symbol} {SIDE_NAMES[order.order_type]} {order.volume or order.sizing} "
+                           f"waited {late:.0f} s past ORDER_TTL (job {tag})")
         return OrderResult(outcome="expired", error=f"waited past ORDER_TTL ({late:.1f} s late); never sent", **base).model_dump()
     try:
         session, account = rt.brokers.session(order.account_index)
@@ -63,6 +65,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         return OrderResult(outcome="not_submitted", error=error, **base).model_dump()
     if not session.connected and not session.wait_online(order.deadline - time.time()):
         log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
+        rt.recorder.notify(f"过期 expired, never sent: {order.symbol} {SIDE_NAMES[order.order_type]}: QMT stayed disconnected (job {tag})")
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
     try:
         symbol, volume, price = _resolve(order, session, account, rt.settings)

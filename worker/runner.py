@@ -19,6 +19,7 @@ from rq.timeouts import TimerDeathPenalty
 
 from common import keys
 from common.jobqueue import queue
+from common.notify import Notifier
 from common.settings import Settings
 from worker import runtime
 from worker.broker import Brokers
@@ -49,7 +50,8 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> N
     """Open the broker sessions and take jobs until stopped (SIGINT/SIGTERM), or until the queues are empty with `burst`."""
     # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (DESIGN.md section 12).
     StartedJobRegistry.death_penalty_class = TimerDeathPenalty
-    recorder = OrderEventRecorder(connection, settings.JOB_TTL)
+    notifier = Notifier(settings)
+    recorder = OrderEventRecorder(connection, settings.JOB_TTL, notifier)
     brokers = Brokers(settings, connection, recorder)
     brokers.open()
     runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder))
@@ -71,5 +73,6 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> N
     finally:
         stop.set()
         brokers.close()
+        notifier.close()
         runtime.install(None)
         log.info("worker stopped")
