@@ -1,9 +1,13 @@
 """A client written for the old server drives every route against real web and worker processes."""
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 
 from tests.integration.conftest import wait_ready
+from tests.support import signed_headers
 
 pytestmark = pytest.mark.integration
 API = "/qmt/trade/api"
@@ -26,6 +30,10 @@ def test_every_route_with_the_old_protocol(roles, http):
 
     accounts = http.get(f"{API}/accounts")
     assert [a["account_id"] for a in accounts.body["accounts"]] == ["SIM000001", "SIM000002"]
+    # a GET with an empty query string ("...?"), signed with an empty QUERY_STRING
+    bare = urllib.request.Request(f"{http.base_url}{API}/positions/0?", headers=signed_headers("GET", f"{API}/positions/0"))
+    with urllib.request.urlopen(bare, timeout=10) as answer:
+        assert answer.status == 200 and json.loads(answer.read())["positions"] == []
 
     [bought] = finish(http, http.post(f"{API}/trade", {"trader_index": 0, "symbol": "600000", "volume": 1000, "price": 10.0, "order_type": 23, "strategy_name": "双均线"}))
     assert bought["status"] == "finished" and bought["result"]["status"] == "filled" and bought["result"]["traded_volume"] == 1000

@@ -30,6 +30,14 @@ PRICE_TYPES["BJ"] = PRICE_TYPES["SH"]
 CANCEL_REST = {xc.MARKET_SH_CONVERT_5_CANCEL, xc.MARKET_SZ_INSTBUSI_RESTCANCEL, xc.MARKET_SZ_CONVERT_5_CANCEL}
 
 
+def _known(code: str) -> bool:
+    try:
+        instrument(code)
+        return True
+    except InvalidSymbol:
+        return False
+
+
 class Rejected(Exception):
     """An order the exchange or the broker refuses (status 57, the reason in status_msg)."""
 
@@ -56,6 +64,7 @@ class Exchange:
             "code": code, "order_type": order_type, "volume": int(volume), "price_type": price_type, "price": float(price),
             "traded_volume": 0, "traded_amount": 0.0, "fees": 0.0, "frozen_cash": 0.0, "status": xc.ORDER_REPORTED,
             "status_msg": "", "strategy_name": strategy_name or "", "order_remark": order_remark or "",
+            "name": self.prices.name_of(code) if _known(code) else "",
         }
         order["order_sysid"] = str(100_000_000 + order["order_id"])
         account.orders[order["order_id"]] = order
@@ -119,7 +128,7 @@ class Exchange:
     def limits(self, code: str, quote: Quote) -> tuple[float, float] | None:
         """(down, up) price limits from the previous close; None where the board has none."""
         inst = instrument(code)
-        pct = inst.limit_pct
+        pct = inst.limit_pct_for(self.prices.name_of(code))
         if pct is None or inst.board is Board.REPO:
             return None
         prev = quote.prev_close
@@ -193,7 +202,7 @@ class Exchange:
         trade = {"traded_id": str(self.book.trade_id()), "traded_time": int(time.time()), "day": self.book.day, "order_id": order["order_id"],
                  "code": order["code"], "order_type": order["order_type"], "price": price, "volume": volume, "amount": amount,
                  "commission": fee, "order_sysid": order["order_sysid"], "strategy_name": order["strategy_name"],
-                 "order_remark": order["order_remark"]}
+                 "order_remark": order["order_remark"], "name": order.get("name", "")}
         account.trades.append(trade)
         if done:
             self._release(account, order)
@@ -201,7 +210,7 @@ class Exchange:
         return [
             ("on_stock_trade", views.xt_trade(account_id, trade)),
             ("on_stock_order", views.xt_order(account_id, order)),
-            ("on_stock_position", views.xt_position(account_id, order["code"], holding, quote.last)),
+            ("on_stock_position", views.xt_position(account_id, order["code"], holding, quote.last, self.prices.name_of(order["code"]))),
             ("on_stock_asset", self.asset(account_id)),
         ]
 
@@ -239,7 +248,8 @@ class Exchange:
 
     def positions(self, account_id: str) -> list:
         account = self.book.account(account_id)
-        return [views.xt_position(account_id, code, h, self._last(code)) for code, h in account.positions.items() if h.volume or h.frozen_volume]
+        return [views.xt_position(account_id, code, h, self._last(code), self.prices.name_of(code))
+                for code, h in account.positions.items() if h.volume or h.frozen_volume]
 
     def _value(self, code: str, holding) -> float:
         return holding.cost if instrument(code).board is Board.REPO else holding.volume * self._last(code)

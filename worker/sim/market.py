@@ -60,19 +60,35 @@ class PriceSource:
 
     def __init__(self, prices_file: str | None = None):
         self._pinned: dict[str, Quote] = {}
+        self._names: dict[str, str] = {}
         self._file = Path(prices_file) if prices_file else None
+
+    def name_of(self, code: str) -> str:
+        """The instrument's name (an ST name narrows the main board's daily limit to ±5%)."""
+        if code in self._names:
+            return self._names[code]
+        entry = self._file_entry(code)
+        if isinstance(entry, dict) and entry.get("name"):
+            return str(entry["name"])
+        return f"SIM{code[:6]}"
 
     def quote(self, code: str, day: date, previous_day: date) -> Quote:
         inst = instrument(code)
         if code in self._pinned:
             return self._pinned[code]
-        from_file = self._from_file(code)
-        if from_file is not None:  # a fixed price: it is also the previous close
-            return Quote(code, _round(inst, from_file), _round(inst, from_file))
+        entry = self._file_entry(code)
+        if isinstance(entry, dict):  # {"last": ..., "prev_close": ..., "name": ...}
+            last = _round(inst, float(entry["last"]))
+            return Quote(code, last, _round(inst, float(entry.get("prev_close", last))))
+        if entry is not None:  # a fixed price: it is also the previous close
+            return Quote(code, _round(inst, float(entry)), _round(inst, float(entry)))
         return Quote(code, _price_on(inst, day), _price_on(inst, previous_day))
 
-    def set_price(self, code: str, last: float, prev_close: float | None = None, available: int | None = None) -> Quote:
-        """Pin `code` at `last` (and its previous close, and how much can trade at that price)."""
+    def set_price(self, code: str, last: float, prev_close: float | None = None, available: int | None = None,
+                  name: str | None = None) -> Quote:
+        """Pin `code` at `last` (and its previous close, how much can trade at that price, and its name)."""
+        if name is not None:
+            self._names[code] = name
         current = self._pinned.get(code)
         prev = prev_close if prev_close is not None else (current.prev_close if current else last)
         self._pinned[code] = Quote(code, float(last), float(prev), available)
@@ -89,9 +105,8 @@ class PriceSource:
         for code, quote in list(self._pinned.items()):
             self._pinned[code] = Quote(code, quote.last, closes.get(code, quote.last), None)
 
-    def _from_file(self, code: str) -> float | None:
+    def _file_entry(self, code: str):
+        """The prices file's entry for `code`: a price, or {"last", "prev_close", "name"}; None when absent."""
         if self._file is None or not self._file.exists():
             return None
-        prices = json.loads(self._file.read_text(encoding="utf-8"))
-        value = prices.get(code)
-        return float(value) if value is not None else None
+        return json.loads(self._file.read_text(encoding="utf-8")).get(code)

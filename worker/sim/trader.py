@@ -81,6 +81,8 @@ class SimTrader:
         self._subscribed.add(account.account_id)
         with self._locked():
             self.book.account(account.account_id)
+        status = XtAccountStatus(account.account_id, xc.SECURITY_ACCOUNT, xc.ACCOUNT_STATUS_OK)
+        self._events.put(("on_account_status", status, account.account_id))
         return 0
 
     def unsubscribe(self, account: Any) -> int:
@@ -190,10 +192,11 @@ class SimTrader:
         with self._locked(write=False):
             return {code: self.exchange.quote(code).full_tick() for code in codes}
 
-    def set_price(self, stock_code: str, last: float, prev_close: float | None = None, available: int | None = None) -> None:
-        """Pin a code's price (and previous close, and the volume that can trade); resting orders that became marketable fill."""
+    def set_price(self, stock_code: str, last: float, prev_close: float | None = None, available: int | None = None,
+                  name: str | None = None) -> None:
+        """Pin a code's price (and previous close, the volume that can trade, its name); resting orders that became marketable fill."""
         with self._locked():
-            self.exchange.prices.set_price(stock_code, last, prev_close, available)
+            self.exchange.prices.set_price(stock_code, last, prev_close, available, name)
             events = self.exchange.match_code(stock_code)
         for account_id in {getattr(e, "account_id", None) for _, e in events}:
             self._emit(account_id, [(n, e) for n, e in events if getattr(e, "account_id", None) == account_id])

@@ -14,8 +14,8 @@ def _direction(order_type: int) -> tuple[int, int]:
     return (xc.DIRECTION_FLAG_BUY if buy else xc.DIRECTION_FLAG_SELL), (xc.OFFSET_FLAG_OPEN if buy else xc.OFFSET_FLAG_CLOSE)
 
 
-def _name(code: str) -> str:
-    return f"SIM{code[:6]}"
+def _name(record: dict) -> str:
+    return record.get("name") or f"SIM{record['code'][:6]}"
 
 
 def xt_order(account_id: str, order: dict) -> XtOrder:
@@ -24,7 +24,7 @@ def xt_order(account_id: str, order: dict) -> XtOrder:
     return XtOrder(
         account_id, order["code"], order["order_id"], order["order_sysid"], order["order_time"], order["order_type"],
         order["volume"], order["price_type"], order["price"], order["traded_volume"], traded_price, order["status"],
-        order["status_msg"], order["strategy_name"], order["order_remark"], direction, offset, account_id, _name(order["code"]),
+        order["status_msg"], order["strategy_name"], order["order_remark"], direction, offset, account_id, _name(order),
     )
 
 
@@ -33,16 +33,16 @@ def xt_trade(account_id: str, trade: dict) -> XtTrade:
     return XtTrade(
         account_id, trade["code"], trade["order_type"], trade["traded_id"], trade["traded_time"], trade["price"], trade["volume"],
         trade["amount"], trade["order_id"], trade["order_sysid"], trade["strategy_name"], trade["order_remark"], direction, offset,
-        trade["commission"], account_id, _name(trade["code"]),
+        trade["commission"], account_id, _name(trade),
     )
 
 
-def xt_position(account_id: str, code: str, holding, last_price: float) -> XtPosition:
+def xt_position(account_id: str, code: str, holding, last_price: float, name: str) -> XtPosition:
     market_value = round(holding.volume * last_price, 2) if instrument(code).board.value != "repo" else round(holding.cost, 2)
     profit_rate = round((market_value - holding.cost) / holding.cost, 6) if holding.cost else 0.0
     return XtPosition(
         account_id, code, holding.volume, holding.can_use_volume, holding.open_price, market_value, holding.frozen_volume,
-        0, holding.yesterday_volume, holding.avg_price, xc.DIRECTION_FLAG_LONG, last_price, profit_rate, account_id, _name(code),
+        0, holding.yesterday_volume, holding.avg_price, xc.DIRECTION_FLAG_LONG, last_price, profit_rate, account_id, name,
     )
 
 

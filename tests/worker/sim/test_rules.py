@@ -190,3 +190,21 @@ def test_a_repo_lent_on_friday_earns_three_days(make_trader, recorder):
 def test_a_repo_below_ten_zhang_is_rejected(trader, account, recorder):
     trader.set_price("131810.SZ", 2.0)
     assert place(trader, account, recorder, "131810.SZ", SELL, 5, 2.0).order_status == xc.ORDER_JUNK
+
+
+def test_an_st_stock_has_a_five_percent_band_and_a_file_can_name_it(make_trader, recorder, tmp_path):
+    import json
+
+    from xtquant.xttype import StockAccount
+
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"600001.SH": {"last": 4.0, "prev_close": 4.0, "name": "*ST 测试"}}), encoding="utf-8")
+    trader = make_trader(prices_file=str(prices))
+    account = StockAccount("8880009")
+    trader.subscribe(account)
+    assert place(trader, account, recorder, "600001.SH", BUY, 100, 4.2).order_status == xc.ORDER_SUCCEEDED  # +5%
+    over = place(trader, account, recorder, "600001.SH", BUY, 100, 4.21)
+    assert over.order_status == xc.ORDER_JUNK and "[3.8, 4.2]" in over.status_msg
+    assert trader.query_stock_position(account, "600001.SH").instrument_name == "*ST 测试"
+    trader.set_price("600000.SH", 10.0, prev_close=10.0, name="ST 另一")
+    assert place(trader, account, recorder, "600000.SH", BUY, 100, 10.51).order_status == xc.ORDER_JUNK

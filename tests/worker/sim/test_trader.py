@@ -123,3 +123,24 @@ def test_the_official_quick_start_runs_with_only_its_import_line_changed(tmp_pat
     for expected in ("order using the fix price:", "on order callback:", "cash ", "orders: 2", "trades:", "positions:", "query position:"):
         assert expected in out, out
     assert "Traceback" not in done.stderr
+
+
+def test_subscribing_pushes_the_account_status(tmp_path):
+    import threading
+
+    from worker.sim import SimTrader, XtQuantTraderCallback
+
+    seen = threading.Event()
+    statuses = []
+
+    class Callback(XtQuantTraderCallback):
+        def on_account_status(self, status):
+            statuses.append((status.account_id, status.status))
+            seen.set()
+
+    trader = SimTrader(str(tmp_path), 3, Callback())
+    trader.start()
+    trader.connect()
+    trader.subscribe(StockAccount("8880004"))
+    assert seen.wait(2) and statuses == [("8880004", xc.ACCOUNT_STATUS_OK)]
+    trader.stop()
