@@ -68,9 +68,9 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         rt.recorder.notify(f"过期 expired, never sent: {order.symbol} {SIDE_NAMES[order.order_type]}: QMT stayed disconnected (job {tag})")
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
     try:
-        symbol, volume, price = _resolve(order, session, account, rt.settings)
-        # the kill switch halts orders still queued when it was thrown; sized orders meet the notional cap here
-        risk.check_order(risk.load(rt.redis), symbol, volume * (price or order.price) or None)
+        symbol, volume, price, notional = _resolve(order, session, account, rt.settings)
+        # the kill switch halts orders still queued when it was thrown; sized and market orders meet the notional cap here
+        risk.check_order(risk.load(rt.redis), symbol, notional)
     except (SizeRoundsToZero, NoQuote, BrokerUnavailable, RiskRejected) as error:
         log.info("job %s not sent: %s", tag, error.message)
         return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", **base).model_dump()
@@ -108,8 +108,9 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     ).model_dump()
 
 
-def _resolve(order: OrderPayload, session: Any, account: Any, settings: Any) -> tuple[str, int, float]:
-    """The symbol, volume and price to send: sized where the account is known (DESIGN.md section 7).
+def _resolve(order: OrderPayload, session: Any, account: Any, settings: Any) -> tuple[str, int, float, float | None]:
+    """The symbol, volume and price to send, sized where the account is known (DESIGN.md section 7), and the
+    order's notional in yuan for the risk cap (None for reverse repo: lending, not market risk).
 
     Market types send price 0, except STAR, where the price is the protective price.
     """
@@ -134,10 +135,10 @@ def _resolve(order: OrderPayload, session: Any, account: Any, settings: Any) -> 
     elif order.sizing == "allin":
         volume = allin_volume(inst, session.call("query_stock_asset", account).cash, price, fees)
     send_price = 0.0 if market and inst.board is not Board.STAR else price
-    return inst.code, volume, send_price
+    return inst.code, volume, send_price, round(volume * price, 2)
 
 
-def _repo_order(order: OrderPayload, session: Any, account: Any, fees: Fees) -> tuple[str, int, float]:
+def _repo_order(order: OrderPayload, session: Any, account: Any, fees: Fees) -> tuple[str, int, float, None]:
     """Lend idle cash at the better of the two 1-day repo rates (the higher bid; a lender sells)."""
     quotes = [q for q in (session.quote(code) for code in REPO_CODES) if q is not None]
     if not quotes:
@@ -145,7 +146,7 @@ def _repo_order(order: OrderPayload, session: Any, account: Any, fees: Fees) -> 
     best = max(quotes, key=lambda q: q.bid or q.last)
     cash = session.call("query_stock_asset", account).cash
     volume = repo_volume(instrument(best.code), cash, order.reserve_amount, fees)
-    return best.code, volume, order.price or best.bid or best.last
+    return best.code, volume, order.price or best.bid or best.last, None
 
 
 def _query_order(session: Any, account: Any, order_id: int) -> dict | None:

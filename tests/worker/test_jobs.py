@@ -145,3 +145,13 @@ def test_the_kill_switch_halts_orders_already_queued(settings, fake_redis):
     assert _orders(settings, fake_redis) == []
     [entry] = [e for e in audit.recent(fake_redis) if e["action"] == "order.outcome"]
     assert entry["job_ids"] == [job_id] and entry["outcome"] == "not_submitted"
+
+
+def test_a_market_order_meets_the_notional_cap_at_the_quote(settings, fake_redis):
+    from common import risk
+
+    risk.save(fake_redis, risk.RiskLimits(max_order_notional=5_000))
+    [job_id] = run_jobs(settings, fake_redis, order(volume=1_000, price=0, price_type=5, xt_price_type=44))  # 1,000 at the 10.00 quote
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "failed" and "exceeds the per-order cap of 5,000.00" in view.error
+    assert _orders(settings, fake_redis) == []
