@@ -22,6 +22,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ex.RouterError], int], ...] = (
     (ex.InvalidPrice, 422),
     (ex.PriceTypeUnsupported, 422),
     (ex.InvalidIdempotencyKey, 422),
+    (ex.InvalidOrderSide, 422),
     (ex.IdempotencyConflict, 409),
     (ex.TradingHalted, 423),
     (ex.RateLimited, 429),

@@ -10,11 +10,11 @@ from typing import Any
 from flask import request
 
 from api.auth import Caller
-from common.exceptions import InvalidPrice, UnknownAccount
+from common.exceptions import InvalidOrderSide, InvalidPrice, UnknownAccount
 from common.jobs import JobMeta, OrderPayload, Sizing
 from common.orders import BUY, REPO_CODES, SELL, PriceType, is_market, xt_price_type
 from common.settings import AccountConfig, Settings
-from common.symbols import check_buy_volume, check_sell_volume, instrument, is_on_tick
+from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
 
 
 def account_at(settings: Settings, index: int) -> AccountConfig:
@@ -60,6 +60,8 @@ def order_payloads(
     """
     targets = target_accounts(settings, caller, trader_index)
     inst = instrument(symbol)
+    if inst.board is Board.REPO and order_type == BUY:
+        raise InvalidOrderSide(f"reverse repo {inst.code} is lent with a sell (order_type 24); buying it is borrowing", "order_type")
     xt_type = xt_price_type(price_type, inst)
     if sizing == "volume":
         (check_buy_volume if order_type == BUY else check_sell_volume)(inst, volume)

@@ -28,7 +28,7 @@ from api.schemas import (
 from common import jobqueue, risk
 from common.exceptions import DuplicateJob, IdempotencyConflict, RateLimited, StoreUnavailable
 from common.jobs import CancelPayload, OrderPayload, idempotent_job_id
-from common.orders import BUY, SELL
+from common.orders import BUY, SELL, PriceType
 
 bp = Blueprint("trade_api", __name__, url_prefix="/qmt/trade/api")
 ORDER_ANSWERS = {202: Queued}
@@ -168,7 +168,7 @@ def allin():
     order = AllinRequest.model_validate(request_body())
     payloads = order_payloads(
         _router().settings, current_caller(), order.trader_index, symbol=order.symbol, order_type=BUY, price=order.cur_price,
-        price_type=0, strategy_name=order.strategy_name or "allin", sizing="allin",
+        price_type=PriceType.LIMIT, strategy_name=order.strategy_name or "allin", sizing="allin",
     )
     return enqueue_all(payloads, single=order.trader_index is not None)
 

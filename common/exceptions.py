@@ -122,3 +122,7 @@ class RateLimited(RiskRejected):
 
 class TradingHalted(RiskRejected):
     """The kill switch is on: no new orders; cancels still run (HTTP 423)."""
+
+
+class InvalidOrderSide(RouterError):
+    """A side the instrument cannot take, e.g. buying reverse repo (retail lends with a SELL)."""

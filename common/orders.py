@@ -50,6 +50,7 @@ def xt_price_type(price_type: PriceType, inst: Instrument) -> int:
 
     Raises PriceTypeUnsupported for a combination the exchange does not accept.
     """
+    price_type = PriceType(price_type)
     if inst.board is Board.REPO and price_type is not PriceType.LIMIT:
         raise PriceTypeUnsupported(f"reverse repo {inst.code} trades only at a limit rate (price_type 0), not {price_type.name.lower()}", "price_type")
     try:

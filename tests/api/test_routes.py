@@ -98,6 +98,8 @@ def test_allin_and_nhg(client, fake_redis):
         ("/trade/nhg", {"trader_index": 5}, 404, "trader_index"),
         ("/buy", {"symbol": "600000", "price": 10, "shares": 100, "price_type": 9}, 422, "price_type"),
         ("/cancel_order", {"trader_index": 0}, 422, "order_id"),
+        ("/trade/allin", {"symbol": "131810", "cur_price": 1.5}, 422, "order_type"),  # buying repo is borrowing
+        ("/buy", {"symbol": "204001", "price": 1.5, "shares": 10}, 422, "order_type"),
         ("/cancel_order", {"trader_index": 0, "order_id": 0}, 422, "order_id"),
     ],
 )

@@ -99,6 +99,8 @@ class Exchange:
             raise Rejected("科创板市价委托须填写保护价格")
         holding = account.holding(inst.code)
         lending = inst.board is Board.REPO
+        if lending and order["order_type"] == xc.STOCK_BUY:
+            raise Rejected(f"逆回购只能融出(卖出) {inst.code}: a retail account lends with a sell")
         try:
             if order["order_type"] == xc.STOCK_BUY or lending:
                 check_buy_volume(inst, order["volume"])

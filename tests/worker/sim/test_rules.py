@@ -187,9 +187,10 @@ def test_a_repo_lent_on_friday_earns_three_days(make_trader, recorder):
     assert trader.query_stock_asset(account).cash == pytest.approx(1_000_000 - 1.00 + 30.00)
 
 
-def test_a_repo_below_ten_zhang_is_rejected(trader, account, recorder):
+def test_a_repo_below_ten_zhang_or_bought_is_rejected(trader, account, recorder):
     trader.set_price("131810.SZ", 2.0)
     assert place(trader, account, recorder, "131810.SZ", SELL, 5, 2.0).order_status == xc.ORDER_JUNK
+    assert "逆回购只能融出" in place(trader, account, recorder, "131810.SZ", BUY, 10, 2.0).status_msg
 
 
 def test_an_st_stock_has_a_five_percent_band_and_a_file_can_name_it(make_trader, recorder, tmp_path):
