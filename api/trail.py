@@ -1,9 +1,13 @@
 """Every state-changing API request into the audit trail, accepted or rejected (common.audit)."""
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app, g, request
 
 from common import audit
+
+log = logging.getLogger("web")
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -18,6 +22,8 @@ def register(app: Flask) -> None:
         answer = response.get_json(silent=True) or {}
         job_ids = answer.get("job_ids") or ([answer["job_id"]] if answer.get("job_id") else [])
         payload = None if request.endpoint == "auth.login" else g.get("parsed_body")
+        log.info("%s %s %s -> %s jobs=%s%s", client_id, request.method, request.path, response.status_code, ",".join(job_ids) or "-",
+                 f" error={answer['error']!r}" if answer.get("error") else "")
         audit.record(
             current_app.extensions["router"].redis,
             request.endpoint,
