@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from api.auth import require
+from api.auth import current_caller, require
 from api.errors import error_response
 from api.openapi import documented
 from common import jobqueue
+from common.exceptions import JobNotFound
 from common.jobs import JobView
 
 bp = Blueprint("jobs", __name__, url_prefix="/qmt/trade/api")
@@ -25,5 +26,11 @@ def get_job(job_id: str):
         return error_response(f"wait must be a number of seconds (0 to {jobqueue.WAIT_MAX_SECONDS}), got {raw_wait!r}", 400, field="wait")
     if not 0 <= wait <= jobqueue.WAIT_MAX_SECONDS:
         return error_response(f"wait must be between 0 and {jobqueue.WAIT_MAX_SECONDS} seconds", 400, field="wait")
-    job = jobqueue.wait(router.redis, job_id, wait) if wait else jobqueue.view(router.redis, job_id)
+    caller = current_caller()
+    job = jobqueue.view(router.redis, job_id)
+    # a signing client sees its own jobs; admins and logged-in users see every job (the status page)
+    if "admin" not in caller.scopes and not caller.client_id.startswith("user:") and job.client_id != caller.client_id:
+        raise JobNotFound(f"no job {job_id}")
+    if wait:
+        job = jobqueue.wait(router.redis, job_id, wait)
     return jsonify(job.model_dump(mode="json"))

@@ -108,6 +108,7 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
     return JobView(
         job_id=job.id,
         kind=job.meta.get("kind"),
+        client_id=job.meta.get("client_id"),
         status=client_status,
         created_at=_iso(job.created_at),
         enqueued_at=_iso(job.enqueued_at),

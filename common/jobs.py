@@ -160,6 +160,7 @@ class JobView(BaseModel):
     success: bool = True
     job_id: str
     kind: str | None = None
+    client_id: str | None = None  # who asked for it
     status: JobStatus
     created_at: str | None = None
     enqueued_at: str | None = None

@@ -13,6 +13,7 @@ from typing_extensions import Annotated
 from common.exceptions import ConfigError
 
 SCOPES = ("trade", "cancel", "query", "admin")
+TRADING_SCOPES = ("trade", "cancel", "query")
 
 
 class AccountConfig(BaseModel):
@@ -157,8 +158,8 @@ class Settings(BaseSettings):
         """Every signing client by id: the two legacy pairs, then API_CLIENTS."""
         found: dict[str, ApiClient] = {}
         for client_id, secret in ((self.QMT_CLIENT_ACCOUNT, self.QMT_CLIENT_SECRET), (self.OUTER_CLIENT_ACCOUNT, self.OUTER_CLIENT_SECRET)):
-            if client_id and secret:
-                found[client_id] = ApiClient(client_id=client_id, secret=secret)
+            if client_id and secret:  # the old server's clients trade, cancel and query; admin is for logins and API_CLIENTS
+                found[client_id] = ApiClient(client_id=client_id, secret=secret, scopes=TRADING_SCOPES)
         for client in self.API_CLIENTS:
             found[client.client_id] = client
         return found

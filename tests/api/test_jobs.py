@@ -51,3 +51,23 @@ def test_a_job_id_rq_could_never_have_made_is_404_not_a_crash(client):
     # the signature covers the decoded path, as the old server's request.path did
     answer = client.get("/qmt/trade/api/jobs/o%20x%3B1", headers=signed_headers("GET", "/qmt/trade/api/jobs/o x;1"))
     assert answer.status_code == 404 and "job ids are letters" in answer.get_json()["error"]
+
+
+def test_a_client_sees_only_its_own_jobs(fake_redis, settings):
+    from api import create_app
+    from common.jobs import JobMeta
+    from tests.support import make_settings
+
+    app = create_app(make_settings(API_CLIENTS=[{"client_id": "other", "secret": "other-secret", "scopes": ["query"]}]), fake_redis)
+    client = app.test_client()
+    job_id = jobqueue.enqueue(fake_redis, QueryPayload(what="accounts", meta=JobMeta(client_id="test-client")), settings.JOB_TTL)
+    path = f"/qmt/trade/api/jobs/{job_id}"
+    assert client.get(path, headers=signed_headers("GET", path)).get_json()["client_id"] == "test-client"
+    foreign = client.get(path, headers=signed_headers("GET", path, client_id="other", secret="other-secret"))
+    assert foreign.status_code == 404 and foreign.get_json()["error"] == f"no job {job_id}"
+
+
+def test_the_old_servers_clients_cannot_change_risk_limits(client):
+    path = "/qmt/trade/api/risk"
+    answer = client.put(path, json={"kill_switch": True}, headers=signed_headers("PUT", path, {"kill_switch": True}))
+    assert answer.status_code == 403 and "lacks the 'admin' scope" in answer.get_json()["error"]
