@@ -18,7 +18,9 @@ def test_an_unknown_job_is_404(client):
 
 
 def test_a_queued_job_is_shown_queued_and_wait_returns_after_n_seconds(client, fake_redis, settings):
-    job_id = jobqueue.enqueue(fake_redis, QueryPayload(what="accounts"), settings.JOB_TTL)
+    from common.jobs import JobMeta
+
+    job_id = jobqueue.enqueue(fake_redis, QueryPayload(what="accounts", meta=JobMeta(client_id="test-client")), settings.JOB_TTL)
     assert get(client, f"/qmt/trade/api/jobs/{job_id}").get_json()["status"] == "queued"
     started = time.monotonic()
     answer = get(client, f"/qmt/trade/api/jobs/{job_id}", "wait=0.3")
