@@ -58,29 +58,67 @@ def reconcile(connection: redis.Redis, brokers: Brokers, job_ttl: int) -> dict[s
 
 
 def _release_dequeued(connection: redis.Redis) -> dict[str, str]:
-    """Jobs a dead worker popped off a queue but never started: back to the front of their queue.
+    """At start (no worker running): every popped-but-never-started job goes back to the front of its queue."""
+    return requeue_orphans(connection, find_orphans(connection))
 
-    With several queues RQ pops with BLPOP, so a worker killed between the pop and the start
-    leaves a job that is `queued` yet in no queue, and RQ never finds it. It never ran, so even an
-    order is safe to run (its deadline still applies).
+
+def find_orphans(connection: redis.Redis) -> dict[str, str]:
+    """Jobs `queued` yet in no queue: {job_id: queue name}.
+
+    With several queues RQ pops with BLPOP, so a worker killed between the pop and the start, or a
+    pop whose answer was lost when Redis went away, leaves such a job, and RQ never finds it.
+    It never ran, so even an order is safe to run (its deadline still applies). A running worker
+    also holds each job it takes in this state for a moment: see OrphanWatch.
     """
     from common.jobqueue import queue
 
     waiting = {name: {i.decode() for i in connection.lrange(queue(connection, name).key, 0, -1)} for name in keys.QUEUES_BY_PRIORITY}
-    released: dict[str, str] = {}
+    found: dict[str, str] = {}
     for key in connection.scan_iter(match="rq:job:*", count=1000):
         parts = key.decode().split(":")
         if len(parts) != 3:
             continue  # rq:job:<id>:dependents and the like
         status, origin = connection.hmget(key, "status", "origin")
         origin = origin.decode() if origin else ""
-        if status != b"queued" or origin not in waiting or parts[2] in waiting[origin]:
+        if status == b"queued" and origin in waiting and parts[2] not in waiting[origin]:
+            found[parts[2]] = origin
+    return found
+
+
+def requeue_orphans(connection: redis.Redis, orphans: dict[str, str]) -> dict[str, str]:
+    from common.jobqueue import queue
+
+    released: dict[str, str] = {}
+    for job_id, origin in orphans.items():
+        try:
+            job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+        except NoSuchJobError:
             continue
-        job = Job.fetch(parts[2], connection=connection, serializer=JSONSerializer)
+        if job.get_status(refresh=False) != JobStatus.QUEUED:
+            continue
         queue(connection, origin).enqueue_job(job, at_front=True)
-        released[job.id] = "requeued (taken off the queue but never started)"
-        log.warning("job %s was taken off %s by a stopped worker but never started: queued again", job.id, origin)
+        released[job_id] = "requeued (taken off the queue but never started)"
+        log.warning("job %s was taken off %s but never started: queued again", job_id, origin)
     return released
+
+
+class OrphanWatch:
+    """While the worker runs: requeue jobs that stay orphaned across two scans.
+
+    The worker itself holds a job it has just popped in the orphan state for milliseconds before
+    starting it; a job still orphaned a whole scan interval later was lost (e.g. the pop's answer
+    died with a Redis connection) and is requeued.
+    """
+
+    def __init__(self, connection: redis.Redis):
+        self._connection = connection
+        self._suspects: dict[str, str] = {}
+
+    def scan(self) -> dict[str, str]:
+        current = find_orphans(self._connection)
+        lost = {job_id: origin for job_id, origin in current.items() if job_id in self._suspects}
+        self._suspects = {job_id: origin for job_id, origin in current.items() if job_id not in lost}
+        return requeue_orphans(self._connection, lost) if lost else {}
 
 
 def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:

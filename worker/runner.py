@@ -5,8 +5,10 @@ child would not own the QMT session) and no SIGALRM (TimerDeathPenalty everywher
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -24,10 +26,12 @@ from common.settings import Settings
 from worker import runtime
 from worker.broker import Brokers
 from worker.callbacks import OrderEventRecorder
-from worker.recovery import reconcile
+from worker.recovery import OrphanWatch, reconcile
 
 log = logging.getLogger("worker")
 HEARTBEAT_SECONDS = 2.0
+REDIS_RETRY_SECONDS = 1.0
+ORPHAN_SCAN_SECONDS = 15.0
 
 
 class RouterWorker(SimpleWorker):
@@ -35,19 +39,29 @@ class RouterWorker(SimpleWorker):
 
 
 def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event) -> None:
-    """Heartbeat even while a job blocks the main thread, so the status page can tell 'busy' from 'dead'."""
+    """Heartbeat even while a job blocks the main thread, so the status page can tell 'busy' from 'dead';
+    and every ORPHAN_SCAN_SECONDS, requeue jobs lost between a queue and this worker."""
     fields = {"pid": os.getpid(), "host": socket.gethostname(), "broker": settings.BROKER, "started": time.time()}
+    watch = OrphanWatch(connection)
+    next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS
     while not stop.is_set():
         try:
             connection.hset(keys.WORKER_HEARTBEAT, mapping={**fields, "ts": time.time()})
             connection.expire(keys.WORKER_HEARTBEAT, int(HEARTBEAT_SECONDS * 10))
+            if time.monotonic() >= next_scan:
+                next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS
+                watch.scan()
         except redis.RedisError as error:
             log.warning("heartbeat not written: %s", error.__class__.__name__)
         stop.wait(HEARTBEAT_SECONDS)
 
 
 def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> None:
-    """Open the broker sessions and take jobs until stopped (SIGINT/SIGTERM), or until the queues are empty with `burst`."""
+    """Open the broker sessions and take jobs until stopped (SIGINT/SIGTERM), or until the queues are empty with `burst`.
+
+    A lost Redis connection does not end the worker: it waits for Redis, settles the job it was
+    running (by its tag, never resending) and takes jobs again.
+    """
     # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (DESIGN.md section 12).
     StartedJobRegistry.death_penalty_class = TimerDeathPenalty
     notifier = Notifier(settings)
@@ -55,24 +69,47 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> N
     brokers = Brokers(settings, connection, recorder)
     brokers.open()
     runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder))
-    recovered = reconcile(connection, brokers, settings.JOB_TTL)  # before any new job: what was running belongs to a dead worker
-    if recovered:
-        log.warning("settled %d job(s) left running by a stopped worker: %s", len(recovered), recovered)
     stop = threading.Event()
     beat = threading.Thread(target=_beat, args=(connection, settings, stop), name="worker-heartbeat", daemon=True)
     beat.start()
-    worker = RouterWorker(
-        [queue(connection, name) for name in keys.QUEUES_BY_PRIORITY],
-        connection=connection,
-        serializer=JSONSerializer,
-        name=f"router-{socket.gethostname()}-{os.getpid()}",
-    )
-    log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(keys.QUEUES_BY_PRIORITY), settings.BROKER)
     try:
-        worker.work(burst=burst, with_scheduler=False, logging_level=settings.LOG_LEVEL)
+        for attempt in itertools.count():
+            # before any new job: whatever is running belongs to a dead worker (or to this one, before Redis went away)
+            recovered = reconcile(connection, brokers, settings.JOB_TTL)
+            if recovered:
+                log.warning("settled %d job(s) left running by a stopped worker: %s", len(recovered), recovered)
+            worker = RouterWorker(
+                [queue(connection, name) for name in keys.QUEUES_BY_PRIORITY],
+                connection=connection,
+                serializer=JSONSerializer,
+                name=f"router-{socket.gethostname()}-{os.getpid()}-{attempt}",
+            )
+            log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(keys.QUEUES_BY_PRIORITY), settings.BROKER)
+            try:
+                worker.work(burst=burst, with_scheduler=False, logging_level=settings.LOG_LEVEL)
+                return
+            except redis.RedisError as error:
+                log.error("lost Redis (%s); taking jobs again once it answers", error.__class__.__name__)
+                if not _wait_for_redis(connection):
+                    return
     finally:
         stop.set()
         brokers.close()
         notifier.close()
         runtime.install(None)
         log.info("worker stopped")
+
+
+def _wait_for_redis(connection: redis.Redis) -> bool:
+    """Block until Redis answers (True) or SIGINT/SIGTERM arrives (False), retrying every REDIS_RETRY_SECONDS."""
+    stopping = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGINT", "SIGTERM"):
+            signal.signal(getattr(signal, name), lambda *_: stopping.set())
+    while not stopping.wait(REDIS_RETRY_SECONDS):
+        try:
+            connection.ping()
+            return True
+        except redis.RedisError:
+            continue
+    return False

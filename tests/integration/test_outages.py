@@ -94,7 +94,18 @@ def test_redis_stopped_and_restarted_under_load(role_env, tmp_path, http):
         accepted = [job for _, status, job in answers if status == 202]
         connection = redis.Redis.from_url(server.url)
         # every accepted job is kept (AOF) and ends, the worker having reconnected by itself
-        assert wait_until(lambda: all(jobqueue.view(connection, j).status in ("finished", "failed", "expired") for j in accepted), 60, 0.5)
+        ended = lambda: all(jobqueue.view(connection, j).status in ("finished", "failed", "expired") for j in accepted)  # noqa: E731
+        if not wait_until(ended, 60, 0.5):
+            stuck = {j: jobqueue.view(connection, j).status for j in accepted if jobqueue.view(connection, j).status not in ("finished", "failed", "expired")}
+            raise AssertionError(f"jobs that never ended: {stuck}\n{roles.log('worker')[-5000:]}")
+        assert roles.processes["worker"].poll() is None, "the worker died with the Redis connection"
+        from common.jobs import QueryPayload
+
+        query = jobqueue.enqueue(connection, QueryPayload(what="orders", account_index=0), 86_400)
+        tags = [o["order_remark"] for o in jobqueue.wait(connection, query, 20).result]
+        assert len(tags) == len(set(tags)), "an order reached the broker twice"
+        submitted = {j for j in accepted if jobqueue.view(connection, j).result["outcome"] == "submitted"}
+        assert submitted == set(tags), "a job and the broker disagree about an order"
     finally:
         roles.stop_all()
         server.stop()

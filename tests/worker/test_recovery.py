@@ -79,3 +79,29 @@ def test_an_order_taken_off_the_queue_but_never_started_runs_once(settings, fake
     serve(settings, fake_redis, burst=True)
     assert jobqueue.view(fake_redis, job_id).status == "finished"
     assert [o["order_remark"] for o in orders(settings, fake_redis)] == [job_id]
+
+
+def test_a_running_worker_requeues_a_job_lost_between_queue_and_worker_only_after_a_full_scan(settings, fake_redis):
+    from worker.recovery import OrphanWatch
+
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    fake_redis.lpop(jobqueue.queue(fake_redis, keys.ORDER_QUEUE).key)  # popped; the answer never reached a worker
+    watch = OrphanWatch(fake_redis)
+    assert watch.scan() == {}  # a worker may be about to start it: only a suspect
+    assert jobqueue.queue(fake_redis, keys.ORDER_QUEUE).count == 0
+    assert list(watch.scan()) == [job_id]  # still orphaned a scan later: lost, so queued again
+    assert jobqueue.queue(fake_redis, keys.ORDER_QUEUE).job_ids == [job_id]
+    assert watch.scan() == {}
+
+
+def test_a_suspect_that_started_meanwhile_is_left_alone(settings, fake_redis):
+    from rq.job import Job, JobStatus
+
+    from worker.recovery import OrphanWatch
+
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    fake_redis.lpop(jobqueue.queue(fake_redis, keys.ORDER_QUEUE).key)
+    watch = OrphanWatch(fake_redis)
+    watch.scan()
+    Job.fetch(job_id, connection=fake_redis, serializer=JSONSerializer).set_status(JobStatus.STARTED)
+    assert watch.scan() == {} and jobqueue.queue(fake_redis, keys.ORDER_QUEUE).count == 0
