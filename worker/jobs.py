@@ -41,15 +41,7 @@ def run_order(payload: dict) -> dict:
 
 
 def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
-    base: dict[str, Any] = {
-        "symbol": order.symbol,
-        "side": SIDE_NAMES[order.order_type],
-        "requested_volume": order.volume,
-        "volume": order.volume,
-        "price": order.price,
-        "price_type": order.price_type,
-        "xt_price_type": order.xt_price_type,
-    }
+    base = order_basics(order)
     late = time.time() - order.deadline
     if late > 0:
         log.warning("job %s expired: started %.1f s past its deadline; never sent", tag, late)
@@ -106,6 +98,19 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         submitted_at=submitted_at,
         **base,
     ).model_dump()
+
+
+def order_basics(order: OrderPayload) -> dict[str, Any]:
+    """The fields every OrderResult of `order` starts from (volume and price change when the worker sizes it)."""
+    return {
+        "symbol": order.symbol,
+        "side": SIDE_NAMES[order.order_type],
+        "requested_volume": order.volume,
+        "volume": order.volume,
+        "price": order.price,
+        "price_type": order.price_type,
+        "xt_price_type": order.xt_price_type,
+    }
 
 
 def _resolve(order: OrderPayload, session: Any, account: Any, settings: Any) -> tuple[str, int, float, float | None]:

@@ -23,8 +23,8 @@ from rq.utils import now
 from common import keys
 from common.exceptions import BrokerUnavailable, UnknownAccount
 from common.jobs import OrderPayload, OrderResult
-from common.orders import SIDE_NAMES
 from worker.broker import Brokers
+from worker.jobs import order_basics
 from worker.snapshots import order_view
 
 log = logging.getLogger("worker.recovery")
@@ -129,10 +129,7 @@ def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:
 
 def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Job, brokers: Brokers, job_ttl: int) -> str:
     order = OrderPayload.model_validate(job.kwargs["payload"])
-    base: dict[str, Any] = {
-        "symbol": order.symbol, "side": SIDE_NAMES[order.order_type], "requested_volume": order.volume, "volume": order.volume,
-        "price": order.price, "price_type": order.price_type, "xt_price_type": order.xt_price_type,
-    }
+    base = order_basics(order)
     found = _find_by_tag(brokers, order, job.id)
     if found is None:
         time.sleep(SETTLE_WAIT)
