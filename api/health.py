@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, jsonify
 from api.openapi import documented
 from api.schemas import HealthAnswer
 from common import jobqueue, keys
+from common.audit import mask_account
 
 bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
 WORKER_STALE_SECONDS = 10.0  # the worker beats every 2 s, even while a job blocks it
@@ -34,7 +35,8 @@ def health():
     accounts = []
     for index, account in enumerate(router.settings.enabled_accounts):
         state = {k.decode(): v.decode() for k, v in connection.hgetall(keys.broker_connection(index)).items()}
-        accounts.append({"index": index, "account_id": account.account_id, "connected": state.get("connected") == "1"})
+        # unauthenticated: account numbers masked
+        accounts.append({"index": index, "account_id": mask_account(account.account_id), "connected": state.get("connected") == "1"})
     worker_alive = worker_age is not None and worker_age < WORKER_STALE_SECONDS
     return jsonify(
         {

@@ -46,7 +46,9 @@ def test_health_needs_no_signature_and_says_not_ready_without_a_worker(client, f
     fake_redis.hset(keys.WORKER_HEARTBEAT, mapping={"ts": time.time(), "broker": "sim"})
     for index in (0, 1):
         fake_redis.hset(keys.broker_connection(index), mapping={"connected": 1})
-    assert client.get("/qmt/trade/api/health").get_json()["ready"] is True
+    healthy = client.get("/qmt/trade/api/health").get_json()
+    assert healthy["ready"] is True
+    assert [a["account_id"] for a in healthy["accounts"]] == ["SIM***001", "SIM***002"]  # no account numbers to strangers
 
 
 def test_a_job_id_rq_could_never_have_made_is_404_not_a_crash(client):
