@@ -162,25 +162,37 @@ def _query_order(session: Any, account: Any, order_id: int) -> dict | None:
     return order_view(found) if found else None
 
 
+def order_by_tag(session: Any, account: Any, tag: str) -> Any | None:
+    """Today's order carrying the job tag `tag` in order_remark, or None. Raises BrokerUnavailable."""
+    for found in session.call("query_stock_orders", account, False) or []:
+        if found.order_remark == tag:
+            return found
+    return None
+
+
+def found_result(found: Any, base: dict) -> OrderResult:
+    """The result of an order job whose order was found at the broker (by its tag)."""
+    state = order_view(found)
+    return OrderResult(
+        outcome="submitted",
+        order_id=found.order_id,
+        order_status=found.order_status,
+        status=state["status"],
+        status_msg=found.status_msg,
+        traded_volume=found.traded_volume,
+        traded_price=found.traded_price,
+        **base,
+    )
+
+
 def _settle_unanswered(session: Any, account: Any, tag: str, base: dict, reason: str) -> dict:
     """order_stock did not answer in time: look for the order by its tag before saying anything."""
     try:
-        orders = session.call("query_stock_orders", account, False) or []
+        found = order_by_tag(session, account, tag)
     except BrokerUnavailable:
-        orders = []
-    for found in orders:
-        if found.order_remark == tag:
-            state = order_view(found)
-            return OrderResult(
-                outcome="submitted",
-                order_id=found.order_id,
-                order_status=found.order_status,
-                status=state["status"],
-                status_msg=found.status_msg,
-                traded_volume=found.traded_volume,
-                traded_price=found.traded_price,
-                **base,
-            ).model_dump()
+        found = None
+    if found is not None:
+        return found_result(found, base).model_dump()
     log.error("job %s: %s, and no order carries its tag yet", tag, reason)
     return OrderResult(outcome="unknown", error=f"{reason}; no order with tag {tag} found yet", **base).model_dump()
 

@@ -22,10 +22,10 @@ from rq.utils import now
 
 from common import keys
 from common.exceptions import BrokerUnavailable, UnknownAccount
+from common.jobqueue import queue
 from common.jobs import OrderPayload, OrderResult
 from worker.broker import Brokers
-from worker.jobs import order_basics
-from worker.snapshots import order_view
+from worker.jobs import found_result, order_basics, order_by_tag
 
 log = logging.getLogger("worker.recovery")
 SETTLE_WAIT = 1.0  # seconds to let the broker record an order that was in flight before concluding it never arrived
@@ -53,13 +53,9 @@ def reconcile(connection: redis.Redis, brokers: Brokers, job_ttl: int) -> dict[s
                 _requeue(connection, queue_name, job)
                 settled[job_id] = "requeued"
             log.warning("recovered job %s left running by %s: %s", job_id, job.worker_name or "a dead worker", settled[job_id])
-    settled.update(_release_dequeued(connection))
+    # no worker is running yet: every popped-but-never-started job goes back to the front of its queue
+    settled.update(requeue_orphans(connection, find_orphans(connection)))
     return settled
-
-
-def _release_dequeued(connection: redis.Redis) -> dict[str, str]:
-    """At start (no worker running): every popped-but-never-started job goes back to the front of its queue."""
-    return requeue_orphans(connection, find_orphans(connection))
 
 
 def find_orphans(connection: redis.Redis) -> dict[str, str]:
@@ -70,8 +66,6 @@ def find_orphans(connection: redis.Redis) -> dict[str, str]:
     It never ran, so even an order is safe to run (its deadline still applies). A running worker
     also holds each job it takes in this state for a moment: see OrphanWatch.
     """
-    from common.jobqueue import queue
-
     waiting = {name: {i.decode() for i in connection.lrange(queue(connection, name).key, 0, -1)} for name in keys.QUEUES_BY_PRIORITY}
     found: dict[str, str] = {}
     for key in connection.scan_iter(match="rq:job:*", count=1000):
@@ -86,8 +80,6 @@ def find_orphans(connection: redis.Redis) -> dict[str, str]:
 
 
 def requeue_orphans(connection: redis.Redis, orphans: dict[str, str]) -> dict[str, str]:
-    from common.jobqueue import queue
-
     released: dict[str, str] = {}
     for job_id, origin in orphans.items():
         try:
@@ -96,7 +88,7 @@ def requeue_orphans(connection: redis.Redis, orphans: dict[str, str]) -> dict[st
             continue
         if job.get_status(refresh=False) != JobStatus.QUEUED:
             continue
-        queue(connection, origin).enqueue_job(job, at_front=True)
+        _requeue(connection, origin, job)
         released[job_id] = "requeued (taken off the queue but never started)"
         log.warning("job %s was taken off %s but never started: queued again", job_id, origin)
     return released
@@ -122,8 +114,6 @@ class OrphanWatch:
 
 
 def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:
-    from common.jobqueue import queue
-
     queue(connection, queue_name).enqueue_job(job, at_front=True)
 
 
@@ -139,10 +129,7 @@ def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Jo
     elif found is None:
         result = OrderResult(outcome="not_submitted", error="the worker stopped before the order reached the broker; never sent", **base)
     else:
-        state = order_view(found)
-        base.update(volume=found.order_volume, price=found.price)
-        result = OrderResult(outcome="submitted", order_id=found.order_id, order_status=found.order_status, status=state["status"],
-                             status_msg=found.status_msg, traded_volume=found.traded_volume, traded_price=found.traded_price, **base)
+        result = found_result(found, {**base, "volume": found.order_volume, "price": found.price})
     _finish(connection, registry, job, result.model_dump(), job_ttl)
     return result.outcome
 
@@ -152,12 +139,9 @@ def _find_by_tag(brokers: Brokers, order: OrderPayload, tag: str) -> Any:
         session, account = brokers.session(order.account_index)
         if not session.connected and not session.wait_online(session.call_timeout):
             return "unreachable"
-        for candidate in session.call("query_stock_orders", account, False) or []:
-            if candidate.order_remark == tag:
-                return candidate
+        return order_by_tag(session, account, tag)
     except (UnknownAccount, BrokerUnavailable):
         return "unreachable"
-    return None
 
 
 def _finish(connection: redis.Redis, registry: StartedJobRegistry, job: Job, result: dict, job_ttl: int) -> None:
