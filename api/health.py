@@ -17,6 +17,10 @@ bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
 WORKER_STALE_SECONDS = 10.0  # the worker beats every 2 s, even while a job blocks it
 
 
+def _hash(connection, key: str) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in connection.hgetall(key).items()}
+
+
 def _age(beat: dict) -> float | None:
     try:
         return round(time.time() - float(beat["ts"]), 3)
@@ -29,14 +33,13 @@ def _age(beat: dict) -> float | None:
 def health():
     router = current_app.extensions["router"]
     connection = router.redis
-    worker_beat = {k.decode(): v.decode() for k, v in connection.hgetall(keys.WORKER_HEARTBEAT).items()}
-    scheduler_beat = {k.decode(): v.decode() for k, v in connection.hgetall(keys.SCHEDULER_HEARTBEAT).items()}
+    worker_beat, scheduler_beat = _hash(connection, keys.WORKER_HEARTBEAT), _hash(connection, keys.SCHEDULER_HEARTBEAT)
     worker_age, scheduler_age = _age(worker_beat), _age(scheduler_beat)
     accounts = []
     for index, account in enumerate(router.settings.enabled_accounts):
-        state = {k.decode(): v.decode() for k, v in connection.hgetall(keys.broker_connection(index)).items()}
+        connected = connection.hget(keys.broker_connection(index), "connected") == b"1"
         # unauthenticated: account numbers masked
-        accounts.append({"index": index, "account_id": mask_account(account.account_id), "connected": state.get("connected") == "1"})
+        accounts.append({"index": index, "account_id": mask_account(account.account_id), "connected": connected})
     worker_alive = worker_age is not None and worker_age < WORKER_STALE_SECONDS
     return jsonify(
         {

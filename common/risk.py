@@ -57,11 +57,15 @@ def check_order(limits: RiskLimits, symbol: str, notional: float | None) -> None
         raise RiskRejected(f"order notional {notional:,.2f} yuan exceeds the per-order cap of {limits.max_order_notional:,.2f}", "volume")
 
 
+def _counters(account_index: int, now: float | None = None) -> tuple[str, str]:
+    """The per-second and per-day counter keys of an account at `now` (unix seconds; trading day in Shanghai)."""
+    now = time.time() if now is None else now
+    return keys.risk_second(account_index, int(now)), keys.risk_day(account_index, datetime.fromtimestamp(now, SHANGHAI).date().isoformat())
+
+
 def count_action(connection: redis.Redis, limits: RiskLimits, account_index: int, now: float | None = None) -> None:
     """Count one order or cancel on an account; refuse it (uncounted) past the per-second or daily cap."""
-    now = time.time() if now is None else now
-    day = datetime.fromtimestamp(now, SHANGHAI).date().isoformat()
-    second_key, day_key = keys.risk_second(account_index, int(now)), keys.risk_day(account_index, day)
+    second_key, day_key = _counters(account_index, now)
     with connection.pipeline() as pipe:
         pipe.incr(second_key).expire(second_key, 5).incr(day_key).expire(day_key, 3 * 86_400)
         in_second, _, in_day, _ = pipe.execute()
@@ -78,12 +82,11 @@ def count_action(connection: redis.Redis, limits: RiskLimits, account_index: int
 
 def uncount_action(connection: redis.Redis, account_index: int, now: float | None = None) -> None:
     """Take back one counted action (it turned out to be a retry of an existing job)."""
-    now = time.time() if now is None else now
-    day = datetime.fromtimestamp(now, SHANGHAI).date().isoformat()
+    second_key, day_key = _counters(account_index, now)
     with connection.pipeline() as pipe:
-        pipe.decr(keys.risk_second(account_index, int(now))).decr(keys.risk_day(account_index, day)).execute()
+        pipe.decr(second_key).decr(day_key).execute()
 
 
 def actions_today(connection: redis.Redis, account_index: int) -> int:
-    raw = connection.get(keys.risk_day(account_index, datetime.now(SHANGHAI).date().isoformat()))
+    raw = connection.get(_counters(account_index)[1])
     return int(raw) if raw else 0
