@@ -12,6 +12,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -207,23 +209,16 @@ class SimTrader:
             return settlement.roll_day(self.exchange).isoformat()
 
     # -- internals -------------------------------------------------------------------------------
-    def _locked(self, write: bool = True):
-        """Hold the books; settle any calendar days passed; save after a change (writes fsync, so reads skip it)."""
-        trader = self
-
-        class _Guard:
-            def __enter__(self):
-                trader._lock.acquire()
-                self.rolled = trader._auto_roll and settlement.roll_until(trader.exchange, books.today()) > 0
-
-            def __exit__(self, *exc):
-                try:
-                    if write or self.rolled:
-                        books.save(trader.path, trader.book)
-                finally:
-                    trader._lock.release()
-
-        return _Guard()
+    @contextmanager
+    def _locked(self, write: bool = True) -> Iterator[None]:
+        """Hold the books; settle any calendar days passed; save after a change (reads skip the write)."""
+        with self._lock:
+            rolled = self._auto_roll and settlement.roll_until(self.exchange, books.today()) > 0
+            try:
+                yield
+            finally:
+                if write or rolled:
+                    books.save(self.path, self.book)
 
     def _refuse_inside_callback(self, method: str) -> None:
         # In QMT a synchronous call made inside a callback deadlocks; say so instead of hanging.
