@@ -75,14 +75,6 @@ class BrokerTimeout(BrokerUnavailable):
     """A broker call did not answer in time: whether it took effect is unknown until checked."""
 
 
-class OrderExpired(RouterError):
-    """An order waited in the queue past its deadline and was never sent."""
-
-
-class OrderRejected(RouterError):
-    """The broker refused an order (order id -1 or status 57)."""
-
-
 class StoreUnavailable(RouterError):
     """Redis did not answer."""
 

@@ -78,9 +78,6 @@ STATUS_NAMES: dict[int, str] = {
     xtconstant.ORDER_JUNK: "rejected",
     xtconstant.ORDER_UNKNOWN: "unknown",
 }
-TERMINAL_STATUSES = frozenset(
-    {xtconstant.ORDER_PART_CANCEL, xtconstant.ORDER_CANCELED, xtconstant.ORDER_SUCCEEDED, xtconstant.ORDER_JUNK}
-)
 OPEN_STATUSES = frozenset(
     {
         xtconstant.ORDER_UNREPORTED,

@@ -9,6 +9,7 @@ import pytest
 from xtquant import xtconstant
 
 from common import jobqueue, keys
+from common.jobs import JOB_TAG_MAX_BYTES
 from common.exceptions import BrokerTimeout, BrokerUnavailable
 from tests.support import make_settings, wait_until
 from tests.worker import fake_xttrader
@@ -46,7 +47,7 @@ def test_an_order_reaches_order_stock_with_exact_xtquant_arguments(settings, fak
     assert [c for c in trader.calls if c[0] == "subscribe"] == [("subscribe", "8881234567"), ("subscribe", "8889999999")]
     [sent] = [c for c in trader.calls if c[0] == "order_stock"]
     assert sent == ("order_stock", "8881234567", xtconstant.SECURITY_ACCOUNT, "000001.SZ", 23, 300, 11, 11.23, "动量", job_id)
-    assert len(job_id.encode("ascii")) <= 24
+    assert len(job_id.encode("ascii")) <= JOB_TAG_MAX_BYTES == 24
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "finished" and view.result["order_id"] == 1001 and view.result["status"] == "reported"
 

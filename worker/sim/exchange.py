@@ -13,6 +13,7 @@ from datetime import date
 from xtquant import xtconstant as xc
 
 from common.exceptions import InvalidSymbol, LotSizeViolation
+from common.orders import OPEN_STATUSES
 from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
 from worker.planning import Fees
 from worker.sim import views
@@ -20,7 +21,7 @@ from worker.sim.book import Account, Book, Loan, next_trading_day, previous_trad
 from worker.sim.market import PriceSource, Quote
 
 Events = list[tuple[str, object]]
-OPEN = (xc.ORDER_REPORTED, xc.ORDER_PART_SUCC)
+OPEN = OPEN_STATUSES  # the statuses an order can still fill or be cancelled in
 PRICE_TYPES = {  # what each exchange accepts
     "SH": {xc.FIX_PRICE, xc.LATEST_PRICE, xc.MARKET_SH_CONVERT_5_CANCEL, xc.MARKET_SH_CONVERT_5_LIMIT, xc.MARKET_PEER_PRICE_FIRST, xc.MARKET_MINE_PRICE_FIRST},
     "SZ": {xc.FIX_PRICE, xc.LATEST_PRICE, xc.MARKET_PEER_PRICE_FIRST, xc.MARKET_MINE_PRICE_FIRST, xc.MARKET_SZ_INSTBUSI_RESTCANCEL,
