@@ -68,7 +68,7 @@ def order_payloads(
     if 0 < price < float(inst.tick):
         raise InvalidPrice(f"price {price} is below one tick ({inst.tick}) of {inst.code}", "price")
     if not is_market(xt_type):
-        if price <= 0 and sizing in ("volume",):
+        if price <= 0 and sizing == "volume":
             raise InvalidPrice("a limit order needs a price above 0", "price")
         if price > 0 and not is_on_tick(inst, price):
             raise InvalidPrice(f"price {price} is not on the {inst.tick} tick of {inst.code}", "price")
