@@ -1,9 +1,10 @@
 """Fixtures shared by every test: settings, a private fakeredis server, the web app and its test client,
-and the real Redis: 127.0.0.1:6379 (database 13, flushed around each test) when it answers,
+and the real Redis: 127.0.0.1:6379 (database 13, or ROUTER_TEST_REDIS_DB, flushed around each test) when it answers,
 otherwise a private redis-server on a free port when one is installed.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -15,7 +16,7 @@ import redis
 from api import create_app
 from tests.support import free_port, make_settings, wait_until
 
-TEST_DB = 13
+TEST_DB = int(os.environ.get("ROUTER_TEST_REDIS_DB", "13"))  # another database lets two checkouts test at once
 
 
 @pytest.fixture
