@@ -5,18 +5,25 @@ import secrets
 from dataclasses import dataclass
 
 import redis
-from flask import Flask
+from flask import Flask, current_app
 
 from common.settings import Settings, get_settings
 from common.store import connect
+from common.submission import Desk
 
 
 @dataclass
 class Router:
-    """What every request handler needs: settings and the Redis connection."""
+    """What every request handler needs: settings, the Redis connection and the one way in (the Desk)."""
 
     settings: Settings
     redis: redis.Redis
+    desk: Desk
+
+
+def router() -> Router:
+    """This app's Router (inside a request)."""
+    return current_app.extensions["router"]
 
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
@@ -32,7 +39,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
-    app.extensions["router"] = Router(settings=settings, redis=connection or connect(settings))
+    connection = connection or connect(settings)
+    app.extensions["router"] = Router(settings=settings, redis=connection, desk=Desk(settings, connection))
     errors.register(app)
     trail.register(app)
     app.register_blueprint(trade_api.bp)

@@ -7,17 +7,18 @@ import json
 import logging
 import time
 from urllib.parse import urlsplit
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from flask import Blueprint, current_app, g, jsonify, request, session
 
-from api.errors import MalformedBody, error_response
 from api.openapi import documented
 from api.schemas import Done, LoginRequest
 from api.signing import sign, signature_matches
 from common import keys
 from common.exceptions import (
+    InvalidRequest,
+    LoginFailed,
+    LoginThrottled,
     ReplayedRequest,
     ScopeDenied,
     SignatureExpired,
@@ -26,25 +27,15 @@ from common.exceptions import (
     UnknownClient,
 )
 from common.settings import SCOPES
+from common.submission import Caller
 
 log = logging.getLogger("api.auth")
 ROLE_SCOPES = {"admin": SCOPES, "trader": ("trade", "cancel", "query")}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-@dataclass(frozen=True)
-class Caller:
-    client_id: str
-    scopes: tuple[str, ...]
-    accounts: tuple[int, ...] | None  # trader indexes it may use; None: all
-
-    def require_account(self, index: int) -> None:
-        if self.accounts is not None and index not in self.accounts:
-            raise ScopeDenied(f"client {self.client_id} may not use trader_index {index}", "trader_index")
-
-
 def parsed_body() -> Any:
-    """The request's JSON body (None when empty), parsed once per request; MalformedBody when it is not JSON."""
+    """The request's JSON body (None when empty), parsed once per request; InvalidRequest when it is not JSON."""
     if "parsed_body" not in g:
         raw = request.get_data(cache=True)
         if not raw.strip():
@@ -53,7 +44,7 @@ def parsed_body() -> Any:
             try:
                 g.parsed_body = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                raise MalformedBody(f"request body is not valid JSON: {error}", "body") from None
+                raise InvalidRequest(f"request body is not valid JSON: {error}", "body") from None
     return g.parsed_body
 
 
@@ -90,7 +81,7 @@ def _verify_signature() -> Caller:
         # Remembered for twice the window, so a replay is caught on either side of the server clock.
         if not router.redis.set(keys.replay_guard(expected), client_id, nx=True, ex=2 * window):
             raise ReplayedRequest("request replayed: this signature was already accepted")
-    return Caller(client_id=client.client_id, scopes=tuple(client.scopes), accounts=client.accounts)
+    return Caller(client_id=client.client_id, scopes=tuple(client.scopes), accounts=client.accounts, source=request.remote_addr or "")
 
 
 def current_caller() -> Caller:
@@ -100,7 +91,7 @@ def current_caller() -> Caller:
         role = session.get("role")
         if user and role in ROLE_SCOPES:
             _same_origin()
-            g.caller = Caller(client_id=f"user:{user}", scopes=ROLE_SCOPES[role], accounts=None)
+            g.caller = Caller(client_id=f"user:{user}", scopes=ROLE_SCOPES[role], accounts=None, source=request.remote_addr or "")
         else:
             g.caller = _verify_signature()
     return g.caller
@@ -119,9 +110,7 @@ def require(scope: str) -> Callable:
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any):
-            caller = current_caller()
-            if scope not in caller.scopes:
-                raise ScopeDenied(f"client {caller.client_id} lacks the {scope!r} scope")
+            current_caller().require(scope)
             return view(*args, **kwargs)
 
         wrapped.required_scope = scope  # read by the OpenAPI document
@@ -153,7 +142,7 @@ def login():
     if attempts == 1:
         router.redis.expire(attempts_key, LOGIN_WINDOW)
     if attempts > LOGIN_ATTEMPTS:
-        return error_response(f"too many login attempts; try again in {LOGIN_WINDOW // 60} minutes", 429)
+        raise LoginThrottled(f"too many login attempts; try again in {LOGIN_WINDOW // 60} minutes")
     username, password = _credentials()
     passwords = {"admin": router.settings.ADMIN_PASSWORD, "trader": router.settings.TRADER_PASSWORD}
     expected = passwords.get(username, "")
@@ -161,7 +150,7 @@ def login():
     matches = hmac.compare_digest(expected.encode() or b"\0", password.encode())
     if not (expected and matches):
         log.warning("failed login for %r from %s", username, request.remote_addr)
-        return error_response("wrong username or password", 401)
+        raise LoginFailed("wrong username or password")
     session.clear()
     session["user"] = username
     session["role"] = username

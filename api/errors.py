@@ -13,10 +13,12 @@ from common import exceptions as ex
 log = logging.getLogger("api.errors")
 
 STATUS_BY_ERROR: tuple[tuple[type[ex.RouterError], int], ...] = (
+    (ex.InvalidRequest, 400),
     (ex.AuthError, 401),
     (ex.ScopeDenied, 403),
     (ex.UnknownAccount, 404),
     (ex.JobNotFound, 404),
+    (ex.OrderNotFound, 404),
     (ex.InvalidSymbol, 422),
     (ex.LotSizeViolation, 422),
     (ex.InvalidPrice, 422),
@@ -26,19 +28,14 @@ STATUS_BY_ERROR: tuple[tuple[type[ex.RouterError], int], ...] = (
     (ex.IdempotencyConflict, 409),
     (ex.TradingHalted, 423),
     (ex.RateLimited, 429),
+    (ex.LoginThrottled, 429),
     (ex.RiskRejected, 403),
     (ex.StoreUnavailable, 503),
     (ex.BrokerUnavailable, 503),
 )
 
 
-class MalformedBody(ex.RouterError):
-    """The request body is not JSON (HTTP 400)."""
-
-
 def status_of(error: ex.RouterError) -> int:
-    if isinstance(error, MalformedBody):
-        return 400
     for kind, status in STATUS_BY_ERROR:
         if isinstance(error, kind):
             return status
@@ -65,7 +62,7 @@ def register(app: Flask) -> None:
     def _domain(error: ex.RouterError):
         status = status_of(error)
         extra = {"field": error.field} if error.field else {}
-        return error_response(error.message, status, **extra)
+        return error_response(error.message, status, **extra, **error.details)
 
     @app.errorhandler(ValidationError)
     def _invalid(error: ValidationError):

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
+from api import router
 from api.openapi import documented
 from api.schemas import HealthAnswer
-from common import jobqueue, keys
+from common import keys
 from common.audit import mask_account
 
 bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
@@ -31,12 +32,11 @@ def _age(beat: dict) -> float | None:
 @bp.get("/health")
 @documented("Liveness: worker and scheduler heartbeats, broker connection per account, queue depths", answers={200: HealthAnswer}, errors=())
 def health():
-    router = current_app.extensions["router"]
-    connection = router.redis
+    settings, connection = router().settings, router().redis
     worker_beat, scheduler_beat = _hash(connection, keys.WORKER_HEARTBEAT), _hash(connection, keys.SCHEDULER_HEARTBEAT)
     worker_age, scheduler_age = _age(worker_beat), _age(scheduler_beat)
     accounts = []
-    for index, account in enumerate(router.settings.enabled_accounts):
+    for index, account in enumerate(settings.enabled_accounts):
         connected = connection.hget(keys.broker_connection(index), "connected") == b"1"
         # unauthenticated: account numbers masked
         accounts.append({"index": index, "account_id": mask_account(account.account_id), "connected": connected})
@@ -48,6 +48,6 @@ def health():
             "worker": {"alive": worker_alive, "heartbeat_age": worker_age, "broker": worker_beat.get("broker")},
             "scheduler": {"alive": scheduler_age is not None and scheduler_age < 30, "heartbeat_age": scheduler_age},
             "accounts": accounts,
-            "queues": {name: jobqueue.queue(connection, name).count for name in keys.QUEUES_BY_PRIORITY},
+            "queues": router().desk.queue_depths(),
         }
     )

@@ -1,8 +1,8 @@
-"""Idempotency: an `Idempotency-Key` header or a `client_order_id` in the body makes a retry return the original job.
+"""Reading a request's idempotency key: an `Idempotency-Key` header, or a `client_order_id` in the body.
 
-The key maps to fixed job ids (one per account), and RQ's unique enqueue is atomic in Redis, so
-two web processes racing with the same key still make one job. The same key with a different
-request is refused (409). The memory lasts as long as the job: JOB_TTL, at least 24 h.
+The Desk (common.submission) turns the key into fixed job ids, one per account; RQ's unique enqueue
+is atomic in Redis, so two web processes racing with the same key still make one job. The same key
+with a different request is refused (409). The memory lasts as long as the job: JOB_TTL, at least 24 h.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from flask import request
 from api.auth import parsed_body
 from api.signing import canonical_body
 from common.exceptions import InvalidIdempotencyKey
+from common.submission import Idempotency
 
 HEADER = "Idempotency-Key"
 HEADER_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII
@@ -42,3 +43,7 @@ def fingerprint() -> str:
     return hashlib.sha256(seen.encode()).hexdigest()
 
 
+def of_request() -> Idempotency | None:
+    """The request's key and fingerprint for the Desk, or None when the request carries no key."""
+    key = request_key()
+    return Idempotency(key, fingerprint()) if key else None

@@ -4,14 +4,12 @@ Every change is validated and goes into the audit trail (api.trail).
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import router
 from api.auth import current_caller, request_body, require
-from api.intake import meta_of
 from api.openapi import documented
-from common import jobqueue, risk
-from common.jobs import CancelPayload
 from common.risk import RiskLimits
 
 bp = Blueprint("risk_api", __name__, url_prefix="/qmt/trade/api")
@@ -45,8 +43,7 @@ class KillSwitch(BaseModel):
 
 
 def _answer(limits: RiskLimits, extra: dict | None = None):
-    router = current_app.extensions["router"]
-    counts = {index: risk.actions_today(router.redis, index) for index in range(len(router.settings.enabled_accounts))}
+    counts = router().desk.actions_today()
     return jsonify({**RiskAnswer(limits=limits, actions_today=counts).model_dump(mode="json"), **(extra or {})})
 
 
@@ -54,7 +51,7 @@ def _answer(limits: RiskLimits, extra: dict | None = None):
 @documented("The risk limits and today's counts", answers={200: RiskAnswer}, errors=(401, 403, 503))
 @require("admin")
 def get_risk():
-    return _answer(risk.load(current_app.extensions["router"].redis))
+    return _answer(router().desk.risk_limits())
 
 
 @bp.put("/risk")
@@ -62,10 +59,7 @@ def get_risk():
 @require("admin")
 def put_risk():
     change = RiskChange.model_validate(request_body())
-    connection = current_app.extensions["router"].redis
-    limits = RiskLimits.model_validate({**risk.load(connection).model_dump(), **change.model_dump(exclude_none=True)})
-    risk.save(connection, limits)
-    return _answer(limits)
+    return _answer(router().desk.change_risk_limits(current_caller(), **change.model_dump(exclude_none=True)))
 
 
 @bp.post("/risk/kill_switch")
@@ -74,14 +68,5 @@ def put_risk():
 @require("admin")
 def kill_switch():
     order = KillSwitch.model_validate(request_body())
-    router = current_app.extensions["router"]
-    limits = risk.load(router.redis).model_copy(update={"kill_switch": order.on})
-    risk.save(router.redis, limits)
-    job_ids = []
-    if order.on and order.cancel_open:
-        meta = meta_of(current_caller())
-        for index, account in enumerate(router.settings.enabled_accounts):
-            for side in ("buy", "sell"):
-                payload = CancelPayload(account_index=index, account_id=account.account_id, side=side, meta=meta)
-                job_ids.append(jobqueue.enqueue(router.redis, payload, router.settings.JOB_TTL))
-    return _answer(limits, {"job_ids": job_ids} if job_ids else None)
+    limits, queued = router().desk.kill_switch(current_caller(), order.on, order.cancel_open)
+    return _answer(limits, {"job_ids": queued.job_ids} if queued.jobs else None)

@@ -1,16 +1,15 @@
-"""Order and cancel routes (prefix /qmt/trade/api): validate, enqueue, answer 202 with the job id(s).
+"""Order and cancel routes (prefix /qmt/trade/api): parse, hand to the Desk, answer 202 with the job id(s).
 
 Where `trader_index` is optional and left out, the order or cancel fans out to every enabled
-account the client may use, one job each.
+account the client may use, one job each. The door checks, risk, idempotency and the enqueue
+are the Desk's (common.submission); these routes only translate.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, url_for
+from flask import Blueprint, jsonify, url_for
 
-from api import idempotency
+from api import idempotency, router
 from api.auth import current_caller, request_body, require
-from api.errors import error_response
-from api.intake import meta_of, order_payloads, repo_payloads, side_of, target_accounts
 from api.openapi import documented
 from api.schemas import (
     Accepted,
@@ -25,9 +24,7 @@ from api.schemas import (
     TradeBody,
     TradeRequest,
 )
-from common import jobqueue, risk
-from common.exceptions import DuplicateJob, IdempotencyConflict, RateLimited, StoreUnavailable
-from common.jobs import CancelPayload, OrderPayload, idempotent_job_id
+from common import submission
 from common.orders import BUY, SELL, PriceType
 
 bp = Blueprint("trade_api", __name__, url_prefix="/qmt/trade/api")
@@ -35,69 +32,31 @@ ORDER_ANSWERS = {202: Queued}
 ORDER_ERRORS = (400, 401, 403, 404, 409, 422, 423, 429, 503)
 
 
-def _router():
-    return current_app.extensions["router"]
-
-
 def _status_url(job_id: str) -> str:
     return url_for("jobs.get_job", job_id=job_id, _external=False)
 
 
-def enqueue_all(payloads: list, single: bool):
-    """Enqueue one job per payload; 202 with the job (single) or every job (fan-out).
-
-    With an idempotency key, each job's id follows from the key, and a retry answers the original
-    job(s) instead of queuing new ones. If Redis fails part-way, the answer is 503 and names the
-    jobs already queued, so nothing is lost silently.
-    """
-    router = _router()
-    key = idempotency.request_key()
-    seen = idempotency.fingerprint() if key else None
-    client_id = current_caller().client_id
-    queued: list[tuple[int, str]] = []
-    replayed = False
-    limits = risk.load(router.redis)
-    for payload in payloads:
-        if isinstance(payload, OrderPayload):
-            known = payload.sizing == "volume" and payload.price > 0
-            risk.check_order(limits, payload.symbol, payload.volume * payload.price if known else None)
-    counted: list[int] = []
-    try:
-        for payload in payloads:  # all or none: a fan-out is refused whole when one account is over its cap
-            risk.count_action(router.redis, limits, payload.account_index)
-            counted.append(payload.account_index)
-    except RateLimited:
-        for index in counted:
-            risk.uncount_action(router.redis, index)
-        raise
-    try:
-        for payload in payloads:
-            job_id = idempotent_job_id(payload.kind, client_id, key, payload.account_index) if key else None
-            try:
-                queued.append((payload.account_index, jobqueue.enqueue(router.redis, payload, router.settings.JOB_TTL, job_id, seen)))
-            except DuplicateJob as duplicate:
-                risk.uncount_action(router.redis, payload.account_index)  # a retry is not a new order
-                if duplicate.fingerprint != seen:
-                    raise IdempotencyConflict(f"idempotency key {key!r} was used for a different request (job {duplicate.job_id})") from None
-                queued.append((payload.account_index, duplicate.job_id))
-                replayed = True
-    except StoreUnavailable as error:
-        if not queued:
-            raise
-        return error_response(f"{error.message}; only these jobs were queued: {', '.join(j for _, j in queued)}", 503, job_ids=[j for _, j in queued])
+def accepted(queued: submission.Queued, single: bool):
+    """202 with the job (single) or every job (fan-out); `Idempotent-Replayed` when these are the original jobs."""
     if single:
-        body = Accepted(job_id=queued[0][1], status_url=_status_url(queued[0][1])).model_dump()
+        job_id = queued.jobs[0][1]
+        body = Accepted(job_id=job_id, status_url=_status_url(job_id)).model_dump()
     else:
         body = {
             "success": True,
-            "job_ids": [job_id for _, job_id in queued],
-            "jobs": [{"trader_index": index, "job_id": job_id, "status_url": _status_url(job_id)} for index, job_id in queued],
+            "job_ids": queued.job_ids,
+            "jobs": [{"trader_index": index, "job_id": job_id, "status_url": _status_url(job_id)} for index, job_id in queued.jobs],
         }
     response = jsonify(body)
     response.status_code = 202
-    if replayed:
+    if queued.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _place(trader_index: int | None, single: bool, **order):
+    queued = router().desk.place(current_caller(), trader_index, idempotency=idempotency.of_request(), **order)
+    return accepted(queued, single)
 
 
 @bp.post("/trade")
@@ -106,30 +65,22 @@ def enqueue_all(payloads: list, single: bool):
 @require("trade")
 def trade():
     body = request_body()
-    settings = _router().settings
     if isinstance(body, dict) and "volume" not in body and "position_pct" in body:
         pct = PctTradeRequest.model_validate(body)
-        order_type = pct.order_type or (SELL if pct.position_pct < 0 else BUY)
-        payloads = order_payloads(
-            settings, current_caller(), pct.trader_index, symbol=pct.symbol, order_type=order_type, price=pct.trade_price,
-            price_type=pct.pricetype, strategy_name=pct.strategy_name, sizing="position_pct", position_pct=abs(pct.position_pct),
+        return _place(
+            pct.trader_index, pct.trader_index is not None, symbol=pct.symbol, order_type=pct.order_type or (SELL if pct.position_pct < 0 else BUY),
+            price=pct.trade_price, price_type=pct.pricetype, strategy_name=pct.strategy_name, sizing="position_pct",
+            position_pct=abs(pct.position_pct),
         )
-        return enqueue_all(payloads, single=pct.trader_index is not None)
     order = TradeRequest.model_validate(body)
-    payloads = order_payloads(
-        settings, current_caller(), order.trader_index, symbol=order.symbol, order_type=order.order_type, volume=order.volume,
-        price=order.price, price_type=order.price_type, strategy_name=order.strategy_name,
-    )
-    return enqueue_all(payloads, single=True)
+    return _place(order.trader_index, True, symbol=order.symbol, order_type=order.order_type, volume=order.volume, price=order.price,
+                  price_type=order.price_type, strategy_name=order.strategy_name)
 
 
 def _shares(side: int):
     order = SharesRequest.model_validate(request_body())
-    payloads = order_payloads(
-        _router().settings, current_caller(), order.trader_index, symbol=order.symbol, order_type=side, volume=order.shares,
-        price=order.price, price_type=order.price_type, strategy_name=order.strategy_name,
-    )
-    return enqueue_all(payloads, single=order.trader_index is not None)
+    return _place(order.trader_index, order.trader_index is not None, symbol=order.symbol, order_type=side, volume=order.shares,
+                  price=order.price, price_type=order.price_type, strategy_name=order.strategy_name)
 
 
 @bp.post("/buy")
@@ -153,11 +104,8 @@ def sell():
 def outer_trade(side: str):
     order = OuterTradeRequest.model_validate(request_body())
     sized = {"sizing": "position_pct", "position_pct": order.position_pct} if order.position_pct is not None else {"volume": order.order_num}
-    payloads = order_payloads(
-        _router().settings, current_caller(), order.trader_index, symbol=order.symbol, order_type=side_of(side),
-        price=order.trade_price, price_type=order.price_type, strategy_name=order.strategy_name, **sized,
-    )
-    return enqueue_all(payloads, single=order.trader_index is not None)
+    return _place(order.trader_index, order.trader_index is not None, symbol=order.symbol, order_type=BUY if side == "buy" else SELL,
+                  price=order.trade_price, price_type=order.price_type, strategy_name=order.strategy_name, **sized)
 
 
 @bp.post("/trade/allin")
@@ -166,11 +114,8 @@ def outer_trade(side: str):
 @require("trade")
 def allin():
     order = AllinRequest.model_validate(request_body())
-    payloads = order_payloads(
-        _router().settings, current_caller(), order.trader_index, symbol=order.symbol, order_type=BUY, price=order.cur_price,
-        price_type=PriceType.LIMIT, strategy_name=order.strategy_name or "allin", sizing="allin",
-    )
-    return enqueue_all(payloads, single=order.trader_index is not None)
+    return _place(order.trader_index, order.trader_index is not None, symbol=order.symbol, order_type=BUY, price=order.cur_price,
+                  price_type=PriceType.LIMIT, strategy_name=order.strategy_name or "allin", sizing="allin")
 
 
 @bp.post("/trade/nhg")
@@ -179,8 +124,8 @@ def allin():
 @require("trade")
 def nhg():
     order = NhgRequest.model_validate(request_body())
-    payloads = repo_payloads(_router().settings, current_caller(), order.trader_index, order.reserve_amount)
-    return enqueue_all(payloads, single=order.trader_index is not None)
+    queued = router().desk.sweep_repo(current_caller(), order.trader_index, order.reserve_amount, idempotency=idempotency.of_request())
+    return accepted(queued, order.trader_index is not None)
 
 
 @bp.post("/cancel_order")
@@ -188,10 +133,8 @@ def nhg():
 @require("cancel")
 def cancel_order():
     lookup = OrderLookup.model_validate(request_body())
-    caller = current_caller()
-    [(index, account)] = target_accounts(_router().settings, caller, lookup.trader_index)
-    payload = CancelPayload(account_index=index, account_id=account.account_id, order_id=lookup.order_id, meta=meta_of(caller))
-    return enqueue_all([payload], single=True)
+    queued = router().desk.cancel_order(current_caller(), lookup.trader_index, lookup.order_id, idempotency=idempotency.of_request())
+    return accepted(queued, single=True)
 
 
 @bp.post("/cancel_orders/<any(buy, sale):side>")
@@ -200,10 +143,6 @@ def cancel_order():
 @require("cancel")
 def cancel_side(side: str):
     lookup = SideCancelRequest.model_validate(request_body())
-    caller = current_caller()
-    wanted = "buy" if side == "buy" else "sell"
-    payloads = [
-        CancelPayload(account_index=index, account_id=account.account_id, side=wanted, meta=meta_of(caller))
-        for index, account in target_accounts(_router().settings, caller, lookup.trader_index)
-    ]
-    return enqueue_all(payloads, single=lookup.trader_index is not None)
+    queued = router().desk.cancel_side(current_caller(), lookup.trader_index, "buy" if side == "buy" else "sell",
+                                       idempotency=idempotency.of_request())
+    return accepted(queued, single=lookup.trader_index is not None)

@@ -3,12 +3,20 @@ from __future__ import annotations
 
 
 class RouterError(Exception):
-    """Base of every domain error; `field` names the request field at fault, when there is one."""
+    """Base of every domain error; `field` names the request field at fault, when there is one.
 
-    def __init__(self, message: str, field: str | None = None):
+    `details` are extra fields of the error answer, e.g. the job ids a client can still poll.
+    """
+
+    def __init__(self, message: str, field: str | None = None, **details: object):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.details = details
+
+
+class InvalidRequest(RouterError):
+    """A request that cannot be read: a body that is not JSON, a parameter that is not a number (HTTP 400)."""
 
 
 class ConfigError(RouterError):
@@ -59,12 +67,28 @@ class ReplayedRequest(AuthError):
     pass
 
 
+class LoginFailed(AuthError):
+    """A wrong username or password (the answer never says which)."""
+
+
+class LoginThrottled(RouterError):
+    """Too many login attempts from one address (HTTP 429)."""
+
+
 class ScopeDenied(RouterError):
     """The client is authenticated but may not do this (HTTP 403)."""
 
 
 class JobNotFound(RouterError):
     """No job with this id exists (or it has aged out)."""
+
+
+class OrderNotFound(RouterError):
+    """No order with this id today on the account (HTTP 404)."""
+
+
+class UnknownJobFunction(RouterError):
+    """A queued job names a function this worker does not run (queued by another version): it fails, never silently."""
 
 
 class BrokerUnavailable(RouterError):
@@ -77,6 +101,14 @@ class BrokerTimeout(BrokerUnavailable):
 
 class StoreUnavailable(RouterError):
     """Redis did not answer."""
+
+
+class PartlyQueued(StoreUnavailable):
+    """Redis failed part-way through a fan-out: `details["job_ids"]` names the jobs that were queued (HTTP 503)."""
+
+
+class WorkerUnanswered(BrokerUnavailable):
+    """A query job did not end in time or failed in the worker: `details["job_id"]` can be polled (HTTP 503)."""
 
 
 class SizeRoundsToZero(RouterError):

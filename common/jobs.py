@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from common import keys
 
 JobKind = Literal["order", "cancel", "query"]
+OrderType = Literal[23, 24]  # xtconstant STOCK_BUY / STOCK_SELL
 
 # kind -> (queue, job function in the worker)
 JOB_ROUTES: dict[str, tuple[str, str]] = {
@@ -61,7 +62,7 @@ class OrderPayload(_Model):
     account_index: int = Field(ge=0)
     account_id: str
     symbol: str  # normalised, e.g. "600000.SH"
-    order_type: Literal[23, 24]  # xtconstant STOCK_BUY / STOCK_SELL
+    order_type: OrderType
     volume: int = Field(ge=0)  # 0 when the worker sizes the order
     price: float = Field(ge=0)  # 0 with a market price type, or to take the quote (sized orders)
     price_type: int  # the old server's code (0 limit, 1 latest, 2, 3, 5)

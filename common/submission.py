@@ -1,0 +1,316 @@
+"""The one way in: every order, cancel and query, and the kill switch, whoever asks (API, pages, routines).
+
+Plain arguments in: who is asking (a Caller), what, and an optional idempotency key. Plain results
+out: the queued jobs (Queued), the query's answer, a job's view; or a typed refusal, one of the
+`common.exceptions` errors. The Desk does the door checks (target accounts and fan-out, symbol,
+lot, tick, price type, deadline), builds the payloads, applies the risk limits and counters and
+idempotency, and enqueues. It knows nothing of HTTP: `api` only authenticates, parses and
+translates (docs/architecture.md, "One way in").
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis
+
+from common import jobqueue, keys, risk
+from common.exceptions import (
+    DuplicateJob,
+    IdempotencyConflict,
+    InvalidOrderSide,
+    InvalidPrice,
+    InvalidRequest,
+    JobNotFound,
+    OrderNotFound,
+    PartlyQueued,
+    RateLimited,
+    ScopeDenied,
+    StoreUnavailable,
+    UnknownAccount,
+    WorkerUnanswered,
+)
+from common.jobs import CancelPayload, JobMeta, JobView, OrderPayload, OrderType, QueryPayload, QueryWhat, Sizing, idempotent_job_id
+from common.orders import BUY, REPO_CODES, SELL, PriceType, is_market, xt_price_type
+from common.risk import RiskLimits
+from common.settings import AccountConfig, Settings
+from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
+
+WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
+Side = Literal["buy", "sell"]
+Payload = OrderPayload | CancelPayload  # what is counted against the rate caps
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a signing client, a logged-in web user (`user:<name>`) or an in-process routine."""
+
+    client_id: str
+    scopes: tuple[str, ...]
+    accounts: tuple[int, ...] | None = None  # trader indexes it may use; None: all
+    source: str = ""  # remote address; empty for in-process callers
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise ScopeDenied(f"client {self.client_id} lacks the {scope!r} scope")
+
+    def require_account(self, index: int) -> None:
+        if self.accounts is not None and index not in self.accounts:
+            raise ScopeDenied(f"client {self.client_id} may not use trader_index {index}", "trader_index")
+
+    @property
+    def sees_every_job(self) -> bool:
+        """Admins and logged-in users see every job (the status page); a signing client sees its own."""
+        return "admin" in self.scopes or self.client_id.startswith("user:")
+
+    def meta(self) -> JobMeta:
+        return JobMeta(client_id=self.client_id, source=self.source)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """The jobs one action put on the queues: (trader_index, job_id), one per target account, in account order."""
+
+    jobs: tuple[tuple[int, str], ...]
+    replayed: bool = False  # an idempotent retry: these are the original jobs, nothing new was queued
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [job_id for _, job_id in self.jobs]
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A client's idempotency key and what makes two requests the same (None: the payloads decide)."""
+
+    key: str
+    fingerprint: str | None = None
+
+
+class Desk:
+    """Every operation an entry point may perform; one per process, shared by its threads."""
+
+    def __init__(self, settings: Settings, connection: redis.Redis):
+        self.settings = settings
+        self.redis = connection
+
+    # -- the door ----------------------------------------------------------------------------
+    def account_at(self, index: int) -> AccountConfig:
+        accounts = self.settings.enabled_accounts
+        if not 0 <= index < len(accounts):
+            raise UnknownAccount(f"trader_index {index} selects no enabled account ({len(accounts)} enabled)", "trader_index")
+        return accounts[index]
+
+    def target_accounts(self, caller: Caller, trader_index: int | None) -> list[tuple[int, AccountConfig]]:
+        """The one account named, or every enabled account the caller may use (fan-out)."""
+        if trader_index is not None:
+            caller.require_account(trader_index)
+            return [(trader_index, self.account_at(trader_index))]
+        found = [(i, a) for i, a in enumerate(self.settings.enabled_accounts) if caller.accounts is None or i in caller.accounts]
+        if not found:
+            raise UnknownAccount("no enabled account that this client may use", "trader_index")
+        return found
+
+    def order_payloads(
+        self,
+        caller: Caller,
+        trader_index: int | None,
+        *,
+        symbol: str,
+        order_type: OrderType,
+        price: float,
+        price_type: PriceType,
+        strategy_name: str = "",
+        volume: int = 0,
+        sizing: Sizing = "volume",
+        position_pct: float | None = None,
+        reserve_amount: float = 0.0,
+    ) -> list[OrderPayload]:
+        """Check an order as far as the door can know and build one payload per target account.
+
+        Volumes in shares (张 for bonds and repo), prices in yuan; `price` 0 on a sized order
+        (position_pct, allin) takes the latest quote in the worker.
+        """
+        targets = self.target_accounts(caller, trader_index)
+        inst = instrument(symbol)
+        if inst.board is Board.REPO and order_type == BUY:
+            raise InvalidOrderSide(f"reverse repo {inst.code} is lent with a sell (order_type 24); buying it is borrowing", "order_type")
+        xt_type = xt_price_type(price_type, inst)
+        if sizing == "volume":
+            (check_buy_volume if order_type == BUY else check_sell_volume)(inst, volume)
+        if 0 < price < float(inst.tick):
+            raise InvalidPrice(f"price {price} is below one tick ({inst.tick}) of {inst.code}", "price")
+        if not is_market(xt_type):
+            if price <= 0 and sizing == "volume":
+                raise InvalidPrice("a limit order needs a price above 0", "price")
+            if price > 0 and not is_on_tick(inst, price):
+                raise InvalidPrice(f"price {price} is not on the {inst.tick} tick of {inst.code}", "price")
+        deadline = time.time() + self.settings.ORDER_TTL
+        meta = caller.meta()
+        return [
+            OrderPayload(
+                account_index=index, account_id=account.account_id, symbol=inst.code, order_type=order_type, volume=volume,
+                price=price, price_type=int(price_type), xt_price_type=xt_type, sizing=sizing, position_pct=position_pct,
+                reserve_amount=reserve_amount, strategy_name=strategy_name, deadline=deadline, meta=meta,
+            )
+            for index, account in targets
+        ]
+
+    # -- orders and cancels --------------------------------------------------------------------
+    def place(self, caller: Caller, trader_index: int | None, *, idempotency: Idempotency | None = None, **order: Any) -> Queued:
+        """Place an order on one account, or on every account the caller may use; `order` as in order_payloads."""
+        caller.require("trade")
+        return self._submit(caller, self.order_payloads(caller, trader_index, **order), idempotency)
+
+    def sweep_repo(self, caller: Caller, trader_index: int | None, reserve_amount: float, *,
+                   idempotency: Idempotency | None = None) -> Queued:
+        """The nhg sweep: lend idle cash minus `reserve_amount` yuan in 1-day reverse repo, one job per account.
+
+        Sized and priced (the better of R-001 and GC001) in the worker, where the cash is known.
+        """
+        return self.place(caller, trader_index, idempotency=idempotency, symbol=REPO_CODES[0], order_type=SELL, price=0.0,
+                          price_type=PriceType.LIMIT, strategy_name="nhg", sizing="repo", reserve_amount=reserve_amount)
+
+    def cancel_order(self, caller: Caller, trader_index: int, order_id: int, *, idempotency: Idempotency | None = None) -> Queued:
+        """Cancel one order by its broker order id."""
+        caller.require("cancel")
+        [(index, account)] = self.target_accounts(caller, trader_index)
+        payload = CancelPayload(account_index=index, account_id=account.account_id, order_id=order_id, meta=caller.meta())
+        return self._submit(caller, [payload], idempotency)
+
+    def cancel_side(self, caller: Caller, trader_index: int | None, side: Side, *, idempotency: Idempotency | None = None) -> Queued:
+        """Cancel every open order of one side, on one account or on every account the caller may use."""
+        caller.require("cancel")
+        return self._submit(caller, self._side_cancels(caller, self.target_accounts(caller, trader_index), side), idempotency)
+
+    def kill_switch(self, caller: Caller, on: bool, cancel_open: bool = False) -> tuple[RiskLimits, Queued]:
+        """Throw (or reset) the kill switch; with `cancel_open`, also cancel every open order of every account.
+
+        Its cancels are not counted against the rate caps: stopping a runaway strategy is never refused.
+        """
+        caller.require("admin")
+        limits = risk.load(self.redis).model_copy(update={"kill_switch": on})
+        risk.save(self.redis, limits)
+        queued: list[tuple[int, str]] = []
+        if on and cancel_open:
+            everyone = list(enumerate(self.settings.enabled_accounts))
+            for side in ("buy", "sell"):
+                queued += [(p.account_index, self._enqueue(p)) for p in self._side_cancels(caller, everyone, side)]
+        return limits, Queued(tuple(queued))
+
+    @staticmethod
+    def _side_cancels(caller: Caller, targets: list[tuple[int, AccountConfig]], side: Side) -> list[CancelPayload]:
+        return [CancelPayload(account_index=index, account_id=account.account_id, side=side, meta=caller.meta()) for index, account in targets]
+
+    def _submit(self, caller: Caller, payloads: Sequence[Payload], idempotency: Idempotency | None) -> Queued:
+        """Risk-check, count and enqueue one job per payload, all or none at the door.
+
+        With an idempotency key each job's id follows from the key, and a retry answers the original
+        job(s). If Redis fails part-way, PartlyQueued names the jobs already queued, so nothing is lost silently.
+        """
+        limits = risk.load(self.redis)
+        for payload in payloads:
+            if isinstance(payload, OrderPayload):
+                known = payload.sizing == "volume" and payload.price > 0
+                risk.check_order(limits, payload.symbol, payload.volume * payload.price if known else None)
+        counted: list[int] = []
+        try:
+            for payload in payloads:  # all or none: a fan-out is refused whole when one account is over its cap
+                risk.count_action(self.redis, limits, payload.account_index)
+                counted.append(payload.account_index)
+        except RateLimited:
+            for index in counted:
+                risk.uncount_action(self.redis, index)
+            raise
+        fingerprint = None
+        if idempotency is not None:
+            fingerprint = idempotency.fingerprint or payload_fingerprint(payloads)
+        queued: list[tuple[int, str]] = []
+        replayed = False
+        try:
+            for payload in payloads:
+                job_id = idempotent_job_id(payload.kind, caller.client_id, idempotency.key, payload.account_index) if idempotency else None
+                try:
+                    queued.append((payload.account_index, self._enqueue(payload, job_id, fingerprint)))
+                except DuplicateJob as duplicate:
+                    risk.uncount_action(self.redis, payload.account_index)  # a retry is not a new order
+                    if duplicate.fingerprint != fingerprint:
+                        assert idempotency is not None
+                        raise IdempotencyConflict(
+                            f"idempotency key {idempotency.key!r} was used for a different request (job {duplicate.job_id})"
+                        ) from None
+                    queued.append((payload.account_index, duplicate.job_id))
+                    replayed = True
+        except StoreUnavailable as error:
+            if not queued:
+                raise
+            job_ids = [job_id for _, job_id in queued]
+            raise PartlyQueued(f"{error.message}; only these jobs were queued: {', '.join(job_ids)}", job_ids=job_ids) from error
+        return Queued(tuple(queued), replayed)
+
+    def _enqueue(self, payload: Payload | QueryPayload, job_id: str | None = None, fingerprint: str | None = None) -> str:
+        return jobqueue.enqueue(self.redis, payload, self.settings.JOB_TTL, job_id, fingerprint)
+
+    # -- queries and jobs ----------------------------------------------------------------------
+    def query(self, caller: Caller, what: QueryWhat, trader_index: int | None = None, **fields: Any) -> Any:
+        """Ask the worker (accounts, asset, positions, orders, order, trades) and wait up to QUERY_TIMEOUT seconds.
+
+        Raises WorkerUnanswered, naming the job id, when the worker fails or does not answer in time.
+        """
+        caller.require("query")
+        account_id = None
+        if trader_index is not None:
+            [(trader_index, account)] = self.target_accounts(caller, trader_index)
+            account_id = account.account_id
+        payload = QueryPayload(what=what, account_index=trader_index, account_id=account_id, meta=caller.meta(), **fields)
+        job_id = self._enqueue(payload)
+        job = jobqueue.wait(self.redis, job_id, self.settings.QUERY_TIMEOUT)
+        if job.status == "failed":
+            raise WorkerUnanswered(f"the worker could not answer: {job.error}", job_id=job_id)
+        if job.status != "finished":
+            raise WorkerUnanswered(f"the worker did not answer within {self.settings.QUERY_TIMEOUT:g} s; the query is still queued",
+                                   job_id=job_id)
+        if what == "accounts":
+            return [a for a in job.result or [] if caller.accounts is None or a["index"] in caller.accounts]
+        if what == "order" and job.result is None:
+            raise OrderNotFound(f"no order {fields.get('order_id')} today on trader_index {trader_index}", "order_id")
+        return job.result
+
+    def job(self, caller: Caller, job_id: str, wait: float = 0.0) -> JobView:
+        """A job as the caller may see it; with `wait` (0 to 30 s), once it has ended or the time is up."""
+        caller.require("query")
+        if not 0 <= wait <= WAIT_MAX_SECONDS:
+            raise InvalidRequest(f"wait must be between 0 and {WAIT_MAX_SECONDS} seconds", "wait")
+        job = jobqueue.view(self.redis, job_id)
+        if not caller.sees_every_job and job.client_id != caller.client_id:
+            raise JobNotFound(f"no job {job_id}")
+        return jobqueue.wait(self.redis, job_id, wait) if wait else job
+
+    def queue_depths(self) -> dict[str, int]:
+        """Jobs waiting on each queue, in the worker's priority order."""
+        return {name: jobqueue.queue(self.redis, name).count for name in keys.QUEUES_BY_PRIORITY}
+
+    # -- risk limits ---------------------------------------------------------------------------
+    def risk_limits(self) -> RiskLimits:
+        return risk.load(self.redis)
+
+    def change_risk_limits(self, caller: Caller, **change: Any) -> RiskLimits:
+        """Change any subset of the limits (admin); what is left out stays as it is."""
+        caller.require("admin")
+        limits = RiskLimits.model_validate({**risk.load(self.redis).model_dump(), **change})
+        risk.save(self.redis, limits)
+        return limits
+
+    def actions_today(self) -> dict[int, int]:
+        """Orders and cancels counted today, per trader_index."""
+        return {index: risk.actions_today(self.redis, index) for index in range(len(self.settings.enabled_accounts))}
+
+
+def payload_fingerprint(payloads: Sequence[Payload]) -> str:
+    """What makes two in-process submissions the same: their payloads, less the moment and the deadline."""
+    seen = [p.model_dump(mode="json", exclude={"meta": {"created_at"}, "deadline": True}) for p in payloads]
+    return hashlib.sha256(json.dumps(seen, sort_keys=True).encode()).hexdigest()
