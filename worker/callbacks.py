@@ -13,17 +13,17 @@ import time
 from typing import Any
 
 import redis
+from pydantic import ValidationError
 
 from xtquant import xtconstant
 
-from common import keys
+from common import events, keys
 from common.audit import mask_account
 from common.notify import Notifier
 from worker.snapshots import order_view, trade_view
 
 log = logging.getLogger("worker.callbacks")
 JOB_TAG = re.compile(r"^o[0-9a-f]{16}$")
-EVENTS_MAXLEN = 10_000
 
 
 class OrderEventRecorder:
@@ -66,14 +66,14 @@ class OrderEventRecorder:
             self._latest[order.order_id] = state
             self._changed.notify_all()
         self._store_state(order.order_remark, state)
-        self._event("order", state)
+        self._event(events.OrderEvent, **state)
         if order.order_status == xtconstant.ORDER_JUNK:
             self.notify(f"废单 rejected: {mask_account(order.account_id)} {state['side']} {order.stock_code} {order.order_volume} @ {order.price}: "
                         f"{order.status_msg} (order {order.order_id}, job {order.order_remark or '-'})")
 
     def on_stock_trade(self, trade: Any) -> None:
         view = trade_view(trade)
-        self._event("trade", view)
+        self._event(events.TradeEvent, **view)
         self.notify(f"成交 filled: {mask_account(trade.account_id)} {view['side']} {trade.stock_code} {trade.traded_volume} @ {trade.traded_price} "
                     f"(order {trade.order_id}, job {trade.order_remark or '-'})")
 
@@ -93,24 +93,22 @@ class OrderEventRecorder:
         with self._changed:
             self._errors[detail["order_remark"]] = detail
             self._changed.notify_all()
-        self._event("order_error", detail)
+        self._event(events.OrderErrorEvent, **detail)
 
     def on_cancel_error(self, error: Any) -> None:
-        self._event(
-            "cancel_error",
-            {"order_id": error.order_id, "account_id": error.account_id, "error_id": error.error_id, "error_msg": error.error_msg},
-        )
+        self._event(events.CancelErrorEvent, order_id=error.order_id, account_id=error.account_id, error_id=error.error_id,
+                    error_msg=error.error_msg)
 
     def on_disconnected(self) -> None:
         log.warning("broker disconnected")
-        self._event("disconnected", {})
+        self._event(events.ConnectionEvent, kind="disconnected")
         self.notify("QMT 断开 disconnected: reconnecting with backoff; orders wait until their ORDER_TTL")
 
     def on_connected(self) -> None:
-        self._event("connected", {})
+        self._event(events.ConnectionEvent, kind="connected")
 
     def on_account_status(self, status: Any) -> None:
-        self._event("account_status", {"account_id": status.account_id, "status": status.status})
+        self._event(events.AccountStatusEvent, account_id=status.account_id, status=status.status)
 
     # -- storage ----------------------------------------------------------------------------
     def _store_state(self, tag: str, state: dict) -> None:
@@ -121,13 +119,11 @@ class OrderEventRecorder:
         except redis.RedisError as error:
             log.error("could not store order state for job %s: %s", tag, error)
 
-    def _event(self, kind: str, body: dict) -> None:
+    def _event(self, kind: type[events.EventBase], **fields: Any) -> None:
+        """Append an event; a field the broker filled oddly is logged, never raised on its callback thread."""
         try:
-            self._redis.xadd(
-                keys.EVENTS_STREAM,
-                {"kind": kind, "ts": time.time(), "body": json.dumps(body, ensure_ascii=False)},
-                maxlen=EVENTS_MAXLEN,
-                approximate=True,
-            )
-        except redis.RedisError as error:
-            log.error("could not record %s event: %s", kind, error)
+            event = kind(**fields)
+        except ValidationError as error:
+            log.error("%s event not recorded: %s", kind.__name__, error)
+            return
+        events.append(self._redis, event)
