@@ -15,12 +15,16 @@ import time
 
 import redis
 from rq import SimpleWorker
+from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import import_attribute
 
 from common import keys
+from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
+from common.jobs import JOB_ROUTES
 from common.notify import Notifier
 from common.settings import Settings
 from worker import runtime
@@ -34,8 +38,28 @@ REDIS_RETRY_SECONDS = 1.0
 ORPHAN_SCAN_SECONDS = 15.0
 
 
+# Dotted path a job names -> the function that runs it. Jobs name their function by path (common.jobs.JOB_ROUTES);
+# when a function moves, its old path stays here, so jobs queued by the previous version still run.
+JOB_FUNCTIONS: dict[str, str] = {path: path for _, path in JOB_ROUTES.values()}
+
+
+class RouterJob(Job):
+    """A job that runs only the router's own job functions; any other path fails the job with a clear error."""
+
+    @property
+    def func(self):  # type: ignore[override]  # RQ's is an untyped property too
+        target = JOB_FUNCTIONS.get(self.func_name or "")
+        if target is None:
+            raise UnknownJobFunction(
+                f"job {self.id} names {self.func_name!r}, which this worker does not run (queued by another version?); "
+                f"it was not run: drain the queues before an upgrade (README, Upgrading)"
+            )
+        return import_attribute(target)
+
+
 class RouterWorker(SimpleWorker):
     death_penalty_class = TimerDeathPenalty
+    job_class = RouterJob
 
 
 def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event) -> None:
