@@ -64,17 +64,18 @@ def _reexec_in_venv() -> None:
 
 
 # -- the embedded single-process run (only inside .venv) -------------------------------------
-CREDENTIALS_FILE = ROOT / "var" / "embedded-credentials.env"
+CREDENTIALS_FILE = "embedded-credentials.env"  # in VAR_DIR
 SIM_ACCOUNT = {"account_id": "SIM000001", "nick_name": "simulator", "qmt_path": ""}
 
 
-def _generated_credentials() -> dict[str, str]:
-    """Secrets for keys left empty in .env, generated once and kept in var/ so clients keep working."""
+def _generated_credentials(var_dir: str) -> dict[str, str]:
+    """Secrets for keys left empty in .env, generated once and kept in VAR_DIR so clients keep working."""
     import secrets
 
+    credentials = Path(var_dir) / CREDENTIALS_FILE
     saved: dict[str, str] = {}
-    if CREDENTIALS_FILE.exists():
-        for line in CREDENTIALS_FILE.read_text(encoding="utf-8").splitlines():
+    if credentials.exists():
+        for line in credentials.read_text(encoding="utf-8").splitlines():
             key, _, value = line.partition("=")
             if key and value:
                 saved[key.strip()] = value.strip()
@@ -87,20 +88,20 @@ def _generated_credentials() -> dict[str, str]:
     }
     for key, make in wanted.items():
         saved.setdefault(key, make())
-    CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    CREDENTIALS_FILE.write_text("".join(f"{k}={v}\n" for k, v in saved.items()), encoding="utf-8")
+    credentials.parent.mkdir(parents=True, exist_ok=True)
+    credentials.write_text("".join(f"{k}={v}\n" for k, v in saved.items()), encoding="utf-8")
     if os.name != "nt":
-        CREDENTIALS_FILE.chmod(0o600)
+        credentials.chmod(0o600)
     return saved
 
 
 def embedded_settings():
     """Settings from .env, with generated secrets for what it leaves empty and a simulator account."""
-    from common.settings import Settings, load_settings
+    from common.settings import load_settings
 
-    configured = Settings()
+    configured = load_settings()
     overrides: dict = {}
-    generated = _generated_credentials()
+    generated = _generated_credentials(configured.VAR_DIR)
     for key, value in generated.items():
         if not getattr(configured, key):
             overrides[key] = value
@@ -120,7 +121,7 @@ def _banner(settings, generated: dict) -> str:
     ]
     shown = {k: v for k, v in generated.items() if k != "FLASK_SECRET_KEY" and k != "TRADER_CONFIGS"}
     if shown:
-        lines.append(f"  generated credentials (kept in {CREDENTIALS_FILE.relative_to(ROOT)}):")
+        lines.append(f"  generated credentials (kept in {Path(settings.VAR_DIR) / CREDENTIALS_FILE}):")
         lines += [f"    {key}={value}" for key, value in shown.items()]
     lines.append("  stop with Ctrl-C")
     return "\n".join(lines) + "\n"
@@ -137,18 +138,20 @@ def embedded() -> int:
     from api.__main__ import THREADS
     from common.exceptions import ConfigError
     from common.logs import configure
-    from common.store import connect
+    from common.roles import address_in_use, refuse_start, role_redis
     from scheduler.service import run as run_scheduler
     from worker.runner import serve
 
     try:
         settings, generated = embedded_settings()
     except ConfigError as error:
-        print(f"run.py: {error}", file=sys.stderr)
-        return 2
+        refuse_start("run.py", error.message)
     configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE)
-    connection = connect(settings)
-    server = create_server(create_app(settings, connection), host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS)
+    connection = role_redis("run.py", settings)
+    try:
+        server = create_server(create_app(settings, connection), host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS)
+    except OSError as error:
+        address_in_use("run.py", settings, error)
     stop = threading.Event()
     threads = [
         threading.Thread(target=server.run, name="web", daemon=True),
@@ -160,8 +163,7 @@ def embedded() -> int:
     try:
         serve(settings, connection)  # returns on Ctrl-C / SIGTERM (RQ's warm shutdown)
     except ConfigError as error:
-        print(f"run.py: {error}", file=sys.stderr)
-        return 2
+        refuse_start("run.py", error.message)
     finally:
         stop.set()
         server.close()

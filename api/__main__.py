@@ -4,19 +4,24 @@ from __future__ import annotations
 import logging
 import sys
 
-from common.roles import role_settings
+from common.roles import address_in_use, role_redis, role_settings
 
 THREADS = 32  # ?wait=N and query requests each hold a thread while they wait
 
 
 def main() -> int:
     settings = role_settings("web")
-    from waitress import serve
+    from waitress import create_server
 
     from api import create_app
 
+    app = create_app(settings, role_redis("web", settings))
+    try:
+        server = create_server(app, host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS, ident="qmt-router")
+    except OSError as error:
+        address_in_use("web", settings, error)
     logging.getLogger("web").info("web listening on http://%s:%s", settings.FLASK_HOST, settings.FLASK_PORT)
-    serve(create_app(settings), host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS, ident="qmt-router")
+    server.run()  # returns on Ctrl-C; SIGTERM ends the process
     return 0
 
 

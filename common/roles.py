@@ -1,11 +1,27 @@
-"""Start-up shared by `python -m api|worker|scheduler`: settings, logging, and a Redis to share."""
+"""Start-up shared by `python -m api|worker|scheduler` and the embedded run: settings, logging, Redis.
+
+Every configuration or start-up problem ends the process with one line naming the key or the
+resource and what to do, and exit status 2 — never a traceback.
+"""
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
+
+import redis
 
 from common.exceptions import ConfigError
 from common.logs import configure
 from common.settings import Settings, get_settings
+from common.store import connect
+
+STARTUP_PROBLEM = 2  # exit status
+
+
+def refuse_start(role: str, problem: str) -> NoReturn:
+    """End the process at start-up with one line on stderr and exit status 2."""
+    print(f"{role}: {problem}", file=sys.stderr, flush=True)
+    raise SystemExit(STARTUP_PROBLEM)
 
 
 def role_settings(role: str) -> Settings:
@@ -13,10 +29,32 @@ def role_settings(role: str) -> Settings:
     try:
         settings = get_settings()
     except ConfigError as error:
-        print(f"{role}: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE)
+        refuse_start(role, error.message)
     if not settings.REDIS_URL:
-        print(f"{role}: REDIS_URL is not set; run `python run.py` for the embedded single-process mode", file=sys.stderr)
-        raise SystemExit(2)
+        refuse_start(role, "REDIS_URL is not set; run `python run.py` for the embedded single-process mode")
+    configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE)
     return settings
+
+
+def role_redis(role: str, settings: Settings) -> redis.Redis:
+    """A Redis client for the role, once the server answers; exits with one line when it does not."""
+    connection = connect(settings)
+    try:
+        connection.ping()
+    except redis.RedisError as error:
+        refuse_start(role, f"Redis at REDIS_URL={_safe_url(settings.REDIS_URL)} does not answer ({error.__class__.__name__}): "
+                           "start it, or correct REDIS_URL")
+    return connection
+
+
+def address_in_use(role: str, settings: Settings, error: OSError) -> NoReturn:
+    refuse_start(role, f"cannot listen on FLASK_HOST:FLASK_PORT = {settings.FLASK_HOST}:{settings.FLASK_PORT} ({error.strerror or error}): "
+                       "stop what holds the port, or set FLASK_PORT to a free one")
+
+
+def _safe_url(url: str) -> str:
+    """REDIS_URL without its password."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

@@ -4,9 +4,10 @@ from __future__ import annotations
 import ast
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -16,6 +17,11 @@ SCOPES = ("trade", "cancel", "query", "admin")
 TRADING_SCOPES = ("trade", "cancel", "query")
 
 
+# account_type as written in TRADER_CONFIGS -> xtquant's name for it. 1001 is the old server's code for a
+# stock account; 2 and 3 are xtconstant.SECURITY_ACCOUNT and CREDIT_ACCOUNT.
+ACCOUNT_TYPES: dict[Any, str] = {1001: "STOCK", 2: "STOCK", "STOCK": "STOCK", 3: "CREDIT", "CREDIT": "CREDIT"}
+
+
 class AccountConfig(BaseModel):
     """One entry of TRADER_CONFIGS: a QMT account the worker trades."""
 
@@ -23,15 +29,32 @@ class AccountConfig(BaseModel):
 
     account_id: str
     qmt_path: str = ""
-    nick_name: str = ""
+    nick_name: str = ""  # the old server's entries call it account_name
     enabled: bool = True
-    account_type: str = "STOCK"
+    account_type: Literal["STOCK", "CREDIT"] = "STOCK"
     session_id: int | None = None
 
     @field_validator("account_id", mode="before")
     @classmethod
     def _account_id_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
+
+    @field_validator("account_type", mode="before")
+    @classmethod
+    def _account_type(cls, value: Any) -> str:
+        key = value.strip().upper() if isinstance(value, str) else value
+        if isinstance(key, str) and key.isdigit():
+            key = int(key)
+        if isinstance(key, bool) or key not in ACCOUNT_TYPES:
+            raise ValueError(f"account_type {value!r} is not one of 1001, 2 or STOCK (a stock account), 3 or CREDIT (a credit account)")
+        return ACCOUNT_TYPES[key]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, entry: Any) -> Any:
+        if isinstance(entry, dict) and not entry.get("nick_name") and entry.get("account_name"):
+            return {**entry, "nick_name": entry["account_name"]}
+        return entry
 
 
 class ApiClient(BaseModel):
@@ -118,11 +141,12 @@ class Settings(BaseSettings):
     QUERY_TIMEOUT: float = Field(default=5.0, gt=0, le=30)  # seconds the web waits for a query job
     JOB_TTL: int = Field(default=86_400, ge=86_400)  # seconds a finished job stays readable
     BROKER_CALL_TIMEOUT: float = Field(default=10.0, gt=0)  # seconds one broker call may take
-    SIM_DATA_DIR: str = "var/sim"  # the simulator's userdata directory
+    VAR_DIR: str = "var"  # run-time files: the embedded run's generated credentials, and the defaults below
+    SIM_DATA_DIR: str = ""  # the simulator's userdata directory (default: VAR_DIR/sim)
     SIM_STARTING_CASH: float = Field(default=1_000_000.0, ge=0)
     SIM_PRICES_FILE: str = ""  # JSON {"600000.SH": 10.5, ...}: the simulator's prices for those codes (others: seeded)
     LOG_LEVEL: str = "INFO"
-    AUDIT_LOG_FILE: str = "var/audit.log"  # the audit trail's rotating file (empty: Redis stream only)
+    AUDIT_LOG_FILE: str | None = None  # the audit trail's rotating file (default: VAR_DIR/audit.log; "": Redis stream only)
 
     # Fees (fractions of the traded amount; yuan for the minimum): sizing leaves room for them, the simulator charges them
     FEE_COMMISSION_RATE: float = Field(default=0.00025, ge=0, lt=0.01)
@@ -148,6 +172,21 @@ class Settings(BaseSettings):
             raise ConfigError(f"API_CLIENTS must be a list of clients, got {type(value).__name__}")
         return list(value)
 
+    @model_validator(mode="after")
+    def _run_time_files(self) -> "Settings":
+        """Run-time files default to VAR_DIR, so one setting moves them all (tests: a temporary folder)."""
+        if not self.SIM_DATA_DIR:
+            self.SIM_DATA_DIR = str(Path(self.VAR_DIR) / "sim")
+        if self.AUDIT_LOG_FILE is None:
+            self.AUDIT_LOG_FILE = str(Path(self.VAR_DIR) / "audit.log")
+        return self
+
+    @model_validator(mode="after")
+    def _accounts_for_qmt(self) -> "Settings":
+        if self.BROKER == "qmt" and not self.enabled_accounts:
+            raise ConfigError("TRADER_CONFIGS has no enabled account, and BROKER=qmt needs one: add your QMT account(s) to TRADER_CONFIGS")
+        return self
+
     @property
     def enabled_accounts(self) -> list[AccountConfig]:
         """Enabled accounts in TRADER_CONFIGS order; `trader_index` is a position in this list."""
@@ -172,8 +211,16 @@ def load_settings(**overrides: Any) -> Settings:
     except ConfigError:
         raise
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(f"{_where(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in error.errors())
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def _where(location: tuple) -> str:
+    """A key a person can find in .env: `TRADER_CONFIGS entry 2 account_type` (entries counted from 1, as written)."""
+    if len(location) >= 2 and isinstance(location[1], int):
+        rest = ".".join(str(p) for p in location[2:])
+        return f"{location[0]} entry {location[1] + 1}" + (f" {rest}" if rest else "")
+    return ".".join(str(p) for p in location) or "settings"
 
 
 @lru_cache(maxsize=1)

@@ -5,8 +5,7 @@ import signal
 import sys
 import threading
 
-from common.roles import role_settings
-from common.store import connect
+from common.roles import role_redis, role_settings
 from scheduler.service import run
 
 
@@ -16,7 +15,7 @@ def main() -> int:
     for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), lambda *_: stop.set())
-    run(settings, connect(settings), stop)
+    run(settings, role_redis("scheduler", settings), stop)
     return 0
 
 

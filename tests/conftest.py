@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 
 import fakeredis
 import pytest
@@ -17,6 +18,24 @@ from api import create_app
 from tests.support import free_port, make_settings, wait_until
 
 TEST_DB = int(os.environ.get("ROUTER_TEST_REDIS_DB", "13"))  # another database lets two checkouts test at once
+CHECKOUT_VAR = Path(__file__).resolve().parents[1] / "var"
+
+
+def _var_files() -> dict[str, tuple[int, int]]:
+    """Every file under the checkout's var/ with its size and modification time."""
+    if not CHECKOUT_VAR.exists():
+        return {}
+    return {str(f.relative_to(CHECKOUT_VAR)): (f.stat().st_size, f.stat().st_mtime_ns) for f in CHECKOUT_VAR.rglob("*") if f.is_file()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_var_untouched():
+    """Tests write only to temporary folders: the run fails if anything in the checkout's var/ appeared or changed."""
+    before = _var_files()
+    yield
+    after = _var_files()
+    changed = sorted(name for name in after.keys() | before.keys() if after.get(name) != before.get(name))
+    assert not changed, f"tests wrote into the checkout's var/: {changed}"
 
 
 @pytest.fixture

@@ -4,18 +4,16 @@ from __future__ import annotations
 import sys
 
 from common.exceptions import ConfigError
-from common.roles import role_settings
-from common.store import connect
+from common.roles import refuse_start, role_redis, role_settings
 from worker.runner import serve
 
 
 def main() -> int:
     settings = role_settings("worker")
     try:
-        serve(settings, connect(settings), burst="--burst" in sys.argv)
+        serve(settings, role_redis("worker", settings), burst="--burst" in sys.argv)
     except ConfigError as error:
-        print(f"worker: {error}", file=sys.stderr)
-        return 2
+        refuse_start("worker", error.message)
     return 0
 
 

@@ -54,7 +54,7 @@ def test_python_code_is_never_evaluated(tmp_path):
     [
         ("[{'account_id': '1',", "TRADER_CONFIGS is neither JSON"),
         ("42", "TRADER_CONFIGS must be a list"),
-        ('[{"nick_name": "no id"}]', "TRADER_CONFIGS.0.account_id: Field required"),
+        ('[{"nick_name": "no id"}]', "TRADER_CONFIGS entry 1 account_id: Field required"),
     ],
 )
 def test_malformed_trader_configs_stop_start_up_naming_the_key(raw, words):

@@ -66,7 +66,7 @@ def role_env(redis_url, real_redis, tmp_path):
         "QMT_CLIENT_ACCOUNT": CLIENT_ID,
         "QMT_CLIENT_SECRET": CLIENT_SECRET,
         "TRADER_CONFIGS": str(ACCOUNTS),  # the old server's Python-literal form
-        "SIM_DATA_DIR": str(tmp_path / "sim"),
+        "VAR_DIR": str(tmp_path / "var"),
         "SIM_PRICES_FILE": sim_prices_file(tmp_path),
         "LOG_LEVEL": "INFO",
     }

@@ -24,7 +24,7 @@ def test_the_readme_run_command_serves_signed_orders_end_to_end(tmp_path):
         "FLASK_PORT": str(port),
         "QMT_CLIENT_ACCOUNT": CLIENT_ID,
         "QMT_CLIENT_SECRET": CLIENT_SECRET,
-        "SIM_DATA_DIR": str(tmp_path / "sim"),
+        "VAR_DIR": str(tmp_path / "var"),  # run.py works in the checkout: its run-time files go here instead
     }
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:

@@ -29,7 +29,7 @@ def test_fuzzing_the_openapi_document_finds_no_server_error_and_no_undocumented_
     base = f"http://127.0.0.1:{port}"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDIS_URL": "", "BROKER": "sim", "FLASK_PORT": str(port),
            "ADMIN_PASSWORD": "fuzz-admin-pw", "TRADER_PASSWORD": "fuzz-trader-pw", "QMT_CLIENT_ACCOUNT": "fuzz",
-           "QMT_CLIENT_SECRET": "fuzz-secret", "SIM_DATA_DIR": str(tmp_path / "sim"), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+           "QMT_CLIENT_SECRET": "fuzz-secret", "VAR_DIR": str(tmp_path / "var"), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen([sys.executable, str(ROOT / "run.py")], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -1,0 +1,73 @@
+"""Moving over: the old server's own `.env` starts the roles, and every start-up problem is one line and exit 2."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.conftest import ROOT, wait_ready
+
+pytestmark = pytest.mark.integration
+
+# The old server's README example, as it gives it: a quoted, multi-line Python literal with account_type 1001.
+OLD_README_TRADER_CONFIGS = '''TRADER_CONFIGS="[
+  {
+    'account_id': '3880000xxxxxx',
+    'account_type': 1001,
+    'account_name': '账户1',
+    'qmt_path': 'C:/迅投极速策略交易系统交易终端 华鑫证券QMT实盘/userdata_mini',
+    'enabled': True
+  }
+]"
+'''
+
+
+def one_line_refusal(done: subprocess.CompletedProcess, *words: str) -> str:
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert all(word in lines[0] for word in words), lines[0]
+    return lines[0]
+
+
+def test_the_old_readme_trader_configs_pasted_into_dotenv_starts(roles, http, role_env, tmp_path):
+    (tmp_path / ".env").write_text(OLD_README_TRADER_CONFIGS, encoding="utf-8")
+    del role_env["TRADER_CONFIGS"]  # the roles read it from .env in their working folder, as a user's would
+    roles.start("api")
+    roles.start("worker")
+    health = wait_ready(http, roles)
+    assert [a["account_id"] for a in health["accounts"]] == ["388*******xxx"]
+    [account] = http.get("/qmt/trade/api/accounts").body["accounts"]
+    assert (account["index"], account["account_id"], account["nick_name"], account["account_type"]) == (0, "3880000xxxxxx", "账户1", "STOCK")
+
+
+def run_role(role_env, tmp_path, *command: str, **change: str) -> subprocess.CompletedProcess:
+    env = {**role_env, **change}
+    return subprocess.run([sys.executable, *command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(role_env, tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        one_line_refusal(run_role(role_env, tmp_path, "-m", "api", FLASK_PORT=port), "FLASK_PORT", port, "in use")
+        one_line_refusal(run_role(role_env, tmp_path, str(ROOT / "run.py"), FLASK_PORT=port, REDIS_URL=""), "FLASK_PORT", port)
+
+
+@pytest.mark.parametrize("role", ["api", "worker", "scheduler"])
+def test_a_bad_account_entry_or_an_unreachable_redis_is_one_line_and_exit_2(role_env, tmp_path, role):
+    bad = "[{'account_id': '1', 'account_type': 'FUTURES'}]"
+    one_line_refusal(run_role(role_env, tmp_path, "-m", role, TRADER_CONFIGS=bad), "TRADER_CONFIGS entry 1 account_type", "STOCK", "CREDIT")
+    one_line_refusal(run_role(role_env, tmp_path, "-m", role, REDIS_URL="redis://:secret@127.0.0.1:1/0"), "REDIS_URL", "does not answer")
+    assert "secret" not in run_role(role_env, tmp_path, "-m", role, REDIS_URL="redis://:secret@127.0.0.1:1/0").stderr
+
+
+def test_run_py_refuses_a_bad_account_entry_and_an_empty_account_list_for_qmt_in_one_line(role_env, tmp_path):
+    embedded = {"REDIS_URL": ""}
+    one_line_refusal(run_role(role_env, tmp_path, str(ROOT / "run.py"), TRADER_CONFIGS="[{'account_type': 2}]", **embedded),
+                     "TRADER_CONFIGS entry 1 account_id")
+    one_line_refusal(run_role(role_env, tmp_path, str(ROOT / "run.py"), TRADER_CONFIGS="[]", BROKER="qmt", **embedded),
+                     "TRADER_CONFIGS", "BROKER=qmt")
