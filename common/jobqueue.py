@@ -19,12 +19,13 @@ from rq.serializers import JSONSerializer
 from common import keys
 from common.exceptions import DuplicateJob, JobNotFound, StoreUnavailable
 from common.jobs import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, new_job_id
+from common.orders import ORDER_JUNK
 
 Payload = OrderPayload | CancelPayload | QueryPayload
 NO_TIMEOUT = -1  # the worker bounds each broker call itself; RQ's timer would interrupt a call mid-flight
 WAIT_MAX_SECONDS = 30
 LATEST_ORDER_FIELDS = ("order_status", "status", "status_msg", "traded_volume", "traded_price")
-REJECTED_STATUS = 57  # xtconstant.ORDER_JUNK, arriving after the job ended
+REJECTED_STATUS = ORDER_JUNK  # a rejection arriving after the job ended
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what RQ accepts as an id
 
 

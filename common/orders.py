@@ -3,13 +3,34 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from xtquant import xtconstant
-
 from common.exceptions import PriceTypeUnsupported
 from common.symbols import Board, Instrument
 
-BUY = xtconstant.STOCK_BUY  # 23
-SELL = xtconstant.STOCK_SELL  # 24
+# xtquant's numbers under xtconstant's own names, copied so the web and the scheduler never import
+# the broker SDK; tests/common/test_orders.py pins each one to xtconstant.
+STOCK_BUY = 23  # xtconstant.STOCK_BUY
+STOCK_SELL = 24  # xtconstant.STOCK_SELL
+LATEST_PRICE = 5  # xtconstant.LATEST_PRICE: the latest trade price
+FIX_PRICE = 11  # xtconstant.FIX_PRICE: limit price
+MARKET_SH_CONVERT_5_CANCEL = 42  # xtconstant.MARKET_SH_CONVERT_5_CANCEL: SH/BJ best five, rest cancelled
+MARKET_PEER_PRICE_FIRST = 44  # xtconstant.MARKET_PEER_PRICE_FIRST: counterparty's best price
+MARKET_MINE_PRICE_FIRST = 45  # xtconstant.MARKET_MINE_PRICE_FIRST: own side's best price
+MARKET_SZ_CONVERT_5_CANCEL = 47  # xtconstant.MARKET_SZ_CONVERT_5_CANCEL: SZ best five, rest cancelled
+MARKET_SZ_FULL_OR_CANCEL = 48  # xtconstant.MARKET_SZ_FULL_OR_CANCEL: the highest market price type
+ORDER_UNREPORTED = 48  # xtconstant.ORDER_UNREPORTED
+ORDER_WAIT_REPORTING = 49  # xtconstant.ORDER_WAIT_REPORTING
+ORDER_REPORTED = 50  # xtconstant.ORDER_REPORTED
+ORDER_REPORTED_CANCEL = 51  # xtconstant.ORDER_REPORTED_CANCEL
+ORDER_PARTSUCC_CANCEL = 52  # xtconstant.ORDER_PARTSUCC_CANCEL
+ORDER_PART_CANCEL = 53  # xtconstant.ORDER_PART_CANCEL
+ORDER_CANCELED = 54  # xtconstant.ORDER_CANCELED
+ORDER_PART_SUCC = 55  # xtconstant.ORDER_PART_SUCC
+ORDER_SUCCEEDED = 56  # xtconstant.ORDER_SUCCEEDED
+ORDER_JUNK = 57  # xtconstant.ORDER_JUNK: rejected
+ORDER_UNKNOWN = 255  # xtconstant.ORDER_UNKNOWN
+
+BUY = STOCK_BUY
+SELL = STOCK_SELL
 SIDE_NAMES = {BUY: "buy", SELL: "sell"}
 REPO_CODES = ("131810.SZ", "204001.SH")  # 1-day reverse repo: R-001, GC001
 
@@ -27,22 +48,22 @@ class PriceType(IntEnum):
 # Per exchange: old code -> xtquant price type. SH and BJ share the SH codes (42-45).
 _XT_PRICE_TYPES: dict[str, dict[PriceType, int]] = {
     "SH": {
-        PriceType.LIMIT: xtconstant.FIX_PRICE,
-        PriceType.LATEST: xtconstant.LATEST_PRICE,
-        PriceType.BEST_FIVE_THEN_CANCEL: xtconstant.MARKET_SH_CONVERT_5_CANCEL,
-        PriceType.OWN_BEST: xtconstant.MARKET_MINE_PRICE_FIRST,
-        PriceType.COUNTERPARTY_BEST: xtconstant.MARKET_PEER_PRICE_FIRST,
+        PriceType.LIMIT: FIX_PRICE,
+        PriceType.LATEST: LATEST_PRICE,
+        PriceType.BEST_FIVE_THEN_CANCEL: MARKET_SH_CONVERT_5_CANCEL,
+        PriceType.OWN_BEST: MARKET_MINE_PRICE_FIRST,
+        PriceType.COUNTERPARTY_BEST: MARKET_PEER_PRICE_FIRST,
     },
     "SZ": {
-        PriceType.LIMIT: xtconstant.FIX_PRICE,
-        PriceType.LATEST: xtconstant.LATEST_PRICE,
-        PriceType.BEST_FIVE_THEN_CANCEL: xtconstant.MARKET_SZ_CONVERT_5_CANCEL,
-        PriceType.OWN_BEST: xtconstant.MARKET_MINE_PRICE_FIRST,
-        PriceType.COUNTERPARTY_BEST: xtconstant.MARKET_PEER_PRICE_FIRST,
+        PriceType.LIMIT: FIX_PRICE,
+        PriceType.LATEST: LATEST_PRICE,
+        PriceType.BEST_FIVE_THEN_CANCEL: MARKET_SZ_CONVERT_5_CANCEL,
+        PriceType.OWN_BEST: MARKET_MINE_PRICE_FIRST,
+        PriceType.COUNTERPARTY_BEST: MARKET_PEER_PRICE_FIRST,
     },
 }
 _XT_PRICE_TYPES["BJ"] = _XT_PRICE_TYPES["SH"]
-MARKET_XT_PRICE_TYPES = frozenset(range(42, 49))
+MARKET_XT_PRICE_TYPES = frozenset(range(MARKET_SH_CONVERT_5_CANCEL, MARKET_SZ_FULL_OR_CANCEL + 1))  # every SH and SZ market type, 42-48
 
 
 def xt_price_type(price_type: PriceType, inst: Instrument) -> int:
@@ -61,31 +82,31 @@ def xt_price_type(price_type: PriceType, inst: Instrument) -> int:
 
 def is_market(xt_type: int) -> bool:
     """True for the price types that ignore the order price (latest and the market types)."""
-    return xt_type == xtconstant.LATEST_PRICE or xt_type in MARKET_XT_PRICE_TYPES
+    return xt_type == LATEST_PRICE or xt_type in MARKET_XT_PRICE_TYPES
 
 
 # xtquant order statuses (DESIGN.md section 7).
 STATUS_NAMES: dict[int, str] = {
-    xtconstant.ORDER_UNREPORTED: "unreported",
-    xtconstant.ORDER_WAIT_REPORTING: "wait_reporting",
-    xtconstant.ORDER_REPORTED: "reported",
-    xtconstant.ORDER_REPORTED_CANCEL: "reported_cancel_pending",
-    xtconstant.ORDER_PARTSUCC_CANCEL: "part_filled_cancel_pending",
-    xtconstant.ORDER_PART_CANCEL: "part_cancelled",
-    xtconstant.ORDER_CANCELED: "cancelled",
-    xtconstant.ORDER_PART_SUCC: "part_filled",
-    xtconstant.ORDER_SUCCEEDED: "filled",
-    xtconstant.ORDER_JUNK: "rejected",
-    xtconstant.ORDER_UNKNOWN: "unknown",
+    ORDER_UNREPORTED: "unreported",
+    ORDER_WAIT_REPORTING: "wait_reporting",
+    ORDER_REPORTED: "reported",
+    ORDER_REPORTED_CANCEL: "reported_cancel_pending",
+    ORDER_PARTSUCC_CANCEL: "part_filled_cancel_pending",
+    ORDER_PART_CANCEL: "part_cancelled",
+    ORDER_CANCELED: "cancelled",
+    ORDER_PART_SUCC: "part_filled",
+    ORDER_SUCCEEDED: "filled",
+    ORDER_JUNK: "rejected",
+    ORDER_UNKNOWN: "unknown",
 }
 OPEN_STATUSES = frozenset(
     {
-        xtconstant.ORDER_UNREPORTED,
-        xtconstant.ORDER_WAIT_REPORTING,
-        xtconstant.ORDER_REPORTED,
-        xtconstant.ORDER_REPORTED_CANCEL,
-        xtconstant.ORDER_PARTSUCC_CANCEL,
-        xtconstant.ORDER_PART_SUCC,
+        ORDER_UNREPORTED,
+        ORDER_WAIT_REPORTING,
+        ORDER_REPORTED,
+        ORDER_REPORTED_CANCEL,
+        ORDER_PARTSUCC_CANCEL,
+        ORDER_PART_SUCC,
     }
 )
 

@@ -18,12 +18,12 @@ from concurrent.futures import TimeoutError as CallTimeout
 from typing import Any
 
 import redis
-from xtquant.xttype import StockAccount
 
 from common import keys
 from common.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, UnknownAccount
 from common.settings import AccountConfig, Settings
 from worker.quotes import Quote, read_quote
+from worker.xtquant_sdk import trader_class, xttype
 
 log = logging.getLogger("worker.broker")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -41,7 +41,7 @@ def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -
         return SimTrader(settings.SIM_DATA_DIR, session_id, callback, starting_cash=settings.SIM_STARTING_CASH,
                          prices_file=settings.SIM_PRICES_FILE or None, fees=Fees.from_settings(settings))
     try:
-        from xtquant.xttrader import XtQuantTrader
+        XtQuantTrader = trader_class()
     except ImportError as error:
         raise ConfigError(f"BROKER=qmt needs xtquant's trader, which only runs on Windows with QMT: {error}") from None
     trader = XtQuantTrader(path, session_id, callback)
@@ -63,7 +63,7 @@ class BrokerSession:
     def __init__(self, path: str, members: list[tuple[int, AccountConfig]], call_timeout: float):
         self.path = path
         self.members = members
-        self.accounts = {index: StockAccount(account.account_id, account.account_type) for index, account in members}
+        self.accounts = {index: xttype.StockAccount(account.account_id, account.account_type) for index, account in members}
         self.call_timeout = call_timeout
         self.trader: Any = None
         self.session_id = 0
@@ -156,7 +156,7 @@ class Brokers:
         self._supervisor = threading.Thread(target=self._supervise, name="broker-supervisor", daemon=True)
         self._supervisor.start()
 
-    def session(self, index: int) -> tuple[BrokerSession, StockAccount]:
+    def session(self, index: int) -> tuple[BrokerSession, xttype.StockAccount]:
         try:
             session = self._by_index[index]
         except KeyError:

@@ -15,12 +15,11 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from xtquant import xtconstant
-
 from common import events, keys
 from common.audit import mask_account
 from common.notify import Notifier
 from worker.snapshots import order_view, trade_view
+from worker.xtquant_sdk import xtconstant
 
 log = logging.getLogger("worker.callbacks")
 JOB_TAG = re.compile(r"^o[0-9a-f]{16}$")

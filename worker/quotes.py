@@ -5,6 +5,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from worker.xtquant_sdk import market_data
+
 log = logging.getLogger("worker.quotes")
 
 
@@ -33,7 +35,7 @@ def read_quote(trader: Any, code: str) -> Quote | None:
     if own is not None:
         return from_full_tick(code, own([code]).get(code))
     try:
-        from xtquant import xtdata  # Windows with QMT only
+        xtdata = market_data()  # Windows with QMT only
     except ImportError:
         return None
     try:

@@ -9,8 +9,7 @@ import threading
 import time
 from typing import Any
 
-from xtquant import xtconstant
-from xtquant.xttype import XtOrder
+from worker.xtquant_sdk import xtconstant, xttype
 
 created: list["XtQuantTrader"] = []
 ticks: dict[str, dict] = {}  # what the fake xtdata.get_full_tick answers, by code
@@ -81,9 +80,9 @@ class xtdata:  # noqa: N801 - stands in for the module xtquant.xtdata
         return {code: ticks[code] for code in codes if code in ticks}
 
 
-def accepted_order(account_id, order_id, stock_code, order_type, volume, price_type, price, strategy_name, order_remark) -> XtOrder:
+def accepted_order(account_id, order_id, stock_code, order_type, volume, price_type, price, strategy_name, order_remark) -> xttype.XtOrder:
     """A real XtOrder as QMT reports it once the exchange has it (status 50, nothing filled)."""
-    return XtOrder(
+    return xttype.XtOrder(
         account_id, stock_code, order_id, f"sys{order_id}", int(time.time()), order_type, volume, price_type, price,
         0, 0.0, xtconstant.ORDER_REPORTED, "", strategy_name, order_remark, 0, 0, "", "",
     )

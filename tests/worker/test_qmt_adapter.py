@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-from xtquant import xtconstant
 
 from common import jobqueue, keys
 from common.jobs import JOB_TAG_MAX_BYTES
@@ -17,6 +16,7 @@ from tests.support import order_payload as order
 from worker import broker as broker_module
 from worker.broker import BrokerSession, Brokers
 from worker.runner import serve
+from worker.xtquant_sdk import xtconstant
 
 
 @pytest.fixture(autouse=True)

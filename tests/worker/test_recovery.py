@@ -7,11 +7,11 @@ from common import jobqueue
 from common.jobs import QueryPayload
 from tests.support import make_settings, order_payload, sim_prices_file
 from rq.serializers import JSONSerializer
-from xtquant.xttype import StockAccount
 
 from common import keys
 from worker.runner import RouterWorker, serve
 from worker.sim import SimTrader
+from worker.xtquant_sdk import xttype
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def crash(settings, connection, reached_broker: bool) -> str:
         trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
         trader.start()
         trader.connect()
-        trader.order_stock(StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job.id)
+        trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job.id)
         trader.stop()
     assert jobqueue.view(connection, job_id).status == "started"
     return job_id

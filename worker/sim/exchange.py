@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from xtquant import xtconstant as xc
-
 from common.exceptions import InvalidSymbol, LotSizeViolation
 from common.orders import OPEN_STATUSES
 from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
@@ -19,6 +17,7 @@ from worker.planning import Fees
 from worker.sim import views
 from worker.sim.book import Account, Book, Loan, next_trading_day, previous_trading_day
 from worker.sim.market import PriceSource, Quote
+from worker.xtquant_sdk import xtconstant as xc
 
 Events = list[tuple[str, object]]
 OPEN = OPEN_STATUSES  # the statuses an order can still fill or be cancelled in

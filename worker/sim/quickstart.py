@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
-
-import xtquant
 
 import worker.sim
 from worker.sim.trader import SimTrader
+from worker.xtquant_sdk import PACKAGE_DIR
 
 ORIGINAL_IMPORT = "from xtquant.xttrader import XtQuantTrader, XtQuantTraderCallback"
 SIMULATOR_IMPORT = "from worker.sim import XtQuantTrader, XtQuantTraderCallback"
@@ -22,7 +20,7 @@ DEMO_SECONDS = 3.0
 
 def official_script() -> str:
     """The quick-start of xttrader.md (the first Python block under 快速入门), with its import line changed."""
-    doc = (Path(xtquant.__file__).parent / "doc" / "xttrader.md").read_text(encoding="utf-8")
+    doc = (PACKAGE_DIR / "doc" / "xttrader.md").read_text(encoding="utf-8")
     section = doc[doc.index("## 快速入门"):]
     script = re.search(r"```Python\n(.*?)```", section, re.S).group(1)
     if ORIGINAL_IMPORT not in script:

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from xtquant import xtconstant as xc
-
 from worker.sim.book import next_trading_day
 from worker.sim.exchange import OPEN, Exchange
+from worker.xtquant_sdk import xtconstant as xc
 
 KEEP_DAYS = 7  # orders and trades older than this are dropped from the books
 

@@ -18,14 +18,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from xtquant import xtconstant as xc
-from xtquant.xttype import XtAccountStatus, XtCancelOrderResponse, XtOrderResponse
-
 from worker.planning import Fees
 from worker.sim import book as books
 from worker.sim import settlement, views
 from worker.sim.exchange import OPEN, Exchange
 from worker.sim.market import PriceSource
+from worker.xtquant_sdk import xtconstant as xc
+from worker.xtquant_sdk import xttype
 
 log = logging.getLogger("worker.sim")
 
@@ -83,7 +82,7 @@ class SimTrader:
         self._subscribed.add(account.account_id)
         with self._locked():
             self.book.account(account.account_id)
-        status = XtAccountStatus(account.account_id, xc.SECURITY_ACCOUNT, xc.ACCOUNT_STATUS_OK)
+        status = xttype.XtAccountStatus(account.account_id, xc.SECURITY_ACCOUNT, xc.ACCOUNT_STATUS_OK)
         self._events.put(("on_account_status", status, account.account_id))
         return 0
 
@@ -122,7 +121,7 @@ class SimTrader:
         with self._locked():
             order_id, events = self.exchange.place(account.account_id, stock_code, order_type, order_volume, price_type, price,
                                                    strategy_name, order_remark)
-        response = XtOrderResponse(account.account_id, order_id, strategy_name, order_remark, "", seq)
+        response = xttype.XtOrderResponse(account.account_id, order_id, strategy_name, order_remark, "", seq)
         self._events.put(("on_order_stock_async_response", response, None))
         self._emit(account.account_id, events)
         return seq
@@ -145,7 +144,7 @@ class SimTrader:
             code, events = self.exchange.cancel(account.account_id, order_id)
             order = self.book.account(account.account_id).orders.get(order_id)
         sysid = order["order_sysid"] if order else ""
-        response = XtCancelOrderResponse(account.account_id, code, order_id, sysid, seq, "" if code == 0 else "撤单失败")
+        response = xttype.XtCancelOrderResponse(account.account_id, code, order_id, sysid, seq, "" if code == 0 else "撤单失败")
         self._events.put(("on_cancel_order_stock_async_response", response, None))
         self._emit(account.account_id, events)
         return seq
@@ -186,7 +185,7 @@ class SimTrader:
     query_account_info = query_account_infos
 
     def query_account_status(self) -> list:
-        return [XtAccountStatus(a, xc.SECURITY_ACCOUNT, xc.ACCOUNT_STATUS_OK) for a in sorted(self._subscribed)]
+        return [xttype.XtAccountStatus(a, xc.SECURITY_ACCOUNT, xc.ACCOUNT_STATUS_OK) for a in sorted(self._subscribed)]
 
     # -- the price source and the calendar (simulator only) -------------------------------------
     def get_full_tick(self, codes: list[str]) -> dict:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-from xtquant.xttype import StockAccount
 
 from worker.sim import SimTrader, XtQuantTraderCallback
+from worker.xtquant_sdk import xttype
 
 TUESDAY = "2026-11-24"
 
@@ -71,6 +71,6 @@ def trader(make_trader):
 
 @pytest.fixture
 def account(trader):
-    account = StockAccount("8880001")
+    account = xttype.StockAccount("8880001")
     assert trader.subscribe(account) == 0
     return account

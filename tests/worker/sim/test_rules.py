@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from xtquant import xtconstant as xc
+
+from worker.xtquant_sdk import xtconstant as xc
+from worker.xtquant_sdk import xttype
 
 BUY, SELL = xc.STOCK_BUY, xc.STOCK_SELL
 
@@ -174,11 +176,9 @@ def test_a_repo_of_1000_yuan_at_2_percent_returns_with_one_day_of_interest(trade
 
 
 def test_a_repo_lent_on_friday_earns_three_days(make_trader, recorder):
-    from xtquant.xttype import StockAccount
-
     trader = make_trader()
     trader.book.day = "2026-11-27"  # a Friday
-    account = StockAccount("8880002")
+    account = xttype.StockAccount("8880002")
     trader.subscribe(account)
     trader.set_price("204001.SH", 3.65)
     place(trader, account, recorder, "204001.SH", SELL, 1000, 3.65)  # 100,000 yuan
@@ -196,12 +196,10 @@ def test_a_repo_below_ten_zhang_or_bought_is_rejected(trader, account, recorder)
 def test_an_st_stock_has_a_five_percent_band_and_a_file_can_name_it(make_trader, recorder, tmp_path):
     import json
 
-    from xtquant.xttype import StockAccount
-
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"600001.SH": {"last": 4.0, "prev_close": 4.0, "name": "*ST 测试"}}), encoding="utf-8")
     trader = make_trader(prices_file=str(prices))
-    account = StockAccount("8880009")
+    account = xttype.StockAccount("8880009")
     trader.subscribe(account)
     assert place(trader, account, recorder, "600001.SH", BUY, 100, 4.2).order_status == xc.ORDER_SUCCEEDED  # +5%
     over = place(trader, account, recorder, "600001.SH", BUY, 100, 4.21)

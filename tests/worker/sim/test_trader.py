@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from xtquant import xtconstant as xc
-from xtquant.xttype import StockAccount, XtAsset, XtOrder, XtPosition, XtTrade
 
 from worker.sim.quickstart import official_script
+from worker.xtquant_sdk import xtconstant as xc
+from worker.xtquant_sdk import xttype
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -22,14 +22,14 @@ def test_callbacks_arrive_on_one_simulator_thread_in_order(trader, account, reco
     assert names == ["order", "trade", "order", "position", "asset"]
     assert {thread for _, _, thread in recorder.pushes} == {"sim-callbacks-1"}
     reported, trade, filled, position, asset = (item for _, item, _ in recorder.pushes)
-    assert isinstance(reported, XtOrder) and reported.order_status == xc.ORDER_REPORTED and reported.order_remark == "o0123456789abcdef"
-    assert isinstance(trade, XtTrade) and trade.order_id == order_id and trade.order_remark == "o0123456789abcdef"
-    assert isinstance(filled, XtOrder) and filled.order_status == xc.ORDER_SUCCEEDED and filled.traded_volume == 100
-    assert isinstance(position, XtPosition) and isinstance(asset, XtAsset)
+    assert isinstance(reported, xttype.XtOrder) and reported.order_status == xc.ORDER_REPORTED and reported.order_remark == "o0123456789abcdef"
+    assert isinstance(trade, xttype.XtTrade) and trade.order_id == order_id and trade.order_remark == "o0123456789abcdef"
+    assert isinstance(filled, xttype.XtOrder) and filled.order_status == xc.ORDER_SUCCEEDED and filled.traded_volume == 100
+    assert isinstance(position, xttype.XtPosition) and isinstance(asset, xttype.XtAsset)
 
 
 def test_pushes_only_for_subscribed_accounts(trader, recorder):
-    stranger = StockAccount("not-subscribed")
+    stranger = xttype.StockAccount("not-subscribed")
     trader.set_price("600000.SH", 10.0)
     assert trader.order_stock(stranger, "600000.SH", xc.STOCK_BUY, 100, xc.FIX_PRICE, 10.0) > 0
     trader.sleep(0.1)
@@ -65,7 +65,7 @@ def test_a_synchronous_call_inside_a_callback_is_refused_as_qmt_would_deadlock(t
 
 
 def test_state_survives_a_restart(make_trader, recorder):
-    account = StockAccount("8880003")
+    account = xttype.StockAccount("8880003")
     first = make_trader()
     first.subscribe(account)
     first.set_price("600000.SH", 10.0)
@@ -89,7 +89,7 @@ def test_not_connected_means_minus_one(tmp_path):
     from worker.sim import SimTrader
 
     trader = SimTrader(str(tmp_path), 7)
-    assert trader.order_stock(StockAccount("x"), "600000.SH", xc.STOCK_BUY, 100, xc.FIX_PRICE, 10.0) == -1
+    assert trader.order_stock(xttype.StockAccount("x"), "600000.SH", xc.STOCK_BUY, 100, xc.FIX_PRICE, 10.0) == -1
     assert trader.connect() == -1  # start() first, as with xtquant
 
 
@@ -141,6 +141,6 @@ def test_subscribing_pushes_the_account_status(tmp_path):
     trader = SimTrader(str(tmp_path), 3, Callback())
     trader.start()
     trader.connect()
-    trader.subscribe(StockAccount("8880004"))
+    trader.subscribe(xttype.StockAccount("8880004"))
     assert seen.wait(2) and statuses == [("8880004", xc.ACCOUNT_STATUS_OK)]
     trader.stop()
