@@ -54,7 +54,7 @@ def request_body() -> Any:
     return {} if body is None else body
 
 
-def _verify_signature() -> Caller:
+def _verify_signature(reading: bool) -> Caller:
     router = current_app.extensions["router"]
     headers = request.headers
     client_id, timestamp, signature = headers.get("X-Client-ID"), headers.get("X-Timestamp"), headers.get("X-Signature")
@@ -77,15 +77,23 @@ def _verify_signature() -> Caller:
     )
     if not signature_matches(expected, signature):
         raise SignatureInvalid("signature does not match the request (check the secret, the path and the canonical JSON body)")
-    if request.method not in SAFE_METHODS:
+    if request.method not in SAFE_METHODS and not reading:
         # Remembered for twice the window, so a replay is caught on either side of the server clock.
         if not router.redis.set(keys.replay_guard(expected), client_id, nx=True, ex=2 * window):
-            raise ReplayedRequest("request replayed: this signature was already accepted")
-    return Caller(client_id=client.client_id, scopes=tuple(client.scopes), accounts=client.accounts, source=request.remote_addr or "")
+            raise ReplayedRequest(
+                "request replayed: this signature was already accepted, so nothing was done. To send a second identical "
+                "order on purpose, vary strategy_name, or send client_order_id or an Idempotency-Key header"
+            )
+    return Caller(client_id=client.client_id, scopes=tuple(client.scopes), accounts=client.accounts, source=request.remote_addr or "",
+                  default_wait=client.default_wait)
 
 
-def current_caller() -> Caller:
-    """The authenticated caller of this request (a logged-in user needs no signature)."""
+def current_caller(reading: bool = False) -> Caller:
+    """The authenticated caller of this request (a logged-in user needs no signature).
+
+    `reading`: the route only reads (the query POSTs /order, /orders), so a repeated identical
+    request is not a replay: old clients repeat the same query within a second.
+    """
     if "caller" not in g:
         user = session.get("user")
         role = session.get("role")
@@ -93,7 +101,7 @@ def current_caller() -> Caller:
             _same_origin()
             g.caller = Caller(client_id=f"user:{user}", scopes=ROLE_SCOPES[role], accounts=None, source=request.remote_addr or "")
         else:
-            g.caller = _verify_signature()
+            g.caller = _verify_signature(reading)
     return g.caller
 
 
@@ -110,7 +118,7 @@ def require(scope: str) -> Callable:
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any):
-            current_caller().require(scope)
+            current_caller(reading=scope == "query").require(scope)
             return view(*args, **kwargs)
 
         wrapped.required_scope = scope  # read by the OpenAPI document

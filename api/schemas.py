@@ -162,11 +162,36 @@ class FanOutAccepted(BaseModel):
     jobs: list[JobRef]
 
 
+class OrderVerdict(BaseModel):
+    """One job's outcome in a waiting answer, in the old server's shape."""
+
+    trader_index: int
+    status: Literal["success", "failed"] = Field(description="success: the broker accepted the order (reported or filled)")
+    error: str | None = Field(description="failed: the broker's reason, or why it was never sent")
+    result: dict[str, Any] = Field(description="order_id, symbol, side, volume (shares), price (yuan), price_type, order_status "
+                                               "(xtquant code), status (its name), status_msg, traded_volume, traded_price; "
+                                               "cancels: cancelled, refused")
+
+
+class Waited(BaseModel):
+    """200 to `Prefer: wait=N` (or a client's default wait) when every job got the broker's verdict within N s."""
+
+    message: str
+    results: list[OrderVerdict]
+    job_ids: list[str]
+    operation: str | None = Field(default=None, description="/outer/trade only: buy or sell")
+    trade_mode: str | None = Field(default=None, description="/outer/trade only: position_pct or order_num")
+    trade_param: float | None = Field(default=None, description="/outer/trade only: the position_pct or order_num sent")
+    strategy_name: str | None = Field(default=None, description="/outer/trade only")
+    reserve_amount: float | None = Field(default=None, description="/trade/nhg only: yuan kept back")
+
+
 class Failure(BaseModel):
     success: Literal[False] = False
     error: str
     field: str | None = None
-    job_id: str | None = Field(default=None, description="with 503: the query job still queued")
+    job_id: str | None = Field(default=None, description="with 503: the query job still queued, or the order job whose enqueue is unknown")
+    job_ids: list[str] | None = Field(default=None, description="with 503 part-way through a fan-out: the jobs that were queued")
 
 
 class Done(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, url_for
 
-from api import idempotency, router
+from api import idempotency, router, waiting
 from api.auth import current_caller, request_body, require
 from api.openapi import documented
 from api.schemas import (
@@ -23,12 +23,13 @@ from api.schemas import (
     SideCancelRequest,
     TradeBody,
     TradeRequest,
+    Waited,
 )
 from common import submission
 from common.orders import BUY, SELL, PriceType
 
 bp = Blueprint("trade_api", __name__, url_prefix="/qmt/trade/api")
-ORDER_ANSWERS = {202: Queued}
+ORDER_ANSWERS = {200: Waited, 202: Queued}  # 200 only to a caller who asked to wait (Prefer: wait=N)
 ORDER_ERRORS = (400, 401, 403, 404, 409, 422, 423, 429, 503)
 
 
@@ -36,8 +37,18 @@ def _status_url(job_id: str) -> str:
     return url_for("jobs.get_job", job_id=job_id, _external=False)
 
 
-def accepted(queued: submission.Queued, single: bool):
-    """202 with the job (single) or every job (fan-out); `Idempotent-Replayed` when these are the original jobs."""
+def accepted(queued: submission.Queued, single: bool, **old_fields: object):
+    """202 with the job (single) or every job (fan-out); `Idempotent-Replayed` when these are the original jobs.
+
+    A caller who asked to wait (api.waiting) gets the old server's 200 answer instead when the broker decides in time.
+    """
+    wait = waiting.requested_wait(current_caller())
+    if wait:
+        waited = waiting.waited_answer(router().desk, queued, wait, **old_fields)
+        if waited is not None:
+            if queued.replayed:
+                waited.headers["Idempotent-Replayed"] = "true"
+            return waited
     if single:
         job_id = queued.jobs[0][1]
         body = Accepted(job_id=job_id, status_url=_status_url(job_id)).model_dump()
@@ -51,12 +62,14 @@ def accepted(queued: submission.Queued, single: bool):
     response.status_code = 202
     if queued.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    if wait:
+        response.headers["Preference-Applied"] = "respond-async"
     return response
 
 
-def _place(trader_index: int | None, single: bool, **order):
+def _place(trader_index: int | None, single: bool, old_fields: dict | None = None, **order):
     queued = router().desk.place(current_caller(), trader_index, idempotency=idempotency.of_request(), **order)
-    return accepted(queued, single)
+    return accepted(queued, single, **(old_fields or {}))
 
 
 @bp.post("/trade")
@@ -103,8 +116,11 @@ def sell():
 @require("trade")
 def outer_trade(side: str):
     order = OuterTradeRequest.model_validate(request_body())
-    sized = {"sizing": "position_pct", "position_pct": order.position_pct} if order.position_pct is not None else {"volume": order.order_num}
-    return _place(order.trader_index, order.trader_index is not None, symbol=order.symbol, order_type=BUY if side == "buy" else SELL,
+    by_pct = order.position_pct is not None
+    sized = {"sizing": "position_pct", "position_pct": order.position_pct} if by_pct else {"volume": order.order_num}
+    old_fields = {"operation": side, "trade_mode": "position_pct" if by_pct else "order_num",
+                  "trade_param": order.position_pct if by_pct else order.order_num, "strategy_name": order.strategy_name}
+    return _place(order.trader_index, order.trader_index is not None, old_fields, symbol=order.symbol, order_type=BUY if side == "buy" else SELL,
                   price=order.trade_price, price_type=order.price_type, strategy_name=order.strategy_name, **sized)
 
 
@@ -125,11 +141,11 @@ def allin():
 def nhg():
     order = NhgRequest.model_validate(request_body())
     queued = router().desk.sweep_repo(current_caller(), order.trader_index, order.reserve_amount, idempotency=idempotency.of_request())
-    return accepted(queued, order.trader_index is not None)
+    return accepted(queued, order.trader_index is not None, reserve_amount=order.reserve_amount)
 
 
 @bp.post("/cancel_order")
-@documented("Cancel one order", body=OrderLookup, answers={202: Accepted}, errors=ORDER_ERRORS)
+@documented("Cancel one order", body=OrderLookup, answers={200: Waited, 202: Accepted}, errors=ORDER_ERRORS)
 @require("cancel")
 def cancel_order():
     lookup = OrderLookup.model_validate(request_body())

@@ -64,6 +64,7 @@ class ApiClient(BaseModel):
     secret: str = Field(repr=False)
     scopes: tuple[str, ...] = SCOPES
     accounts: tuple[int, ...] | None = None  # None: every enabled account
+    default_wait: float = Field(default=0.0, ge=0, le=30)  # seconds an order answer waits for the broker's verdict; 0: 202 at once
 
     def may(self, scope: str) -> bool:
         return scope in self.scopes
@@ -123,6 +124,8 @@ class Settings(BaseSettings):
     QMT_CLIENT_SECRET: str = Field(default="", repr=False)
     OUTER_CLIENT_ACCOUNT: str = ""
     OUTER_CLIENT_SECRET: str = Field(default="", repr=False)
+    QMT_CLIENT_DEFAULT_WAIT: float = Field(default=0.0, ge=0, le=30)  # seconds; old SDKs cannot poll a job
+    OUTER_CLIENT_DEFAULT_WAIT: float = Field(default=0.0, ge=0, le=30)
     API_CLIENTS: Annotated[list[ApiClient], NoDecode] = Field(default_factory=list, repr=False)
 
     # Accounts
@@ -196,9 +199,11 @@ class Settings(BaseSettings):
     def clients(self) -> dict[str, ApiClient]:
         """Every signing client by id: the two legacy pairs, then API_CLIENTS."""
         found: dict[str, ApiClient] = {}
-        for client_id, secret in ((self.QMT_CLIENT_ACCOUNT, self.QMT_CLIENT_SECRET), (self.OUTER_CLIENT_ACCOUNT, self.OUTER_CLIENT_SECRET)):
+        legacy = ((self.QMT_CLIENT_ACCOUNT, self.QMT_CLIENT_SECRET, self.QMT_CLIENT_DEFAULT_WAIT),
+                  (self.OUTER_CLIENT_ACCOUNT, self.OUTER_CLIENT_SECRET, self.OUTER_CLIENT_DEFAULT_WAIT))
+        for client_id, secret, wait in legacy:
             if client_id and secret:  # the old server's clients trade, cancel and query; admin is for logins and API_CLIENTS
-                found[client_id] = ApiClient(client_id=client_id, secret=secret, scopes=TRADING_SCOPES)
+                found[client_id] = ApiClient(client_id=client_id, secret=secret, scopes=TRADING_SCOPES, default_wait=wait)
         for client in self.API_CLIENTS:
             found[client.client_id] = client
         return found

@@ -39,6 +39,7 @@ from common.orders import BUY, REPO_CODES, SELL, PriceType, is_market, xt_price_
 from common.risk import RiskLimits
 from common.settings import AccountConfig, Settings
 from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
+from common.verdicts import Verdict, await_verdicts
 
 WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
 Side = Literal["buy", "sell"]
@@ -53,6 +54,7 @@ class Caller:
     scopes: tuple[str, ...]
     accounts: tuple[int, ...] | None = None  # trader indexes it may use; None: all
     source: str = ""  # remote address; empty for in-process callers
+    default_wait: float = 0.0  # seconds its order answers wait for the broker's verdict unless it asks otherwise
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
@@ -289,6 +291,10 @@ class Desk:
         if not caller.sees_every_job and job.client_id != caller.client_id:
             raise JobNotFound(f"no job {job_id}")
         return jobqueue.wait(self.redis, job_id, wait) if wait else job
+
+    def verdicts(self, queued: Queued, seconds: float) -> list[Verdict] | None:
+        """The broker's verdict on every job of `queued` once all are definite within `seconds` (≤ 30); None when time runs out."""
+        return await_verdicts(self.redis, queued.jobs, seconds)
 
     def queue_depths(self) -> dict[str, int]:
         """Jobs waiting on each queue, in the worker's priority order."""
