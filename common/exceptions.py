@@ -99,6 +99,19 @@ class BrokerTimeout(BrokerUnavailable):
     """A broker call did not answer in time: whether it took effect is unknown until checked."""
 
 
+class OrderRefused(RouterError):
+    """The broker refused an order outright (xtquant's order_stock answered -1): nothing was placed."""
+
+
+class CancelRefused(RouterError):
+    """The broker refused to cancel an order (xtquant's cancel_order_stock answered a non-zero code)."""
+
+    def __init__(self, order_id: int, code: int):
+        super().__init__(f"the broker refused to cancel order {order_id} (code {code})", "order_id")
+        self.order_id = order_id
+        self.code = code
+
+
 class StoreUnavailable(RouterError):
     """Redis did not answer."""
 

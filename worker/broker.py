@@ -1,6 +1,7 @@
-"""The one broker interface: an XtQuantTrader (real, or the simulator) per qmt_path and its accounts.
+"""Broker sessions: an XtQuantTrader (real, or the simulator) per qmt_path and its accounts, kept connected.
 
-Job code is the same for both implementations; only `make_trader` knows which one it holds.
+Job code is the same for both implementations; only `make_trader` knows which one it holds, and
+jobs reach it through `Brokers.broker(index)` (worker.xt_broker, the worker.broker_api.Broker protocol).
 Every call is bounded by BROKER_CALL_TIMEOUT so a hung terminal never hangs the worker, and a
 session that drops (on_disconnected, or a failed connect) is reconnected with backoff: connect()
 again, then a fresh trader object with a new session id.
@@ -15,14 +16,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CallTimeout
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import redis
 
 from common import keys
 from common.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, UnknownAccount
 from common.settings import AccountConfig, Settings
-from worker.quotes import Quote, read_quote
+from worker.xt_broker import XtBroker
 from worker.xtquant_sdk import trader_class, xttype
 
 log = logging.getLogger("worker.broker")
@@ -30,6 +31,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 BACKOFF_SECONDS = (1, 2, 4, 8, 16, 30)  # between reconnect attempts; the last repeats
 OFF_DAY_BACKOFF = 300  # seconds between attempts on a weekend, when the terminal is often down on purpose
 FRESH_TRADER_AFTER = 2  # failed connect() calls before a new trader object and session id
+T = TypeVar("T")
 
 
 def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -> Any:
@@ -79,8 +81,8 @@ class BrokerSession:
     def wait_online(self, timeout: float) -> bool:
         return self._online.wait(max(timeout, 0.0))
 
-    def call(self, method: str, *args: Any) -> Any:
-        """trader.<method>(*args), bounded by call_timeout.
+    def run(self, request: Callable[[Any], T], what: str) -> T:
+        """request(trader) on the current trader object, bounded by call_timeout; `what` names it in errors.
 
         BrokerUnavailable: the call never reached the broker (offline, or still waiting for a free
         call thread when the time ran out, and withdrawn). BrokerTimeout: it was running when the
@@ -88,22 +90,13 @@ class BrokerSession:
         """
         if not self.connected:
             raise BrokerUnavailable(f"broker session for {self.path or 'the simulator'} is not connected")
-        future = self._calls.submit(getattr(self.trader, method), *args)
+        future = self._calls.submit(request, self.trader)
         try:
             return future.result(timeout=self.call_timeout)
         except CallTimeout:
             if future.cancel():  # never started: it can never reach the broker later
-                raise BrokerUnavailable(f"broker busy: {method} could not start within {self.call_timeout:g} s; not sent") from None
-            raise BrokerTimeout(f"broker did not answer {method} within {self.call_timeout:g} s") from None
-
-    def quote(self, code: str) -> Quote | None:
-        """The latest quote of `code`, or None when the broker has none (or does not answer in time)."""
-        future = self._calls.submit(read_quote, self.trader, code)
-        try:
-            return future.result(timeout=self.call_timeout)
-        except CallTimeout:
-            future.cancel()
-            return None
+                raise BrokerUnavailable(f"broker busy: {what} could not start within {self.call_timeout:g} s; not sent") from None
+            raise BrokerTimeout(f"broker did not answer {what} within {self.call_timeout:g} s") from None
 
     def close(self) -> None:
         self._online.clear()
@@ -162,6 +155,11 @@ class Brokers:
         except KeyError:
             raise UnknownAccount(f"trader_index {index} selects no enabled account", "trader_index") from None
         return session, session.accounts[index]
+
+    def broker(self, index: int) -> XtBroker:
+        """The Broker of trader_index `index`. Raises UnknownAccount when it selects no enabled account."""
+        session, account = self.session(index)
+        return XtBroker(session, index, account, self._recorder)
 
     def indexes(self) -> list[int]:
         return sorted(self._by_index)

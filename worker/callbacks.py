@@ -1,5 +1,6 @@
 """xtquant callbacks -> order states and events in Redis, and in-process waiters.
 
+Pushed orders and trades become worker.broker_api types on arrival (worker.xt_broker converts them).
 Callbacks arrive on one xtquant (or simulator) thread. Nothing here calls the broker
 synchronously: a synchronous call made inside a callback can deadlock QMT.
 """
@@ -17,9 +18,10 @@ from pydantic import ValidationError
 
 from common import events, keys
 from common.audit import mask_account
+from common.orders import ORDER_JUNK
 from common.notify import Notifier
 from worker.snapshots import order_view, trade_view
-from worker.xtquant_sdk import xtconstant
+from worker.xt_broker import order_from_xt, trade_from_xt
 
 log = logging.getLogger("worker.callbacks")
 JOB_TAG = re.compile(r"^o[0-9a-f]{16}$")
@@ -59,21 +61,23 @@ class OrderEventRecorder:
             self._latest.pop(order_id, None)
 
     # -- xtquant callbacks (broker thread) ---------------------------------------------------
-    def on_stock_order(self, order: Any) -> None:
+    def on_stock_order(self, pushed: Any) -> None:
+        order = order_from_xt(pushed)
         state = order_view(order)
         with self._changed:
             self._latest[order.order_id] = state
             self._changed.notify_all()
         self._store_state(order.order_remark, state)
         self._event(events.OrderEvent, **state)
-        if order.order_status == xtconstant.ORDER_JUNK:
-            self.notify(f"废单 rejected: {mask_account(order.account_id)} {state['side']} {order.stock_code} {order.order_volume} @ {order.price}: "
+        if order.order_status == ORDER_JUNK:
+            self.notify(f"废单 rejected: {mask_account(order.account_id)} {state['side']} {order.symbol} {order.volume} @ {order.price}: "
                         f"{order.status_msg} (order {order.order_id}, job {order.order_remark or '-'})")
 
-    def on_stock_trade(self, trade: Any) -> None:
+    def on_stock_trade(self, pushed: Any) -> None:
+        trade = trade_from_xt(pushed)
         view = trade_view(trade)
         self._event(events.TradeEvent, **view)
-        self.notify(f"成交 filled: {mask_account(trade.account_id)} {view['side']} {trade.stock_code} {trade.traded_volume} @ {trade.traded_price} "
+        self.notify(f"成交 filled: {mask_account(trade.account_id)} {view['side']} {trade.symbol} {trade.traded_volume} @ {trade.traded_price} "
                     f"(order {trade.order_id}, job {trade.order_remark or '-'})")
 
     def notify(self, text: str) -> None:

@@ -12,11 +12,14 @@ from typing import Any
 from rq import get_current_job
 
 from common import audit, risk
-from common.exceptions import BrokerTimeout, BrokerUnavailable, NoQuote, RiskRejected, SizeRoundsToZero, UnknownAccount
+from common.exceptions import (BrokerTimeout, BrokerUnavailable, CancelRefused, NoQuote, OrderRefused, RiskRejected,
+                               SizeRoundsToZero, UnknownAccount)
 from common.jobs import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload
 from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
+from common.settings import Settings
 from common.symbols import Board, instrument
 from worker import runtime
+from worker.broker_api import Broker, Order, OrderId
 from worker.planning import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 from worker.snapshots import order_view, portfolio_view, position_view, trade_view
 
@@ -49,18 +52,18 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
                            f"waited {late:.0f} s past ORDER_TTL (job {tag})")
         return OrderResult(outcome="expired", error=f"waited past ORDER_TTL ({late:.1f} s late); never sent", **base).model_dump()
     try:
-        session, account = rt.brokers.session(order.account_index)
+        broker = rt.brokers.broker(order.account_index)
     except UnknownAccount as error:
         return OrderResult(outcome="not_submitted", error=error.message, **base).model_dump()
-    if account.account_id != order.account_id:
-        error = f"trader_index {order.account_index} is now account {account.account_id}, not {order.account_id}; never sent"
-        return OrderResult(outcome="not_submitted", error=error, **base).model_dump()
-    if not session.connected and not session.wait_online(order.deadline - time.time()):
+    if broker.account_id != order.account_id:
+        moved = f"trader_index {order.account_index} is now account {broker.account_id}, not {order.account_id}; never sent"
+        return OrderResult(outcome="not_submitted", error=moved, **base).model_dump()
+    if not broker.connected and not broker.wait_online(order.deadline - time.time()):
         log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
         rt.recorder.notify(f"过期 expired, never sent: {order.symbol} {SIDE_NAMES[order.order_type]}: QMT stayed disconnected (job {tag})")
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
     try:
-        symbol, volume, price, notional = _resolve(order, session, account, rt.settings)
+        symbol, volume, price, notional = _resolve(order, broker, rt.settings)
         # the kill switch halts orders still queued when it was thrown; sized and market orders meet the notional cap here
         risk.check_order(risk.load(rt.redis), symbol, notional)
     except (SizeRoundsToZero, NoQuote, BrokerUnavailable, RiskRejected) as error:
@@ -69,20 +72,18 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     base.update(symbol=symbol, volume=volume, price=price)
     submitted_at = time.time()
     try:
-        order_id = session.call("order_stock", account, symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
+        order_id = broker.place_order(symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
     except BrokerTimeout as error:
-        return _settle_unanswered(session, account, tag, base, str(error))
+        return _settle_unanswered(broker, tag, base, str(error))
     except BrokerUnavailable as error:
         return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", **base).model_dump()
-    if order_id is None or order_id < 0:
-        refusal = rt.recorder.order_error(tag)
-        reason = refusal["error_msg"] if refusal else "the broker refused the order (order_stock returned -1)"
-        log.info("job %s rejected by broker: %s", tag, reason)
-        return OrderResult(outcome="rejected", error=reason, submitted_at=submitted_at, **base).model_dump()
+    except OrderRefused as refusal:
+        log.info("job %s rejected by broker: %s", tag, refusal.message)
+        return OrderResult(outcome="rejected", error=refusal.message, submitted_at=submitted_at, **base).model_dump()
     state = rt.recorder.wait_for_order(order_id, ORDER_ACK_WAIT)
     rt.recorder.forget(order_id)
     if state is None:
-        state = _query_order(session, account, order_id) or {}
+        state = _query_order(broker, order_id) or {}
     status = state.get("order_status")
     rejected = status == 57
     log.info("job %s order %s %s", tag, order_id, status_name(status))
@@ -113,7 +114,7 @@ def order_basics(order: OrderPayload) -> dict[str, Any]:
     }
 
 
-def _resolve(order: OrderPayload, session: Any, account: Any, settings: Any) -> tuple[str, int, float, float | None]:
+def _resolve(order: OrderPayload, broker: Broker, settings: Settings) -> tuple[str, int, float, float | None]:
     """The symbol, volume and price to send, sized where the account is known (DESIGN.md section 7), and the
     order's notional in yuan for the risk cap (None for reverse repo: lending, not market risk).
 
@@ -122,62 +123,62 @@ def _resolve(order: OrderPayload, session: Any, account: Any, settings: Any) -> 
     fees = Fees.from_settings(settings)
     market = is_market(order.xt_price_type)
     if order.sizing == "repo":
-        return _repo_order(order, session, account, fees)
+        return _repo_order(order, broker, fees)
     inst = instrument(order.symbol)
     price = order.price
     if market or price <= 0:
-        quote = session.quote(inst.code)
+        quote = broker.quote(inst.code)
         if quote is None:
             raise NoQuote(f"no quote for {inst.code}: a market-type or unpriced order needs one", "symbol")
         price = price or quote.last
     volume = order.volume
+    share = order.position_pct or 0.0  # OrderPayload requires it with position_pct sizing
     if order.sizing == "position_pct" and order.order_type == BUY:
-        asset = session.call("query_stock_asset", account)
-        volume = pct_buy_volume(inst, asset.total_asset, price, order.position_pct, asset.cash, fees)
+        asset = broker.query_asset()
+        volume = pct_buy_volume(inst, asset.total_asset, price, share, asset.cash, fees)
     elif order.sizing == "position_pct":
-        position = session.call("query_stock_position", account, inst.code)
-        volume = pct_sell_volume(inst, position.can_use_volume if position else 0, order.position_pct)
+        position = broker.query_position(inst.code)
+        volume = pct_sell_volume(inst, position.can_use_volume if position else 0, share)
     elif order.sizing == "allin":
-        volume = allin_volume(inst, session.call("query_stock_asset", account).cash, price, fees)
+        volume = allin_volume(inst, broker.query_asset().cash, price, fees)
     send_price = 0.0 if market and inst.board is not Board.STAR else price
     return inst.code, volume, send_price, round(volume * price, 2)
 
 
-def _repo_order(order: OrderPayload, session: Any, account: Any, fees: Fees) -> tuple[str, int, float, None]:
+def _repo_order(order: OrderPayload, broker: Broker, fees: Fees) -> tuple[str, int, float, None]:
     """Lend idle cash at the better of the two 1-day repo rates (the higher bid; a lender sells)."""
-    quotes = [q for q in (session.quote(code) for code in REPO_CODES) if q is not None]
+    quotes = [q for q in (broker.quote(code) for code in REPO_CODES) if q is not None]
     if not quotes:
         raise NoQuote(f"no quote for {' or '.join(REPO_CODES)}: cannot price the reverse repo", "symbol")
     best = max(quotes, key=lambda q: q.bid or q.last)
-    cash = session.call("query_stock_asset", account).cash
+    cash = broker.query_asset().cash
     volume = repo_volume(instrument(best.code), cash, order.reserve_amount, fees)
     return best.code, volume, order.price or best.bid or best.last, None
 
 
-def _query_order(session: Any, account: Any, order_id: int) -> dict | None:
+def _query_order(broker: Broker, order_id: OrderId) -> dict | None:
     try:
-        found = session.call("query_stock_order", account, order_id)
+        found = broker.query_order(order_id)
     except BrokerUnavailable:
         return None
     return order_view(found) if found else None
 
 
-def order_by_tag(session: Any, account: Any, tag: str) -> Any | None:
+def order_by_tag(broker: Broker, tag: str) -> Order | None:
     """Today's order carrying the job tag `tag` in order_remark, or None. Raises BrokerUnavailable."""
-    for found in session.call("query_stock_orders", account, False) or []:
+    for found in broker.query_orders(cancelable_only=False):
         if found.order_remark == tag:
             return found
     return None
 
 
-def found_result(found: Any, base: dict) -> OrderResult:
+def found_result(found: Order, base: dict[str, Any]) -> OrderResult:
     """The result of an order job whose order was found at the broker (by its tag)."""
-    state = order_view(found)
     return OrderResult(
         outcome="submitted",
         order_id=found.order_id,
         order_status=found.order_status,
-        status=state["status"],
+        status=status_name(found.order_status),
         status_msg=found.status_msg,
         traded_volume=found.traded_volume,
         traded_price=found.traded_price,
@@ -185,10 +186,10 @@ def found_result(found: Any, base: dict) -> OrderResult:
     )
 
 
-def _settle_unanswered(session: Any, account: Any, tag: str, base: dict, reason: str) -> dict:
+def _settle_unanswered(broker: Broker, tag: str, base: dict[str, Any], reason: str) -> dict:
     """order_stock did not answer in time: look for the order by its tag before saying anything."""
     try:
-        found = order_by_tag(session, account, tag)
+        found = order_by_tag(broker, tag)
     except BrokerUnavailable:
         found = None
     if found is not None:
@@ -203,18 +204,19 @@ def run_cancel(payload: dict) -> dict:
     rt = runtime.current()
     result = CancelResult(order_id=cancel.order_id, side=cancel.side, accepted=False)
     try:
-        session, account = rt.brokers.session(cancel.account_index)
+        broker = rt.brokers.broker(cancel.account_index)
         if cancel.order_id is not None:
-            targets = [cancel.order_id]
+            targets = [OrderId(cancel.order_id)]
         else:
             wanted = BUY if cancel.side == "buy" else SELL
-            targets = [o.order_id for o in session.call("query_stock_orders", account, True) or [] if o.order_type == wanted]
+            targets = [o.order_id for o in broker.query_orders(cancelable_only=True) if o.order_type == wanted]
         for order_id in targets:
-            code = session.call("cancel_order_stock", account, order_id)
-            if code == 0:
-                result.cancelled.append(order_id)
-            else:
-                result.refused.append({"order_id": order_id, "error": f"the broker refused to cancel order {order_id} (code {code})"})
+            try:
+                broker.cancel_order(order_id)
+            except CancelRefused as refusal:
+                result.refused.append({"order_id": order_id, "error": refusal.message})
+                continue
+            result.cancelled.append(order_id)
     except (UnknownAccount, BrokerUnavailable) as error:
         result.error = error.message
     result.accepted = result.error is None and not result.refused
@@ -230,32 +232,29 @@ def run_query(payload: dict) -> Any:
     rt = runtime.current()
     if query.what == "accounts":
         return [_account_view(rt, index) for index in rt.brokers.indexes()]
-    session, account = rt.brokers.session(query.account_index or 0)
-    if query.account_id is not None and query.account_id != account.account_id:
-        raise UnknownAccount(f"trader_index {query.account_index} is now account {account.account_id}, not {query.account_id}")
+    broker = rt.brokers.broker(query.account_index or 0)
+    if query.account_id is not None and query.account_id != broker.account_id:
+        raise UnknownAccount(f"trader_index {query.account_index} is now account {broker.account_id}, not {query.account_id}")
     if query.what == "asset":
-        asset = session.call("query_stock_asset", account)
-        if asset is None:
-            raise BrokerUnavailable(f"the broker returned no asset for account index {query.account_index}")
-        return portfolio_view(asset, session.call("query_stock_positions", account) or [])
+        return portfolio_view(broker.query_asset(), broker.query_positions())
     if query.what == "positions":
-        return [position_view(p) for p in session.call("query_stock_positions", account) or []]
+        return [position_view(p) for p in broker.query_positions()]
     if query.what == "orders":
-        return [order_view(o) for o in session.call("query_stock_orders", account, query.cancelable_only) or []]
+        return [order_view(o) for o in broker.query_orders(query.cancelable_only)]
     if query.what == "order":
-        found = session.call("query_stock_order", account, query.order_id)
+        found = broker.query_order(query.order_id) if query.order_id is not None else None
         return order_view(found) if found else None
-    return [trade_view(t) for t in session.call("query_stock_trades", account) or []]
+    return [trade_view(t) for t in broker.query_trades()]
 
 
 def _account_view(rt: runtime.Runtime, index: int) -> dict:
-    session, account = rt.brokers.session(index)
+    broker = rt.brokers.broker(index)
     config = rt.settings.enabled_accounts[index]
     return {
         "index": index,
-        "account_id": account.account_id,
+        "account_id": broker.account_id,
         "nick_name": config.nick_name,
         "account_type": config.account_type,
         "broker": rt.settings.BROKER,
-        "connected": session.connected,
+        "connected": broker.connected,
     }

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
-
 import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -24,14 +22,14 @@ from common import keys
 from common.exceptions import BrokerUnavailable, UnknownAccount
 from common.jobqueue import queue
 from common.jobs import OrderPayload, OrderResult
-from worker.broker import Brokers
+from worker.broker_api import BrokerAccounts, Order
 from worker.jobs import found_result, order_basics, order_by_tag
 
 log = logging.getLogger("worker.recovery")
 SETTLE_WAIT = 1.0  # seconds to let the broker record an order that was in flight before concluding it never arrived
 
 
-def reconcile(connection: redis.Redis, brokers: Brokers, job_ttl: int) -> dict[str, str]:
+def reconcile(connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int) -> dict[str, str]:
     """Settle every job left in a started registry of our queues; returns {job_id: what was recorded}.
 
     Call it before this worker takes jobs: then whatever is in those registries was left by a dead worker.
@@ -117,31 +115,31 @@ def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:
     queue(connection, queue_name).enqueue_job(job, at_front=True)
 
 
-def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Job, brokers: Brokers, job_ttl: int) -> str:
+def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Job, brokers: BrokerAccounts, job_ttl: int) -> str:
     order = OrderPayload.model_validate(job.kwargs["payload"])
     base = order_basics(order)
-    found = _find_by_tag(brokers, order, job.id)
-    if found is None:
-        time.sleep(SETTLE_WAIT)
+    try:
         found = _find_by_tag(brokers, order, job.id)
-    if found == "unreachable":
+        if found is None:
+            time.sleep(SETTLE_WAIT)
+            found = _find_by_tag(brokers, order, job.id)
+    except (UnknownAccount, BrokerUnavailable):
         result = OrderResult(outcome="unknown", error=f"the worker stopped while placing this order and the broker could not be asked; look for order_remark {job.id} in QMT", **base)
-    elif found is None:
-        result = OrderResult(outcome="not_submitted", error="the worker stopped before the order reached the broker; never sent", **base)
     else:
-        result = found_result(found, {**base, "volume": found.order_volume, "price": found.price})
+        if found is None:
+            result = OrderResult(outcome="not_submitted", error="the worker stopped before the order reached the broker; never sent", **base)
+        else:
+            result = found_result(found, {**base, "volume": found.volume, "price": found.price})
     _finish(connection, registry, job, result.model_dump(), job_ttl)
     return result.outcome
 
 
-def _find_by_tag(brokers: Brokers, order: OrderPayload, tag: str) -> Any:
-    try:
-        session, account = brokers.session(order.account_index)
-        if not session.connected and not session.wait_online(session.call_timeout):
-            return "unreachable"
-        return order_by_tag(session, account, tag)
-    except (UnknownAccount, BrokerUnavailable):
-        return "unreachable"
+def _find_by_tag(brokers: BrokerAccounts, order: OrderPayload, tag: str) -> Order | None:
+    """The order carrying `tag`, or None. Raises UnknownAccount, or BrokerUnavailable when the broker cannot be asked."""
+    broker = brokers.broker(order.account_index)
+    if not broker.connected and not broker.wait_online(broker.call_timeout):
+        raise BrokerUnavailable(f"the broker of trader_index {order.account_index} stayed disconnected")
+    return order_by_tag(broker, tag)
 
 
 def _finish(connection: redis.Redis, registry: StartedJobRegistry, job: Job, result: dict, job_ttl: int) -> None:

@@ -11,7 +11,7 @@ import redis
 
 from common.exceptions import BrokerUnavailable
 from common.settings import Settings
-from worker.broker import Brokers
+from worker.broker_api import BrokerAccounts
 from worker.callbacks import OrderEventRecorder
 
 
@@ -19,7 +19,7 @@ from worker.callbacks import OrderEventRecorder
 class Runtime:
     settings: Settings
     redis: redis.Redis
-    brokers: Brokers
+    brokers: BrokerAccounts  # worker.broker.Brokers in the worker; a fake in tests
     recorder: OrderEventRecorder
 
 

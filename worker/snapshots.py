@@ -1,22 +1,22 @@
-"""xtquant objects (xttype) as the JSON the old server's clients read: orders, positions, assets."""
+"""The broker's answers (worker.broker_api's Order, Trade, Position, Asset) as the JSON the old server's clients read."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from common.orders import SIDE_NAMES, status_name
+from worker.broker_api import Asset, Order, Position, Trade
 
 
-def order_view(order: Any) -> dict:
-    """An xttype.XtOrder as JSON (prices in yuan, volumes in shares or 张)."""
+def order_view(order: Order) -> dict:
+    """An order as JSON (prices in yuan, volumes in shares or 张)."""
     return {
         "order_id": order.order_id,
         "account_id": order.account_id,
-        "symbol": order.stock_code,
-        "name": getattr(order, "instrument_name", ""),
+        "symbol": order.symbol,
+        "name": order.name,
         "side": SIDE_NAMES.get(order.order_type, str(order.order_type)),
         "order_type": order.order_type,
-        "volume": order.order_volume,
+        "volume": order.volume,
         "price": order.price,
         "price_type": order.price_type,
         "order_status": order.order_status,
@@ -31,30 +31,32 @@ def order_view(order: Any) -> dict:
     }
 
 
-def trade_view(trade: Any) -> dict:
+def trade_view(trade: Trade) -> dict:
+    """A fill as JSON (yuan, shares or 张)."""
     return {
         "order_id": trade.order_id,
         "account_id": trade.account_id,
-        "symbol": trade.stock_code,
-        "name": getattr(trade, "instrument_name", ""),
+        "symbol": trade.symbol,
+        "name": trade.name,
         "side": SIDE_NAMES.get(trade.order_type, str(trade.order_type)),
         "traded_id": trade.traded_id,
         "traded_time": trade.traded_time,
         "traded_volume": trade.traded_volume,
         "traded_price": trade.traded_price,
         "traded_amount": trade.traded_amount,
-        "commission": getattr(trade, "commission", 0.0),
+        "commission": trade.commission,
         "strategy_name": trade.strategy_name,
         "order_remark": trade.order_remark,
     }
 
 
-def position_view(position: Any) -> dict:
+def position_view(position: Position) -> dict:
+    """A holding as JSON, with its floating profit (yuan; ratio of cost)."""
     cost = position.volume * position.avg_price
     profit = position.market_value - cost
     return {
-        "symbol": position.stock_code,
-        "name": getattr(position, "instrument_name", ""),
+        "symbol": position.symbol,
+        "name": position.name,
         "volume": position.volume,
         "can_use_volume": position.can_use_volume,
         "frozen_volume": position.frozen_volume,
@@ -69,8 +71,8 @@ def position_view(position: Any) -> dict:
     }
 
 
-def portfolio_view(asset: Any, positions: list[Any]) -> dict:
-    """An xttype.XtAsset plus the floating profit of its positions (yuan; ratio of cost)."""
+def portfolio_view(asset: Asset, positions: list[Position]) -> dict:
+    """An account's money plus the floating profit of its positions (yuan; ratio of cost)."""
     cost = sum(p.volume * p.avg_price for p in positions)
     profit = sum(p.market_value for p in positions) - cost
     return {
@@ -79,7 +81,7 @@ def portfolio_view(asset: Any, positions: list[Any]) -> dict:
         "frozen_cash": asset.frozen_cash,
         "market_value": asset.market_value,
         "total_asset": asset.total_asset,
-        "fetch_balance": getattr(asset, "fetch_balance", asset.cash),
+        "fetch_balance": asset.fetch_balance,
         "profit": round(profit, 2),
         "profit_ratio": round(profit / cost, 6) if cost else 0.0,
     }

@@ -127,9 +127,9 @@ def test_a_call_that_never_started_is_withdrawn_and_can_never_reach_the_broker()
     try:
         for tag in ("a", "b"):  # both call threads hang inside the broker
             with pytest.raises(BrokerTimeout):
-                session.call("order_stock", tag)
+                session.run(lambda trader, tag=tag: trader.order_stock(tag), "order_stock")
         with pytest.raises(BrokerUnavailable) as caught:
-            session.call("order_stock", "c")
+            session.run(lambda trader: trader.order_stock("c"), "order_stock")
         assert not isinstance(caught.value, BrokerTimeout) and "not sent" in caught.value.message
         session.trader.release.set()
         time.sleep(0.2)

@@ -105,3 +105,17 @@ def test_a_suspect_that_started_meanwhile_is_left_alone(settings, fake_redis):
     watch.scan()
     Job.fetch(job_id, connection=fake_redis, serializer=JSONSerializer).set_status(JobStatus.STARTED)
     assert watch.scan() == {} and jobqueue.queue(fake_redis, keys.ORDER_QUEUE).count == 0
+
+
+def test_recovery_settles_by_tag_through_the_broker_protocol_alone(settings, fake_redis):
+    from tests.worker.fake_broker import FakeAccounts, FakeBroker
+    from worker.recovery import reconcile
+
+    reached, lost = crash(settings, fake_redis, reached_broker=False), crash(settings, fake_redis, reached_broker=False)
+    fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)
+    order_id = fake.place_order("600000.SH", 23, 100, 11, 10.0, "", reached)  # the dead worker's order that got through
+    settled = reconcile(fake_redis, FakeAccounts([fake]), settings.JOB_TTL)
+    assert settled == {reached: "submitted", lost: "not_submitted"}
+    view = jobqueue.view(fake_redis, reached)
+    assert view.status == "finished" and view.result["order_id"] == order_id and view.result["status"] == "filled"
+    assert [o.order_remark for o in fake.query_orders()] == [reached]  # nothing resent

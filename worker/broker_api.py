@@ -1,0 +1,162 @@
+"""The broker as job code sees it: the `Broker` protocol of one account, and the small values it answers with.
+
+Jobs and recovery speak only this interface. `worker.xt_broker` implements it over an
+XtQuantTrader (QMT's, or the simulator's); tests implement it with a plain fake. Nothing here
+knows xtquant: its objects and its failure codes (-1, None) end at the adapter.
+
+Every broker call may raise BrokerUnavailable (it never reached the broker: nothing happened) or
+BrokerTimeout (it was running when time ran out: whether it took effect is unknown until checked).
+Money in yuan (repo: rate in percent), volumes in shares (张 for bonds and repo).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NewType, Protocol
+
+from worker.quotes import Quote
+
+OrderId = NewType("OrderId", int)  # the broker's order number (xtquant's order_id), > 0
+
+
+@dataclass(frozen=True)
+class Asset:
+    """An account's money (yuan)."""
+
+    account_id: str
+    cash: float  # available to trade
+    frozen_cash: float  # held by open buys
+    market_value: float  # of the positions
+    total_asset: float
+    fetch_balance: float  # may be withdrawn
+
+
+@dataclass(frozen=True)
+class Position:
+    """A holding of one symbol (volumes in shares or 张, prices in yuan)."""
+
+    account_id: str
+    symbol: str
+    name: str
+    volume: int
+    can_use_volume: int  # sellable now (T+1, not frozen by an open sell)
+    frozen_volume: int
+    on_road_volume: int
+    yesterday_volume: int
+    market_value: float
+    avg_price: float  # cost per share
+    open_price: float
+    last_price: float
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order of the day as the broker reports it."""
+
+    order_id: OrderId
+    account_id: str
+    symbol: str
+    name: str
+    order_type: int  # common.orders.BUY or SELL
+    volume: int  # shares or 张
+    price: float  # yuan; 0 for market types
+    price_type: int  # xtquant's price type code
+    order_status: int  # xtquant's order status (common.orders.STATUS_NAMES)
+    status_msg: str  # the broker's words, e.g. why it was rejected
+    traded_volume: int
+    traded_price: float  # average fill price, yuan
+    strategy_name: str
+    order_remark: str  # the job tag of orders the router placed
+    order_time: int  # unix seconds
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One fill of an order."""
+
+    order_id: OrderId
+    account_id: str
+    symbol: str
+    name: str
+    order_type: int  # common.orders.BUY or SELL
+    traded_id: str
+    traded_time: int  # unix seconds
+    traded_volume: int  # shares or 张
+    traded_price: float  # yuan
+    traded_amount: float  # yuan
+    commission: float  # yuan
+    strategy_name: str
+    order_remark: str
+
+
+class Broker(Protocol):
+    """One account at the broker, reached through its (possibly shared) terminal session."""
+
+    @property
+    def account_id(self) -> str:
+        """The broker's account number this object trades on."""
+        ...
+
+    @property
+    def connected(self) -> bool:
+        """True while the terminal session is online."""
+        ...
+
+    @property
+    def call_timeout(self) -> float:
+        """Seconds one broker call may take before it counts as unanswered."""
+        ...
+
+    def wait_online(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds for the session to be online; True when it is."""
+        ...
+
+    def place_order(self, symbol: str, order_type: int, volume: int, price_type: int, price: float,
+                    strategy_name: str, order_remark: str) -> OrderId:
+        """Send one order of `volume` shares (张) at `price` yuan (xtquant `price_type`); its id.
+
+        Raises OrderRefused when the broker refused it outright (the reason when it gave one).
+        """
+        ...
+
+    def cancel_order(self, order_id: OrderId) -> None:
+        """Ask the broker to cancel `order_id`. Raises CancelRefused when it will not."""
+        ...
+
+    def query_asset(self) -> Asset:
+        """The account's money. Raises BrokerUnavailable when the broker has no answer."""
+        ...
+
+    def query_positions(self) -> list[Position]:
+        ...
+
+    def query_position(self, symbol: str) -> Position | None:
+        """The holding of `symbol`, or None when there is none."""
+        ...
+
+    def query_orders(self, cancelable_only: bool = False) -> list[Order]:
+        """Today's orders; only those still open when `cancelable_only`."""
+        ...
+
+    def query_order(self, order_id: int) -> Order | None:
+        """Today's order `order_id`, or None when the broker has no such order."""
+        ...
+
+    def query_trades(self) -> list[Trade]:
+        """Today's fills."""
+        ...
+
+    def quote(self, symbol: str) -> Quote | None:
+        """The latest quote of `symbol`, or None when there is none (or no answer in time)."""
+        ...
+
+
+class BrokerAccounts(Protocol):
+    """Every account this worker trades on, by trader_index."""
+
+    def broker(self, index: int) -> Broker:
+        """The broker of trader_index `index`. Raises UnknownAccount when it selects no enabled account."""
+        ...
+
+    def indexes(self) -> list[int]:
+        """The trader_index of every enabled account, ascending."""
+        ...
