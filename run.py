@@ -3,6 +3,8 @@
     python run.py            install into .venv, then run web + worker + scheduler in this process
                              (simulator broker and an in-process Redis stand-in unless .env says otherwise)
     python run.py test [...] install the test dependencies into .venv, then run pytest [...]
+    python run.py quickstart xtquant's official quick-start script against the simulator
+    python run.py next-day [N] move the running simulator on N (default 1) trading days, through its web API
 
 Only the standard library is used until the virtual environment exists; then this script
 re-runs itself inside it.
@@ -68,10 +70,8 @@ CREDENTIALS_FILE = "embedded-credentials.env"  # in VAR_DIR
 SIM_ACCOUNT = {"account_id": "SIM000001", "nick_name": "simulator", "qmt_path": ""}
 
 
-def _generated_credentials(var_dir: str) -> dict[str, str]:
-    """Secrets for keys left empty in .env, generated once and kept in VAR_DIR so clients keep working."""
-    import secrets
-
+def _saved_credentials(var_dir: str) -> dict[str, str]:
+    """What an earlier embedded run generated and kept in VAR_DIR (nothing when it never ran)."""
     credentials = Path(var_dir) / CREDENTIALS_FILE
     saved: dict[str, str] = {}
     if credentials.exists():
@@ -79,6 +79,15 @@ def _generated_credentials(var_dir: str) -> dict[str, str]:
             key, _, value = line.partition("=")
             if key and value:
                 saved[key.strip()] = value.strip()
+    return saved
+
+
+def _generated_credentials(var_dir: str) -> dict[str, str]:
+    """Secrets for keys left empty in .env, generated once and kept in VAR_DIR so clients keep working."""
+    import secrets
+
+    credentials = Path(var_dir) / CREDENTIALS_FILE
+    saved = _saved_credentials(var_dir)
     wanted = {
         "FLASK_SECRET_KEY": lambda: secrets.token_hex(32),
         "ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12),
@@ -171,6 +180,47 @@ def embedded() -> int:
     return 0
 
 
+def next_day(argv: list[str]) -> int:
+    """Log in to the running router as admin and move its simulator on; prints the new day. Exit 2 on any problem."""
+    import http.cookiejar
+    import json
+    import urllib.error
+    import urllib.request
+
+    from common.exceptions import ConfigError
+    from common.roles import refuse_start
+    from common.settings import load_settings
+
+    days = int(argv[0]) if argv and argv[0].isdigit() else 1
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        refuse_start("next-day", error.message)
+    password = settings.ADMIN_PASSWORD or _saved_credentials(settings.VAR_DIR).get("ADMIN_PASSWORD", "")
+    host = "127.0.0.1" if settings.FLASK_HOST in ("0.0.0.0", "::", "") else settings.FLASK_HOST
+    base = f"http://{host}:{settings.FLASK_PORT}"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def post(path: str, body: dict, **headers: str) -> dict:
+        request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json", **headers})
+        try:
+            with opener.open(request, timeout=40) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            refuse_start("next-day", f"{path} answered {error.code}: {json.loads(error.read() or b'{}').get('error', '')}")
+        except OSError as error:
+            refuse_start("next-day", f"no router answers at {base} (FLASK_HOST/FLASK_PORT): {error}; start it with `python run.py`")
+
+    post("/login", {"username": "admin", "password": password})
+    answer = post("/qmt/trade/api/sim/next_day", {"days": days}, Prefer="wait=30")
+    [result] = answer.get("results") or [{}]
+    if result.get("status") != "success":
+        refuse_start("next-day", f"the simulator did not move on: {result.get('error') or answer}")
+    print(f"the simulator is now on {result['result']['day']}")
+    return 0
+
+
 def main() -> int:
     testing = sys.argv[1:2] == ["test"]
     _bootstrap(ROOT / ("requirements-dev.txt" if testing else "requirements.txt"))
@@ -180,6 +230,12 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     if testing:
         return subprocess.call([sys.executable, "-m", "pytest", *sys.argv[2:]], cwd=ROOT)
+    if sys.argv[1:2] == ["next-day"]:
+        return next_day(sys.argv[2:])
+    if sys.argv[1:2] == ["quickstart"]:
+        from worker.sim.quickstart import main as quickstart
+
+        return quickstart()
     return embedded()
 
 

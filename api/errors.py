@@ -19,6 +19,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ex.RouterError], int], ...] = (
     (ex.UnknownAccount, 404),
     (ex.JobNotFound, 404),
     (ex.OrderNotFound, 404),
+    (ex.SimulatorOnly, 404),
     (ex.InvalidSymbol, 422),
     (ex.LotSizeViolation, 422),
     (ex.InvalidPrice, 422),

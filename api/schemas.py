@@ -205,12 +205,13 @@ class AccountsAnswer(BaseModel):
 
 class PortfolioAnswer(BaseModel):
     success: Literal[True] = True
-    portfolio: dict[str, Any] = Field(description="cash, frozen_cash, market_value, total_asset, profit, profit_ratio (yuan)")
+    portfolio: dict[str, Any] = Field(description="cash, frozen_cash, market_value, total_asset, profit (yuan), profit_ratio (percent of cost)")
 
 
 class PositionsAnswer(BaseModel):
     success: Literal[True] = True
-    positions: list[dict[str, Any]] = Field(description="symbol, name, volume, can_use_volume, market_value, avg_price, current_price, profit, ...")
+    positions: list[dict[str, Any]] = Field(description="symbol, name, volume, can_use_volume, market_value, avg_price, current_price, profit (yuan), "
+                                                       "profit_ratio (percent of cost: 1.5 is +1.5%), ...")
 
 
 class OrderAnswer(BaseModel):

@@ -83,6 +83,10 @@ class JobNotFound(RouterError):
     """No job with this id exists (or it has aged out)."""
 
 
+class SimulatorOnly(RouterError):
+    """Asked of the simulator while the worker trades through real QMT (HTTP 404: the route exists only with BROKER=sim)."""
+
+
 class OrderNotFound(RouterError):
     """No order with this id today on the account (HTTP 404)."""
 

@@ -18,10 +18,10 @@ from rq.serializers import JSONSerializer
 
 from common import keys
 from common.exceptions import DuplicateJob, JobNotFound, StoreUnavailable
-from common.jobs import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, new_job_id
+from common.jobs import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
 from common.orders import ORDER_JUNK
 
-Payload = OrderPayload | CancelPayload | QueryPayload
+Payload = OrderPayload | CancelPayload | QueryPayload | SimDayPayload
 NO_TIMEOUT = -1  # the worker bounds each broker call itself; RQ's timer would interrupt a call mid-flight
 WAIT_MAX_SECONDS = 30
 LATEST_ORDER_FIELDS = ("order_status", "status", "status_msg", "traded_volume", "traded_price")

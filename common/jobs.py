@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common import keys
 
-JobKind = Literal["order", "cancel", "query"]
+JobKind = Literal["order", "cancel", "query", "sim_day"]
 OrderType = Literal[23, 24]  # xtconstant STOCK_BUY / STOCK_SELL
 
 # kind -> (queue, job function in the worker)
@@ -22,8 +22,10 @@ JOB_ROUTES: dict[str, tuple[str, str]] = {
     "order": (keys.ORDER_QUEUE, "worker.jobs.run_order"),
     "cancel": (keys.CANCEL_QUEUE, "worker.jobs.run_cancel"),
     "query": (keys.QUERY_QUEUE, "worker.jobs.run_query"),
+    # after every order and cancel already waiting, so they land on the day they were sent on
+    "sim_day": (keys.QUERY_QUEUE, "worker.jobs.run_sim_day"),
 }
-_ID_PREFIX = {"order": "o", "cancel": "c", "query": "q"}
+_ID_PREFIX = {"order": "o", "cancel": "c", "query": "q", "sim_day": "s"}
 JOB_TAG_MAX_BYTES = 24  # the job tag travels in xtquant's order_remark
 
 
@@ -110,6 +112,14 @@ class QueryPayload(_Model):
     account_id: str | None = None
     order_id: int | None = None
     cancelable_only: bool = False
+    meta: JobMeta = Field(default_factory=JobMeta)
+
+
+class SimDayPayload(_Model):
+    """Move the simulator on by `days` trading days (BROKER=sim only), settling each as a real day end does."""
+
+    kind: Literal["sim_day"] = "sim_day"
+    days: int = Field(default=1, ge=1, le=10)
     meta: JobMeta = Field(default_factory=JobMeta)
 
 

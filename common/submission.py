@@ -30,11 +30,23 @@ from common.exceptions import (
     PartlyQueued,
     RateLimited,
     ScopeDenied,
+    SimulatorOnly,
     StoreUnavailable,
     UnknownAccount,
     WorkerUnanswered,
 )
-from common.jobs import CancelPayload, JobMeta, JobView, OrderPayload, OrderType, QueryPayload, QueryWhat, Sizing, idempotent_job_id
+from common.jobs import (
+    CancelPayload,
+    JobMeta,
+    JobView,
+    OrderPayload,
+    OrderType,
+    QueryPayload,
+    QueryWhat,
+    SimDayPayload,
+    Sizing,
+    idempotent_job_id,
+)
 from common.orders import BUY, REPO_CODES, SELL, PriceType, is_market, xt_price_type
 from common.risk import RiskLimits
 from common.settings import AccountConfig, Settings
@@ -75,9 +87,12 @@ class Caller:
 
 @dataclass(frozen=True)
 class Queued:
-    """The jobs one action put on the queues: (trader_index, job_id), one per target account, in account order."""
+    """The jobs one action put on the queues: (trader_index, job_id), one per target account, in account order.
 
-    jobs: tuple[tuple[int, str], ...]
+    trader_index is None for a job of no one account (the simulator's day roll).
+    """
+
+    jobs: tuple[tuple[int | None, str], ...]
     replayed: bool = False  # an idempotent retry: these are the original jobs, nothing new was queued
 
     @property
@@ -254,8 +269,18 @@ class Desk:
             raise PartlyQueued(f"{error.message}; only these jobs were queued: {', '.join(job_ids)}", job_ids=job_ids) from error
         return Queued(tuple(queued), replayed)
 
-    def _enqueue(self, payload: Payload | QueryPayload, job_id: str | None = None, fingerprint: str | None = None) -> str:
+    def _enqueue(self, payload: Payload | QueryPayload | SimDayPayload, job_id: str | None = None, fingerprint: str | None = None) -> str:
         return jobqueue.enqueue(self.redis, payload, self.settings.JOB_TTL, job_id, fingerprint)
+
+    def next_sim_day(self, caller: Caller, days: int = 1) -> Queued:
+        """Move the simulator on by `days` trading days (admin, BROKER=sim only): T+1 released, repo repaid, open orders end.
+
+        A job like any other: it runs after the orders and cancels already queued.
+        """
+        caller.require("admin")
+        if self.settings.BROKER != "sim":
+            raise SimulatorOnly(f"the trading day can be moved only on the simulator; BROKER is {self.settings.BROKER}")
+        return Queued(((None, self._enqueue(SimDayPayload(days=days, meta=caller.meta()))),))
 
     # -- queries and jobs ----------------------------------------------------------------------
     def query(self, caller: Caller, what: QueryWhat, trader_index: int | None = None, **fields: Any) -> Any:

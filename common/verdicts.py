@@ -22,21 +22,21 @@ RUNNING = ("queued", "started", "deferred", "scheduled")
 NOT_YET_AT_THE_BROKER = frozenset({ORDER_UNREPORTED, ORDER_WAIT_REPORTING, ORDER_UNKNOWN})
 POLL_SECONDS = 0.05  # between reads of an order's state while its first broker status is awaited
 RESULT_FIELDS = ("order_id", "symbol", "side", "volume", "price", "price_type", "order_status", "status", "status_msg",
-                 "traded_volume", "traded_price", "cancelled", "refused")
+                 "traded_volume", "traded_price", "cancelled", "refused", "day")
 
 
 @dataclass(frozen=True)
 class Verdict:
     """One job's definite outcome: `result` has the order id, volume (shares), price (yuan) and broker status."""
 
-    trader_index: int
+    trader_index: int | None
     job_id: str
     succeeded: bool
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
 
 
-def verdict_of(trader_index: int, job: JobView) -> Verdict | None:
+def verdict_of(trader_index: int | None, job: JobView) -> Verdict | None:
     """The job's verdict, or None while it is not yet definite."""
     if job.status in RUNNING:
         return None
@@ -50,7 +50,7 @@ def verdict_of(trader_index: int, job: JobView) -> Verdict | None:
     return Verdict(trader_index, job.job_id, True, None, shown)
 
 
-def await_verdicts(connection: redis.Redis, jobs: tuple[tuple[int, str], ...], seconds: float) -> list[Verdict] | None:
+def await_verdicts(connection: redis.Redis, jobs: tuple[tuple[int | None, str], ...], seconds: float) -> list[Verdict] | None:
     """Every job's verdict once all are definite within `seconds`; None when the time runs out first."""
     deadline = time.monotonic() + min(max(seconds, 0.0), jobqueue.WAIT_MAX_SECONDS)
     verdicts: list[Verdict] = []

@@ -21,7 +21,7 @@ from typing import Any, Callable, TypeVar
 import redis
 
 from common import keys
-from common.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, UnknownAccount
+from common.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, SimulatorOnly, UnknownAccount
 from common.settings import AccountConfig, Settings
 from worker.xt_broker import XtBroker
 from worker.xtquant_sdk import trader_class, xttype
@@ -163,6 +163,16 @@ class Brokers:
 
     def indexes(self) -> list[int]:
         return sorted(self._by_index)
+
+    def next_sim_day(self, days: int) -> str:
+        """The simulator only: settle `days` trading days on every session's books; the new day (ISO date)."""
+        if self._settings.BROKER != "sim":
+            raise SimulatorOnly(f"the trading day can be moved only on the simulator; BROKER is {self._settings.BROKER}")
+        day = ""
+        for session in self._sessions:
+            for _ in range(days):
+                day = session.trader.roll_day()
+        return day
 
     def close(self) -> None:
         self._stop.set()

@@ -160,3 +160,10 @@ class BrokerAccounts(Protocol):
     def indexes(self) -> list[int]:
         """The trader_index of every enabled account, ascending."""
         ...
+
+    def next_sim_day(self, days: int) -> str:
+        """The simulator only: settle `days` trading days (T+1, repo, open orders end); the new day, ISO.
+
+        Raises SimulatorOnly on a real terminal.
+        """
+        ...

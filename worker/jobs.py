@@ -14,7 +14,7 @@ from rq import get_current_job
 from common import audit, risk
 from common.exceptions import (BrokerTimeout, BrokerUnavailable, CancelRefused, NoQuote, OrderRefused, RiskRejected,
                                SizeRoundsToZero, UnknownAccount)
-from common.jobs import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload
+from common.jobs import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
 from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.settings import Settings
 from common.symbols import Board, instrument
@@ -245,6 +245,17 @@ def run_query(payload: dict) -> Any:
         found = broker.query_order(query.order_id) if query.order_id is not None else None
         return order_view(found) if found else None
     return [trade_view(t) for t in broker.query_trades()]
+
+
+def run_sim_day(payload: dict) -> dict:
+    """Move the simulator on by `days` trading days, settling each (T+1 released, repo repaid, open orders end)."""
+    roll = SimDayPayload.model_validate(payload)
+    rt = runtime.current()
+    day = rt.brokers.next_sim_day(roll.days)
+    audit.record(rt.redis, "sim.next_day", client_id=roll.meta.client_id, source=roll.meta.source, outcome="done", payload=payload,
+                 job_ids=[_job_id()])
+    log.info("simulator moved on %d trading day(s) to %s", roll.days, day)
+    return {"days": roll.days, "day": day}
 
 
 def _account_view(rt: runtime.Runtime, index: int) -> dict:

@@ -51,7 +51,7 @@ def trade_view(trade: Trade) -> dict:
 
 
 def position_view(position: Position) -> dict:
-    """A holding as JSON, with its floating profit (yuan; ratio of cost)."""
+    """A holding as JSON, with its floating profit (yuan) and profit_ratio in percent of cost, as the old server gave it."""
     cost = position.volume * position.avg_price
     profit = position.market_value - cost
     return {
@@ -67,12 +67,12 @@ def position_view(position: Position) -> dict:
         "open_price": position.open_price,
         "current_price": position.last_price,
         "profit": round(profit, 2),
-        "profit_ratio": round(profit / cost, 6) if cost else 0.0,
+        "profit_ratio": percent_of_cost(profit, cost),
     }
 
 
 def portfolio_view(asset: Asset, positions: list[Position]) -> dict:
-    """An account's money plus the floating profit of its positions (yuan; ratio of cost)."""
+    """An account's money plus the floating profit of its positions (yuan; profit_ratio in percent of cost)."""
     cost = sum(p.volume * p.avg_price for p in positions)
     profit = sum(p.market_value for p in positions) - cost
     return {
@@ -83,5 +83,10 @@ def portfolio_view(asset: Asset, positions: list[Position]) -> dict:
         "total_asset": asset.total_asset,
         "fetch_balance": asset.fetch_balance,
         "profit": round(profit, 2),
-        "profit_ratio": round(profit / cost, 6) if cost else 0.0,
+        "profit_ratio": percent_of_cost(profit, cost),
     }
+
+
+def percent_of_cost(profit: float, cost: float) -> float:
+    """profit / cost in percent (the old server's unit: 1.5 is +1.5%); 0 with no cost."""
+    return round(profit / cost * 100, 4) if cost else 0.0

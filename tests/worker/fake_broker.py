@@ -11,7 +11,7 @@ import itertools
 import time
 from dataclasses import dataclass, replace
 
-from common.exceptions import BrokerTimeout, CancelRefused, OrderRefused, UnknownAccount
+from common.exceptions import BrokerTimeout, CancelRefused, OrderRefused, SimulatorOnly, UnknownAccount
 from common.orders import BUY, OPEN_STATUSES
 from common.symbols import Board, instrument
 from tests.support import SIM_PRICES
@@ -168,3 +168,6 @@ class FakeAccounts:
 
     def indexes(self) -> list[int]:
         return list(range(len(self.brokers)))
+
+    def next_sim_day(self, days: int) -> str:
+        raise SimulatorOnly("the fake broker has no trading days")

@@ -1,13 +1,16 @@
-"""python -m worker.sim.quickstart: run xtquant's official quick-start against the simulator.
+"""`python run.py quickstart` (or `python -m worker.sim.quickstart` in .venv): xtquant's official quick-start on the simulator.
 
 The script is read from the installed package's own documentation (xtquant/doc/xttrader.md) and
 run with only its import line changed; run_forever returns after a few seconds here so the demo
-ends. State goes to the quick-start's own path, relative to the current directory.
+ends. The script's own path is a Windows terminal folder (D:\\...\\userdata_mini): the simulator
+keeps the demo's books under SIM_DATA_DIR/quickstart instead, never in the current folder.
 """
 from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
+from typing import Any
 
 import worker.sim
 from worker.sim.trader import SimTrader
@@ -29,12 +32,27 @@ def official_script() -> str:
 
 
 class DemoTrader(SimTrader):
+    """The quick-start's trader: books under `data_dir`, and a run_forever that ends the demo."""
+
+    data_dir = "var/sim"  # set from SIM_DATA_DIR by main()
+
+    def __init__(self, path: str, session: int, callback: Any = None, **config: Any):
+        super().__init__(str(Path(self.data_dir) / "quickstart"), session, callback, **config)
+
     def run_forever(self) -> None:
         self._stopped.wait(DEMO_SECONDS)
         self.stop()
 
 
 def main() -> int:
+    from common.exceptions import ConfigError
+    from common.roles import refuse_start
+    from common.settings import load_settings
+
+    try:
+        DemoTrader.data_dir = load_settings().SIM_DATA_DIR
+    except ConfigError as error:
+        refuse_start("quickstart", error.message)
     worker.sim.XtQuantTrader = DemoTrader
     exec(compile(official_script(), "xttrader.md quick-start", "exec"), {"__name__": "__main__"})
     return 0

@@ -123,6 +123,8 @@ def test_the_official_quick_start_runs_with_only_its_import_line_changed(tmp_pat
     for expected in ("order using the fix price:", "on order callback:", "cash ", "orders: 2", "trades:", "positions:", "query position:"):
         assert expected in out, out
     assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["var"]  # its books went to SIM_DATA_DIR (VAR_DIR/sim), nothing else
+    assert (tmp_path / "var" / "sim" / "quickstart").is_dir()
 
 
 def test_subscribing_pushes_the_account_status(tmp_path):
