@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.schemas import Failure
-from common.jobs import JobView
+from common.payloads import JobView
 
 bp = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"

@@ -18,7 +18,7 @@ from rq.serializers import JSONSerializer
 
 from common import keys
 from common.exceptions import DuplicateJob, JobNotFound, StoreUnavailable
-from common.jobs import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
+from common.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
 from common.orders import ORDER_JUNK
 
 Payload = OrderPayload | CancelPayload | QueryPayload | SimDayPayload

@@ -85,7 +85,7 @@ def is_market(xt_type: int) -> bool:
     return xt_type == LATEST_PRICE or xt_type in MARKET_XT_PRICE_TYPES
 
 
-# xtquant order statuses (DESIGN.md section 7).
+# xtquant order statuses (docs/architecture.md, "Domain rules").
 STATUS_NAMES: dict[int, str] = {
     ORDER_UNREPORTED: "unreported",
     ORDER_WAIT_REPORTING: "wait_reporting",

@@ -35,7 +35,7 @@ from common.exceptions import (
     UnknownAccount,
     WorkerUnanswered,
 )
-from common.jobs import (
+from common.payloads import (
     CancelPayload,
     JobMeta,
     JobView,

@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from common import jobqueue
-from common.jobs import JobView
+from common.payloads import JobView
 from common.orders import ORDER_UNKNOWN, ORDER_UNREPORTED, ORDER_WAIT_REPORTING
 
 RUNNING = ("queued", "started", "deferred", "scheduled")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.signing import sign
-from common.jobs import OrderPayload
+from common.payloads import OrderPayload
 from common.settings import Settings, load_settings
 
 CLIENT_ID = "test-client"

@@ -37,7 +37,7 @@ T = TypeVar("T")
 def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -> Any:
     """An XtQuantTrader-compatible object for `path`: the simulator, or xtquant's own on Windows."""
     if settings.BROKER == "sim":
-        from worker.planning import Fees
+        from worker.sizing import Fees
         from worker.sim import SimTrader
 
         return SimTrader(settings.SIM_DATA_DIR, session_id, callback, starting_cash=settings.SIM_STARTING_CASH,

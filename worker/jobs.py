@@ -14,13 +14,13 @@ from rq import get_current_job
 from common import audit, risk
 from common.exceptions import (BrokerTimeout, BrokerUnavailable, CancelRefused, NoQuote, OrderRefused, RiskRejected,
                                SizeRoundsToZero, UnknownAccount)
-from common.jobs import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
+from common.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
 from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.settings import Settings
 from common.symbols import Board, instrument
 from worker import runtime
 from worker.broker_api import Broker, Order, OrderId
-from worker.planning import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
+from worker.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 from worker.snapshots import order_view, portfolio_view, position_view, trade_view
 
 log = logging.getLogger("worker.jobs")
@@ -115,7 +115,7 @@ def order_basics(order: OrderPayload) -> dict[str, Any]:
 
 
 def _resolve(order: OrderPayload, broker: Broker, settings: Settings) -> tuple[str, int, float, float | None]:
-    """The symbol, volume and price to send, sized where the account is known (DESIGN.md section 7), and the
+    """The symbol, volume and price to send, sized where the account is known (docs/architecture.md, "Domain rules"), and the
     order's notional in yuan for the risk cap (None for reverse repo: lending, not market risk).
 
     Market types send price 0, except STAR, where the price is the protective price.

@@ -21,7 +21,7 @@ from rq.utils import now
 from common import keys
 from common.exceptions import BrokerUnavailable, UnknownAccount
 from common.jobqueue import queue
-from common.jobs import OrderPayload, OrderResult
+from common.payloads import OrderPayload, OrderResult
 from worker.broker_api import BrokerAccounts, Order
 from worker.jobs import found_result, order_basics, order_by_tag
 

@@ -24,7 +24,7 @@ from rq.utils import import_attribute
 from common import keys
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
-from common.jobs import JOB_ROUTES
+from common.payloads import JOB_ROUTES
 from common.notify import Notifier
 from common.settings import Settings
 from worker import runtime
@@ -38,7 +38,7 @@ REDIS_RETRY_SECONDS = 1.0
 ORPHAN_SCAN_SECONDS = 15.0
 
 
-# Dotted path a job names -> the function that runs it. Jobs name their function by path (common.jobs.JOB_ROUTES);
+# Dotted path a job names -> the function that runs it. Jobs name their function by path (common.payloads.JOB_ROUTES);
 # when a function moves, its old path stays here, so jobs queued by the previous version still run.
 JOB_FUNCTIONS: dict[str, str] = {path: path for _, path in JOB_ROUTES.values()}
 
@@ -86,7 +86,7 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> N
     A lost Redis connection does not end the worker: it waits for Redis, settles the job it was
     running (by its tag, never resending) and takes jobs again.
     """
-    # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (DESIGN.md section 12).
+    # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (docs/architecture.md, "Windows").
     StartedJobRegistry.death_penalty_class = TimerDeathPenalty
     notifier = Notifier(settings)
     recorder = OrderEventRecorder(connection, settings.JOB_TTL, notifier)

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from common import jobqueue, risk
-from common.jobs import QueryPayload
+from common.payloads import QueryPayload
 from tests.integration.conftest import wait_ready
 from tests.support import signed_headers, wait_until
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from common import jobqueue
-from common.jobs import QueryPayload
+from common.payloads import QueryPayload
 from tests.integration.conftest import wait_ready
 from tests.support import wait_until
 

@@ -99,7 +99,7 @@ def test_redis_stopped_and_restarted_under_load(role_env, tmp_path, http):
             stuck = {j: jobqueue.view(connection, j).status for j in accepted if jobqueue.view(connection, j).status not in ("finished", "failed", "expired")}
             raise AssertionError(f"jobs that never ended: {stuck}\n{roles.log('worker')[-5000:]}")
         assert roles.processes["worker"].poll() is None, "the worker died with the Redis connection"
-        from common.jobs import QueryPayload
+        from common.payloads import QueryPayload
 
         query = jobqueue.enqueue(connection, QueryPayload(what="orders", account_index=0), 86_400)
         tags = [o["order_remark"] for o in jobqueue.wait(connection, query, 20).result]

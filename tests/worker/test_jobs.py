@@ -7,7 +7,7 @@ import time
 import pytest
 
 from common import jobqueue, keys
-from common.jobs import CancelPayload, QueryPayload
+from common.payloads import CancelPayload, QueryPayload
 from tests.support import make_settings, sim_prices_file
 from tests.support import order_payload as order
 from worker import broker as broker_module

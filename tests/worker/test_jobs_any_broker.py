@@ -15,7 +15,7 @@ from rq.serializers import JSONSerializer
 from worker.xtquant_sdk import xttype
 
 from common import jobqueue, keys, risk
-from common.jobs import CancelPayload, QueryPayload
+from common.payloads import CancelPayload, QueryPayload
 from common.orders import REPO_CODES
 from common.settings import Settings
 from common.symbols import instrument
@@ -26,7 +26,7 @@ from worker import broker as broker_module
 from worker import jobs, runtime
 from worker.broker_api import BrokerAccounts
 from worker.callbacks import OrderEventRecorder
-from worker.planning import Fees, allin_volume, pct_buy_volume, repo_volume
+from worker.sizing import Fees, allin_volume, pct_buy_volume, repo_volume
 from worker.runner import RouterWorker, serve
 from worker.sim import SimTrader
 from worker.sim.book import SHANGHAI, previous_trading_day

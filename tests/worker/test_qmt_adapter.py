@@ -8,7 +8,7 @@ import time
 import pytest
 
 from common import jobqueue, keys
-from common.jobs import JOB_TAG_MAX_BYTES
+from common.payloads import JOB_TAG_MAX_BYTES
 from common.exceptions import BrokerTimeout, BrokerUnavailable
 from tests.support import make_settings, wait_until
 from tests.worker import fake_xttrader

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from common import jobqueue
-from common.jobs import QueryPayload
+from common.payloads import QueryPayload
 from tests.support import make_settings, order_payload, sim_prices_file
 from rq.serializers import JSONSerializer
 

@@ -1,46 +1,49 @@
-"""Sized orders through the real worker loop and the simulator: the volume is decided where the account is known."""
+"""Sizing with concrete numbers: pct buys and sells, all-in, the repo sweep."""
 from __future__ import annotations
 
 import pytest
 
-from common import jobqueue
+from common.exceptions import SizeRoundsToZero
 from common.symbols import instrument
-from tests.support import make_settings, sim_prices_file, order_payload
-from worker.planning import Fees, allin_volume
-from worker.runner import serve
+from worker.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
+
+FEES = Fees()
 
 
-@pytest.fixture
-def settings(tmp_path):
-    return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), SIM_PRICES_FILE=sim_prices_file(tmp_path))
+def test_pct_buy_sizes_from_total_asset_and_rounds_down_to_a_lot():
+    # 10% of 1,000,000 = 100,000 yuan at 10.00 → 10,000 shares would cost 100,000 + 25 + 1 in fees: one lot less.
+    assert pct_buy_volume(instrument("600000"), 1_000_000, 10.0, 0.10, cash=1_000_000, fees=FEES) == 9_900
+    # capped by cash
+    assert pct_buy_volume(instrument("600000"), 1_000_000, 10.0, 0.50, cash=20_000, fees=FEES) == 1_900
+    # STAR: 200 minimum, then steps of 1
+    assert pct_buy_volume(instrument("688981"), 100_000, 50.0, 0.2, cash=100_000, fees=FEES) == 399
 
 
-def run(settings, connection, payload):
-    job_id = jobqueue.enqueue(connection, payload, settings.JOB_TTL)
-    serve(settings, connection, burst=True)
-    return jobqueue.view(connection, job_id)
+def test_pct_buy_that_rounds_to_zero_is_refused_with_the_reason():
+    with pytest.raises(SizeRoundsToZero, match="buys no legal lot") as caught:
+        pct_buy_volume(instrument("600519"), 100_000, 1500.0, 0.5, cash=100_000, fees=FEES)
+    assert caught.value.field == "position_pct"
 
 
-def test_a_position_pct_buy_sizes_from_total_asset(settings, fake_redis):
-    view = run(settings, fake_redis, order_payload(volume=0, sizing="position_pct", position_pct=0.1, price=10.0))
-    assert view.status == "finished", view
-    assert view.result["requested_volume"] == 0 and view.result["volume"] == 9_900  # 100,000 yuan less fees → 9,900 shares
+def test_pct_sell_sizes_from_the_sellable_holding():
+    assert pct_sell_volume(instrument("600000"), 1_050, 0.5) == 500
+    assert pct_sell_volume(instrument("600000"), 1_050, 1.0) == 1_050  # all of it, odd lot included
+    with pytest.raises(SizeRoundsToZero, match="less than one lot"):
+        pct_sell_volume(instrument("600000"), 150, 0.5)
+    with pytest.raises(SizeRoundsToZero, match="nothing of 600000.SH is sellable"):
+        pct_sell_volume(instrument("600000"), 0, 0.5)
 
 
-def test_an_allin_buy_leaves_room_for_fees(settings, fake_redis):
-    view = run(settings, fake_redis, order_payload(volume=0, sizing="allin", price=10.01))
-    expected = allin_volume(instrument("600000"), settings.SIM_STARTING_CASH, 10.01, Fees())
-    assert view.status == "finished" and view.result["volume"] == expected == 99_800
+def test_allin_leaves_room_for_fees():
+    # 10,005 yuan at 10.00: 1,000 shares cost 10,000 + 5 (minimum commission) + 0.10 transfer > 10,005 → 900.
+    assert allin_volume(instrument("600000"), 10_005, 10.0, FEES) == 900
+    assert allin_volume(instrument("600000"), 10_005.10, 10.0, FEES) == 1_000
+    with pytest.raises(SizeRoundsToZero):
+        allin_volume(instrument("600000"), 900, 10.0, FEES)
 
 
-def test_a_pct_sell_of_nothing_fails_clearly_and_sends_nothing(settings, fake_redis):
-    view = run(settings, fake_redis, order_payload(order_type=24, volume=0, sizing="position_pct", position_pct=0.5))
-    assert view.status == "failed" and view.result["outcome"] == "not_submitted"
-    assert "nothing of 600000.SH is sellable" in view.error and view.result["order_id"] is None
-
-
-def test_the_repo_sweep_lends_cash_minus_the_reserve(settings, fake_redis):
-    view = run(settings, fake_redis, order_payload(symbol="131810.SZ", order_type=24, volume=0, price=0, sizing="repo", reserve_amount=5_000))
-    assert view.status == "finished", view
-    assert view.result["symbol"] in ("131810.SZ", "204001.SH") and view.result["volume"] == 9_940  # 995,000 yuan less the 0.001% fee, in steps of 10 张 of 100 yuan
-    assert view.result["price"] > 0  # the rate taken from the better quote
+def test_repo_lends_cash_minus_reserve_in_steps_of_ten():
+    assert repo_volume(instrument("131810"), 125_678.9, 20_000, FEES) == 1_050  # 105,678.9 → 105,000 yuan = 1,050 张
+    assert repo_volume(instrument("204001"), 1_000.02, 0, FEES) == 10
+    with pytest.raises(SizeRoundsToZero, match="below the 1,000-yuan minimum"):
+        repo_volume(instrument("131810"), 10_999, 10_000, FEES)

@@ -13,10 +13,10 @@ from datetime import date
 from common.exceptions import InvalidSymbol, LotSizeViolation
 from common.orders import OPEN_STATUSES
 from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
-from worker.planning import Fees
+from worker.sizing import Fees
 from worker.sim import views
 from worker.sim.book import Account, Book, Loan, next_trading_day, previous_trading_day
-from worker.sim.market import PriceSource, Quote
+from worker.sim.market import PriceSource, SimPrice
 from worker.xtquant_sdk import xtconstant as xc
 
 Events = list[tuple[str, object]]
@@ -52,7 +52,7 @@ class Exchange:
     def day(self) -> date:
         return date.fromisoformat(self.book.day)
 
-    def quote(self, code: str) -> Quote:
+    def quote(self, code: str) -> SimPrice:
         return self.prices.quote(code, self.day, previous_trading_day(self.day))
 
     # -- placing --------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ class Exchange:
         account.cash = round(account.cash - order["frozen_cash"], 2)
         account.frozen_cash = round(account.frozen_cash + order["frozen_cash"], 2)
 
-    def limits(self, code: str, quote: Quote) -> tuple[float, float] | None:
+    def limits(self, code: str, quote: SimPrice) -> tuple[float, float] | None:
         """(down, up) price limits from the previous close; None where the board has none."""
         inst = instrument(code)
         pct = inst.limit_pct_for(self.prices.name_of(code))

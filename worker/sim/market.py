@@ -20,7 +20,7 @@ DAILY_MOVE = 0.03
 
 
 @dataclass
-class Quote:
+class SimPrice:
     """Prices in yuan (repo: the annualised rate in percent). `available` shares can trade now; None is unlimited."""
 
     code: str
@@ -59,7 +59,7 @@ class PriceSource:
     """Quotes for the simulator's trading day; pinned prices override the seeded ones until the next day."""
 
     def __init__(self, prices_file: str | None = None):
-        self._pinned: dict[str, Quote] = {}
+        self._pinned: dict[str, SimPrice] = {}
         self._names: dict[str, str] = {}
         self._file = Path(prices_file) if prices_file else None
 
@@ -72,26 +72,26 @@ class PriceSource:
             return str(entry["name"])
         return f"SIM{code[:6]}"
 
-    def quote(self, code: str, day: date, previous_day: date) -> Quote:
+    def quote(self, code: str, day: date, previous_day: date) -> SimPrice:
         inst = instrument(code)
         if code in self._pinned:
             return self._pinned[code]
         entry = self._file_entry(code)
         if isinstance(entry, dict):  # {"last": ..., "prev_close": ..., "name": ...}
             last = _round(inst, float(entry["last"]))
-            return Quote(code, last, _round(inst, float(entry.get("prev_close", last))))
+            return SimPrice(code, last, _round(inst, float(entry.get("prev_close", last))))
         if entry is not None:  # a fixed price: it is also the previous close
-            return Quote(code, _round(inst, float(entry)), _round(inst, float(entry)))
-        return Quote(code, _price_on(inst, day), _price_on(inst, previous_day))
+            return SimPrice(code, _round(inst, float(entry)), _round(inst, float(entry)))
+        return SimPrice(code, _price_on(inst, day), _price_on(inst, previous_day))
 
     def set_price(self, code: str, last: float, prev_close: float | None = None, available: int | None = None,
-                  name: str | None = None) -> Quote:
+                  name: str | None = None) -> SimPrice:
         """Pin `code` at `last` (and its previous close, how much can trade at that price, and its name)."""
         if name is not None:
             self._names[code] = name
         current = self._pinned.get(code)
         prev = prev_close if prev_close is not None else (current.prev_close if current else last)
-        self._pinned[code] = Quote(code, float(last), float(prev), available)
+        self._pinned[code] = SimPrice(code, float(last), float(prev), available)
         return self._pinned[code]
 
     def take(self, code: str, volume: int) -> None:
@@ -103,7 +103,7 @@ class PriceSource:
     def roll(self, closes: dict[str, float]) -> None:
         """A new day: pinned codes open where they closed, their close is the new previous close."""
         for code, quote in list(self._pinned.items()):
-            self._pinned[code] = Quote(code, quote.last, closes.get(code, quote.last), None)
+            self._pinned[code] = SimPrice(code, quote.last, closes.get(code, quote.last), None)
 
     def _file_entry(self, code: str):
         """The prices file's entry for `code`: a price, or {"last", "prev_close", "name"}; None when absent."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from worker.planning import Fees
+from worker.sizing import Fees
 from worker.sim import book as books
 from worker.sim import settlement, views
 from worker.sim.exchange import OPEN, Exchange
@@ -30,7 +30,7 @@ log = logging.getLogger("worker.sim")
 
 
 class SimTrader:
-    """config: starting_cash (yuan, default 1,000,000), prices_file (JSON {code: price}), fees (worker.planning.Fees),
+    """config: starting_cash (yuan, default 1,000,000), prices_file (JSON {code: price}), fees (worker.sizing.Fees),
     auto_roll (default True: a new calendar day settles the previous one on the next call), start_day (ISO date of new books)."""
 
     def __init__(self, path: str, session: int, callback: Any = None, **config: Any):

@@ -8,7 +8,7 @@ from api.auth import current_caller, require
 from api.openapi import documented
 from common.exceptions import InvalidRequest
 from common.submission import WAIT_MAX_SECONDS
-from common.jobs import JobView
+from common.payloads import JobView
 
 bp = Blueprint("jobs", __name__, url_prefix="/qmt/trade/api")
 
