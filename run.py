@@ -2,13 +2,15 @@
 
     python run.py            install into .venv, then run web + worker + scheduler in this process
                              (simulator broker and an in-process Redis stand-in unless .env says otherwise)
-    python run.py test [...] install the test dependencies into .venv, then run pytest [...]
+    python run.py test [...] install the test dependencies into .venv, run the checks of pyproject.toml (ruff lint and
+                             format, import-linter, mypy), then pytest [...]
     python run.py quickstart xtquant's official quick-start script against the simulator
     python run.py next-day [N] move the running simulator on N (default 1) trading days, through its web API
 
 Only the standard library is used until the virtual environment exists; then this script
 re-runs itself inside it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -155,7 +157,7 @@ def embedded() -> int:
         settings, generated = embedded_settings()
     except ConfigError as error:
         refuse_start("run.py", error.message)
-    configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE)
+    configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE or "")
     connection = role_redis("run.py", settings)
     try:
         server = create_server(create_app(settings, connection), host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS)
@@ -202,8 +204,9 @@ def next_day(argv: list[str]) -> int:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
     def post(path: str, body: dict, **headers: str) -> dict:
-        request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json", **headers})
+        request = urllib.request.Request(
+            base + path, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json", **headers}
+        )
         try:
             with opener.open(request, timeout=40) as answer:
                 return json.loads(answer.read())
@@ -221,6 +224,23 @@ def next_day(argv: list[str]) -> int:
     return 0
 
 
+CHECKS = (
+    ("ruff lint", ["-m", "ruff", "check", "--no-cache", "."]),
+    ("ruff format", ["-m", "ruff", "format", "--check", "--no-cache", "."]),
+    ("import contracts", ["-c", "import sys; from importlinter.cli import lint_imports_command; lint_imports_command(['--no-cache', '--no-logo'])"]),
+    ("mypy", ["-m", "mypy", "--no-incremental", "--cache-dir", os.devnull]),
+)
+
+
+def checks() -> int:
+    """The checks of pyproject.toml, in order; the first that fails ends the run with its name."""
+    for name, args in CHECKS:
+        if subprocess.call([sys.executable, *args], cwd=ROOT) != 0:
+            print(f"run.py: the {name} check failed (see above); the tests did not run", file=sys.stderr)
+            return 1
+    return 0
+
+
 def main() -> int:
     testing = sys.argv[1:2] == ["test"]
     _bootstrap(ROOT / ("requirements-dev.txt" if testing else "requirements.txt"))
@@ -229,7 +249,7 @@ def main() -> int:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     if testing:
-        return subprocess.call([sys.executable, "-m", "pytest", *sys.argv[2:]], cwd=ROOT)
+        return checks() or subprocess.call([sys.executable, "-m", "pytest", *sys.argv[2:]], cwd=ROOT)
     if sys.argv[1:2] == ["next-day"]:
         return next_day(sys.argv[2:])
     if sys.argv[1:2] == ["quickstart"]:

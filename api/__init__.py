@@ -1,4 +1,5 @@
 """The web role: a thin Flask app that authenticates, validates and enqueues. It never touches QMT."""
+
 from __future__ import annotations
 
 import secrets

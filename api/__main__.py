@@ -1,4 +1,5 @@
 """python -m api: the web role on waitress (Windows and Linux) at FLASK_HOST:FLASK_PORT."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Who is calling: a signed client (HMAC headers) or a logged-in web user, and what they may do."""
+
 from __future__ import annotations
 
 import functools
@@ -6,8 +7,9 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
-from typing import Any, Callable
 
 from flask import Blueprint, current_app, g, jsonify, request, session
 
@@ -72,20 +74,23 @@ def _verify_signature(reading: bool) -> Caller:
     skew = time.time() - sent_at
     if abs(skew) > window:
         raise SignatureExpired(f"timestamp is {abs(skew):.0f} s {'old' if skew > 0 else 'in the future'}; the limit is {window} s")
-    expected = sign(
-        client.secret, request.method, request.path, request.query_string.decode("latin-1"), parsed_body(), timestamp, client_id
-    )
+    expected = sign(client.secret, request.method, request.path, request.query_string.decode("latin-1"), parsed_body(), timestamp, client_id)
     if not signature_matches(expected, signature):
         raise SignatureInvalid("signature does not match the request (check the secret, the path and the canonical JSON body)")
-    if request.method not in SAFE_METHODS and not reading:
-        # Remembered for twice the window, so a replay is caught on either side of the server clock.
-        if not router.redis.set(keys.replay_guard(expected), client_id, nx=True, ex=2 * window):
-            raise ReplayedRequest(
-                "request replayed: this signature was already accepted, so nothing was done. To send a second identical "
-                "order on purpose, vary strategy_name, or send client_order_id or an Idempotency-Key header"
-            )
-    return Caller(client_id=client.client_id, scopes=tuple(client.scopes), accounts=client.accounts, source=request.remote_addr or "",
-                  default_wait=client.default_wait)
+    changes_state = request.method not in SAFE_METHODS and not reading
+    # Remembered for twice the window, so a replay is caught on either side of the server clock.
+    if changes_state and not router.redis.set(keys.replay_guard(expected), client_id, nx=True, ex=2 * window):
+        raise ReplayedRequest(
+            "request replayed: this signature was already accepted, so nothing was done. To send a second identical "
+            "order on purpose, vary strategy_name, or send client_order_id or an Idempotency-Key header"
+        )
+    return Caller(
+        client_id=client.client_id,
+        scopes=tuple(client.scopes),
+        accounts=client.accounts,
+        source=request.remote_addr or "",
+        default_wait=client.default_wait,
+    )
 
 
 def current_caller(reading: bool = False) -> Caller:
@@ -141,8 +146,13 @@ def _credentials() -> tuple[str, str]:
 
 
 @bp.post("/login")
-@documented("Log in as admin or trader (form or JSON); the session cookie then authenticates the API",
-            body=LoginRequest, answers={200: Done}, errors=(400, 401, 422, 429), form=True)
+@documented(
+    "Log in as admin or trader (form or JSON); the session cookie then authenticates the API",
+    body=LoginRequest,
+    answers={200: Done},
+    errors=(400, 401, 422, 429),
+    form=True,
+)
 def login():
     router = current_app.extensions["router"]
     attempts_key = keys.login_attempts(request.remote_addr or "-")

@@ -1,4 +1,5 @@
 """The one mapping from domain errors to HTTP answers: {"success": false, "error": "..."}."""
+
 from __future__ import annotations
 
 import logging

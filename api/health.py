@@ -2,6 +2,7 @@
 
 Unauthenticated and free of secrets, so a load balancer or a phone can poll it.
 """
+
 from __future__ import annotations
 
 import time

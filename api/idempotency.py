@@ -4,6 +4,7 @@ The Desk (common.submission) turns the key into fixed job ids, one per account; 
 is atomic in Redis, so two web processes racing with the same key still make one job. The same key
 with a different request is refused (409). The memory lasts as long as the job: JOB_TTL, at least 24 h.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -2,10 +2,12 @@
 
 Routes describe themselves with @documented; nothing here repeats a field.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from pydantic import BaseModel
@@ -16,14 +18,28 @@ from common.payloads import JobView
 
 bp = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
-ERROR_STATUSES = {400: "malformed body or parameter", 401: "authentication failed", 403: "scope or account not allowed",
-                  404: "unknown account, order or job", 409: "conflict", 422: "invalid field", 423: "kill switch on",
-                  429: "too many requests",
-                  503: "Redis or the worker unavailable"}
+ERROR_STATUSES = {
+    400: "malformed body or parameter",
+    401: "authentication failed",
+    403: "scope or account not allowed",
+    404: "unknown account, order or job",
+    409: "conflict",
+    422: "invalid field",
+    423: "kill switch on",
+    429: "too many requests",
+    503: "Redis or the worker unavailable",
+}
 
 
-def documented(summary: str, *, body: type[BaseModel] | None = None, answers: dict[int, type[BaseModel]], query: dict[str, str] | None = None,
-               errors: tuple[int, ...] = (401, 403, 422, 503), form: bool = False) -> Callable:
+def documented(
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    answers: dict[int, type[BaseModel]],
+    query: dict[str, str] | None = None,
+    errors: tuple[int, ...] = (401, 403, 422, 503),
+    form: bool = False,
+) -> Callable:
     """Attach what /openapi.json says of a route: its body model, answer models by status, query parameters."""
 
     def mark(view: Callable) -> Callable:
@@ -78,11 +94,15 @@ def build(app) -> dict[str, Any]:
                     content["application/x-www-form-urlencoded"] = {"schema": ref}
                 operation["requestBody"] = {"required": True, "content": content}
             for status, model in spec["answers"].items():
-                operation["responses"][str(status)] = {"description": model.__doc__.strip().splitlines()[0] if model.__doc__ else model.__name__,
-                                                       "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}}
+                operation["responses"][str(status)] = {
+                    "description": model.__doc__.strip().splitlines()[0] if model.__doc__ else model.__name__,
+                    "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}},
+                }
             for status in spec["errors"]:
-                operation["responses"][str(status)] = {"description": ERROR_STATUSES[status],
-                                                       "content": {"application/json": {"schema": {"$ref": REF.format(model="Failure")}}}}
+                operation["responses"][str(status)] = {
+                    "description": ERROR_STATUSES[status],
+                    "content": {"application/json": {"schema": {"$ref": REF.format(model="Failure")}}},
+                }
             if scope:
                 operation["security"] = [{"signature": []}, {"session": []}]
                 operation["description"] = f"Needs the `{scope}` scope."
@@ -96,8 +116,12 @@ def build(app) -> dict[str, Any]:
         "components": {
             "schemas": schemas["$defs"],
             "securitySchemes": {
-                "signature": {"type": "apiKey", "in": "header", "name": "X-Signature",
-                              "description": "HMAC-SHA256 over METHOD, PATH, QUERY_STRING, canonical JSON body, X-Timestamp, X-Client-ID"},
+                "signature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Signature",
+                    "description": "HMAC-SHA256 over METHOD, PATH, QUERY_STRING, canonical JSON body, X-Timestamp, X-Client-ID",
+                },
                 "session": {"type": "apiKey", "in": "cookie", "name": "session", "description": "after POST /login"},
             },
         },

@@ -3,6 +3,7 @@
 The answer is the data in the old server's shape; when the worker does not answer within
 QUERY_TIMEOUT seconds, 503 with the job id (the query stays queued and can be polled).
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
@@ -28,8 +29,7 @@ def accounts():
 
 
 @bp.get("/portfolio/<int:trader_index>")
-@documented("Cash, frozen cash, market value, total asset and floating profit of one account", answers={200: PortfolioAnswer},
-            errors=QUERY_ERRORS)
+@documented("Cash, frozen cash, market value, total asset and floating profit of one account", answers={200: PortfolioAnswer}, errors=QUERY_ERRORS)
 @require("query")
 def portfolio(trader_index: int):
     return jsonify({"success": True, "portfolio": _query("asset", trader_index)})
@@ -51,8 +51,12 @@ def order():
 
 
 @bp.post("/orders")
-@documented("Today's orders of one account (cancelable_only: the open ones)", body=OrdersLookup, answers={200: OrdersAnswer},
-            errors=(400,) + QUERY_ERRORS + (422,))
+@documented(
+    "Today's orders of one account (cancelable_only: the open ones)",
+    body=OrdersLookup,
+    answers={200: OrdersAnswer},
+    errors=(400,) + QUERY_ERRORS + (422,),
+)
 @require("query")
 def orders():
     lookup = OrdersLookup.model_validate(request_body())

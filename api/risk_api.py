@@ -2,6 +2,7 @@
 
 Every change is validated and goes into the audit trail (api.trail).
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import router
 from api.auth import current_caller, request_body, require
 from api.openapi import documented
-from common.risk import RiskLimits
+from common.submission import RiskLimits
 
 bp = Blueprint("risk_api", __name__, url_prefix="/qmt/trade/api")
 
@@ -63,8 +64,12 @@ def put_risk():
 
 
 @bp.post("/risk/kill_switch")
-@documented("Throw or reset the kill switch; new orders are refused (423) while it is on, cancels still run",
-            body=KillSwitch, answers={200: RiskAnswer}, errors=(400, 401, 403, 422, 503))
+@documented(
+    "Throw or reset the kill switch; new orders are refused (423) while it is on, cancels still run",
+    body=KillSwitch,
+    answers={200: RiskAnswer},
+    errors=(400, 401, 403, 422, 503),
+)
 @require("admin")
 def kill_switch():
     order = KillSwitch.model_validate(request_body())

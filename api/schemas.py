@@ -2,6 +2,7 @@
 
 Field names are the old server's, so its clients work unchanged.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -56,13 +57,15 @@ class PctTradeRequest(_Request):
     trader_index: OptionalTraderIndex = None
     symbol: Symbol
     trade_price: float = Field(ge=0, le=MAX_PRICE, description="yuan; 0 takes the latest quote")
-    position_pct: float = Field(ge=-1, le=1, description="buy this fraction of total asset (0.2 = 20%); a negative value sells that fraction of the holding")
+    position_pct: float = Field(
+        ge=-1, le=1, description="buy this fraction of total asset (0.2 = 20%); a negative value sells that fraction of the holding"
+    )
     pricetype: PriceTypeField = PriceType.LIMIT
     order_type: Literal[23, 24] | None = Field(default=None, description="optional: 24 sells position_pct of the holding")
     strategy_name: StrategyName = ""
 
     @model_validator(mode="after")
-    def _nonzero(self) -> "PctTradeRequest":
+    def _nonzero(self) -> PctTradeRequest:
         if self.position_pct == 0:
             raise ValueError("position_pct must not be 0")
         return self
@@ -91,7 +94,7 @@ class OuterTradeRequest(_Request):
     strategy_name: StrategyName = ""
 
     @model_validator(mode="after")
-    def _one_size(self) -> "OuterTradeRequest":
+    def _one_size(self) -> OuterTradeRequest:
         if (self.position_pct is None) == (self.order_num is None):
             raise ValueError("give exactly one of position_pct and order_num")
         return self
@@ -168,9 +171,11 @@ class OrderVerdict(BaseModel):
     trader_index: int
     status: Literal["success", "failed"] = Field(description="success: the broker accepted the order (reported or filled)")
     error: str | None = Field(description="failed: the broker's reason, or why it was never sent")
-    result: dict[str, Any] = Field(description="order_id, symbol, side, volume (shares), price (yuan), price_type, order_status "
-                                               "(xtquant code), status (its name), status_msg, traded_volume, traded_price; "
-                                               "cancels: cancelled, refused")
+    result: dict[str, Any] = Field(
+        description="order_id, symbol, side, volume (shares), price (yuan), price_type, order_status "
+        "(xtquant code), status (its name), status_msg, traded_volume, traded_price; "
+        "cancels: cancelled, refused"
+    )
 
 
 class Waited(BaseModel):
@@ -210,8 +215,10 @@ class PortfolioAnswer(BaseModel):
 
 class PositionsAnswer(BaseModel):
     success: Literal[True] = True
-    positions: list[dict[str, Any]] = Field(description="symbol, name, volume, can_use_volume, market_value, avg_price, current_price, profit (yuan), "
-                                                       "profit_ratio (percent of cost: 1.5 is +1.5%), ...")
+    positions: list[dict[str, Any]] = Field(
+        description="symbol, name, volume, can_use_volume, market_value, avg_price, current_price, profit (yuan), "
+        "profit_ratio (percent of cost: 1.5 is +1.5%), ..."
+    )
 
 
 class OrderAnswer(BaseModel):
@@ -221,7 +228,9 @@ class OrderAnswer(BaseModel):
 
 class OrdersAnswer(BaseModel):
     success: Literal[True] = True
-    orders: list[dict[str, Any]] = Field(description="order_id, symbol, side, volume, price, traded_volume, status, status_msg, strategy_name, order_remark, ...")
+    orders: list[dict[str, Any]] = Field(
+        description="order_id, symbol, side, volume, price, traded_volume, status, status_msg, strategy_name, order_remark, ..."
+    )
 
 
 class HealthAnswer(BaseModel):

@@ -5,6 +5,7 @@ canonical JSON of the parsed body (sorted keys, no spaces, ASCII escapes), or ""
 no body or it is an empty object. The server verifies against the canonical form of what it
 parsed, never against the raw bytes, so a client may send the body with any spacing or key order.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@
 Trying a sell of shares bought today needs the next trading day (T+1); this settles the day as a
 real day end does, as a job through the queue like any other, and the request is audited.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint
@@ -24,8 +25,12 @@ class NextDay(BaseModel):
 
 
 @bp.post("/next_day")
-@documented("Simulator only (admin): move to the next trading day — T+1 released, repo repaid, open orders end",
-            body=NextDay, answers={200: Waited, 202: Accepted}, errors=(400, 401, 403, 404, 422, 503))
+@documented(
+    "Simulator only (admin): move to the next trading day — T+1 released, repo repaid, open orders end",
+    body=NextDay,
+    answers={200: Waited, 202: Accepted},
+    errors=(400, 401, 403, 404, 422, 503),
+)
 @require("admin")
 def next_day():
     roll = NextDay.model_validate(request_body())

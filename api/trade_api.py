@@ -4,6 +4,7 @@ Where `trader_index` is optional and left out, the order or cancel fans out to e
 account the client may use, one job each. The door checks, risk, idempotency and the enqueue
 are the Desk's (common.submission); these routes only translate.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, url_for
@@ -73,27 +74,50 @@ def _place(trader_index: int | None, single: bool, old_fields: dict | None = Non
 
 
 @bp.post("/trade")
-@documented("Place an order: an explicit volume on one account, or position_pct of each account",
-            body=TradeBody, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
+@documented(
+    "Place an order: an explicit volume on one account, or position_pct of each account", body=TradeBody, answers=ORDER_ANSWERS, errors=ORDER_ERRORS
+)
 @require("trade")
 def trade():
     body = request_body()
     if isinstance(body, dict) and "volume" not in body and "position_pct" in body:
         pct = PctTradeRequest.model_validate(body)
         return _place(
-            pct.trader_index, pct.trader_index is not None, symbol=pct.symbol, order_type=pct.order_type or (SELL if pct.position_pct < 0 else BUY),
-            price=pct.trade_price, price_type=pct.pricetype, strategy_name=pct.strategy_name, sizing="position_pct",
+            pct.trader_index,
+            pct.trader_index is not None,
+            symbol=pct.symbol,
+            order_type=pct.order_type or (SELL if pct.position_pct < 0 else BUY),
+            price=pct.trade_price,
+            price_type=pct.pricetype,
+            strategy_name=pct.strategy_name,
+            sizing="position_pct",
             position_pct=abs(pct.position_pct),
         )
     order = TradeRequest.model_validate(body)
-    return _place(order.trader_index, True, symbol=order.symbol, order_type=order.order_type, volume=order.volume, price=order.price,
-                  price_type=order.price_type, strategy_name=order.strategy_name)
+    return _place(
+        order.trader_index,
+        True,
+        symbol=order.symbol,
+        order_type=order.order_type,
+        volume=order.volume,
+        price=order.price,
+        price_type=order.price_type,
+        strategy_name=order.strategy_name,
+    )
 
 
 def _shares(side: int):
     order = SharesRequest.model_validate(request_body())
-    return _place(order.trader_index, order.trader_index is not None, symbol=order.symbol, order_type=side, volume=order.shares,
-                  price=order.price, price_type=order.price_type, strategy_name=order.strategy_name)
+    return _place(
+        order.trader_index,
+        order.trader_index is not None,
+        symbol=order.symbol,
+        order_type=side,
+        volume=order.shares,
+        price=order.price,
+        price_type=order.price_type,
+        strategy_name=order.strategy_name,
+    )
 
 
 @bp.post("/buy")
@@ -111,32 +135,57 @@ def sell():
 
 
 @bp.post("/outer/trade/<any(buy, sell):side>")
-@documented("Buy or sell by position_pct (buy: of total asset; sell: of the sellable holding) or order_num shares",
-            body=OuterTradeRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
+@documented(
+    "Buy or sell by position_pct (buy: of total asset; sell: of the sellable holding) or order_num shares",
+    body=OuterTradeRequest,
+    answers=ORDER_ANSWERS,
+    errors=ORDER_ERRORS,
+)
 @require("trade")
 def outer_trade(side: str):
     order = OuterTradeRequest.model_validate(request_body())
     by_pct = order.position_pct is not None
     sized = {"sizing": "position_pct", "position_pct": order.position_pct} if by_pct else {"volume": order.order_num}
-    old_fields = {"operation": side, "trade_mode": "position_pct" if by_pct else "order_num",
-                  "trade_param": order.position_pct if by_pct else order.order_num, "strategy_name": order.strategy_name}
-    return _place(order.trader_index, order.trader_index is not None, old_fields, symbol=order.symbol, order_type=BUY if side == "buy" else SELL,
-                  price=order.trade_price, price_type=order.price_type, strategy_name=order.strategy_name, **sized)
+    old_fields = {
+        "operation": side,
+        "trade_mode": "position_pct" if by_pct else "order_num",
+        "trade_param": order.position_pct if by_pct else order.order_num,
+        "strategy_name": order.strategy_name,
+    }
+    return _place(
+        order.trader_index,
+        order.trader_index is not None,
+        old_fields,
+        symbol=order.symbol,
+        order_type=BUY if side == "buy" else SELL,
+        price=order.trade_price,
+        price_type=order.price_type,
+        strategy_name=order.strategy_name,
+        **sized,
+    )
 
 
 @bp.post("/trade/allin")
-@documented("Buy as much of a symbol as the available cash allows, leaving room for fees", body=AllinRequest, answers=ORDER_ANSWERS,
-            errors=ORDER_ERRORS)
+@documented(
+    "Buy as much of a symbol as the available cash allows, leaving room for fees", body=AllinRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS
+)
 @require("trade")
 def allin():
     order = AllinRequest.model_validate(request_body())
-    return _place(order.trader_index, order.trader_index is not None, symbol=order.symbol, order_type=BUY, price=order.cur_price,
-                  price_type=PriceType.LIMIT, strategy_name=order.strategy_name or "allin", sizing="allin")
+    return _place(
+        order.trader_index,
+        order.trader_index is not None,
+        symbol=order.symbol,
+        order_type=BUY,
+        price=order.cur_price,
+        price_type=PriceType.LIMIT,
+        strategy_name=order.strategy_name or "allin",
+        sizing="allin",
+    )
 
 
 @bp.post("/trade/nhg")
-@documented("Lend idle cash minus reserve_amount in 1-day reverse repo", body=NhgRequest, answers=ORDER_ANSWERS,
-            errors=ORDER_ERRORS)
+@documented("Lend idle cash minus reserve_amount in 1-day reverse repo", body=NhgRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
 @require("trade")
 def nhg():
     order = NhgRequest.model_validate(request_body())
@@ -154,11 +203,11 @@ def cancel_order():
 
 
 @bp.post("/cancel_orders/<any(buy, sale):side>")
-@documented("Cancel every open buy (or sell: /cancel_orders/sale)", body=SideCancelRequest, answers=ORDER_ANSWERS,
-            errors=ORDER_ERRORS)
+@documented("Cancel every open buy (or sell: /cancel_orders/sale)", body=SideCancelRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
 @require("cancel")
 def cancel_side(side: str):
     lookup = SideCancelRequest.model_validate(request_body())
-    queued = router().desk.cancel_side(current_caller(), lookup.trader_index, "buy" if side == "buy" else "sell",
-                                       idempotency=idempotency.of_request())
+    queued = router().desk.cancel_side(
+        current_caller(), lookup.trader_index, "buy" if side == "buy" else "sell", idempotency=idempotency.of_request()
+    )
     return accepted(queued, single=lookup.trader_index is not None)

@@ -1,4 +1,5 @@
 """Every state-changing API request into the audit trail, accepted or rejected (common.audit)."""
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,15 @@ def register(app: Flask) -> None:
         answer = response.get_json(silent=True) or {}
         job_ids = answer.get("job_ids") or ([answer["job_id"]] if answer.get("job_id") else [])
         payload = None if request.endpoint == "auth.login" else g.get("parsed_body")
-        log.info("%s %s %s -> %s jobs=%s%s", client_id, request.method, request.path, response.status_code, ",".join(job_ids) or "-",
-                 f" error={answer['error']!r}" if answer.get("error") else "")
+        log.info(
+            "%s %s %s -> %s jobs=%s%s",
+            client_id,
+            request.method,
+            request.path,
+            response.status_code,
+            ",".join(job_ids) or "-",
+            f" error={answer['error']!r}" if answer.get("error") else "",
+        )
         audit.record(
             current_app.extensions["router"].redis,
             request.endpoint,

@@ -5,6 +5,7 @@ is the old server's synchronous shape, 200 `{"message", "results": [{"trader_ind
 "status": "success"|"failed", "error"}], "job_ids"}`; otherwise the usual 202 with the job ids.
 `Preference-Applied` says which: `wait=N`, or `respond-async`.
 """
+
 from __future__ import annotations
 
 from flask import Response, jsonify, request
@@ -43,8 +44,7 @@ def waited_answer(desk: Desk, queued: Queued, wait: float, **old_fields: object)
     body = {
         "message": f"{succeeded} of {len(verdicts)} accepted by the broker",
         "results": [
-            {"trader_index": v.trader_index, "result": v.result, "status": "success" if v.succeeded else "failed", "error": v.error}
-            for v in verdicts
+            {"trader_index": v.trader_index, "result": v.result, "status": "success" if v.succeeded else "failed", "error": v.error} for v in verdicts
         ],
         "job_ids": queued.job_ids,
         **old_fields,

@@ -3,6 +3,7 @@
 Entries carry the client id, source address, payload, job ids and outcome; never a secret or a
 password. Account numbers are masked wherever a message leaves the machine (mask_account).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,18 @@ def _scrub(payload: Any) -> Any:
     return payload
 
 
-def record(connection: redis.Redis, action: str, *, client_id: str, source: str, outcome: str, status: int | None = None,
-           payload: Any = None, job_ids: list[str] | None = None, error: str | None = None) -> None:
+def record(
+    connection: redis.Redis,
+    action: str,
+    *,
+    client_id: str,
+    source: str,
+    outcome: str,
+    status: int | None = None,
+    payload: Any = None,
+    job_ids: list[str] | None = None,
+    error: str | None = None,
+) -> None:
     """Append one audit entry; a Redis outage loses the stream entry, never the file line."""
     entry = {
         "ts": round(time.time(), 3),
@@ -58,4 +69,5 @@ def record(connection: redis.Redis, action: str, *, client_id: str, source: str,
 
 def recent(connection: redis.Redis, count: int = 100) -> list[dict]:
     """The newest entries first."""
-    return [json.loads(fields[b"entry"]) for _, fields in connection.xrevrange(keys.AUDIT_STREAM, count=count)]
+    entries: Any = connection.xrevrange(keys.AUDIT_STREAM, count=count)
+    return [json.loads(fields[b"entry"]) for _, fields in entries]

@@ -5,12 +5,13 @@ This module is the only writer and reader of `keys.EVENTS_STREAM`: one pydantic 
 status page, DingTalk and metrics read it. An entry is stored as the fields `kind`, `ts` (unix
 seconds) and `body` (the model's other fields as JSON), so entries written by earlier versions read too.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import time
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -107,7 +108,7 @@ class AccountStatusEvent(EventBase):
 
 
 Event = Annotated[
-    Union[OrderEvent, TradeEvent, OrderErrorEvent, CancelErrorEvent, ConnectionEvent, AccountStatusEvent],
+    OrderEvent | TradeEvent | OrderErrorEvent | CancelErrorEvent | ConnectionEvent | AccountStatusEvent,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

@@ -1,4 +1,5 @@
 """Domain errors, raised where the fact is known and mapped to HTTP in one place (api.errors)."""
+
 from __future__ import annotations
 
 

@@ -2,12 +2,14 @@
 
 Shared by the web and the scheduler; the worker's functions are named by dotted path only.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import time
 from datetime import datetime
+from typing import Any
 
 import redis
 from rq import Queue
@@ -18,8 +20,9 @@ from rq.serializers import JSONSerializer
 
 from common import keys
 from common.exceptions import DuplicateJob, JobNotFound, StoreUnavailable
-from common.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
 from common.orders import ORDER_JUNK
+from common.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
+from common.payloads import JobStatus as JobStatusName
 
 Payload = OrderPayload | CancelPayload | QueryPayload | SimDayPayload
 NO_TIMEOUT = -1  # the worker bounds each broker call itself; RQ's timer would interrupt a call mid-flight
@@ -75,11 +78,11 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
         job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
     except NoSuchJobError:
         raise JobNotFound(f"no job {job_id}") from None
-    except redis.RedisError as error:
-        raise StoreUnavailable(f"Redis did not answer: {error.__class__.__name__}") from error
+    except redis.RedisError as failure:
+        raise StoreUnavailable(f"Redis did not answer: {failure.__class__.__name__}") from failure
     status = job.get_status(refresh=False)
     result = None
-    error = None
+    error: str | None = None
     if status == JobStatus.FINISHED:
         result = job.return_value(refresh=False)
         if result is None:
@@ -88,7 +91,7 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
     elif status == JobStatus.FAILED:
         latest = job.latest_result()
         error = _last_line(latest.exc_string if latest else job.exc_info)
-    client_status = status.value if status else "queued"
+    client_status: JobStatusName = status.value if status else "queued"  # type: ignore[assignment]  # RQ's statuses are ours
     if isinstance(result, dict):
         outcome = result.get("outcome")
         if outcome == "expired":
@@ -99,7 +102,7 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
             client_status, error = "failed", result.get("error")
     order_state = None
     if job.meta.get("kind") == "order":
-        raw = connection.get(keys.order_state(job_id))
+        raw: Any = connection.get(keys.order_state(job_id))
         order_state = json.loads(raw) if raw else None
         if order_state and isinstance(result, dict) and result.get("order_id") == order_state.get("order_id"):
             # the result is what the job saw when it ended; fills and cancels reported since are the order's latest state

@@ -1,4 +1,5 @@
 """Every queue name and Redis key the router uses, in one place (RQ's own keys stay RQ's)."""
+
 from __future__ import annotations
 
 PREFIX = "qmt"

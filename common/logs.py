@@ -1,4 +1,5 @@
 """Logging set-up shared by the roles: one line per event, never a secret."""
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ Messages are posted from a background thread, signed as DingTalk's "加签" secu
 (HMAC-SHA256 of "timestamp\\nsecret", base64), carry the robot's keyword, and are held to the
 robot's limit of 20 a minute (the rest are counted and reported in the next message).
 """
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """Order vocabulary: sides, the old server's price-type codes mapped to xtquant's, order statuses."""
+
 from __future__ import annotations
 
 from enum import IntEnum
@@ -73,7 +74,9 @@ def xt_price_type(price_type: PriceType, inst: Instrument) -> int:
     """
     price_type = PriceType(price_type)
     if inst.board is Board.REPO and price_type is not PriceType.LIMIT:
-        raise PriceTypeUnsupported(f"reverse repo {inst.code} trades only at a limit rate (price_type 0), not {price_type.name.lower()}", "price_type")
+        raise PriceTypeUnsupported(
+            f"reverse repo {inst.code} trades only at a limit rate (price_type 0), not {price_type.name.lower()}", "price_type"
+        )
     try:
         return _XT_PRICE_TYPES[inst.exchange][price_type]
     except KeyError:

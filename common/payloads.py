@@ -3,6 +3,7 @@
 The web and the scheduler build payloads; the worker validates them again before it acts.
 Job functions are named by dotted path so that nothing outside the worker imports it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -77,7 +78,7 @@ class OrderPayload(_Model):
     meta: JobMeta = Field(default_factory=JobMeta)
 
     @model_validator(mode="after")
-    def _sized_or_given(self) -> "OrderPayload":
+    def _sized_or_given(self) -> OrderPayload:
         if self.sizing == "volume" and self.volume <= 0:
             raise ValueError("volume must be greater than 0")
         if self.sizing == "position_pct" and self.position_pct is None:
@@ -96,7 +97,7 @@ class CancelPayload(_Model):
     meta: JobMeta = Field(default_factory=JobMeta)
 
     @model_validator(mode="after")
-    def _one_target(self) -> "CancelPayload":
+    def _one_target(self) -> CancelPayload:
         if (self.order_id is None) == (self.side is None):
             raise ValueError("a cancel names either order_id or side")
         return self

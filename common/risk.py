@@ -5,10 +5,12 @@ daily and per-second caps counting orders and cancels (the exchanges treat >= 30
 a day as high-frequency trading), and a symbol block list. Checked at the door; sized orders,
 whose notional is known only in the worker, are capped there too.
 """
+
 from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
@@ -39,7 +41,7 @@ class RiskLimits(BaseModel):
 
 
 def load(connection: redis.Redis) -> RiskLimits:
-    raw = connection.get(keys.RISK_LIMITS)
+    raw: Any = connection.get(keys.RISK_LIMITS)
     return RiskLimits.model_validate_json(raw) if raw else RiskLimits()
 
 
@@ -67,7 +69,10 @@ def count_action(connection: redis.Redis, limits: RiskLimits, account_index: int
     """Count one order or cancel on an account; refuse it (uncounted) past the per-second or daily cap."""
     second_key, day_key = _counters(account_index, now)
     with connection.pipeline() as pipe:
-        pipe.incr(second_key).expire(second_key, 5).incr(day_key).expire(day_key, 3 * 86_400)
+        pipe.incr(second_key)
+        pipe.expire(second_key, 5)
+        pipe.incr(day_key)
+        pipe.expire(day_key, 3 * 86_400)
         in_second, _, in_day, _ = pipe.execute()
     problem = None
     if limits.max_actions_per_second and in_second > limits.max_actions_per_second:
@@ -75,18 +80,22 @@ def count_action(connection: redis.Redis, limits: RiskLimits, account_index: int
     elif limits.max_actions_per_day and in_day > limits.max_actions_per_day:
         problem = f"the daily cap of {limits.max_actions_per_day} orders and cancels on trader_index {account_index} is reached"
     if problem:
-        with connection.pipeline() as pipe:
-            pipe.decr(second_key).decr(day_key).execute()
+        _take_back(connection, second_key, day_key)
         raise RateLimited(problem, "trader_index")
 
 
 def uncount_action(connection: redis.Redis, account_index: int, now: float | None = None) -> None:
     """Take back one counted action (it turned out to be a retry of an existing job)."""
-    second_key, day_key = _counters(account_index, now)
+    _take_back(connection, *_counters(account_index, now))
+
+
+def _take_back(connection: redis.Redis, second_key: str, day_key: str) -> None:
     with connection.pipeline() as pipe:
-        pipe.decr(second_key).decr(day_key).execute()
+        pipe.decr(second_key)
+        pipe.decr(day_key)
+        pipe.execute()
 
 
 def actions_today(connection: redis.Redis, account_index: int) -> int:
-    raw = connection.get(_counters(account_index)[1])
+    raw: Any = connection.get(_counters(account_index)[1])
     return int(raw) if raw else 0

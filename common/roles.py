@@ -3,6 +3,7 @@
 Every configuration or start-up problem ends the process with one line naming the key or the
 resource and what to do, and exit status 2 — never a traceback.
 """
+
 from __future__ import annotations
 
 import sys
@@ -32,7 +33,7 @@ def role_settings(role: str) -> Settings:
         refuse_start(role, error.message)
     if not settings.REDIS_URL:
         refuse_start(role, "REDIS_URL is not set; run `python run.py` for the embedded single-process mode")
-    configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE)
+    configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE or "")
     return settings
 
 
@@ -42,14 +43,18 @@ def role_redis(role: str, settings: Settings) -> redis.Redis:
     try:
         connection.ping()
     except redis.RedisError as error:
-        refuse_start(role, f"Redis at REDIS_URL={_safe_url(settings.REDIS_URL)} does not answer ({error.__class__.__name__}): "
-                           "start it, or correct REDIS_URL")
+        refuse_start(
+            role, f"Redis at REDIS_URL={_safe_url(settings.REDIS_URL)} does not answer ({error.__class__.__name__}): start it, or correct REDIS_URL"
+        )
     return connection
 
 
 def address_in_use(role: str, settings: Settings, error: OSError) -> NoReturn:
-    refuse_start(role, f"cannot listen on FLASK_HOST:FLASK_PORT = {settings.FLASK_HOST}:{settings.FLASK_PORT} ({error.strerror or error}): "
-                       "stop what holds the port, or set FLASK_PORT to a free one")
+    refuse_start(
+        role,
+        f"cannot listen on FLASK_HOST:FLASK_PORT = {settings.FLASK_HOST}:{settings.FLASK_PORT} ({error.strerror or error}): "
+        "stop what holds the port, or set FLASK_PORT to a free one",
+    )
 
 
 def _safe_url(url: str) -> str:

@@ -1,15 +1,15 @@
 """Settings from the environment and `.env` (pydantic-settings); every key is in `.env.example`."""
+
 from __future__ import annotations
 
 import ast
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 from common.exceptions import ConfigError
 
@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         return list(value)
 
     @model_validator(mode="after")
-    def _run_time_files(self) -> "Settings":
+    def _run_time_files(self) -> Settings:
         """Run-time files default to VAR_DIR, so one setting moves them all (tests: a temporary folder)."""
         if not self.SIM_DATA_DIR:
             self.SIM_DATA_DIR = str(Path(self.VAR_DIR) / "sim")
@@ -185,7 +185,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _accounts_for_qmt(self) -> "Settings":
+    def _accounts_for_qmt(self) -> Settings:
         if self.BROKER == "qmt" and not self.enabled_accounts:
             raise ConfigError("TRADER_CONFIGS has no enabled account, and BROKER=qmt needs one: add your QMT account(s) to TRADER_CONFIGS")
         return self
@@ -199,8 +199,10 @@ class Settings(BaseSettings):
     def clients(self) -> dict[str, ApiClient]:
         """Every signing client by id: the two legacy pairs, then API_CLIENTS."""
         found: dict[str, ApiClient] = {}
-        legacy = ((self.QMT_CLIENT_ACCOUNT, self.QMT_CLIENT_SECRET, self.QMT_CLIENT_DEFAULT_WAIT),
-                  (self.OUTER_CLIENT_ACCOUNT, self.OUTER_CLIENT_SECRET, self.OUTER_CLIENT_DEFAULT_WAIT))
+        legacy = (
+            (self.QMT_CLIENT_ACCOUNT, self.QMT_CLIENT_SECRET, self.QMT_CLIENT_DEFAULT_WAIT),
+            (self.OUTER_CLIENT_ACCOUNT, self.OUTER_CLIENT_SECRET, self.OUTER_CLIENT_DEFAULT_WAIT),
+        )
         for client_id, secret, wait in legacy:
             if client_id and secret:  # the old server's clients trade, cancel and query; admin is for logins and API_CLIENTS
                 found[client_id] = ApiClient(client_id=client_id, secret=secret, scopes=TRADING_SCOPES, default_wait=wait)

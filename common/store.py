@@ -1,4 +1,5 @@
 """The Redis connection every role uses: a real server at REDIS_URL, or the embedded in-process stand-in."""
+
 from __future__ import annotations
 
 import threading

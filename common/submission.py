@@ -7,6 +7,7 @@ lot, tick, price type, deadline), builds the payloads, applies the risk limits a
 idempotency, and enqueues. It knows nothing of HTTP: `api` only authenticates, parses and
 translates (docs/architecture.md, "One way in").
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,6 +36,7 @@ from common.exceptions import (
     UnknownAccount,
     WorkerUnanswered,
 )
+from common.orders import BUY, REPO_CODES, SELL, PriceType, is_market, xt_price_type
 from common.payloads import (
     CancelPayload,
     JobMeta,
@@ -47,7 +49,6 @@ from common.payloads import (
     Sizing,
     idempotent_job_id,
 )
-from common.orders import BUY, REPO_CODES, SELL, PriceType, is_market, xt_price_type
 from common.risk import RiskLimits
 from common.settings import AccountConfig, Settings
 from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
@@ -170,9 +171,20 @@ class Desk:
         meta = caller.meta()
         return [
             OrderPayload(
-                account_index=index, account_id=account.account_id, symbol=inst.code, order_type=order_type, volume=volume,
-                price=price, price_type=int(price_type), xt_price_type=xt_type, sizing=sizing, position_pct=position_pct,
-                reserve_amount=reserve_amount, strategy_name=strategy_name, deadline=deadline, meta=meta,
+                account_index=index,
+                account_id=account.account_id,
+                symbol=inst.code,
+                order_type=order_type,
+                volume=volume,
+                price=price,
+                price_type=int(price_type),
+                xt_price_type=xt_type,
+                sizing=sizing,
+                position_pct=position_pct,
+                reserve_amount=reserve_amount,
+                strategy_name=strategy_name,
+                deadline=deadline,
+                meta=meta,
             )
             for index, account in targets
         ]
@@ -183,14 +195,23 @@ class Desk:
         caller.require("trade")
         return self._submit(caller, self.order_payloads(caller, trader_index, **order), idempotency)
 
-    def sweep_repo(self, caller: Caller, trader_index: int | None, reserve_amount: float, *,
-                   idempotency: Idempotency | None = None) -> Queued:
+    def sweep_repo(self, caller: Caller, trader_index: int | None, reserve_amount: float, *, idempotency: Idempotency | None = None) -> Queued:
         """The nhg sweep: lend idle cash minus `reserve_amount` yuan in 1-day reverse repo, one job per account.
 
         Sized and priced (the better of R-001 and GC001) in the worker, where the cash is known.
         """
-        return self.place(caller, trader_index, idempotency=idempotency, symbol=REPO_CODES[0], order_type=SELL, price=0.0,
-                          price_type=PriceType.LIMIT, strategy_name="nhg", sizing="repo", reserve_amount=reserve_amount)
+        return self.place(
+            caller,
+            trader_index,
+            idempotency=idempotency,
+            symbol=REPO_CODES[0],
+            order_type=SELL,
+            price=0.0,
+            price_type=PriceType.LIMIT,
+            strategy_name="nhg",
+            sizing="repo",
+            reserve_amount=reserve_amount,
+        )
 
     def cancel_order(self, caller: Caller, trader_index: int, order_id: int, *, idempotency: Idempotency | None = None) -> Queued:
         """Cancel one order by its broker order id."""
@@ -299,8 +320,7 @@ class Desk:
         if job.status == "failed":
             raise WorkerUnanswered(f"the worker could not answer: {job.error}", job_id=job_id)
         if job.status != "finished":
-            raise WorkerUnanswered(f"the worker did not answer within {self.settings.QUERY_TIMEOUT:g} s; the query is still queued",
-                                   job_id=job_id)
+            raise WorkerUnanswered(f"the worker did not answer within {self.settings.QUERY_TIMEOUT:g} s; the query is still queued", job_id=job_id)
         if what == "accounts":
             return [a for a in job.result or [] if caller.accounts is None or a["index"] in caller.accounts]
         if what == "order" and job.result is None:

@@ -3,17 +3,18 @@
 Facts from docs/architecture.md, "Domain rules". Where the real terminal can say (xtdata.get_instrument_detail),
 the worker prefers it over these tables.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from enum import Enum
+from enum import StrEnum
 
 from common.exceptions import InvalidSymbol, LotSizeViolation
 
 
-class Board(str, Enum):
+class Board(StrEnum):
     MAIN = "main"
     CHINEXT = "chinext"
     STAR = "star"
@@ -166,8 +167,7 @@ def check_buy_volume(inst: Instrument, volume: int) -> None:
         raise LotSizeViolation(f"volume {volume} is below the minimum of {lot.minimum} {unit} for {inst.board.value} {inst.code}", "volume")
     if (volume - lot.minimum) % lot.step:
         raise LotSizeViolation(
-            f"volume {volume} is not a legal lot for {inst.board.value} {inst.code}: "
-            f"at least {lot.minimum}, then steps of {lot.step} {unit}",
+            f"volume {volume} is not a legal lot for {inst.board.value} {inst.code}: at least {lot.minimum}, then steps of {lot.step} {unit}",
             "volume",
         )
     if volume > lot.maximum:

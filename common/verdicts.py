@@ -6,6 +6,7 @@ the broker has accepted it (reported, part-filled, filled, or cancelled after th
 it was rejected, expired or never sent; anything else (not yet reported, unknown) is not yet definite.
 A cancel is definite when its job ends.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,14 +16,28 @@ from typing import Any
 import redis
 
 from common import jobqueue
-from common.payloads import JobView
 from common.orders import ORDER_UNKNOWN, ORDER_UNREPORTED, ORDER_WAIT_REPORTING
+from common.payloads import JobView
 
 RUNNING = ("queued", "started", "deferred", "scheduled")
 NOT_YET_AT_THE_BROKER = frozenset({ORDER_UNREPORTED, ORDER_WAIT_REPORTING, ORDER_UNKNOWN})
 POLL_SECONDS = 0.05  # between reads of an order's state while its first broker status is awaited
-RESULT_FIELDS = ("order_id", "symbol", "side", "volume", "price", "price_type", "order_status", "status", "status_msg",
-                 "traded_volume", "traded_price", "cancelled", "refused", "day")
+RESULT_FIELDS = (
+    "order_id",
+    "symbol",
+    "side",
+    "volume",
+    "price",
+    "price_type",
+    "order_status",
+    "status",
+    "status_msg",
+    "traded_volume",
+    "traded_price",
+    "cancelled",
+    "refused",
+    "day",
+)
 
 
 @dataclass(frozen=True)
@@ -44,9 +59,9 @@ def verdict_of(trader_index: int | None, job: JobView) -> Verdict | None:
     shown = {name: result[name] for name in RESULT_FIELDS if name in result}
     if job.status != "finished":
         return Verdict(trader_index, job.job_id, False, job.error or f"the job ended {job.status}", shown)
-    if job.kind == "order":
-        if result.get("outcome") == "unknown" or result.get("order_status") in NOT_YET_AT_THE_BROKER:
-            return None
+    undecided = result.get("outcome") == "unknown" or result.get("order_status") in NOT_YET_AT_THE_BROKER
+    if job.kind == "order" and undecided:
+        return None
     return Verdict(trader_index, job.job_id, True, None, shown)
 
 

@@ -1,4 +1,5 @@
 """python -m scheduler: the scheduler role against REDIS_URL; stops cleanly on SIGINT/SIGTERM."""
+
 from __future__ import annotations
 
 import signal

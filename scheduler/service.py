@@ -1,4 +1,5 @@
 """The scheduler's process: an APScheduler in Asia/Shanghai with its heartbeat; routines join it later."""
+
 from __future__ import annotations
 
 import logging

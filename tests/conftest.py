@@ -2,6 +2,7 @@
 and the real Redis: 127.0.0.1:6379 (database 13, or ROUTER_TEST_REDIS_DB, flushed around each test) when it answers,
 otherwise a private redis-server on a free port when one is installed.
 """
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ The report (JSON, written to a file so the probe's own stdout and stderr stay fo
 fill) says which network calls were attempted, whether `xtquant` ended up imported, and whether a
 later `import requests` still gets the real package.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -79,8 +80,7 @@ def main(report: str, specs: list[str]) -> None:
 def run_probe(tmp_path: Path, *specs: str) -> tuple[dict, str]:
     """Run this probe in a fresh interpreter (nothing imported yet); its report, and all it printed."""
     report = tmp_path / "import-probe.json"
-    done = subprocess.run([sys.executable, "-m", "tests.import_probe", str(report), *specs], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "tests.import_probe", str(report), *specs], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(report.read_text(encoding="utf-8")), done.stdout + done.stderr
 

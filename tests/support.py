@@ -1,4 +1,5 @@
 """What tests share: settings without a developer's .env, and a client that signs like the old server's."""
+
 from __future__ import annotations
 
 import json
@@ -116,8 +117,15 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
 def order_payload(**change: Any) -> OrderPayload:
     """A valid order job payload for account 0 (100 600000.SH at 10.00, limit), with `change` applied."""
     values: dict[str, Any] = dict(
-        account_index=0, account_id="SIM000001", symbol="600000.SH", order_type=23, volume=100, price=10.0,
-        price_type=0, xt_price_type=11, deadline=time.time() + 60,
+        account_index=0,
+        account_id="SIM000001",
+        symbol="600000.SH",
+        order_type=23,
+        volume=100,
+        price=10.0,
+        price_type=0,
+        xt_price_type=11,
+        deadline=time.time() + 60,
     )
     values.update(change)
     return OrderPayload(**values)

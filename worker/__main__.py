@@ -1,4 +1,5 @@
 """python -m worker [--burst]: the worker role against REDIS_URL."""
+
 from __future__ import annotations
 
 import sys

@@ -6,17 +6,19 @@ Every call is bounded by BROKER_CALL_TIMEOUT so a hung terminal never hangs the 
 session that drops (on_disconnected, or a failed connect) is reconnected with backoff: connect()
 again, then a fresh trader object with a new session id.
 """
+
 from __future__ import annotations
 
 import logging
 import random
 import threading
 import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CallTimeout
-from typing import Any, Callable, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import redis
 
@@ -37,11 +39,17 @@ T = TypeVar("T")
 def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -> Any:
     """An XtQuantTrader-compatible object for `path`: the simulator, or xtquant's own on Windows."""
     if settings.BROKER == "sim":
-        from worker.sizing import Fees
         from worker.sim import SimTrader
+        from worker.sizing import Fees
 
-        return SimTrader(settings.SIM_DATA_DIR, session_id, callback, starting_cash=settings.SIM_STARTING_CASH,
-                         prices_file=settings.SIM_PRICES_FILE or None, fees=Fees.from_settings(settings))
+        return SimTrader(
+            settings.SIM_DATA_DIR,
+            session_id,
+            callback,
+            starting_cash=settings.SIM_STARTING_CASH,
+            prices_file=settings.SIM_PRICES_FILE or None,
+            fees=Fees.from_settings(settings),
+        )
     try:
         XtQuantTrader = trader_class()
     except ImportError as error:

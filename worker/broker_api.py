@@ -8,6 +8,7 @@ Every broker call may raise BrokerUnavailable (it never reached the broker: noth
 BrokerTimeout (it was running when time ran out: whether it took effect is unknown until checked).
 Money in yuan (repo: rate in percent), volumes in shares (张 for bonds and repo).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -110,8 +111,7 @@ class Broker(Protocol):
         """Block up to `timeout` seconds for the session to be online; True when it is."""
         ...
 
-    def place_order(self, symbol: str, order_type: int, volume: int, price_type: int, price: float,
-                    strategy_name: str, order_remark: str) -> OrderId:
+    def place_order(self, symbol: str, order_type: int, volume: int, price_type: int, price: float, strategy_name: str, order_remark: str) -> OrderId:
         """Send one order of `volume` shares (张) at `price` yuan (xtquant `price_type`); its id.
 
         Raises OrderRefused when the broker refused it outright (the reason when it gave one).
@@ -126,8 +126,7 @@ class Broker(Protocol):
         """The account's money. Raises BrokerUnavailable when the broker has no answer."""
         ...
 
-    def query_positions(self) -> list[Position]:
-        ...
+    def query_positions(self) -> list[Position]: ...
 
     def query_position(self, symbol: str) -> Position | None:
         """The holding of `symbol`, or None when there is none."""

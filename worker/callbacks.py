@@ -4,6 +4,7 @@ Pushed orders and trades become worker.broker_api types on arrival (worker.xt_br
 Callbacks arrive on one xtquant (or simulator) thread. Nothing here calls the broker
 synchronously: a synchronous call made inside a callback can deadlock QMT.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ from pydantic import ValidationError
 
 from common import events, keys
 from common.audit import mask_account
-from common.orders import ORDER_JUNK
 from common.notify import Notifier
+from common.orders import ORDER_JUNK
 from worker.snapshots import order_view, trade_view
 from worker.xt_broker import order_from_xt, trade_from_xt
 
@@ -70,15 +71,19 @@ class OrderEventRecorder:
         self._store_state(order.order_remark, state)
         self._event(events.OrderEvent, **state)
         if order.order_status == ORDER_JUNK:
-            self.notify(f"废单 rejected: {mask_account(order.account_id)} {state['side']} {order.symbol} {order.volume} @ {order.price}: "
-                        f"{order.status_msg} (order {order.order_id}, job {order.order_remark or '-'})")
+            self.notify(
+                f"废单 rejected: {mask_account(order.account_id)} {state['side']} {order.symbol} {order.volume} @ {order.price}: "
+                f"{order.status_msg} (order {order.order_id}, job {order.order_remark or '-'})"
+            )
 
     def on_stock_trade(self, pushed: Any) -> None:
         trade = trade_from_xt(pushed)
         view = trade_view(trade)
         self._event(events.TradeEvent, **view)
-        self.notify(f"成交 filled: {mask_account(trade.account_id)} {view['side']} {trade.symbol} {trade.traded_volume} @ {trade.traded_price} "
-                    f"(order {trade.order_id}, job {trade.order_remark or '-'})")
+        self.notify(
+            f"成交 filled: {mask_account(trade.account_id)} {view['side']} {trade.symbol} {trade.traded_volume} @ {trade.traded_price} "
+            f"(order {trade.order_id}, job {trade.order_remark or '-'})"
+        )
 
     def notify(self, text: str) -> None:
         """A DingTalk message, when notifications are configured (never blocks)."""
@@ -99,8 +104,7 @@ class OrderEventRecorder:
         self._event(events.OrderErrorEvent, **detail)
 
     def on_cancel_error(self, error: Any) -> None:
-        self._event(events.CancelErrorEvent, order_id=error.order_id, account_id=error.account_id, error_id=error.error_id,
-                    error_msg=error.error_msg)
+        self._event(events.CancelErrorEvent, order_id=error.order_id, account_id=error.account_id, error_id=error.error_id, error_msg=error.error_msg)
 
     def on_disconnected(self) -> None:
         log.warning("broker disconnected")

@@ -3,6 +3,7 @@
 An order job is never retried: it either reaches the broker once (tagged with the job id in
 order_remark) or records why it did not. Domain outcomes are results, not exceptions.
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,10 +13,9 @@ from typing import Any
 from rq import get_current_job
 
 from common import audit, risk
-from common.exceptions import (BrokerTimeout, BrokerUnavailable, CancelRefused, NoQuote, OrderRefused, RiskRejected,
-                               SizeRoundsToZero, UnknownAccount)
-from common.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
+from common.exceptions import BrokerTimeout, BrokerUnavailable, CancelRefused, NoQuote, OrderRefused, RiskRejected, SizeRoundsToZero, UnknownAccount
 from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
+from common.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
 from common.settings import Settings
 from common.symbols import Board, instrument
 from worker import runtime
@@ -38,8 +38,16 @@ def run_order(payload: dict) -> dict:
     tag = _job_id()
     rt = runtime.current()
     result = _place(order, tag, rt)
-    audit.record(rt.redis, "order.outcome", client_id=order.meta.client_id, source=order.meta.source, outcome=result["outcome"],
-                 payload=payload, job_ids=[tag], error=result.get("error"))
+    audit.record(
+        rt.redis,
+        "order.outcome",
+        client_id=order.meta.client_id,
+        source=order.meta.source,
+        outcome=result["outcome"],
+        payload=payload,
+        job_ids=[tag],
+        error=result.get("error"),
+    )
     return result
 
 
@@ -48,8 +56,10 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     late = time.time() - order.deadline
     if late > 0:
         log.warning("job %s expired: started %.1f s past its deadline; never sent", tag, late)
-        rt.recorder.notify(f"过期 expired, never sent: {order.symbol} {SIDE_NAMES[order.order_type]} {order.volume or order.sizing} "
-                           f"waited {late:.0f} s past ORDER_TTL (job {tag})")
+        rt.recorder.notify(
+            f"过期 expired, never sent: {order.symbol} {SIDE_NAMES[order.order_type]} {order.volume or order.sizing} "
+            f"waited {late:.0f} s past ORDER_TTL (job {tag})"
+        )
         return OrderResult(outcome="expired", error=f"waited past ORDER_TTL ({late:.1f} s late); never sent", **base).model_dump()
     try:
         broker = rt.brokers.broker(order.account_index)
@@ -222,7 +232,9 @@ def run_cancel(payload: dict) -> dict:
     result.accepted = result.error is None and not result.refused
     if result.refused and result.error is None:
         result.error = "; ".join(r["error"] for r in result.refused)
-    log.info("cancel %s on account %s: cancelled %s, refused %s", cancel.order_id or cancel.side, cancel.account_index, result.cancelled, result.refused)
+    log.info(
+        "cancel %s on account %s: cancelled %s, refused %s", cancel.order_id or cancel.side, cancel.account_index, result.cancelled, result.refused
+    )
     return result.model_dump()
 
 
@@ -252,8 +264,9 @@ def run_sim_day(payload: dict) -> dict:
     roll = SimDayPayload.model_validate(payload)
     rt = runtime.current()
     day = rt.brokers.next_sim_day(roll.days)
-    audit.record(rt.redis, "sim.next_day", client_id=roll.meta.client_id, source=roll.meta.source, outcome="done", payload=payload,
-                 job_ids=[_job_id()])
+    audit.record(
+        rt.redis, "sim.next_day", client_id=roll.meta.client_id, source=roll.meta.source, outcome="done", payload=payload, job_ids=[_job_id()]
+    )
     log.info("simulator moved on %d trading day(s) to %s", roll.days, day)
     return {"days": roll.days, "day": day}
 

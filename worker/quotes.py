@@ -1,4 +1,5 @@
 """Quotes for sizing and market orders: the simulator's price source, or QMT's own (xtdata full tick)."""
+
 from __future__ import annotations
 
 import logging

@@ -6,10 +6,12 @@ tag among the broker's orders of the day and records `submitted` (with the order
 `not_submitted`. Cancels and queries are safe to repeat and go back to the front of their queue.
 This runs before RQ's own abandoned-job sweep, which would only call them failed.
 """
+
 from __future__ import annotations
 
 import logging
 import time
+
 import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -124,7 +126,11 @@ def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Jo
             time.sleep(SETTLE_WAIT)
             found = _find_by_tag(brokers, order, job.id)
     except (UnknownAccount, BrokerUnavailable):
-        result = OrderResult(outcome="unknown", error=f"the worker stopped while placing this order and the broker could not be asked; look for order_remark {job.id} in QMT", **base)
+        result = OrderResult(
+            outcome="unknown",
+            error=f"the worker stopped while placing this order and the broker could not be asked; look for order_remark {job.id} in QMT",
+            **base,
+        )
     else:
         if found is None:
             result = OrderResult(outcome="not_submitted", error="the worker stopped before the order reached the broker; never sent", **base)

@@ -3,6 +3,7 @@
 RQ's SimpleWorker runs each job in the calling thread: no fork (Windows has none, and a forked
 child would not own the QMT session) and no SIGALRM (TimerDeathPenalty everywhere).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -24,8 +25,8 @@ from rq.utils import import_attribute
 from common import keys
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
-from common.payloads import JOB_ROUTES
 from common.notify import Notifier
+from common.payloads import JOB_ROUTES
 from common.settings import Settings
 from worker import runtime
 from worker.broker import Brokers

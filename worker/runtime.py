@@ -3,6 +3,7 @@
 RQ calls job functions by dotted path with only their payload; the worker process installs one
 Runtime before it starts taking jobs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ Every size rounds down to a legal volume for the board; a size that rounds to ze
 SizeRoundsToZero with the reason, so no zero order ever reaches QMT. Money in yuan, volumes in
 shares (张 for bonds and repo), rates as fractions.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,7 @@ class Fees:
     repo_rate_1day: float = 0.00001
 
     @classmethod
-    def from_settings(cls, settings) -> "Fees":
+    def from_settings(cls, settings) -> Fees:
         return cls(settings.FEE_COMMISSION_RATE, settings.FEE_COMMISSION_MIN, settings.FEE_STAMP_DUTY_RATE, settings.FEE_TRANSFER_RATE)
 
     def commission(self, amount: float) -> float:

@@ -1,4 +1,5 @@
 """The broker's answers (worker.broker_api's Order, Trade, Position, Asset) as the JSON the old server's clients read."""
+
 from __future__ import annotations
 
 import time

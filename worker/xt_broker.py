@@ -6,6 +6,7 @@ project's exceptions here — order_stock's -1 is OrderRefused, a non-zero cance
 CancelRefused, query_stock_asset's None is BrokerUnavailable, a None list is an empty one.
 Each call runs bounded by the session (BrokerUnavailable / BrokerTimeout, see BrokerSession.run).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
@@ -48,8 +49,7 @@ class XtBroker:
     def wait_online(self, timeout: float) -> bool:
         return self._session.wait_online(timeout)
 
-    def place_order(self, symbol: str, order_type: int, volume: int, price_type: int, price: float,
-                    strategy_name: str, order_remark: str) -> OrderId:
+    def place_order(self, symbol: str, order_type: int, volume: int, price_type: int, price: float, strategy_name: str, order_remark: str) -> OrderId:
         """xtquant order_stock; -1 (or no answer) is OrderRefused with the reason its on_order_error gave, if any."""
         order_id = self._session.run(
             lambda trader: trader.order_stock(self._account, symbol, order_type, volume, price_type, price, strategy_name, order_remark),

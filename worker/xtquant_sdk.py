@@ -10,6 +10,7 @@ package is changed.
 
 Project code imports xtquant only from here; `common/` never imports it at all.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """Idempotency-Key and client_order_id: a retry returns the original job; the same key for another request is 409."""
+
 from __future__ import annotations
 
 import json
@@ -63,12 +64,15 @@ def test_a_fanned_out_order_is_idempotent_per_account(client, fake_redis):
     assert orders_queued(fake_redis) == 2
 
 
-@pytest.mark.parametrize(("headers", "body", "field"), [
-    ({"Idempotency-Key": "x" * 65}, ORDER, "Idempotency-Key"),
-    ({}, {**ORDER, "client_order_id": "y" * 25}, "client_order_id"),
-    ({}, {**ORDER, "client_order_id": "中文"}, "client_order_id"),
-    ({}, {**ORDER, "client_order_id": 42}, "client_order_id"),
-])
+@pytest.mark.parametrize(
+    ("headers", "body", "field"),
+    [
+        ({"Idempotency-Key": "x" * 65}, ORDER, "Idempotency-Key"),
+        ({}, {**ORDER, "client_order_id": "y" * 25}, "client_order_id"),
+        ({}, {**ORDER, "client_order_id": "中文"}, "client_order_id"),
+        ({}, {**ORDER, "client_order_id": 42}, "client_order_id"),
+    ],
+)
 def test_malformed_keys_are_422_and_never_a_job(client, fake_redis, headers, body, field):
     answer = post(client, body, headers=headers)
     assert answer.status_code == 422 and answer.get_json()["field"] == field

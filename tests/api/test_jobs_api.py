@@ -1,4 +1,5 @@
 """GET /qmt/trade/api/jobs/<id> and /health as a client sees them."""
+
 from __future__ import annotations
 
 import time

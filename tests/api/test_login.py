@@ -1,4 +1,5 @@
 """Web login: admin and trader, form or JSON; a session calls the API without a signature, same-origin only."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,11 +1,12 @@
 """Query routes answered by the real worker loop and the simulator, in the old server's shapes."""
+
 from __future__ import annotations
 
 import pytest
 
 from api import create_app
-from tests.support import make_settings, sim_prices_file, order_payload, signed_headers, while_worker_runs
 from common import jobqueue
+from tests.support import make_settings, order_payload, signed_headers, sim_prices_file, while_worker_runs
 from worker.runner import serve
 
 API = "/qmt/trade/api"
@@ -30,7 +31,10 @@ def test_accounts_portfolio_and_positions(client, settings, fake_redis):
 
     accounts = while_worker_runs(lambda: get(client, "/accounts"), settings, fake_redis)
     assert accounts.status_code == 200
-    assert [(a["index"], a["account_id"], a["nick_name"]) for a in accounts.get_json()["accounts"]] == [(0, "SIM000001", "main"), (1, "SIM000002", "second")]
+    assert [(a["index"], a["account_id"], a["nick_name"]) for a in accounts.get_json()["accounts"]] == [
+        (0, "SIM000001", "main"),
+        (1, "SIM000002", "second"),
+    ]
 
     portfolio = while_worker_runs(lambda: get(client, "/portfolio/0"), settings, fake_redis).get_json()["portfolio"]
     assert set(portfolio) >= {"cash", "frozen_cash", "market_value", "total_asset", "profit", "profit_ratio"}

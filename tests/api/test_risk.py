@@ -1,4 +1,5 @@
 """Risk controls at the door: kill switch, notional cap, per-second and daily caps, block list; admin only; audited."""
+
 from __future__ import annotations
 
 import json
@@ -95,8 +96,10 @@ def test_the_audit_trail_has_accepted_and_rejected_requests_without_passwords(cl
     client.put(f"{API}/risk", json={"max_order_notional": 1})
     entries = audit.recent(fake_redis)
     assert [(e["action"], e["outcome"], e["status"]) for e in entries] == [
-        ("risk_api.put_risk", "accepted", 200), ("auth.login", "accepted", 200),
-        ("trade_api.buy", "rejected", 422), ("trade_api.buy", "accepted", 202),
+        ("risk_api.put_risk", "accepted", 200),
+        ("auth.login", "accepted", 200),
+        ("trade_api.buy", "rejected", 422),
+        ("trade_api.buy", "accepted", 202),
     ]
     accepted = entries[-1]
     assert accepted["client_id"] == "test-client" and accepted["job_ids"] and accepted["payload"]["shares"] == 100

@@ -1,4 +1,5 @@
 """Every order and cancel route of the old server: the jobs they queue, fan-out, scopes, validation."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,13 @@ def test_buy_and_sell_with_shares_on_one_account(client, fake_redis, path, order
     answer = post(client, path, {"trader_index": 1, "symbol": "sz000001", "price": 9.8, "shares": 300, "price_type": 0, "strategy_name": "均线"})
     assert answer.status_code == 202 and answer.get_json()["status"] == "queued"
     sent = payload(fake_redis, answer.get_json()["job_id"])
-    assert (sent["account_id"], sent["symbol"], sent["order_type"], sent["volume"], sent["strategy_name"]) == ("SIM000002", "000001.SZ", order_type, 300, "均线")
+    assert (sent["account_id"], sent["symbol"], sent["order_type"], sent["volume"], sent["strategy_name"]) == (
+        "SIM000002",
+        "000001.SZ",
+        order_type,
+        300,
+        "均线",
+    )
 
 
 def test_without_trader_index_an_order_fans_out_to_every_enabled_account(client, fake_redis):
@@ -134,7 +141,9 @@ def test_a_signal_provider_limited_to_account_0_and_trading(fake_redis):
 
 def test_openapi_documents_every_api_route_with_its_models(client, app):
     document = client.get("/openapi.json").get_json()
-    routes = {(r.rule, m) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"} if r.endpoint not in ("static", "openapi.openapi_json")}
+    routes = {
+        (r.rule, m) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"} if r.endpoint not in ("static", "openapi.openapi_json")
+    }
     documented = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
     assert len(documented) == len(routes) == 21  # 20 of the API and the simulator's next_day (BROKER=sim only)
     assert "/qmt/trade/api/sim/next_day" in document["paths"]

@@ -1,4 +1,5 @@
 """The signature scheme, byte for byte as the old server's clients compute it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ def test_canonical_body_sorts_keys_drops_spaces_and_escapes_non_ascii():
 
 
 def test_signature_is_hmac_sha256_over_the_six_lines():
-    message = "POST\n/qmt/trade/api/trade\n\n{\"a\":1}\n1700000000\nclient"
+    message = 'POST\n/qmt/trade/api/trade\n\n{"a":1}\n1700000000\nclient'
     assert string_to_sign("post", "/qmt/trade/api/trade", "", '{"a":1}', "1700000000", "client") == message
     expected = hmac.new(b"secret", message.encode(), hashlib.sha256).hexdigest()
     assert sign("secret", "POST", "/qmt/trade/api/trade", "", {"a": 1}, "1700000000", "client") == expected

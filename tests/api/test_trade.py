@@ -1,12 +1,13 @@
 """POST /qmt/trade/api/trade: signed orders become jobs; anything bad gets a precise error and never a job."""
+
 from __future__ import annotations
 
 import json
 import time
 
 import pytest
-from rq.serializers import JSONSerializer
 from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from common import jobqueue, keys
 from tests.support import signed_headers

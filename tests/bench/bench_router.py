@@ -11,6 +11,7 @@
 
 Uses (and flushes) its own Redis database. Not a test: timings depend on the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,9 +91,19 @@ class Stack:
 
     def __init__(self, redis_url: str, workdir: str):
         self.port = free_port()
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url, "FLASK_PORT": str(self.port), "LOG_LEVEL": "WARNING",
-                    "QMT_CLIENT_ACCOUNT": CLIENT_ID, "QMT_CLIENT_SECRET": CLIENT_SECRET, "TRADER_CONFIGS": json.dumps(ACCOUNTS),
-                    "SIM_DATA_DIR": f"{workdir}/sim", "SIM_PRICES_FILE": sim_prices_file(workdir), "AUDIT_LOG_FILE": f"{workdir}/audit.log"}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "REDIS_URL": redis_url,
+            "FLASK_PORT": str(self.port),
+            "LOG_LEVEL": "WARNING",
+            "QMT_CLIENT_ACCOUNT": CLIENT_ID,
+            "QMT_CLIENT_SECRET": CLIENT_SECRET,
+            "TRADER_CONFIGS": json.dumps(ACCOUNTS),
+            "SIM_DATA_DIR": f"{workdir}/sim",
+            "SIM_PRICES_FILE": sim_prices_file(workdir),
+            "AUDIT_LOG_FILE": f"{workdir}/audit.log",
+        }
         self.processes: list[subprocess.Popen] = []
         self.workdir = workdir
 
@@ -167,10 +178,17 @@ def bench_worker(args, connection: redis.Redis, workdir: str) -> dict:
 
 def bench_latency(args, connection: redis.Redis, workdir: str) -> dict:
     noops = Queue("bench-noop", connection=connection, serializer=JSONSerializer)
-    baseline_worker = subprocess.Popen([sys.executable, "-c", "import sys, redis; from rq import SimpleWorker, Queue; from rq.serializers import JSONSerializer; "
-                                        f"c = redis.Redis.from_url({args.redis!r}); SimpleWorker([Queue('bench-noop', connection=c, serializer=JSONSerializer)], "
-                                        "connection=c, serializer=JSONSerializer).work(logging_level='WARNING')"],
-                                       cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT)})
+    baseline_worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, redis; from rq import SimpleWorker, Queue; from rq.serializers import JSONSerializer; "
+            f"c = redis.Redis.from_url({args.redis!r}); SimpleWorker([Queue('bench-noop', connection=c, serializer=JSONSerializer)], "
+            "connection=c, serializer=JSONSerializer).work(logging_level='WARNING')",
+        ],
+        cwd=str(ROOT),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     bare: list[float] = []
     try:
         time.sleep(1)
@@ -206,8 +224,10 @@ def bench_latency(args, connection: redis.Redis, workdir: str) -> dict:
     finally:
         stack.stop()
     return {
-        "router_p50_ms": round(statistics.median(router), 2), "router_p99_ms": round(_percentile(router, 0.99), 2),
-        "bare_rq_p50_ms": round(statistics.median(bare), 2), "bare_rq_p99_ms": round(_percentile(bare, 0.99), 2),
+        "router_p50_ms": round(statistics.median(router), 2),
+        "router_p99_ms": round(_percentile(router, 0.99), 2),
+        "bare_rq_p50_ms": round(statistics.median(bare), 2),
+        "bare_rq_p99_ms": round(_percentile(bare, 0.99), 2),
         "ratio_p50": round(statistics.median(router) / statistics.median(bare), 2),
     }
 

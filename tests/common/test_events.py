@@ -1,4 +1,5 @@
 """The event stream: one writer module, one model per kind, read from a cursor, capped; the worker's callbacks feed it."""
+
 from __future__ import annotations
 
 import re
@@ -23,8 +24,10 @@ def test_events_read_back_from_a_cursor_as_their_models(fake_redis):
 
 def test_an_entry_of_an_unknown_kind_is_skipped_and_entries_of_the_old_layout_read(fake_redis):
     fake_redis.xadd(keys.EVENTS_STREAM, {"kind": "from_a_newer_version", "ts": 1.0, "body": "{}"})
-    fake_redis.xadd(keys.EVENTS_STREAM, {"kind": "order_error", "ts": 2.0,
-                                         "body": '{"order_id": 7, "account_id": "A", "error_id": -61, "error_msg": "no cash", "order_remark": ""}'})
+    fake_redis.xadd(
+        keys.EVENTS_STREAM,
+        {"kind": "order_error", "ts": 2.0, "body": '{"order_id": 7, "account_id": "A", "error_id": -61, "error_msg": "no cash", "order_remark": ""}'},
+    )
     [(_, refused)] = events.read(fake_redis)
     assert isinstance(refused, events.OrderErrorEvent) and refused.error_msg == "no cash" and refused.ts == 2.0
 

@@ -1,4 +1,5 @@
 """How a job reads to clients: the order's latest broker state wins over the snapshot the job ended with."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ def _finish_with(connection, result: dict) -> str:
 
 def test_a_fill_reported_after_the_job_ended_shows_in_the_result(fake_redis):
     job_id = _finish_with(fake_redis, {"outcome": "submitted", "order_id": 7, "status": "reported", "order_status": 50, "traded_volume": 0})
-    fake_redis.set(keys.order_state(job_id), json.dumps({"order_id": 7, "order_status": 56, "status": "filled", "traded_volume": 100, "traded_price": 10.0}))
+    fake_redis.set(
+        keys.order_state(job_id), json.dumps({"order_id": 7, "order_status": 56, "status": "filled", "traded_volume": 100, "traded_price": 10.0})
+    )
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "finished"
     assert (view.result["status"], view.result["traded_volume"], view.result["traded_price"]) == ("filled", 100, 10.0)

@@ -1,4 +1,5 @@
 """DingTalk notifications, posted to a loopback stand-in for the robot webhook."""
+
 from __future__ import annotations
 
 import base64
@@ -83,13 +84,18 @@ def test_signed_url_without_a_secret_has_only_the_token():
 def test_the_worker_notifies_fills_and_expiries_with_masked_accounts(robot, tmp_path, fake_redis):
     from worker.runner import serve
 
-    settings = make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), SIM_PRICES_FILE=sim_prices_file(tmp_path), DINGTALK_ACCESS_TOKEN="t",
-                             DINGTALK_API_URL=robot.url, TRADER_CONFIGS=[{"account_id": "8881234567"}])
+    settings = make_settings(
+        SIM_DATA_DIR=str(tmp_path / "sim"),
+        SIM_PRICES_FILE=sim_prices_file(tmp_path),
+        DINGTALK_ACCESS_TOKEN="t",
+        DINGTALK_API_URL=robot.url,
+        TRADER_CONFIGS=[{"account_id": "8881234567"}],
+    )
     filled = jobqueue.enqueue(fake_redis, order_payload(account_id="8881234567"), settings.JOB_TTL)
     expired = jobqueue.enqueue(fake_redis, order_payload(account_id="8881234567", deadline=time.time() - 1), settings.JOB_TTL)
     serve(settings, fake_redis, burst=True)
     assert wait_until(lambda: len(robot.received) >= 2, 5)
     texts = "\n".join(robot.texts())
     assert f"成交 filled: 888****567 buy 600000.SH 100 @ 10.0 (order 1, job {filled})" in texts
-    assert f"过期 expired, never sent" in texts and expired in texts
+    assert "过期 expired, never sent" in texts and expired in texts
     assert "8881234567" not in texts

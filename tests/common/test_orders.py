@@ -1,4 +1,5 @@
 """common.orders: its copies of xtquant's numbers match xtconstant, and common/, api/, scheduler/ never load xtquant."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,11 +10,26 @@ from worker.xtquant_sdk import xtconstant
 
 # Every xtconstant number common.orders keeps a copy of; a name added there must be added here too.
 COPIED_NAMES = (
-    "STOCK_BUY", "STOCK_SELL",
-    "LATEST_PRICE", "FIX_PRICE", "MARKET_SH_CONVERT_5_CANCEL", "MARKET_PEER_PRICE_FIRST", "MARKET_MINE_PRICE_FIRST",
-    "MARKET_SZ_CONVERT_5_CANCEL", "MARKET_SZ_FULL_OR_CANCEL",
-    "ORDER_UNREPORTED", "ORDER_WAIT_REPORTING", "ORDER_REPORTED", "ORDER_REPORTED_CANCEL", "ORDER_PARTSUCC_CANCEL",
-    "ORDER_PART_CANCEL", "ORDER_CANCELED", "ORDER_PART_SUCC", "ORDER_SUCCEEDED", "ORDER_JUNK", "ORDER_UNKNOWN",
+    "STOCK_BUY",
+    "STOCK_SELL",
+    "LATEST_PRICE",
+    "FIX_PRICE",
+    "MARKET_SH_CONVERT_5_CANCEL",
+    "MARKET_PEER_PRICE_FIRST",
+    "MARKET_MINE_PRICE_FIRST",
+    "MARKET_SZ_CONVERT_5_CANCEL",
+    "MARKET_SZ_FULL_OR_CANCEL",
+    "ORDER_UNREPORTED",
+    "ORDER_WAIT_REPORTING",
+    "ORDER_REPORTED",
+    "ORDER_REPORTED_CANCEL",
+    "ORDER_PARTSUCC_CANCEL",
+    "ORDER_PART_CANCEL",
+    "ORDER_CANCELED",
+    "ORDER_PART_SUCC",
+    "ORDER_SUCCEEDED",
+    "ORDER_JUNK",
+    "ORDER_UNKNOWN",
 )
 SDK_FREE = ("common.*", "api.*", "scheduler.*")  # the web and the scheduler run without the broker SDK
 
@@ -29,9 +45,12 @@ def test_every_number_named_after_xtconstant_is_pinned():
 
 
 def test_the_market_price_types_are_every_sh_and_sz_market_type_of_xtconstant():
-    market = {value for name, value in vars(xtconstant).items()
-              if name.startswith(("MARKET_SH_", "MARKET_SZ_", "MARKET_PEER_", "MARKET_MINE_")) and isinstance(value, int)}
-    assert orders.MARKET_XT_PRICE_TYPES == market
+    market = {
+        value
+        for name, value in vars(xtconstant).items()
+        if name.startswith(("MARKET_SH_", "MARKET_SZ_", "MARKET_PEER_", "MARKET_MINE_")) and isinstance(value, int)
+    }
+    assert market == orders.MARKET_XT_PRICE_TYPES
 
 
 def test_sides_and_the_late_rejection_status_use_the_named_numbers():

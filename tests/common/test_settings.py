@@ -1,4 +1,5 @@
 """Settings: the old server's keys and defaults, TRADER_CONFIGS in JSON or Python-literal form, clear start-up errors."""
+
 from __future__ import annotations
 
 import pytest

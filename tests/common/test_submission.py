@@ -1,4 +1,5 @@
 """The one way in: orders, cancels and queries through the Desk with no Flask app, the same jobs as the routes make."""
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,7 @@ def test_an_order_and_a_cancel_all_through_the_desk_are_the_jobs_the_routes_make
     desk = Desk(settings, through_desk)
     client = create_app(settings, through_routes).test_client()
 
-    placed = desk.place(TEST_CLIENT, 1, symbol="sz000001", order_type=BUY, volume=300, price=9.8, price_type=PriceType.LIMIT,
-                        strategy_name="均线")
+    placed = desk.place(TEST_CLIENT, 1, symbol="sz000001", order_type=BUY, volume=300, price=9.8, price_type=PriceType.LIMIT, strategy_name="均线")
     cancelled = desk.cancel_side(TEST_CLIENT, None, "buy")
     assert post(client, "/buy", {"trader_index": 1, "symbol": "sz000001", "price": 9.8, "shares": 300, "strategy_name": "均线"}).status_code == 202
     assert post(client, "/cancel_orders/buy", {}).status_code == 202
@@ -69,8 +69,9 @@ def test_a_query_through_the_desk_is_answered_as_through_the_route(tmp_path):
     client = create_app(settings, connection).test_client()
 
     from_desk = while_worker_runs(lambda: desk.query(TEST_CLIENT, "positions", 0), settings, connection)
-    from_route = while_worker_runs(lambda: client.get(API + "/positions/0", headers=signed_headers("GET", API + "/positions/0")),
-                                   settings, connection)
+    from_route = while_worker_runs(
+        lambda: client.get(API + "/positions/0", headers=signed_headers("GET", API + "/positions/0")), settings, connection
+    )
     assert from_route.status_code == 200 and from_route.get_json()["positions"] == from_desk == []
     accounts = while_worker_runs(lambda: desk.query(Caller("limited", ("query",), accounts=(1,)), "accounts"), settings, connection)
     assert [a["index"] for a in accounts] == [1]  # a client limited to some accounts sees only those
@@ -100,8 +101,9 @@ def test_the_desk_checks_scopes_and_accounts_for_in_process_callers_too(settings
     with pytest.raises(ScopeDenied):
         desk.cancel_side(Caller("reader", ("query",)), None, "sell")
     with pytest.raises(ScopeDenied):
-        desk.place(Caller("one-account", ("trade",), accounts=(0,)), 1, symbol="600000", order_type=BUY, volume=100, price=10.0,
-                   price_type=PriceType.LIMIT)
+        desk.place(
+            Caller("one-account", ("trade",), accounts=(0,)), 1, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT
+        )
     assert sum(jobqueue.queue(desk.redis, name).count for name in keys.QUEUES_BY_PRIORITY) == 0
 
 
@@ -138,8 +140,10 @@ def test_a_redis_failure_part_way_through_a_fan_out_names_the_jobs_that_were_que
 
 
 def test_the_one_way_in_and_the_event_stream_import_no_flask_and_no_role():
-    probe = ("import sys, common.submission, common.events; "
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'api', 'worker', 'scheduler')))")
+    probe = (
+        "import sys, common.submission, common.events; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'api', 'worker', 'scheduler')))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -1,4 +1,5 @@
 """Symbol normalisation and the lot rules the door checks."""
+
 from __future__ import annotations
 
 import pytest

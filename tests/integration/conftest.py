@@ -1,4 +1,5 @@
 """Integration fixtures: the roles as real processes against the real Redis (tests/conftest.py)."""
+
 from __future__ import annotations
 
 import os
@@ -26,9 +27,13 @@ class Roles:
         if prelude is None:
             command = [sys.executable, "-m", role, *args]
         else:
-            command = [sys.executable, "-c", f"{prelude}\nimport runpy, sys\nsys.argv = [{role!r}, *{list(args)!r}]\nrunpy.run_module({role!r}, run_name='__main__', alter_sys=True)"]
-        log = open(self.workdir / f"{role}.log", "wb")
-        process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            command = [
+                sys.executable,
+                "-c",
+                f"{prelude}\nimport runpy, sys\nsys.argv = [{role!r}, *{list(args)!r}]\nrunpy.run_module({role!r}, run_name='__main__', alter_sys=True)",
+            ]
+        with open(self.workdir / f"{role}.log", "wb") as log:  # the child keeps its own copy of the handle
+            process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.processes[role] = process
         return process
 

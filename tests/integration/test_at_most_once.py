@@ -1,4 +1,5 @@
 """Nothing lost, nothing doubled — proven by breaking it on purpose, with real processes and real Redis."""
+
 from __future__ import annotations
 
 import collections
@@ -65,8 +66,11 @@ def test_one_idempotency_key_sent_20_times_at_once_through_two_web_processes_is_
 
         def send(index: int) -> None:
             client = clients[index % 2]
-            headers = {**signed_headers("POST", f"{API}/trade", ORDER, timestamp=time.time() + index % 5), "Idempotency-Key": "retry-me",
-                       "Content-Type": "application/json"}
+            headers = {
+                **signed_headers("POST", f"{API}/trade", ORDER, timestamp=time.time() + index % 5),
+                "Idempotency-Key": "retry-me",
+                "Content-Type": "application/json",
+            }
             request = urllib.request.Request(client.base_url + f"{API}/trade", data=json.dumps(ORDER).encode(), headers=headers, method="POST")
             barrier.wait()
             try:

@@ -1,4 +1,5 @@
 """`python run.py`: web, worker and scheduler in one process on the in-process Redis stand-in."""
+
 from __future__ import annotations
 
 import signal

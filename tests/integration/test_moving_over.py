@@ -1,4 +1,5 @@
 """An old client moves over: waiting answers with the broker's verdict, repeated reads, old units, the next trading day."""
+
 from __future__ import annotations
 
 import subprocess
@@ -22,8 +23,11 @@ class WaitingClient(SignedHttpClient):
         import urllib.error
         import urllib.request
 
-        headers = {**signed_headers("POST", path, body, client_id=self.client_id, secret=self.secret),
-                   "Content-Type": "application/json", "Prefer": f"wait={wait:g}"}
+        headers = {
+            **signed_headers("POST", path, body, client_id=self.client_id, secret=self.secret),
+            "Content-Type": "application/json",
+            "Prefer": f"wait={wait:g}",
+        }
         request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=40) as answer:
@@ -42,15 +46,19 @@ def started(roles, http, role_env):
 
 
 def test_a_waiting_order_answers_the_broker_verdict_in_the_old_shape(started):
-    status, headers, body = started.post_waiting(f"{API}/sell", {"trader_index": 0, "symbol": "600000", "price": 10.0, "shares": 100,
-                                                                 "strategy_name": "nothing-held"}, wait=5)
+    status, headers, body = started.post_waiting(
+        f"{API}/sell", {"trader_index": 0, "symbol": "600000", "price": 10.0, "shares": 100, "strategy_name": "nothing-held"}, wait=5
+    )
     assert status == 200 and headers["Preference-Applied"] == "wait=5"
     [result] = body["results"]
     assert result["trader_index"] == 0 and result["status"] == "failed" and "可用股份不足" in result["error"]  # the simulator's reason
     assert body["job_ids"] and set(body) >= {"message", "results", "job_ids"}
 
-    status, _, body = started.post_waiting(f"{API}/outer/trade/buy", {"trader_index": 0, "symbol": "600000", "trade_price": 10.0,
-                                                                      "price_type": 0, "order_num": 300, "strategy_name": "外部"}, wait=5)
+    status, _, body = started.post_waiting(
+        f"{API}/outer/trade/buy",
+        {"trader_index": 0, "symbol": "600000", "trade_price": 10.0, "price_type": 0, "order_num": 300, "strategy_name": "外部"},
+        wait=5,
+    )
     [result] = body["results"]
     assert status == 200 and result["status"] == "success" and result["error"] is None
     assert result["result"]["order_id"] > 0 and result["result"]["volume"] == 300 and result["result"]["status"] == "filled"
@@ -68,8 +76,9 @@ def test_identical_queries_are_never_replays_and_a_replayed_order_says_what_to_d
         import json
         import urllib.request
 
-        request = urllib.request.Request(started.base_url + f"{API}/orders", data=json.dumps(body).encode(), method="POST",
-                                         headers={**headers, "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            started.base_url + f"{API}/orders", data=json.dumps(body).encode(), method="POST", headers={**headers, "Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=20) as answer:
             return answer.status
 
@@ -98,8 +107,9 @@ def test_positions_keep_the_old_percent_and_a_day_roll_lets_todays_buy_be_sold(s
     assert rolled.returncode == 0, rolled.stderr
     assert "the simulator is now on" in rolled.stdout
 
-    sold = started.post_waiting(f"{API}/sell", {"trader_index": 0, "symbol": "600000", "price": 10.0, "shares": 1000,
-                                                "strategy_name": "next day"}, wait=5)[2]
+    sold = started.post_waiting(
+        f"{API}/sell", {"trader_index": 0, "symbol": "600000", "price": 10.0, "shares": 1000, "strategy_name": "next day"}, wait=5
+    )[2]
     assert sold["results"][0]["status"] == "success" and sold["results"][0]["result"]["status"] == "filled"
     assert all(p["volume"] == 0 for p in started.get(f"{API}/positions/0").body["positions"])
 

@@ -1,4 +1,5 @@
 """A client written for the old server drives every route against real web and worker processes."""
+
 from __future__ import annotations
 
 import json
@@ -35,18 +36,41 @@ def test_every_route_with_the_old_protocol(roles, http):
     with urllib.request.urlopen(bare, timeout=10) as answer:
         assert answer.status == 200 and json.loads(answer.read())["positions"] == []
 
-    [bought] = finish(http, http.post(f"{API}/trade", {"trader_index": 0, "symbol": "600000", "volume": 1000, "price": 10.0, "order_type": 23, "strategy_name": "双均线"}))
+    [bought] = finish(
+        http,
+        http.post(
+            f"{API}/trade", {"trader_index": 0, "symbol": "600000", "volume": 1000, "price": 10.0, "order_type": 23, "strategy_name": "双均线"}
+        ),
+    )
     assert bought["status"] == "finished" and bought["result"]["status"] == "filled" and bought["result"]["traded_volume"] == 1000
-    pct = finish(http, http.post(f"{API}/trade", {"symbol": "510300.SH", "trade_price": 4.0, "position_pct": 0.01, "pricetype": 0, "strategy_name": "轮动"}))
+    pct = finish(
+        http, http.post(f"{API}/trade", {"symbol": "510300.SH", "trade_price": 4.0, "position_pct": 0.01, "pricetype": 0, "strategy_name": "轮动"})
+    )
     assert [j["result"]["volume"] for j in pct] == [2_400, 2_400]  # 1% of ~1,000,000 = 10,000 yuan at 4.000 less fees: 2,400 shares
 
-    assert finish(http, http.post(f"{API}/buy", {"trader_index": 1, "symbol": "sz000001", "price": 11.0, "shares": 200, "price_type": 0, "strategy_name": "s"}))[0]["status"] == "finished"
-    [sold] = finish(http, http.post(f"{API}/sell", {"trader_index": 0, "symbol": "600000", "price": 10.0, "shares": 100, "price_type": 0, "strategy_name": "s"}))
+    assert (
+        finish(
+            http,
+            http.post(f"{API}/buy", {"trader_index": 1, "symbol": "sz000001", "price": 11.0, "shares": 200, "price_type": 0, "strategy_name": "s"}),
+        )[0]["status"]
+        == "finished"
+    )
+    [sold] = finish(
+        http, http.post(f"{API}/sell", {"trader_index": 0, "symbol": "600000", "price": 10.0, "shares": 100, "price_type": 0, "strategy_name": "s"})
+    )
     assert sold["status"] == "failed" and "可用股份不足" in sold["error"]  # bought today: T+1
 
-    [outer] = finish(http, http.post(f"{API}/outer/trade/buy", {"trader_index": 1, "symbol": "688981", "trade_price": 50.0, "price_type": 0, "position_pct": 0.02, "strategy_name": "外部"}))
+    [outer] = finish(
+        http,
+        http.post(
+            f"{API}/outer/trade/buy",
+            {"trader_index": 1, "symbol": "688981", "trade_price": 50.0, "price_type": 0, "position_pct": 0.02, "strategy_name": "外部"},
+        ),
+    )
     assert outer["result"]["volume"] == 399  # 2% of ~1,000,000 at 50.00 less fees: STAR steps of 1
-    finish(http, http.post(f"{API}/outer/trade/sell", {"trader_index": 1, "symbol": "688981", "trade_price": 50.0, "price_type": 0, "order_num": 200}))
+    finish(
+        http, http.post(f"{API}/outer/trade/sell", {"trader_index": 1, "symbol": "688981", "trade_price": 50.0, "price_type": 0, "order_num": 200})
+    )
     [allin] = finish(http, http.post(f"{API}/trade/allin", {"trader_index": 1, "symbol": "000001", "cur_price": 11.0}))
     assert allin["status"] == "finished" and allin["result"]["volume"] > 80_000
     nhg = finish(http, http.post(f"{API}/trade/nhg", {"trader_index": 0, "reserve_amount": 10_000}))

@@ -1,4 +1,5 @@
 """The order path end to end: signed HTTP → web process → real Redis → worker process → simulator → job result."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """Outages: Redis stopped and restarted under load; the kill switch with real processes."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,8 +32,24 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.process = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-                                         "--appendonly", "yes", "--appendfsync", "always", "--save", ""], stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         import redis
 
         assert wait_until(lambda: _pings(redis.Redis.from_url(self.url)), 10)
@@ -96,7 +113,11 @@ def test_redis_stopped_and_restarted_under_load(role_env, tmp_path, http):
         # every accepted job is kept (AOF) and ends, the worker having reconnected by itself
         ended = lambda: all(jobqueue.view(connection, j).status in ("finished", "failed", "expired") for j in accepted)  # noqa: E731
         if not wait_until(ended, 60, 0.5):
-            stuck = {j: jobqueue.view(connection, j).status for j in accepted if jobqueue.view(connection, j).status not in ("finished", "failed", "expired")}
+            stuck = {
+                j: jobqueue.view(connection, j).status
+                for j in accepted
+                if jobqueue.view(connection, j).status not in ("finished", "failed", "expired")
+            }
             raise AssertionError(f"jobs that never ended: {stuck}\n{roles.log('worker')[-5000:]}")
         assert roles.processes["worker"].poll() is None, "the worker died with the Redis connection"
         from common.payloads import QueryPayload

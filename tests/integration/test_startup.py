@@ -1,4 +1,5 @@
 """Moving over: the old server's own `.env` starts the roles, and every start-up problem is one line and exit 2."""
+
 from __future__ import annotations
 
 import socket
@@ -12,7 +13,7 @@ from tests.integration.conftest import ROOT, wait_ready
 pytestmark = pytest.mark.integration
 
 # The old server's README example, as it gives it: a quoted, multi-line Python literal with account_type 1001.
-OLD_README_TRADER_CONFIGS = '''TRADER_CONFIGS="[
+OLD_README_TRADER_CONFIGS = """TRADER_CONFIGS="[
   {
     'account_id': '3880000xxxxxx',
     'account_type': 1001,
@@ -21,7 +22,7 @@ OLD_README_TRADER_CONFIGS = '''TRADER_CONFIGS="[
     'enabled': True
   }
 ]"
-'''
+"""
 
 
 def one_line_refusal(done: subprocess.CompletedProcess, *words: str) -> str:
@@ -67,7 +68,9 @@ def test_a_bad_account_entry_or_an_unreachable_redis_is_one_line_and_exit_2(role
 
 def test_run_py_refuses_a_bad_account_entry_and_an_empty_account_list_for_qmt_in_one_line(role_env, tmp_path):
     embedded = {"REDIS_URL": ""}
-    one_line_refusal(run_role(role_env, tmp_path, str(ROOT / "run.py"), TRADER_CONFIGS="[{'account_type': 2}]", **embedded),
-                     "TRADER_CONFIGS entry 1 account_id")
-    one_line_refusal(run_role(role_env, tmp_path, str(ROOT / "run.py"), TRADER_CONFIGS="[]", BROKER="qmt", **embedded),
-                     "TRADER_CONFIGS", "BROKER=qmt")
+    one_line_refusal(
+        run_role(role_env, tmp_path, str(ROOT / "run.py"), TRADER_CONFIGS="[{'account_type': 2}]", **embedded), "TRADER_CONFIGS entry 1 account_id"
+    )
+    one_line_refusal(
+        run_role(role_env, tmp_path, str(ROOT / "run.py"), TRADER_CONFIGS="[]", BROKER="qmt", **embedded), "TRADER_CONFIGS", "BROKER=qmt"
+    )

@@ -1,4 +1,5 @@
 """The worker runs where Windows leaves it: no os.fork and no signal.SIGALRM (docs/architecture.md, "Windows")."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The scheduler role starts, beats and stops cleanly, in-process and as a real process."""
+
 from __future__ import annotations
 
 import signal
@@ -8,7 +9,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import redis
 
 from common import keys
 from scheduler.service import run

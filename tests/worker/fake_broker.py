@@ -5,6 +5,7 @@ the jobs rely on and little else: a limit buy at or above the price fills at onc
 below), otherwise it rests; a buy needs the cash (yuan) and a sell the sellable shares, or it is
 refused; reverse repo is lent with a sell that takes cash. No fees, no T+1.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -53,8 +54,7 @@ class FakeBroker:
         """Put `volume` sellable shares of `symbol` in the account (a holding bought on an earlier day)."""
         self.holdings[symbol] = Holding(volume, volume, avg_price)
 
-    def place_order(self, symbol: str, order_type: int, volume: int, price_type: int, price: float,
-                    strategy_name: str, order_remark: str) -> OrderId:
+    def place_order(self, symbol: str, order_type: int, volume: int, price_type: int, price: float, strategy_name: str, order_remark: str) -> OrderId:
         if symbol not in self.prices:
             raise OrderRefused(f"证券代码不存在 {symbol}")
         last = self.prices[symbol]
@@ -68,9 +68,21 @@ class FakeBroker:
         elif held is None or held.can_use_volume < volume:
             raise OrderRefused(f"可用股份不足: {symbol} 委托 {volume}")
         order = Order(
-            order_id=OrderId(next(self._ids)), account_id=self.account_id, symbol=symbol, name=f"FAKE{symbol[:6]}",
-            order_type=order_type, volume=volume, price=price, price_type=price_type, order_status=REPORTED, status_msg="",
-            traded_volume=0, traded_price=0.0, strategy_name=strategy_name, order_remark=order_remark, order_time=int(time.time()),
+            order_id=OrderId(next(self._ids)),
+            account_id=self.account_id,
+            symbol=symbol,
+            name=f"FAKE{symbol[:6]}",
+            order_type=order_type,
+            volume=volume,
+            price=price,
+            price_type=price_type,
+            order_status=REPORTED,
+            status_msg="",
+            traded_volume=0,
+            traded_price=0.0,
+            strategy_name=strategy_name,
+            order_remark=order_remark,
+            order_time=int(time.time()),
         )
         marketable = deal_price >= last if order_type == BUY and not lending else deal_price <= last
         self.orders[order.order_id] = self._fill(order, deal_price, lending) if marketable else self._rest(order, deal_price, lending)
@@ -139,19 +151,40 @@ class FakeBroker:
             self.cash += amount
             held.volume -= order.volume
             held.can_use_volume -= order.volume
-        self.trades.append(Trade(
-            order_id=order.order_id, account_id=self.account_id, symbol=order.symbol, name=order.name, order_type=order.order_type,
-            traded_id=f"T{order.order_id}", traded_time=int(time.time()), traded_volume=order.volume, traded_price=deal_price,
-            traded_amount=round(amount, 2), commission=0.0, strategy_name=order.strategy_name, order_remark=order.order_remark,
-        ))
+        self.trades.append(
+            Trade(
+                order_id=order.order_id,
+                account_id=self.account_id,
+                symbol=order.symbol,
+                name=order.name,
+                order_type=order.order_type,
+                traded_id=f"T{order.order_id}",
+                traded_time=int(time.time()),
+                traded_volume=order.volume,
+                traded_price=deal_price,
+                traded_amount=round(amount, 2),
+                commission=0.0,
+                strategy_name=order.strategy_name,
+                order_remark=order.order_remark,
+            )
+        )
         return replace(order, order_status=FILLED, traded_volume=order.volume, traded_price=deal_price)
 
     def _position(self, symbol: str) -> Position:
         held, last = self.holdings[symbol], self.prices[symbol]
         return Position(
-            account_id=self.account_id, symbol=symbol, name=f"FAKE{symbol[:6]}", volume=held.volume, can_use_volume=held.can_use_volume,
-            frozen_volume=held.frozen_volume, on_road_volume=0, yesterday_volume=held.volume,
-            market_value=round(held.volume * last, 2), avg_price=round(held.avg_price, 4), open_price=held.avg_price, last_price=last,
+            account_id=self.account_id,
+            symbol=symbol,
+            name=f"FAKE{symbol[:6]}",
+            volume=held.volume,
+            can_use_volume=held.can_use_volume,
+            frozen_volume=held.frozen_volume,
+            on_road_volume=0,
+            yesterday_volume=held.volume,
+            market_value=round(held.volume * last, 2),
+            avg_price=round(held.avg_price, 4),
+            open_price=held.avg_price,
+            last_price=last,
         )
 
 

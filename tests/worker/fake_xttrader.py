@@ -3,6 +3,7 @@
 Tests install it as sys.modules["xtquant.xttrader"], so the worker's real adapter code path
 (BROKER=qmt) runs unchanged and the exact arguments it sends to QMT can be asserted.
 """
+
 from __future__ import annotations
 
 import threading
@@ -11,7 +12,7 @@ from typing import Any
 
 from worker.xtquant_sdk import xtconstant, xttype
 
-created: list["XtQuantTrader"] = []
+created: list[XtQuantTrader] = []
 ticks: dict[str, dict] = {}  # what the fake xtdata.get_full_tick answers, by code
 connect_codes: list[int] = []  # scripted answers of connect(), across traders; 0 once exhausted
 
@@ -48,9 +49,22 @@ class XtQuantTrader:
         return 0
 
     def order_stock(self, account, stock_code, order_type, order_volume, price_type, price, strategy_name="", order_remark=""):
-        self._record("order_stock", account.account_id, account.account_type, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark)
+        self._record(
+            "order_stock",
+            account.account_id,
+            account.account_type,
+            stock_code,
+            order_type,
+            order_volume,
+            price_type,
+            price,
+            strategy_name,
+            order_remark,
+        )
         self._next_id += 1
-        order = accepted_order(account.account_id, self._next_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark)
+        order = accepted_order(
+            account.account_id, self._next_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark
+        )
         self.orders.append(order)
         # QMT reports on its own callback thread, shortly after the call returns.
         threading.Timer(0.01, self.callback.on_stock_order, args=(order,)).start()
@@ -83,6 +97,23 @@ class xtdata:  # noqa: N801 - stands in for the module xtquant.xtdata
 def accepted_order(account_id, order_id, stock_code, order_type, volume, price_type, price, strategy_name, order_remark) -> xttype.XtOrder:
     """A real XtOrder as QMT reports it once the exchange has it (status 50, nothing filled)."""
     return xttype.XtOrder(
-        account_id, stock_code, order_id, f"sys{order_id}", int(time.time()), order_type, volume, price_type, price,
-        0, 0.0, xtconstant.ORDER_REPORTED, "", strategy_name, order_remark, 0, 0, "", "",
+        account_id,
+        stock_code,
+        order_id,
+        f"sys{order_id}",
+        int(time.time()),
+        order_type,
+        volume,
+        price_type,
+        price,
+        0,
+        0.0,
+        xtconstant.ORDER_REPORTED,
+        "",
+        strategy_name,
+        order_remark,
+        0,
+        0,
+        "",
+        "",
     )

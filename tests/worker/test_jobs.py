@@ -1,4 +1,5 @@
 """Order, cancel and query jobs run by the real worker loop (burst) against the simulator, on fakeredis."""
+
 from __future__ import annotations
 
 import json
@@ -88,7 +89,8 @@ def test_an_unanswered_order_call_is_settled_by_its_tag_never_resent(settings, f
 
 def test_cancel_runs_before_order_before_query(settings, fake_redis):
     query_id, order_id, cancel_id = run_jobs(
-        settings, fake_redis,
+        settings,
+        fake_redis,
         QueryPayload(what="accounts"),
         order(),
         CancelPayload(account_index=0, account_id="SIM000001", order_id=999_999),

@@ -3,6 +3,7 @@
 Each test runs twice through RQ (burst), with the same payloads and the same expectations: the job
 code may rely on nothing but the protocol.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -12,11 +13,10 @@ from typing import Any
 
 import pytest
 from rq.serializers import JSONSerializer
-from worker.xtquant_sdk import xttype
 
 from common import jobqueue, keys, risk
-from common.payloads import CancelPayload, QueryPayload
 from common.orders import REPO_CODES
+from common.payloads import CancelPayload, QueryPayload
 from common.settings import Settings
 from common.symbols import instrument
 from tests.support import SIM_PRICES, make_settings, sim_prices_file
@@ -26,17 +26,62 @@ from worker import broker as broker_module
 from worker import jobs, runtime
 from worker.broker_api import BrokerAccounts
 from worker.callbacks import OrderEventRecorder
-from worker.sizing import Fees, allin_volume, pct_buy_volume, repo_volume
 from worker.runner import RouterWorker, serve
 from worker.sim import SimTrader
 from worker.sim.book import SHANGHAI, previous_trading_day
+from worker.sizing import Fees, allin_volume, pct_buy_volume, repo_volume
+from worker.xtquant_sdk import xttype
 
-ORDER_KEYS = {"order_id", "account_id", "symbol", "name", "side", "order_type", "volume", "price", "price_type", "order_status",
-              "status", "status_msg", "traded_volume", "traded_price", "strategy_name", "order_remark", "order_time", "updated_at"}
-TRADE_KEYS = {"order_id", "account_id", "symbol", "name", "side", "traded_id", "traded_time", "traded_volume", "traded_price",
-              "traded_amount", "commission", "strategy_name", "order_remark"}
-POSITION_KEYS = {"symbol", "name", "volume", "can_use_volume", "frozen_volume", "on_road_volume", "yesterday_volume", "market_value",
-                 "avg_price", "open_price", "current_price", "profit", "profit_ratio"}
+ORDER_KEYS = {
+    "order_id",
+    "account_id",
+    "symbol",
+    "name",
+    "side",
+    "order_type",
+    "volume",
+    "price",
+    "price_type",
+    "order_status",
+    "status",
+    "status_msg",
+    "traded_volume",
+    "traded_price",
+    "strategy_name",
+    "order_remark",
+    "order_time",
+    "updated_at",
+}
+TRADE_KEYS = {
+    "order_id",
+    "account_id",
+    "symbol",
+    "name",
+    "side",
+    "traded_id",
+    "traded_time",
+    "traded_volume",
+    "traded_price",
+    "traded_amount",
+    "commission",
+    "strategy_name",
+    "order_remark",
+}
+POSITION_KEYS = {
+    "symbol",
+    "name",
+    "volume",
+    "can_use_volume",
+    "frozen_volume",
+    "on_road_volume",
+    "yesterday_volume",
+    "market_value",
+    "avg_price",
+    "open_price",
+    "current_price",
+    "profit",
+    "profit_ratio",
+}
 ASSET_KEYS = {"account_id", "cash", "frozen_cash", "market_value", "total_asset", "fetch_balance", "profit", "profit_ratio"}
 ACCOUNT_KEYS = {"index", "account_id", "nick_name", "account_type", "broker", "connected"}
 
@@ -55,8 +100,14 @@ class SimBackend:
     def hold(self, symbol: str, volume: int) -> None:
         """Buy `volume` of `symbol` on the previous trading day: the worker's simulator rolls to today, so it is sellable."""
         yesterday = previous_trading_day(datetime.now(SHANGHAI).date()).isoformat()
-        trader = SimTrader(self.settings.SIM_DATA_DIR, 1, starting_cash=self.settings.SIM_STARTING_CASH,
-                           prices_file=self.settings.SIM_PRICES_FILE, auto_roll=False, start_day=yesterday)
+        trader = SimTrader(
+            self.settings.SIM_DATA_DIR,
+            1,
+            starting_cash=self.settings.SIM_STARTING_CASH,
+            prices_file=self.settings.SIM_PRICES_FILE,
+            auto_roll=False,
+            start_day=yesterday,
+        )
         trader.start()
         try:
             assert trader.connect() == 0
@@ -92,8 +143,9 @@ class FakeBackend:
 
     def __init__(self, settings: Settings, connection: Any, monkeypatch: pytest.MonkeyPatch):
         self.settings, self.redis = settings, connection
-        self.fakes = [FakeBroker(a.account_id, settings.SIM_STARTING_CASH, call_timeout=settings.BROKER_CALL_TIMEOUT)
-                      for a in settings.enabled_accounts]
+        self.fakes = [
+            FakeBroker(a.account_id, settings.SIM_STARTING_CASH, call_timeout=settings.BROKER_CALL_TIMEOUT) for a in settings.enabled_accounts
+        ]
         self.accounts: BrokerAccounts = FakeAccounts(self.fakes)
         monkeypatch.setattr(jobs, "ORDER_ACK_WAIT", 0.05)  # the fake pushes no order callbacks: read the order back soon
 
@@ -102,8 +154,12 @@ class FakeBackend:
         recorder = OrderEventRecorder(self.redis, self.settings.JOB_TTL)
         runtime.install(runtime.Runtime(settings=self.settings, redis=self.redis, brokers=self.accounts, recorder=recorder))
         try:
-            worker = RouterWorker([jobqueue.queue(self.redis, name) for name in keys.QUEUES_BY_PRIORITY], connection=self.redis,
-                                  serializer=JSONSerializer, name=f"fake-broker-{next(self._names)}")
+            worker = RouterWorker(
+                [jobqueue.queue(self.redis, name) for name in keys.QUEUES_BY_PRIORITY],
+                connection=self.redis,
+                serializer=JSONSerializer,
+                name=f"fake-broker-{next(self._names)}",
+            )
             worker.work(burst=True, with_scheduler=False)
         finally:
             runtime.install(None)
@@ -211,8 +267,10 @@ def test_an_order_past_its_deadline_is_never_sent(backend):
 def test_cancel_one_order_then_again_is_refused(backend):
     [resting] = backend.run(order(price=9.5))  # 600000.SH trades at 10.00: the buy rests
     order_id = result(backend, resting)["order_id"]
-    first, again = backend.run(CancelPayload(account_index=0, account_id="SIM000001", order_id=order_id),
-                               CancelPayload(account_index=0, account_id="SIM000001", order_id=order_id))
+    first, again = backend.run(
+        CancelPayload(account_index=0, account_id="SIM000001", order_id=order_id),
+        CancelPayload(account_index=0, account_id="SIM000001", order_id=order_id),
+    )
     assert result(backend, first) == {"order_id": order_id, "side": None, "accepted": True, "cancelled": [order_id], "refused": [], "error": None}
     refused = result(backend, again)
     assert refused["accepted"] is False and refused["cancelled"] == [] and [r["order_id"] for r in refused["refused"]] == [order_id]
@@ -240,7 +298,9 @@ def test_each_query_answers_in_the_old_servers_shapes(backend):
 
     asset = query(backend, "asset")
     assert set(asset) == ASSET_KEYS and asset["account_id"] == "SIM000001"
-    assert asset["cash"] < backend.settings.SIM_STARTING_CASH - 999 and asset["total_asset"] == pytest.approx(backend.settings.SIM_STARTING_CASH, abs=10)
+    assert asset["cash"] < backend.settings.SIM_STARTING_CASH - 999 and asset["total_asset"] == pytest.approx(
+        backend.settings.SIM_STARTING_CASH, abs=10
+    )
 
     [position] = query(backend, "positions")
     assert set(position) == POSITION_KEYS and (position["symbol"], position["volume"]) == ("600000.SH", 100)

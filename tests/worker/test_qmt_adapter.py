@@ -1,4 +1,5 @@
 """BROKER=qmt: the worker's real adapter path against a recording stand-in for xtquant.xttrader."""
+
 from __future__ import annotations
 
 import sys
@@ -8,13 +9,13 @@ import time
 import pytest
 
 from common import jobqueue, keys
-from common.payloads import JOB_TAG_MAX_BYTES
 from common.exceptions import BrokerTimeout, BrokerUnavailable
+from common.payloads import JOB_TAG_MAX_BYTES
 from tests.support import make_settings, wait_until
-from tests.worker import fake_xttrader
 from tests.support import order_payload as order
+from tests.worker import fake_xttrader
 from worker import broker as broker_module
-from worker.broker import BrokerSession, Brokers
+from worker.broker import Brokers, BrokerSession
 from worker.runner import serve
 from worker.xtquant_sdk import xtconstant
 
@@ -33,12 +34,17 @@ def fake_trader_module(monkeypatch):
 def settings():
     return make_settings(
         BROKER="qmt",
-        TRADER_CONFIGS=[{"account_id": "8881234567", "qmt_path": r"D:\qmt\userdata_mini", "session_id": 424242}, {"account_id": "8889999999", "qmt_path": r"D:\qmt\userdata_mini"}],
+        TRADER_CONFIGS=[
+            {"account_id": "8881234567", "qmt_path": r"D:\qmt\userdata_mini", "session_id": 424242},
+            {"account_id": "8889999999", "qmt_path": r"D:\qmt\userdata_mini"},
+        ],
     )
 
 
 def test_an_order_reaches_order_stock_with_exact_xtquant_arguments(settings, fake_redis):
-    job_id = jobqueue.enqueue(fake_redis, order(account_id="8881234567", symbol="000001.SZ", volume=300, price=11.23, strategy_name="动量"), settings.JOB_TTL)
+    job_id = jobqueue.enqueue(
+        fake_redis, order(account_id="8881234567", symbol="000001.SZ", volume=300, price=11.23, strategy_name="动量"), settings.JOB_TTL
+    )
     serve(settings, fake_redis, burst=True)
 
     [trader] = fake_xttrader.created  # one trader per qmt_path, both accounts on it
@@ -55,15 +61,18 @@ def test_an_order_reaches_order_stock_with_exact_xtquant_arguments(settings, fak
 def test_market_orders_send_price_zero_except_star_protective_price(settings, fake_redis):
     fake_xttrader.ticks.update({"600000.SH": {"lastPrice": 10.0, "lastClose": 9.9}, "688981.SH": {"lastPrice": 49.0, "lastClose": 48.0}})
     jobqueue.enqueue(fake_redis, order(account_id="8881234567", price_type=2, xt_price_type=42, price=10.0), settings.JOB_TTL)
-    jobqueue.enqueue(fake_redis, order(account_id="8881234567", symbol="688981.SH", volume=200, price_type=2, xt_price_type=42, price=50.0), settings.JOB_TTL)
+    jobqueue.enqueue(
+        fake_redis, order(account_id="8881234567", symbol="688981.SH", volume=200, price_type=2, xt_price_type=42, price=50.0), settings.JOB_TTL
+    )
     serve(settings, fake_redis, burst=True)
     sent = [(c[3], c[6], c[7]) for c in fake_xttrader.created[0].calls if c[0] == "order_stock"]
     assert sent == [("600000.SH", 42, 0.0), ("688981.SH", 42, 50.0)]
 
 
 def _open_brokers(settings, fake_redis):
-    recorder = type("Recorder", (), {"on_disconnected": lambda self: None, "on_stock_order": lambda self, o: None,
-                                     "notify": lambda self, text: None})()
+    recorder = type(
+        "Recorder", (), {"on_disconnected": lambda self: None, "on_stock_order": lambda self, o: None, "notify": lambda self, text: None}
+    )()
     brokers = Brokers(settings, fake_redis, recorder)
     brokers.open()
     return brokers

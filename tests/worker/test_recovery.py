@@ -1,14 +1,13 @@
 """A worker that dies mid-order: on restart its jobs are settled against the broker by tag, never resent."""
+
 from __future__ import annotations
 
 import pytest
-
-from common import jobqueue
-from common.payloads import QueryPayload
-from tests.support import make_settings, order_payload, sim_prices_file
 from rq.serializers import JSONSerializer
 
-from common import keys
+from common import jobqueue, keys
+from common.payloads import QueryPayload
+from tests.support import make_settings, order_payload, sim_prices_file
 from worker.runner import RouterWorker, serve
 from worker.sim import SimTrader
 from worker.xtquant_sdk import xttype
@@ -22,8 +21,9 @@ def settings(tmp_path):
 def crash(settings, connection, reached_broker: bool) -> str:
     """A worker takes an order job and dies (before or after sending it): the job stays in the started registry."""
     job_id = jobqueue.enqueue(connection, order_payload(), settings.JOB_TTL)
-    dead = RouterWorker([jobqueue.queue(connection, name) for name in keys.QUEUES_BY_PRIORITY], connection=connection,
-                        serializer=JSONSerializer, name="dead-worker")
+    dead = RouterWorker(
+        [jobqueue.queue(connection, name) for name in keys.QUEUES_BY_PRIORITY], connection=connection, serializer=JSONSerializer, name="dead-worker"
+    )
     job, _ = dead.dequeue_job_and_maintain_ttl(timeout=1)
     dead.prepare_execution(job)
     dead.prepare_job_execution(job)
@@ -72,8 +72,9 @@ def test_a_query_left_running_is_run_again(settings, fake_redis):
 
 def test_an_order_taken_off_the_queue_but_never_started_runs_once(settings, fake_redis):
     job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
-    dead = RouterWorker([jobqueue.queue(fake_redis, name) for name in keys.QUEUES_BY_PRIORITY], connection=fake_redis,
-                        serializer=JSONSerializer, name="dead")
+    dead = RouterWorker(
+        [jobqueue.queue(fake_redis, name) for name in keys.QUEUES_BY_PRIORITY], connection=fake_redis, serializer=JSONSerializer, name="dead"
+    )
     dead.dequeue_job_and_maintain_ttl(timeout=1)  # killed right after taking it
     assert jobqueue.queue(fake_redis, keys.ORDER_QUEUE).count == 0 and jobqueue.view(fake_redis, job_id).status == "queued"
     serve(settings, fake_redis, burst=True)

@@ -1,13 +1,14 @@
 """Sized orders through the real worker loop and the simulator: the volume is decided where the account is known."""
+
 from __future__ import annotations
 
 import pytest
 
 from common import jobqueue
 from common.symbols import instrument
-from tests.support import make_settings, sim_prices_file, order_payload
-from worker.sizing import Fees, allin_volume
+from tests.support import make_settings, order_payload, sim_prices_file
 from worker.runner import serve
+from worker.sizing import Fees, allin_volume
 
 
 @pytest.fixture
@@ -42,5 +43,7 @@ def test_a_pct_sell_of_nothing_fails_clearly_and_sends_nothing(settings, fake_re
 def test_the_repo_sweep_lends_cash_minus_the_reserve(settings, fake_redis):
     view = run(settings, fake_redis, order_payload(symbol="131810.SZ", order_type=24, volume=0, price=0, sizing="repo", reserve_amount=5_000))
     assert view.status == "finished", view
-    assert view.result["symbol"] in ("131810.SZ", "204001.SH") and view.result["volume"] == 9_940  # 995,000 yuan less the 0.001% fee, in steps of 10 张 of 100 yuan
+    assert (
+        view.result["symbol"] in ("131810.SZ", "204001.SH") and view.result["volume"] == 9_940
+    )  # 995,000 yuan less the 0.001% fee, in steps of 10 张 of 100 yuan
     assert view.result["price"] > 0  # the rate taken from the better quote

@@ -1,4 +1,5 @@
 """Sizing with concrete numbers: pct buys and sells, all-in, the repo sweep."""
+
 from __future__ import annotations
 
 import pytest

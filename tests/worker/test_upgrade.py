@@ -1,5 +1,6 @@
 """Upgrades: a job queued by an earlier version (its function path and payload as they were) still runs;
 a job naming a function this worker does not run fails with a clear, recorded error instead of vanishing."""
+
 from __future__ import annotations
 
 import time
@@ -12,19 +13,52 @@ from worker.runner import serve
 
 # Exactly what the version before the one-way-in refactor put on the queues (function path, payload JSON).
 QUEUED_BY_THE_PREVIOUS_VERSION = [
-    ("order", "worker.jobs.run_order", {
-        "kind": "order", "account_index": 0, "account_id": "SIM000001", "symbol": "600000.SH", "order_type": 23, "volume": 100,
-        "price": 10.0, "price_type": 0, "xt_price_type": 11, "sizing": "volume", "position_pct": None, "reserve_amount": 0.0,
-        "strategy_name": "old", "deadline": None, "meta": {"client_id": "test-client", "source": "127.0.0.1", "created_at": None},
-    }),
-    ("cancel", "worker.jobs.run_cancel", {
-        "kind": "cancel", "account_index": 0, "account_id": "SIM000001", "order_id": None, "side": "sell",
-        "meta": {"client_id": "test-client", "source": "127.0.0.1", "created_at": None},
-    }),
-    ("query", "worker.jobs.run_query", {
-        "kind": "query", "what": "positions", "account_index": 0, "account_id": "SIM000001", "order_id": None,
-        "cancelable_only": False, "meta": {"client_id": "test-client", "source": "127.0.0.1", "created_at": None},
-    }),
+    (
+        "order",
+        "worker.jobs.run_order",
+        {
+            "kind": "order",
+            "account_index": 0,
+            "account_id": "SIM000001",
+            "symbol": "600000.SH",
+            "order_type": 23,
+            "volume": 100,
+            "price": 10.0,
+            "price_type": 0,
+            "xt_price_type": 11,
+            "sizing": "volume",
+            "position_pct": None,
+            "reserve_amount": 0.0,
+            "strategy_name": "old",
+            "deadline": None,
+            "meta": {"client_id": "test-client", "source": "127.0.0.1", "created_at": None},
+        },
+    ),
+    (
+        "cancel",
+        "worker.jobs.run_cancel",
+        {
+            "kind": "cancel",
+            "account_index": 0,
+            "account_id": "SIM000001",
+            "order_id": None,
+            "side": "sell",
+            "meta": {"client_id": "test-client", "source": "127.0.0.1", "created_at": None},
+        },
+    ),
+    (
+        "query",
+        "worker.jobs.run_query",
+        {
+            "kind": "query",
+            "what": "positions",
+            "account_index": 0,
+            "account_id": "SIM000001",
+            "order_id": None,
+            "cancelable_only": False,
+            "meta": {"client_id": "test-client", "source": "127.0.0.1", "created_at": None},
+        },
+    ),
 ]
 
 
@@ -35,8 +69,9 @@ def settings(tmp_path):
 
 def enqueue_raw(connection, queue_name: str, func: str, payload: dict, job_id: str) -> None:
     """As RQ stored the previous version's jobs: the function by dotted path, the payload as JSON kwargs."""
-    jobqueue.queue(connection, queue_name).enqueue_call(func, kwargs={"payload": payload}, job_id=job_id, timeout=-1,
-                                                        meta={"kind": queue_name, "client_id": "test-client"})
+    jobqueue.queue(connection, queue_name).enqueue_call(
+        func, kwargs={"payload": payload}, job_id=job_id, timeout=-1, meta={"kind": queue_name, "client_id": "test-client"}
+    )
 
 
 def test_jobs_queued_by_the_previous_version_run_on_this_worker(settings, fake_redis):

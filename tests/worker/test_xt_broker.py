@@ -1,4 +1,5 @@
 """XtBroker, the xtquant edge: xttype objects become broker_api types, -1/None/non-zero codes become exceptions."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -78,8 +79,17 @@ def test_a_cancel_code_other_than_zero_is_a_cancel_refusal(session):
 
 
 def test_no_asset_is_broker_unavailable_and_no_list_is_an_empty_one(session):
-    broker = broker_on(session, ScriptedTrader(query_stock_asset=None, query_stock_positions=None, query_stock_orders=None,
-                                               query_stock_trades=None, query_stock_order=None, query_stock_position=None))
+    broker = broker_on(
+        session,
+        ScriptedTrader(
+            query_stock_asset=None,
+            query_stock_positions=None,
+            query_stock_orders=None,
+            query_stock_trades=None,
+            query_stock_order=None,
+            query_stock_position=None,
+        ),
+    )
     with pytest.raises(BrokerUnavailable) as caught:
         broker.query_asset()
     assert "account index 3" in caught.value.message
@@ -91,11 +101,23 @@ def test_xttype_objects_come_back_as_the_small_types(session):
     xt_order = accepted_order("8881234567", 1001, "600000.SH", 23, 100, 11, 10.0, "s", "o1")
     xt_position = XtPosition("8881234567", "600000.SH", 1000, 600, 9.8, 10_000.0, 400, 0, 1000, 9.9, 48, 10.0, 0.01, "A1", "浦发银行")
     xt_trade = XtTrade("8881234567", "600000.SH", 23, "T1", 1700000000, 10.0, 100, 1000.0, 1001, "sys1", "s", "o1", 48, 48, 5.0, "A1", "浦发银行")
-    broker = broker_on(session, ScriptedTrader(query_stock_asset=XtAsset("8881234567", 1.0, 2.0, 3.0, 6.0, 1.0),
-                                               query_stock_positions=[xt_position], query_stock_orders=[xt_order], query_stock_trades=[xt_trade]))
+    broker = broker_on(
+        session,
+        ScriptedTrader(
+            query_stock_asset=XtAsset("8881234567", 1.0, 2.0, 3.0, 6.0, 1.0),
+            query_stock_positions=[xt_position],
+            query_stock_orders=[xt_order],
+            query_stock_trades=[xt_trade],
+        ),
+    )
     assert broker.query_asset() == Asset("8881234567", 1.0, 2.0, 3.0, 6.0, 1.0)
     [position] = broker.query_positions()
-    assert isinstance(position, Position) and (position.symbol, position.can_use_volume, position.frozen_volume, position.name) == ("600000.SH", 600, 400, "浦发银行")
+    assert isinstance(position, Position) and (position.symbol, position.can_use_volume, position.frozen_volume, position.name) == (
+        "600000.SH",
+        600,
+        400,
+        "浦发银行",
+    )
     [order] = broker.query_orders(cancelable_only=True)
     assert isinstance(order, Order) and (order.order_id, order.volume, order.order_status, order.order_remark) == (1001, 100, 50, "o1")
     [trade] = broker.query_trades()

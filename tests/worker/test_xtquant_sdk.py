@@ -1,4 +1,5 @@
 """worker.xtquant_sdk: importing the broker SDK through it never reaches the network and prints nothing."""
+
 from __future__ import annotations
 
 import ast
@@ -12,8 +13,16 @@ from tests.import_probe import ROOT, run_probe
 from worker import xtquant_sdk
 
 # Every module that uses xtquant (the door itself not first, so no module leans on it being loaded), then all of worker/.
-WORKER_MODULES = ("worker.broker", "worker.callbacks", "worker.quotes", "worker.sim", "worker.sim.quickstart",
-                  "worker.runner", "worker.jobs", "worker.*")
+WORKER_MODULES = (
+    "worker.broker",
+    "worker.callbacks",
+    "worker.quotes",
+    "worker.sim",
+    "worker.sim.quickstart",
+    "worker.runner",
+    "worker.jobs",
+    "worker.*",
+)
 PROJECT_DIRS = ("api", "common", "scheduler", "worker", "tests")
 SDK_DOOR = Path("worker/xtquant_sdk.py")
 
@@ -27,9 +36,13 @@ def direct_xtquant_imports(source: str) -> list[int]:
     """Line numbers of `import xtquant...` / `from xtquant... import` statements in `source`."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "xtquant" for alias in node.names):
-            found.append(node.lineno)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "xtquant":
+        if (
+            isinstance(node, ast.Import)
+            and any(alias.name.split(".")[0] == "xtquant" for alias in node.names)
+            or isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").split(".")[0] == "xtquant"
+        ):
             found.append(node.lineno)
     return found
 

@@ -3,6 +3,7 @@
 `XtQuantTrader` and `XtQuantTraderCallback` are exported under xtquant's names, so a script written
 for QMT runs against the simulator with only its import line changed.
 """
+
 from worker.sim.callback import XtQuantTraderCallback
 from worker.sim.trader import SimTrader
 

@@ -3,6 +3,7 @@
 One JSON file under the simulator's path (like QMT's userdata folder), written atomically after
 every change, so a restarted worker sees the same account. Money in yuan, volumes in shares (张).
 """
+
 from __future__ import annotations
 
 import json
@@ -153,5 +154,10 @@ def _plain(book: Book) -> dict:
         }
         for account_id, account in book.accounts.items()
     }
-    return {"day": book.day, "starting_cash": book.starting_cash, "next_order_id": book.next_order_id,
-            "next_trade_id": book.next_trade_id, "accounts": accounts}
+    return {
+        "day": book.day,
+        "starting_cash": book.starting_cash,
+        "next_order_id": book.next_order_id,
+        "next_trade_id": book.next_trade_id,
+        "accounts": accounts,
+    }

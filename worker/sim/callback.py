@@ -2,6 +2,7 @@
 
 xtquant.xttrader (which holds the original) imports only on Windows with QMT.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,6 +5,7 @@ sell at or below it, market types always. A quote with limited `available` volum
 (55) and the rest waits for more. Every change is returned as callback events for the trader's
 dispatcher thread: (callback name, xttype object).
 """
+
 from __future__ import annotations
 
 import time
@@ -13,18 +14,32 @@ from datetime import date
 from common.exceptions import InvalidSymbol, LotSizeViolation
 from common.orders import OPEN_STATUSES
 from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
-from worker.sizing import Fees
 from worker.sim import views
 from worker.sim.book import Account, Book, Loan, next_trading_day, previous_trading_day
 from worker.sim.market import PriceSource, SimPrice
+from worker.sizing import Fees
 from worker.xtquant_sdk import xtconstant as xc
 
 Events = list[tuple[str, object]]
 OPEN = OPEN_STATUSES  # the statuses an order can still fill or be cancelled in
 PRICE_TYPES = {  # what each exchange accepts
-    "SH": {xc.FIX_PRICE, xc.LATEST_PRICE, xc.MARKET_SH_CONVERT_5_CANCEL, xc.MARKET_SH_CONVERT_5_LIMIT, xc.MARKET_PEER_PRICE_FIRST, xc.MARKET_MINE_PRICE_FIRST},
-    "SZ": {xc.FIX_PRICE, xc.LATEST_PRICE, xc.MARKET_PEER_PRICE_FIRST, xc.MARKET_MINE_PRICE_FIRST, xc.MARKET_SZ_INSTBUSI_RESTCANCEL,
-           xc.MARKET_SZ_CONVERT_5_CANCEL, xc.MARKET_SZ_FULL_OR_CANCEL},
+    "SH": {
+        xc.FIX_PRICE,
+        xc.LATEST_PRICE,
+        xc.MARKET_SH_CONVERT_5_CANCEL,
+        xc.MARKET_SH_CONVERT_5_LIMIT,
+        xc.MARKET_PEER_PRICE_FIRST,
+        xc.MARKET_MINE_PRICE_FIRST,
+    },
+    "SZ": {
+        xc.FIX_PRICE,
+        xc.LATEST_PRICE,
+        xc.MARKET_PEER_PRICE_FIRST,
+        xc.MARKET_MINE_PRICE_FIRST,
+        xc.MARKET_SZ_INSTBUSI_RESTCANCEL,
+        xc.MARKET_SZ_CONVERT_5_CANCEL,
+        xc.MARKET_SZ_FULL_OR_CANCEL,
+    },
 }
 PRICE_TYPES["BJ"] = PRICE_TYPES["SH"]
 CANCEL_REST = {xc.MARKET_SH_CONVERT_5_CANCEL, xc.MARKET_SZ_INSTBUSI_RESTCANCEL, xc.MARKET_SZ_CONVERT_5_CANCEL}
@@ -56,14 +71,28 @@ class Exchange:
         return self.prices.quote(code, self.day, previous_trading_day(self.day))
 
     # -- placing --------------------------------------------------------------------------------
-    def place(self, account_id: str, code: str, order_type: int, volume: int, price_type: int, price: float,
-              strategy_name: str, order_remark: str) -> tuple[int, Events]:
+    def place(
+        self, account_id: str, code: str, order_type: int, volume: int, price_type: int, price: float, strategy_name: str, order_remark: str
+    ) -> tuple[int, Events]:
         account = self.book.account(account_id)
         order = {
-            "order_id": self.book.order_id(), "order_sysid": "", "order_time": int(time.time()), "day": self.book.day,
-            "code": code, "order_type": order_type, "volume": int(volume), "price_type": price_type, "price": float(price),
-            "traded_volume": 0, "traded_amount": 0.0, "fees": 0.0, "frozen_cash": 0.0, "status": xc.ORDER_REPORTED,
-            "status_msg": "", "strategy_name": strategy_name or "", "order_remark": order_remark or "",
+            "order_id": self.book.order_id(),
+            "order_sysid": "",
+            "order_time": int(time.time()),
+            "day": self.book.day,
+            "code": code,
+            "order_type": order_type,
+            "volume": int(volume),
+            "price_type": price_type,
+            "price": float(price),
+            "traded_volume": 0,
+            "traded_amount": 0.0,
+            "fees": 0.0,
+            "frozen_cash": 0.0,
+            "status": xc.ORDER_REPORTED,
+            "status_msg": "",
+            "strategy_name": strategy_name or "",
+            "order_remark": order_remark or "",
             "name": self.prices.name_of(code) if _known(code) else "",
         }
         order["order_sysid"] = str(100_000_000 + order["order_id"])
@@ -201,10 +230,22 @@ class Exchange:
         order["fees"] = round(order["fees"] + fee, 2)
         done = order["traded_volume"] >= order["volume"]
         order["status"] = xc.ORDER_SUCCEEDED if done else xc.ORDER_PART_SUCC
-        trade = {"traded_id": str(self.book.trade_id()), "traded_time": int(time.time()), "day": self.book.day, "order_id": order["order_id"],
-                 "code": order["code"], "order_type": order["order_type"], "price": price, "volume": volume, "amount": amount,
-                 "commission": fee, "order_sysid": order["order_sysid"], "strategy_name": order["strategy_name"],
-                 "order_remark": order["order_remark"], "name": order.get("name", "")}
+        trade = {
+            "traded_id": str(self.book.trade_id()),
+            "traded_time": int(time.time()),
+            "day": self.book.day,
+            "order_id": order["order_id"],
+            "code": order["code"],
+            "order_type": order["order_type"],
+            "price": price,
+            "volume": volume,
+            "amount": amount,
+            "commission": fee,
+            "order_sysid": order["order_sysid"],
+            "strategy_name": order["strategy_name"],
+            "order_remark": order["order_remark"],
+            "name": order.get("name", ""),
+        }
         account.trades.append(trade)
         if done:
             self._release(account, order)
@@ -250,8 +291,11 @@ class Exchange:
 
     def positions(self, account_id: str) -> list:
         account = self.book.account(account_id)
-        return [views.xt_position(account_id, code, h, self._last(code), self.prices.name_of(code))
-                for code, h in account.positions.items() if h.volume or h.frozen_volume]
+        return [
+            views.xt_position(account_id, code, h, self._last(code), self.prices.name_of(code))
+            for code, h in account.positions.items()
+            if h.volume or h.frozen_volume
+        ]
 
     def _value(self, code: str, holding) -> float:
         return holding.cost if instrument(code).board is Board.REPO else holding.volume * self._last(code)

@@ -4,6 +4,7 @@ Each code has a stable base price (from its code, so every run sees the same num
 a seeded amount of at most ±3% a trading day around it, so the previous close is always known and
 the move stays inside every board's daily limit. `set_price` pins a code (tests, a prices file).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,14 @@ class SimPrice:
 
     def full_tick(self) -> dict:
         """The quote in xtdata.get_full_tick's shape (what the worker reads for real QMT too)."""
-        return {"lastPrice": self.last, "lastClose": self.prev_close, "bidPrice": [self.last], "askPrice": [self.last],
-                "bidVol": [self.available or 0], "askVol": [self.available or 0]}
+        return {
+            "lastPrice": self.last,
+            "lastClose": self.prev_close,
+            "bidPrice": [self.last],
+            "askPrice": [self.last],
+            "bidVol": [self.available or 0],
+            "askVol": [self.available or 0],
+        }
 
 
 def _round(inst: Instrument, value: float) -> float:
@@ -84,8 +91,7 @@ class PriceSource:
             return SimPrice(code, _round(inst, float(entry)), _round(inst, float(entry)))
         return SimPrice(code, _price_on(inst, day), _price_on(inst, previous_day))
 
-    def set_price(self, code: str, last: float, prev_close: float | None = None, available: int | None = None,
-                  name: str | None = None) -> SimPrice:
+    def set_price(self, code: str, last: float, prev_close: float | None = None, available: int | None = None, name: str | None = None) -> SimPrice:
         """Pin `code` at `last` (and its previous close, how much can trade at that price, and its name)."""
         if name is not None:
             self._names[code] = name

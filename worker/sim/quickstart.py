@@ -5,6 +5,7 @@ run with only its import line changed; run_forever returns after a few seconds h
 ends. The script's own path is a Windows terminal folder (D:\\...\\userdata_mini): the simulator
 keeps the demo's books under SIM_DATA_DIR/quickstart instead, never in the current folder.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,7 @@ DEMO_SECONDS = 3.0
 def official_script() -> str:
     """The quick-start of xttrader.md (the first Python block under 快速入门), with its import line changed."""
     doc = (PACKAGE_DIR / "doc" / "xttrader.md").read_text(encoding="utf-8")
-    section = doc[doc.index("## 快速入门"):]
+    section = doc[doc.index("## 快速入门") :]
     script = re.search(r"```Python\n(.*?)```", section, re.S).group(1)
     if ORIGINAL_IMPORT not in script:
         raise RuntimeError("the quick-start's import line changed in this xtquant release")

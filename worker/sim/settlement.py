@@ -1,4 +1,5 @@
 """End of a trading day in the simulator: open orders end, T+1 shares become sellable, repo loans return."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta

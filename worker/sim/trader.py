@@ -5,6 +5,7 @@ and the official quick-start use; the real xttype objects; callbacks fired in or
 simulator thread, as xtquant does. Extra methods for tests and demos: set_price, get_full_tick,
 roll_day, disconnect.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -18,11 +19,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from worker.sizing import Fees
 from worker.sim import book as books
 from worker.sim import settlement, views
 from worker.sim.exchange import OPEN, Exchange
 from worker.sim.market import PriceSource
+from worker.sizing import Fees
 from worker.xtquant_sdk import xtconstant as xc
 from worker.xtquant_sdk import xttype
 
@@ -101,26 +102,46 @@ class SimTrader:
             pass
 
     # -- orders --------------------------------------------------------------------------------
-    def order_stock(self, account: Any, stock_code: str, order_type: int, order_volume: int, price_type: int, price: float,
-                    strategy_name: str = "", order_remark: str = "") -> int:
+    def order_stock(
+        self,
+        account: Any,
+        stock_code: str,
+        order_type: int,
+        order_volume: int,
+        price_type: int,
+        price: float,
+        strategy_name: str = "",
+        order_remark: str = "",
+    ) -> int:
         """The order id (> 0); the outcome (50 reported, fills, or 57 with the reason) follows by callbacks. -1 when not connected."""
         self._refuse_inside_callback("order_stock")
         if not self._connected:
             return -1
         with self._locked():
-            order_id, events = self.exchange.place(account.account_id, stock_code, order_type, order_volume, price_type, price,
-                                                   strategy_name, order_remark)
+            order_id, events = self.exchange.place(
+                account.account_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark
+            )
         self._emit(account.account_id, events)
         return order_id
 
-    def order_stock_async(self, account: Any, stock_code: str, order_type: int, order_volume: int, price_type: int, price: float,
-                          strategy_name: str = "", order_remark: str = "") -> int:
+    def order_stock_async(
+        self,
+        account: Any,
+        stock_code: str,
+        order_type: int,
+        order_volume: int,
+        price_type: int,
+        price: float,
+        strategy_name: str = "",
+        order_remark: str = "",
+    ) -> int:
         seq = next(self._seq)
         if not self._connected:
             return -1
         with self._locked():
-            order_id, events = self.exchange.place(account.account_id, stock_code, order_type, order_volume, price_type, price,
-                                                   strategy_name, order_remark)
+            order_id, events = self.exchange.place(
+                account.account_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark
+            )
         response = xttype.XtOrderResponse(account.account_id, order_id, strategy_name, order_remark, "", seq)
         self._events.put(("on_order_stock_async_response", response, None))
         self._emit(account.account_id, events)
@@ -179,8 +200,12 @@ class SimTrader:
         return next((p for p in self.query_stock_positions(account) if p.stock_code == stock_code), None)
 
     def query_account_infos(self) -> list:
-        return [SimpleNamespace(account_id=a, account_type=xc.SECURITY_ACCOUNT, platform_id=0, account_classification=0,
-                                login_status=xc.ACCOUNT_STATUS_OK) for a in sorted(self._subscribed)]
+        return [
+            SimpleNamespace(
+                account_id=a, account_type=xc.SECURITY_ACCOUNT, platform_id=0, account_classification=0, login_status=xc.ACCOUNT_STATUS_OK
+            )
+            for a in sorted(self._subscribed)
+        ]
 
     query_account_info = query_account_infos
 
@@ -193,8 +218,7 @@ class SimTrader:
         with self._locked(write=False):
             return {code: self.exchange.quote(code).full_tick() for code in codes}
 
-    def set_price(self, stock_code: str, last: float, prev_close: float | None = None, available: int | None = None,
-                  name: str | None = None) -> None:
+    def set_price(self, stock_code: str, last: float, prev_close: float | None = None, available: int | None = None, name: str | None = None) -> None:
         """Pin a code's price (and previous close, the volume that can trade, its name); resting orders that became marketable fill."""
         with self._locked():
             self.exchange.prices.set_price(stock_code, last, prev_close, available, name)

@@ -1,4 +1,5 @@
 """The simulator's books as the real xtquant.xttype objects, every documented field filled."""
+
 from __future__ import annotations
 
 from common.symbols import instrument
@@ -21,18 +22,48 @@ def xt_order(account_id: str, order: dict) -> xttype.XtOrder:
     direction, offset = _direction(order["order_type"])
     traded_price = round(order["traded_amount"] / order["traded_volume"], 4) if order["traded_volume"] else 0.0
     return xttype.XtOrder(
-        account_id, order["code"], order["order_id"], order["order_sysid"], order["order_time"], order["order_type"],
-        order["volume"], order["price_type"], order["price"], order["traded_volume"], traded_price, order["status"],
-        order["status_msg"], order["strategy_name"], order["order_remark"], direction, offset, account_id, _name(order),
+        account_id,
+        order["code"],
+        order["order_id"],
+        order["order_sysid"],
+        order["order_time"],
+        order["order_type"],
+        order["volume"],
+        order["price_type"],
+        order["price"],
+        order["traded_volume"],
+        traded_price,
+        order["status"],
+        order["status_msg"],
+        order["strategy_name"],
+        order["order_remark"],
+        direction,
+        offset,
+        account_id,
+        _name(order),
     )
 
 
 def xt_trade(account_id: str, trade: dict) -> xttype.XtTrade:
     direction, offset = _direction(trade["order_type"])
     return xttype.XtTrade(
-        account_id, trade["code"], trade["order_type"], trade["traded_id"], trade["traded_time"], trade["price"], trade["volume"],
-        trade["amount"], trade["order_id"], trade["order_sysid"], trade["strategy_name"], trade["order_remark"], direction, offset,
-        trade["commission"], account_id, _name(trade),
+        account_id,
+        trade["code"],
+        trade["order_type"],
+        trade["traded_id"],
+        trade["traded_time"],
+        trade["price"],
+        trade["volume"],
+        trade["amount"],
+        trade["order_id"],
+        trade["order_sysid"],
+        trade["strategy_name"],
+        trade["order_remark"],
+        direction,
+        offset,
+        trade["commission"],
+        account_id,
+        _name(trade),
     )
 
 
@@ -40,8 +71,21 @@ def xt_position(account_id: str, code: str, holding, last_price: float, name: st
     market_value = round(holding.volume * last_price, 2) if instrument(code).board.value != "repo" else round(holding.cost, 2)
     profit_rate = round((market_value - holding.cost) / holding.cost, 6) if holding.cost else 0.0
     return xttype.XtPosition(
-        account_id, code, holding.volume, holding.can_use_volume, holding.open_price, market_value, holding.frozen_volume,
-        0, holding.yesterday_volume, holding.avg_price, xc.DIRECTION_FLAG_LONG, last_price, profit_rate, account_id, name,
+        account_id,
+        code,
+        holding.volume,
+        holding.can_use_volume,
+        holding.open_price,
+        market_value,
+        holding.frozen_volume,
+        0,
+        holding.yesterday_volume,
+        holding.avg_price,
+        xc.DIRECTION_FLAG_LONG,
+        last_price,
+        profit_rate,
+        account_id,
+        name,
     )
 
 

@@ -1,4 +1,5 @@
 """A started, connected simulator on a fixed Tuesday, with a callback recorder."""
+
 from __future__ import annotations
 
 import threading
@@ -23,15 +24,32 @@ class Recorder(XtQuantTraderCallback):
             self.pushes.append((name, item, threading.current_thread().name))
             self._changed.notify_all()
 
-    def on_stock_order(self, order): self._push("order", order)
-    def on_stock_trade(self, trade): self._push("trade", trade)
-    def on_stock_position(self, position): self._push("position", position)
-    def on_stock_asset(self, asset): self._push("asset", asset)
-    def on_order_error(self, error): self._push("order_error", error)
-    def on_cancel_error(self, error): self._push("cancel_error", error)
-    def on_order_stock_async_response(self, response): self._push("order_response", response)
-    def on_cancel_order_stock_async_response(self, response): self._push("cancel_response", response)
-    def on_disconnected(self): self._push("disconnected")
+    def on_stock_order(self, order):
+        self._push("order", order)
+
+    def on_stock_trade(self, trade):
+        self._push("trade", trade)
+
+    def on_stock_position(self, position):
+        self._push("position", position)
+
+    def on_stock_asset(self, asset):
+        self._push("asset", asset)
+
+    def on_order_error(self, error):
+        self._push("order_error", error)
+
+    def on_cancel_error(self, error):
+        self._push("cancel_error", error)
+
+    def on_order_stock_async_response(self, response):
+        self._push("order_response", response)
+
+    def on_cancel_order_stock_async_response(self, response):
+        self._push("cancel_response", response)
+
+    def on_disconnected(self):
+        self._push("disconnected")
 
     def wait_for(self, name, predicate=lambda item: True, timeout=2.0):
         with self._changed:

@@ -1,4 +1,5 @@
 """The simulator's exchange rules with concrete numbers (issue: the broker)."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,16 @@ BUY, SELL = xc.STOCK_BUY, xc.STOCK_SELL
 def place(trader, account, recorder, code, side, volume, price, price_type=xc.FIX_PRICE):
     order_id = trader.order_stock(account, code, side, volume, price_type, price, "test", "remark")
     assert order_id > 0
-    return recorder.wait_for("order", lambda o: o.order_id == order_id and o.order_status != xc.ORDER_REPORTED
-                             or o.order_id == order_id and price_type == xc.FIX_PRICE and _resting(o, side, price, trader))
+    return recorder.wait_for(
+        "order",
+        lambda o: (
+            o.order_id == order_id
+            and o.order_status != xc.ORDER_REPORTED
+            or o.order_id == order_id
+            and price_type == xc.FIX_PRICE
+            and _resting(o, side, price, trader)
+        ),
+    )
 
 
 def _resting(order, side, price, trader):
@@ -65,7 +74,12 @@ def test_selling_todays_buy_is_rejected_and_allowed_the_next_trading_day(trader,
 
 
 def test_daily_price_limits_per_board(trader, account, recorder):
-    cases = [("600000.SH", 10.0, 11.0, 11.01), ("300750.SZ", 100.0, 120.0, 120.01), ("920118.BJ", 10.0, 13.0, 13.01), ("688981.SH", 50.0, 60.0, 60.01)]
+    cases = [
+        ("600000.SH", 10.0, 11.0, 11.01),
+        ("300750.SZ", 100.0, 120.0, 120.01),
+        ("920118.BJ", 10.0, 13.0, 13.01),
+        ("688981.SH", 50.0, 60.0, 60.01),
+    ]
     for code, close, up, beyond in cases:
         trader.set_price(code, close, prev_close=close)
         volume = 200 if code.startswith("688") else 100

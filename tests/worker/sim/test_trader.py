@@ -1,11 +1,10 @@
 """SimTrader as an XtQuantTrader: callbacks from one thread in order, async calls, restarts, the quick-start."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from worker.sim.quickstart import official_script
 from worker.xtquant_sdk import xtconstant as xc
@@ -116,8 +115,14 @@ def test_the_seeded_prices_are_repeatable_and_inside_the_daily_limit(trader):
 
 def test_the_official_quick_start_runs_with_only_its_import_line_changed(tmp_path):
     assert "from worker.sim import XtQuantTrader, XtQuantTraderCallback" in official_script()
-    done = subprocess.run([sys.executable, "-m", "worker.sim.quickstart"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.sim.quickstart"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     for expected in ("order using the fix price:", "on order callback:", "cash ", "orders: 2", "trades:", "positions:", "query position:"):
