@@ -49,6 +49,7 @@ def robot():
     robot = Robot()
     yield robot
     robot.server.shutdown()
+    robot.server.server_close()
 
 
 def test_messages_are_signed_and_carry_the_keyword(robot):
