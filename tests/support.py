@@ -114,6 +114,14 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
     return predicate()
 
 
+def order_deadline(connection, job_id: str) -> float:
+    """The unix time after which the order job is never sent (its payload's deadline)."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    return Job.fetch(job_id, connection=connection, serializer=JSONSerializer).kwargs["payload"]["deadline"]
+
+
 def order_payload(**change: Any) -> OrderPayload:
     """A valid order job payload for account 0 (100 600000.SH at 10.00, limit), with `change` applied."""
     values: dict[str, Any] = dict(

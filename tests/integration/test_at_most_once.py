@@ -14,7 +14,7 @@ import pytest
 from common import jobqueue, risk
 from common.payloads import QueryPayload
 from tests.integration.conftest import wait_ready
-from tests.support import signed_headers, wait_until
+from tests.support import order_deadline, signed_headers, wait_until
 
 pytestmark = pytest.mark.integration
 API = "/qmt/trade/api"
@@ -137,7 +137,8 @@ def test_orders_queued_while_the_worker_is_stopped_past_order_ttl_all_expire_uns
     wait_ready(http, roles)
     assert roles.stop("worker") == 0
     job_ids = [http.post(f"{API}/trade", {**ORDER, "strategy_name": f"s{i}"}).body["job_id"] for i in range(10)]
-    time.sleep(2 + 5)  # ORDER_TTL + 5 s
+    last_deadline = max(order_deadline(real_redis, job_id) for job_id in job_ids)
+    assert wait_until(lambda: time.time() > last_deadline + 1, 15)  # every order is past its ORDER_TTL while no worker runs
     roles.start("worker")
     assert wait_until(lambda: all(jobqueue.view(real_redis, j).status == "expired" for j in job_ids), 30, 0.2)
     assert broker_orders(real_redis) == []

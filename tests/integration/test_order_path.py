@@ -9,7 +9,7 @@ import pytest
 from common import jobqueue
 from common.payloads import QueryPayload
 from tests.integration.conftest import wait_ready
-from tests.support import wait_until
+from tests.support import order_deadline, wait_until
 
 pytestmark = pytest.mark.integration
 TRADE = "/qmt/trade/api/trade"
@@ -55,7 +55,8 @@ def test_an_order_queued_while_the_worker_is_down_expires_instead_of_being_sent_
     assert wait_until(lambda: _web_up(http), 20, 0.1)
     accepted = http.post(TRADE, {"trader_index": 0, "symbol": "000001", "volume": 100, "price": 9.5, "order_type": 23})
     assert accepted.status == 202
-    time.sleep(1.5)  # past ORDER_TTL before any worker runs
+    deadline = order_deadline(real_redis, accepted.body["job_id"])
+    assert wait_until(lambda: time.time() > deadline, 10)  # past ORDER_TTL before any worker runs
     roles.start("worker")
     job = http.get(f"/qmt/trade/api/jobs/{accepted.body['job_id']}", query="wait=20")
     assert job.body["status"] == "expired", job.body

@@ -90,16 +90,20 @@ def test_redis_stopped_and_restarted_under_load(role_env, tmp_path, http):
                 except OSError:
                     answers.append((time.monotonic() - started, 0, None))
                 index += 1
-                time.sleep(0.05)
+                time.sleep(0.05)  # paces the load at about 20 orders a second; not a wait for anything
+
+        def seen(status: int, since: int, count: int) -> bool:
+            return sum(1 for _, answered, _ in answers[since:] if answered == status) >= count
 
         loader = threading.Thread(target=load)
         loader.start()
-        time.sleep(1)
+        assert wait_until(lambda: seen(202, 0, 10), 20), "no orders accepted before the outage"
         server.stop()
-        time.sleep(3)
+        stopped_at = len(answers)
+        assert wait_until(lambda: seen(503, stopped_at, 10), 30), "the web did not answer 503 while Redis was down"
         during = len(answers)
         server.start()
-        time.sleep(4)
+        assert wait_until(lambda: seen(202, during, 20), 30), "the web did not take orders again once Redis was back"
         stop.set()
         loader.join(30)
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import wait_until
 from worker.sim.quickstart import official_script
 from worker.xtquant_sdk import xtconstant as xc
 from worker.xtquant_sdk import xttype
@@ -27,12 +28,13 @@ def test_callbacks_arrive_on_one_simulator_thread_in_order(trader, account, reco
     assert isinstance(position, xttype.XtPosition) and isinstance(asset, xttype.XtAsset)
 
 
-def test_pushes_only_for_subscribed_accounts(trader, recorder):
+def test_pushes_only_for_subscribed_accounts(trader, account, recorder):
     stranger = xttype.StockAccount("not-subscribed")
     trader.set_price("600000.SH", 10.0)
     assert trader.order_stock(stranger, "600000.SH", xc.STOCK_BUY, 100, xc.FIX_PRICE, 10.0) > 0
-    trader.sleep(0.1)
-    assert recorder.pushes == []
+    trader.order_stock(account, "600000.SH", xc.STOCK_BUY, 100, xc.FIX_PRICE, 9.0)  # pushed after anything the stranger caused
+    recorder.wait_for("order")
+    assert {item.account_id for _, item, _ in recorder.pushes} == {account.account_id}
     assert len(trader.query_stock_orders(stranger)) == 1  # any account id works
 
 
@@ -59,8 +61,8 @@ def test_a_synchronous_call_inside_a_callback_is_refused_as_qmt_would_deadlock(t
     trader.register_callback(Naive())
     trader.set_price("600000.SH", 10.0)
     trader.order_stock(account, "600000.SH", xc.STOCK_BUY, 100, xc.FIX_PRICE, 9.0)
-    trader.sleep(0.2)
-    assert failures and "would deadlock QMT" in failures[0]
+    assert wait_until(lambda: failures, 5)
+    assert "would deadlock QMT" in failures[0]
 
 
 def test_state_survives_a_restart(make_trader, recorder):
