@@ -147,6 +147,7 @@ def embedded() -> int:
 
     from api import create_app
     from api.__main__ import THREADS
+    from common import clock
     from common.exceptions import ConfigError
     from common.logs import configure
     from common.roles import address_in_use, refuse_start, role_redis
@@ -158,6 +159,7 @@ def embedded() -> int:
     except ConfigError as error:
         refuse_start("run.py", error.message)
     configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE or "")
+    clock.set_offset(settings.CLOCK_OFFSET_SECONDS)
     connection = role_redis("run.py", settings)
     try:
         server = create_server(create_app(settings, connection), host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS)

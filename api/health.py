@@ -5,6 +5,7 @@ Unauthenticated and free of secrets, so a load balancer or a phone can poll it.
 
 from __future__ import annotations
 
+import json
 import time
 
 from flask import Blueprint, jsonify
@@ -21,6 +22,11 @@ WORKER_STALE_SECONDS = 10.0  # the worker beats every 2 s, even while a job bloc
 
 def _hash(connection, key: str) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in connection.hgetall(key).items()}
+
+
+def _json(connection, key: str) -> dict | None:
+    raw = connection.get(key)
+    return json.loads(raw) if raw else None
 
 
 def _age(beat: dict) -> float | None:
@@ -50,5 +56,7 @@ def health():
             "scheduler": {"alive": scheduler_age is not None and scheduler_age < 30, "heartbeat_age": scheduler_age},
             "accounts": accounts,
             "queues": router().desk.queue_depths(),
+            # the scheduler's latest verdict on today (session true/false/null) and when the calendar's data runs out
+            "calendar": _json(connection, keys.CALENDAR_STATUS),
         }
     )

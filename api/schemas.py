@@ -242,6 +242,7 @@ class HealthAnswer(BaseModel):
     scheduler: dict[str, Any]
     accounts: list[dict[str, Any]]
     queues: dict[str, int]
+    calendar: dict[str, Any] | None = Field(default=None, description="today, session (true/false/null), source, data_ends, warning")
 
 
 class Queued(RootModel[Accepted | FanOutAccepted]):

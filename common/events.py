@@ -107,8 +107,29 @@ class AccountStatusEvent(EventBase):
     status: int
 
 
+class RoutineEvent(EventBase):
+    """A scheduled routine fired, did nothing, failed or was missed (state), with its jobs and outcome."""
+
+    kind: Literal["routine"] = "routine"
+    name: str
+    day: str  # ISO trading day
+    state: str  # common.routine_runs.RunState
+    trigger: str = "schedule"
+    reason: str = ""
+    job_ids: list[str] = Field(default_factory=list)
+    outcome: dict = Field(default_factory=dict)
+
+
+class CalendarEvent(EventBase):
+    """The trading calendar cannot answer for long (or at all): routines will stop firing."""
+
+    kind: Literal["calendar"] = "calendar"
+    message: str
+    data_ends: str | None = None
+
+
 Event = Annotated[
-    OrderEvent | TradeEvent | OrderErrorEvent | CancelErrorEvent | ConnectionEvent | AccountStatusEvent,
+    OrderEvent | TradeEvent | OrderErrorEvent | CancelErrorEvent | ConnectionEvent | AccountStatusEvent | RoutineEvent | CalendarEvent,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

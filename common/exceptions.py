@@ -88,6 +88,18 @@ class SimulatorOnly(RouterError):
     """Asked of the simulator while the worker trades through real QMT (HTTP 404: the route exists only with BROKER=sim)."""
 
 
+class UnknownRoutine(RouterError):
+    """No scheduled routine has this name (HTTP 404)."""
+
+
+class InvalidRoutine(RouterError):
+    """A routine definition that cannot be kept: e.g. two routines with one name (HTTP 422)."""
+
+
+class RoutineAlreadyRan(RouterError):
+    """The routine already ran on this trading day; run it again only with force (HTTP 409)."""
+
+
 class OrderNotFound(RouterError):
     """No order with this id today on the account (HTTP 404)."""
 

@@ -47,3 +47,20 @@ def risk_second(account_index: int, epoch_second: int) -> str:
 def risk_day(account_index: int, day: str) -> str:
     """Counter of orders and cancels on an account on one trading day (ISO date, Shanghai)."""
     return f"{PREFIX}:risk:d:{account_index}:{day}"
+
+
+# -- calendar and routines (common.calendar, common.routines) --------------------------------------
+CALENDAR_QMT = f"{PREFIX}:calendar:qmt"  # JSON: QMT's trading days, published by the real worker
+CALENDAR_STATUS = f"{PREFIX}:calendar:status"  # JSON: the scheduler's last verdict on today and the data's end
+ROUTINES = f"{PREFIX}:routines"  # JSON list of common.routines models, as admins edited them
+SCHEDULER_LEADER = f"{PREFIX}:scheduler:leader"  # the scheduler process that fires routines (a lease)
+
+
+def routine_run(name: str, day: str) -> str:
+    """JSON: what routine `name` did on trading day `day` (ISO); its existence is the once-a-day marker."""
+    return f"{PREFIX}:routine:{name}:{day}"
+
+
+def calendar_warned(day: str) -> str:
+    """Set when the calendar's data-end warning went out on `day` (ISO): once a day."""
+    return f"{PREFIX}:calendar:warned:{day}"

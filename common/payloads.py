@@ -73,6 +73,7 @@ class OrderPayload(_Model):
     sizing: Sizing = "volume"
     position_pct: float | None = Field(default=None, gt=0, le=1)  # buy: of total asset; sell: of can_use_volume
     reserve_amount: float = Field(default=0.0, ge=0)  # repo: yuan never lent
+    repo_codes: list[str] | None = None  # repo: the codes to compare (None: R-001 and GC001)
     strategy_name: str = ""
     deadline: float  # unix seconds; an order not started by then is never sent
     meta: JobMeta = Field(default_factory=JobMeta)
@@ -148,6 +149,7 @@ class OrderResult(BaseModel):
     traded_volume: int = 0
     traded_price: float = 0.0
     error: str | None = None
+    nothing_to_send: bool = False  # sized to no legal volume (e.g. under 1,000 yuan to lend): a no-op, not a fault
     submitted_at: float | None = None
     updated_at: float = Field(default_factory=time.time)
 

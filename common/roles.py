@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import redis
 
+from common import clock
 from common.exceptions import ConfigError
 from common.logs import configure
 from common.settings import Settings, get_settings
@@ -34,6 +35,7 @@ def role_settings(role: str) -> Settings:
     if not settings.REDIS_URL:
         refuse_start(role, "REDIS_URL is not set; run `python run.py` for the embedded single-process mode")
     configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE or "")
+    clock.set_offset(settings.CLOCK_OFFSET_SECONDS)
     return settings
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.exceptions import ConfigError
+from common.routines import Routine
 
 SCOPES = ("trade", "cancel", "query", "admin")
 TRADING_SCOPES = ("trade", "cancel", "query")
@@ -151,6 +153,15 @@ class Settings(BaseSettings):
     LOG_LEVEL: str = "INFO"
     AUDIT_LOG_FILE: str | None = None  # the audit trail's rotating file (default: VAR_DIR/audit.log; "": Redis stream only)
 
+    # Scheduled routines and the trading calendar (common.routines, common.calendar)
+    ROUTINES: Annotated[list[Routine], NoDecode] = Field(default_factory=list)  # seeds Redis while it holds none
+    ROUTINE_GRACE_SECONDS: int = Field(default=300, ge=0, le=3600)  # a routine missed by less fires late, once
+    CALENDAR_HOLIDAYS: Annotated[list[date], NoDecode] = Field(default_factory=list)  # never sessions
+    CALENDAR_SESSIONS: Annotated[list[date], NoDecode] = Field(default_factory=list)  # always sessions (weekdays only)
+    CALENDAR_WEEKDAYS_UNTIL: date | None = None  # past the data, weekdays up to this date are sessions
+    SIM_EXCHANGE_HOURS: bool = False  # the simulator keeps the exchanges' hours (no fills at night, no cancels in auctions)
+    CLOCK_OFFSET_SECONDS: float = 0.0  # tests and rehearsals only: shifts every role's clock; all roles must agree
+
     # Fees (fractions of the traded amount; yuan for the minimum): sizing leaves room for them, the simulator charges them
     FEE_COMMISSION_RATE: float = Field(default=0.00025, ge=0, lt=0.01)
     FEE_COMMISSION_MIN: float = Field(default=5.0, ge=0)
@@ -166,6 +177,37 @@ class Settings(BaseSettings):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"TRADER_CONFIGS must be a list of accounts, got {type(value).__name__}")
         return list(value)
+
+    @field_validator("ROUTINES", mode="before")
+    @classmethod
+    def _parse_routines(cls, raw: Any) -> Any:
+        value = parse_literal(raw, "ROUTINES")
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"ROUTINES must be a list of routines, got {type(value).__name__}")
+        names = [str(entry.get("name")) for entry in value if isinstance(entry, dict)]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"ROUTINES has two routines named {sorted({n for n in names if names.count(n) > 1})}: names are unique")
+        return list(value)
+
+    @field_validator("CALENDAR_HOLIDAYS", "CALENDAR_SESSIONS", mode="before")
+    @classmethod
+    def _parse_days(cls, raw: Any, info: Any) -> Any:
+        if isinstance(raw, str) and raw.strip() and not raw.strip().startswith("["):
+            return [part.strip() for part in raw.split(",") if part.strip()]  # 2027-01-01,2027-02-16
+        return parse_literal(raw, info.field_name)
+
+    @field_validator("CALENDAR_WEEKDAYS_UNTIL", mode="before")
+    @classmethod
+    def _empty_is_none(cls, raw: Any) -> Any:
+        return None if isinstance(raw, str) and not raw.strip() else raw
+
+    @field_validator("CALENDAR_SESSIONS")
+    @classmethod
+    def _sessions_on_weekdays(cls, days: list[date]) -> list[date]:
+        weekend = [d.isoformat() for d in days if d.weekday() >= 5]
+        if weekend:
+            raise ValueError(f"{', '.join(weekend)} fall on a weekend: make-up working Saturdays are never trading sessions")
+        return days
 
     @field_validator("API_CLIENTS", mode="before")
     @classmethod

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
 
-from common import jobqueue, keys, risk
+from common import clock, jobqueue, keys, risk
 from common.exceptions import (
     DuplicateJob,
     IdempotencyConflict,
@@ -147,6 +146,7 @@ class Desk:
         sizing: Sizing = "volume",
         position_pct: float | None = None,
         reserve_amount: float = 0.0,
+        repo_codes: list[str] | None = None,
     ) -> list[OrderPayload]:
         """Check an order as far as the door can know and build one payload per target account.
 
@@ -167,7 +167,7 @@ class Desk:
                 raise InvalidPrice("a limit order needs a price above 0", "price")
             if price > 0 and not is_on_tick(inst, price):
                 raise InvalidPrice(f"price {price} is not on the {inst.tick} tick of {inst.code}", "price")
-        deadline = time.time() + self.settings.ORDER_TTL
+        deadline = clock.time() + self.settings.ORDER_TTL  # the worker compares it with the same clock
         meta = caller.meta()
         return [
             OrderPayload(
@@ -195,22 +195,32 @@ class Desk:
         caller.require("trade")
         return self._submit(caller, self.order_payloads(caller, trader_index, **order), idempotency)
 
-    def sweep_repo(self, caller: Caller, trader_index: int | None, reserve_amount: float, *, idempotency: Idempotency | None = None) -> Queued:
+    def sweep_repo(
+        self,
+        caller: Caller,
+        trader_index: int | None,
+        reserve_amount: float,
+        *,
+        repo_codes: list[str] | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> Queued:
         """The nhg sweep: lend idle cash minus `reserve_amount` yuan in 1-day reverse repo, one job per account.
 
-        Sized and priced (the better of R-001 and GC001) in the worker, where the cash is known.
+        Sized and priced (the best-quoted of `repo_codes`, default R-001 and GC001) in the worker, where the cash is known.
         """
+        codes = list(repo_codes or REPO_CODES)
         return self.place(
             caller,
             trader_index,
             idempotency=idempotency,
-            symbol=REPO_CODES[0],
+            symbol=codes[0],
             order_type=SELL,
             price=0.0,
             price_type=PriceType.LIMIT,
             strategy_name="nhg",
             sizing="repo",
             reserve_amount=reserve_amount,
+            repo_codes=repo_codes,
         )
 
     def cancel_order(self, caller: Caller, trader_index: int, order_id: int, *, idempotency: Idempotency | None = None) -> Queued:

@@ -1,4 +1,9 @@
-"""The scheduler's process: an APScheduler in Asia/Shanghai with its heartbeat; routines join it later."""
+"""The scheduler's process: APScheduler in Asia/Shanghai running its heartbeat and the routine loop's tick.
+
+Routines fire from the tick (scheduler.routine_loop), which reads the router's clock, so a restart,
+a late start or two scheduler processes are all judged against the per-day run records in Redis
+rather than against APScheduler's own memory of what it fired.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,14 @@ import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from common import keys
+from common.notify import Notifier
 from common.settings import Settings
+from scheduler.routine_loop import RoutineLoop
 
 log = logging.getLogger("scheduler")
 TIMEZONE = "Asia/Shanghai"
 HEARTBEAT_SECONDS = 5
+TICK_SECONDS = 1
 
 
 def _beat(connection: redis.Redis) -> None:
@@ -27,21 +35,25 @@ def _beat(connection: redis.Redis) -> None:
         log.warning("scheduler heartbeat not written: %s", error.__class__.__name__)
 
 
-def build(settings: Settings, connection: redis.Redis) -> BackgroundScheduler:
-    """A scheduler with its heartbeat job; not started."""
+def build(settings: Settings, connection: redis.Redis, notifier: Notifier | None = None) -> BackgroundScheduler:
+    """A scheduler with its heartbeat and routine tick; not started."""
     scheduler = BackgroundScheduler(timezone=TIMEZONE, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
     scheduler.add_job(_beat, "interval", seconds=HEARTBEAT_SECONDS, args=(connection,), id="heartbeat")
+    loop = RoutineLoop(settings, connection, notifier)
+    scheduler.add_job(loop.tick, "interval", seconds=TICK_SECONDS, id="routines")
     return scheduler
 
 
 def run(settings: Settings, connection: redis.Redis, stop: threading.Event) -> None:
     """Run until `stop` is set, then shut down cleanly."""
-    scheduler = build(settings, connection)
+    notifier = Notifier(settings)
+    scheduler = build(settings, connection, notifier)
     scheduler.start()
     _beat(connection)
     log.info("scheduler running in %s with %d job(s)", TIMEZONE, len(scheduler.get_jobs()))
     try:
         stop.wait()
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=True)
+        notifier.close()
         log.info("scheduler stopped")

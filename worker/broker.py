@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from common import keys
+from common import calendar, keys
 from common.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, SimulatorOnly, UnknownAccount
 from common.settings import AccountConfig, Settings
 from worker.xt_broker import XtBroker
@@ -49,6 +49,8 @@ def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -
             starting_cash=settings.SIM_STARTING_CASH,
             prices_file=settings.SIM_PRICES_FILE or None,
             fees=Fees.from_settings(settings),
+            calendar=calendar.load(settings),
+            exchange_hours=settings.SIM_EXCHANGE_HOURS,
         )
     try:
         XtQuantTrader = trader_class()

@@ -12,7 +12,7 @@ from typing import Any
 
 from rq import get_current_job
 
-from common import audit, risk
+from common import audit, clock, risk
 from common.exceptions import BrokerTimeout, BrokerUnavailable, CancelRefused, NoQuote, OrderRefused, RiskRejected, SizeRoundsToZero, UnknownAccount
 from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
@@ -53,7 +53,7 @@ def run_order(payload: dict) -> dict:
 
 def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     base = order_basics(order)
-    late = time.time() - order.deadline
+    late = clock.time() - order.deadline
     if late > 0:
         log.warning("job %s expired: started %.1f s past its deadline; never sent", tag, late)
         rt.recorder.notify(
@@ -68,7 +68,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     if broker.account_id != order.account_id:
         moved = f"trader_index {order.account_index} is now account {broker.account_id}, not {order.account_id}; never sent"
         return OrderResult(outcome="not_submitted", error=moved, **base).model_dump()
-    if not broker.connected and not broker.wait_online(order.deadline - time.time()):
+    if not broker.connected and not broker.wait_online(order.deadline - clock.time()):
         log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
         rt.recorder.notify(f"过期 expired, never sent: {order.symbol} {SIDE_NAMES[order.order_type]}: QMT stayed disconnected (job {tag})")
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
@@ -78,7 +78,8 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         risk.check_order(risk.load(rt.redis), symbol, notional)
     except (SizeRoundsToZero, NoQuote, BrokerUnavailable, RiskRejected) as error:
         log.info("job %s not sent: %s", tag, error.message)
-        return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", **base).model_dump()
+        nothing = isinstance(error, SizeRoundsToZero)
+        return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", nothing_to_send=nothing, **base).model_dump()
     base.update(symbol=symbol, volume=volume, price=price)
     submitted_at = time.time()
     try:
@@ -156,10 +157,11 @@ def _resolve(order: OrderPayload, broker: Broker, settings: Settings) -> tuple[s
 
 
 def _repo_order(order: OrderPayload, broker: Broker, fees: Fees) -> tuple[str, int, float, None]:
-    """Lend idle cash at the better of the two 1-day repo rates (the higher bid; a lender sells)."""
-    quotes = [q for q in (broker.quote(code) for code in REPO_CODES) if q is not None]
+    """Lend idle cash at the best of the 1-day repo rates compared (the higher bid; a lender sells)."""
+    codes = order.repo_codes or REPO_CODES
+    quotes = [q for q in (broker.quote(code) for code in codes) if q is not None]
     if not quotes:
-        raise NoQuote(f"no quote for {' or '.join(REPO_CODES)}: cannot price the reverse repo", "symbol")
+        raise NoQuote(f"no quote for {' or '.join(codes)}: cannot price the reverse repo", "symbol")
     best = max(quotes, key=lambda q: q.bid or q.last)
     cash = broker.query_asset().cash
     volume = repo_volume(instrument(best.code), cash, order.reserve_amount, fees)

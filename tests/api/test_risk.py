@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from api import create_app
 from common import audit, jobqueue, keys, risk
-from tests.support import make_settings, signed_headers
+from tests.support import make_settings, signed_headers, wait_until
 
 API = "/qmt/trade/api"
 BUY = {"trader_index": 0, "symbol": "600000", "price": 10.0, "shares": 100}
@@ -65,6 +66,7 @@ def test_notional_cap_and_block_list(client, fake_redis):
 
 def test_per_second_cap_counts_orders_and_cancels(client, fake_redis):
     risk.save(fake_redis, risk.RiskLimits(max_actions_per_second=3))
+    assert wait_until(lambda: time.time() % 1 < 0.5, 2, 0.01)  # four requests in one counting second, not across two
     answers = [post(client, "/buy", {**BUY, "strategy_name": str(i)}).status_code for i in range(2)]
     answers.append(post(client, "/cancel_order", {"trader_index": 0, "order_id": 9}).status_code)
     answers.append(post(client, "/buy", {**BUY, "strategy_name": "4"}).status_code)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import itertools
 import time
-from datetime import datetime
 from typing import Any
 
 import pytest
 from rq.serializers import JSONSerializer
 
-from common import jobqueue, keys, risk
+from common import calendar, clock, jobqueue, keys, risk
 from common.orders import REPO_CODES
 from common.payloads import CancelPayload, QueryPayload
 from common.settings import Settings
@@ -28,7 +27,6 @@ from worker.broker_api import BrokerAccounts
 from worker.callbacks import OrderEventRecorder
 from worker.runner import RouterWorker, serve
 from worker.sim import SimTrader
-from worker.sim.book import SHANGHAI, previous_trading_day
 from worker.sizing import Fees, allin_volume, pct_buy_volume, repo_volume
 from worker.xtquant_sdk import xttype
 
@@ -99,7 +97,7 @@ class SimBackend:
 
     def hold(self, symbol: str, volume: int) -> None:
         """Buy `volume` of `symbol` on the previous trading day: the worker's simulator rolls to today, so it is sellable."""
-        yesterday = previous_trading_day(datetime.now(SHANGHAI).date()).isoformat()
+        yesterday = calendar.default().previous_session(clock.today(), weekdays_past_data=True).isoformat()
         trader = SimTrader(
             self.settings.SIM_DATA_DIR,
             1,

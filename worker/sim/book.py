@@ -10,31 +10,17 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
+
+from common import clock
 
 STATE_FILE = "sim_state.json"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def today() -> date:
-    return datetime.now(SHANGHAI).date()
-
-
-def next_trading_day(day: date) -> date:
-    """The next weekday (exchange holidays are not modelled)."""
-    day += timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return day
-
-
-def previous_trading_day(day: date) -> date:
-    day -= timedelta(days=1)
-    while day.weekday() >= 5:
-        day -= timedelta(days=1)
-    return day
+    """The simulator's calendar day: the router's clock (common.clock), so tests can move it."""
+    return clock.today()
 
 
 @dataclass
@@ -53,7 +39,7 @@ class Holding:
 
 @dataclass
 class Loan:
-    """Cash lent in reverse repo: returns with interest on `mature` (an ISO date)."""
+    """Cash lent in reverse repo: the principal returns on `settles`, the interest (`days` of it) on `mature` (ISO dates)."""
 
     code: str
     volume: int  # 张 of 100 yuan
@@ -61,6 +47,8 @@ class Loan:
     start: str
     mature: str
     days: int
+    settles: str = ""  # first settlement day; books written before it was kept return everything on `mature`
+    principal_back: bool = False
 
     @property
     def principal(self) -> float:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 from datetime import date
 
+from common import clock
+from common.calendar import TradingCalendar, cancels_allowed, in_continuous_session
 from common.exceptions import InvalidSymbol, LotSizeViolation
 from common.orders import OPEN_STATUSES
 from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
 from worker.sim import views
-from worker.sim.book import Account, Book, Loan, next_trading_day, previous_trading_day
+from worker.sim.book import Account, Book, Loan
 from worker.sim.market import PriceSource, SimPrice
 from worker.sizing import Fees
 from worker.xtquant_sdk import xtconstant as xc
@@ -58,17 +60,33 @@ class Rejected(Exception):
 
 
 class Exchange:
-    def __init__(self, book: Book, prices: PriceSource, fees: Fees):
+    """`calendar` decides trading days (the day roll, T+1, repo days); with `hours`, the exchanges' hours hold:
+    no fills outside continuous trading, no cancels in the call auctions' last minutes."""
+
+    def __init__(self, book: Book, prices: PriceSource, fees: Fees, calendar: TradingCalendar, hours: bool = False):
         self.book = book
         self.prices = prices
         self.fees = fees
+        self.calendar = calendar
+        self.hours = hours
 
     @property
     def day(self) -> date:
         return date.fromisoformat(self.book.day)
 
     def quote(self, code: str) -> SimPrice:
-        return self.prices.quote(code, self.day, previous_trading_day(self.day))
+        return self.prices.quote(code, self.day, self.previous_session())
+
+    def next_session(self) -> date:
+        """The trading day after the simulator's (weekdays past the calendar's data: a simulator keeps going)."""
+        following = self.calendar.next_session(self.day, weekdays_past_data=True)
+        assert following is not None  # weekdays_past_data always finds a weekday
+        return following
+
+    def previous_session(self) -> date:
+        before = self.calendar.previous_session(self.day, weekdays_past_data=True)
+        assert before is not None
+        return before
 
     # -- placing --------------------------------------------------------------------------------
     def place(
@@ -182,6 +200,8 @@ class Exchange:
         buy = order["order_type"] == xc.STOCK_BUY
         market = order["price_type"] != xc.FIX_PRICE
         marketable = market or (order["price"] >= quote.last if buy else order["price"] <= quote.last)
+        if self.hours and not in_continuous_session(clock.now(), repo=instrument(order["code"]).board is Board.REPO):
+            marketable = False  # outside continuous trading nothing fills; a limit order rests until the price comes to it
         remaining = order["volume"] - order["traded_volume"]
         fill = 0
         if marketable:
@@ -208,8 +228,10 @@ class Exchange:
             cost = volume * 100.0 + fee
             account.frozen_cash = round(account.frozen_cash - cost, 2)
             order["frozen_cash"] = round(order["frozen_cash"] - cost, 2)
-            maturity = next_trading_day(self.day)
-            account.loans.append(Loan(order["code"], volume, price, self.book.day, maturity.isoformat(), (maturity - self.day).days))
+            days = self.calendar.repo_days(self.day, 1, weekdays_past_data=True)
+            assert days is not None  # weekdays_past_data always finds days
+            loan = Loan(order["code"], volume, price, self.book.day, days.maturity.isoformat(), days.interest_days, days.first_settlement.isoformat())
+            account.loans.append(loan)
             holding.volume += volume
             holding.cost += volume * 100.0
         elif order["order_type"] == xc.STOCK_BUY:
@@ -261,8 +283,12 @@ class Exchange:
     def cancel(self, account_id: str, order_id: int) -> tuple[int, Events]:
         account = self.book.account(account_id)
         order = account.orders.get(order_id)
+        reason = ""
         if order is None or order["status"] not in OPEN:
             reason = "委托不存在" if order is None else f"委托状态 {order['status']} 不可撤"
+        elif self.hours and not cancels_allowed(clock.now()):
+            reason = "集合竞价阶段不可撤单 (9:20-9:25, 14:57-15:00)"
+        if reason:
             return -1, [("on_cancel_error", views.cancel_error(account_id, order_id, order, f"撤单失败: {reason}"))]
         return 0, self._close_open(account_id, account, order)
 

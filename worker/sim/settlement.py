@@ -1,10 +1,12 @@
-"""End of a trading day in the simulator: open orders end, T+1 shares become sellable, repo loans return."""
+"""End of a trading day in the simulator: open orders end, T+1 shares become sellable, repo principal and interest return.
+
+Trading days come from the calendar (common.calendar), holidays included.
+"""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from worker.sim.book import next_trading_day
 from worker.sim.exchange import OPEN, Exchange
 from worker.xtquant_sdk import xtconstant as xc
 
@@ -15,7 +17,7 @@ def roll_day(exchange: Exchange) -> date:
     """Move the simulator to the next trading day and settle; returns the new day."""
     book = exchange.book
     closes: dict[str, float] = {}
-    new_day = next_trading_day(exchange.day)
+    new_day = exchange.next_session()
     for account in book.accounts.values():
         for code in account.positions:
             closes[code] = exchange.quote(code).last
@@ -23,12 +25,16 @@ def roll_day(exchange: Exchange) -> date:
             if order["status"] in OPEN:  # unfilled at the close: the exchange drops it
                 order["status"] = xc.ORDER_PART_CANCEL if order["traded_volume"] else xc.ORDER_CANCELED
                 exchange._release(account, order)
-        for loan in [loan for loan in account.loans if date.fromisoformat(loan.mature) <= new_day]:
-            account.cash = round(account.cash + loan.principal + loan.interest, 2)
-            holding = account.holding(loan.code)
-            holding.volume -= loan.volume
-            holding.cost = round(holding.cost - loan.principal, 2)
-            account.loans.remove(loan)
+        for loan in list(account.loans):
+            if not loan.principal_back and date.fromisoformat(loan.settles or loan.mature) <= new_day:
+                account.cash = round(account.cash + loan.principal, 2)  # usable again from the first settlement day
+                holding = account.holding(loan.code)
+                holding.volume -= loan.volume
+                holding.cost = round(holding.cost - loan.principal, 2)
+                loan.principal_back = True
+            if date.fromisoformat(loan.mature) <= new_day:
+                account.cash = round(account.cash + loan.interest, 2)  # the interest arrives at maturity
+                account.loans.remove(loan)
         for code, holding in list(account.positions.items()):
             if holding.volume <= 0 and holding.frozen_volume <= 0:
                 del account.positions[code]

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from common import calendar
 from worker.sim import book as books
 from worker.sim import settlement, views
 from worker.sim.exchange import OPEN, Exchange
@@ -32,7 +33,8 @@ log = logging.getLogger("worker.sim")
 
 class SimTrader:
     """config: starting_cash (yuan, default 1,000,000), prices_file (JSON {code: price}), fees (worker.sizing.Fees),
-    auto_roll (default True: a new calendar day settles the previous one on the next call), start_day (ISO date of new books)."""
+    auto_roll (default True: a new calendar day settles the previous one on the next call), start_day (ISO date of new books),
+    calendar (common.calendar.TradingCalendar; default exchange_calendars' days), exchange_hours (default False: fills at any hour)."""
 
     def __init__(self, path: str, session: int, callback: Any = None, **config: Any):
         self.path = Path(path)
@@ -49,7 +51,13 @@ class SimTrader:
         self._seq = itertools.count(1)
         self._timeout_ms = 0
         self.book = books.load(self.path, float(config.get("starting_cash", 1_000_000.0)), config.get("start_day"))
-        self.exchange = Exchange(self.book, PriceSource(config.get("prices_file")), config.get("fees") or Fees())
+        self.exchange = Exchange(
+            self.book,
+            PriceSource(config.get("prices_file")),
+            config.get("fees") or Fees(),
+            config.get("calendar") or calendar.default(),
+            hours=bool(config.get("exchange_hours", False)),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
     def register_callback(self, callback: Any) -> None:

@@ -176,29 +176,43 @@ def test_a_star_market_order_needs_a_protective_price(trader, account, recorder)
     assert place(trader, account, recorder, "688981.SH", BUY, 200, 51.0, xc.MARKET_PEER_PRICE_FIRST).order_status == xc.ORDER_SUCCEEDED
 
 
-def test_a_repo_of_1000_yuan_at_2_percent_returns_with_one_day_of_interest(trader, account, recorder):
+def test_a_repo_returns_its_principal_on_the_first_settlement_day_and_its_interest_at_maturity(trader, account, recorder):
     trader.set_price("131810.SZ", 2.0)
-    order = place(trader, account, recorder, "131810.SZ", SELL, 10, 2.0)  # 10 张 = 1,000 yuan lent
+    order = place(trader, account, recorder, "131810.SZ", SELL, 10, 2.0)  # 10 张 = 1,000 yuan lent on Tuesday 2026-11-24
     assert order.order_status == xc.ORDER_SUCCEEDED
     asset = trader.query_stock_asset(account)
-    assert asset.cash == pytest.approx(1_000_000 - 1_000 - 0.01)  # 0.001% fee for one day
-    assert asset.total_asset == pytest.approx(1_000_000 - 0.01)  # the loan counts as a holding
-    assert trader.roll_day() == "2026-11-25"  # Tuesday → Wednesday: one day
-    # 1,000 × 2.0% × 1 / 365 = 0.0548 → 0.05 yuan of interest
-    assert trader.query_stock_asset(account).cash == pytest.approx(1_000_000 - 0.01 + 0.05)
+    assert asset.cash == pytest.approx(1_000_000 - 1_000 - 0.01, abs=0.001)  # 0.001% fee for one day
+    assert asset.total_asset == pytest.approx(1_000_000 - 0.01, abs=0.001)  # the loan counts as a holding
+    assert trader.roll_day() == "2026-11-25"  # first settlement: the principal is back
+    assert trader.query_stock_asset(account).cash == pytest.approx(1_000_000 - 0.01, abs=0.001)
     assert trader.query_stock_position(account, "131810.SZ") is None
+    assert trader.roll_day() == "2026-11-26"  # maturity: 1,000 × 2.0% × 1 / 365 = 0.0548 → 0.05 yuan of interest
+    assert trader.query_stock_asset(account).cash == pytest.approx(1_000_000 - 0.01 + 0.05, abs=0.001)
 
 
-def test_a_repo_lent_on_friday_earns_three_days(make_trader, recorder):
+@pytest.mark.parametrize(
+    ("lent_on", "first_settlement", "maturity", "days"),
+    [
+        ("2026-11-26", "2026-11-27", "2026-11-30", 3),  # Thursday: Friday + 1 day = Saturday, moved to Monday
+        ("2026-11-27", "2026-11-30", "2026-12-01", 1),  # Friday: Monday + 1 day
+        ("2026-09-29", "2026-09-30", "2026-10-08", 8),  # before National Day: maturity moves past the holiday
+        ("2026-09-30", "2026-10-08", "2026-10-09", 1),  # the last session before it: settles after it
+    ],
+)
+def test_repo_interest_days_follow_the_exchange_calendar(make_trader, recorder, lent_on, first_settlement, maturity, days):
     trader = make_trader()
-    trader.book.day = "2026-11-27"  # a Friday
+    trader.book.day = lent_on
     account = xttype.StockAccount("8880002")
     trader.subscribe(account)
     trader.set_price("204001.SH", 3.65)
     place(trader, account, recorder, "204001.SH", SELL, 1000, 3.65)  # 100,000 yuan
-    assert trader.roll_day() == "2026-11-30"
-    # 100,000 × 3.65% × 3 / 365 = 30.00 yuan; fee 0.001% = 1.00
-    assert trader.query_stock_asset(account).cash == pytest.approx(1_000_000 - 1.00 + 30.00)
+    [loan] = trader.book.account("8880002").loans
+    assert (loan.settles, loan.mature, loan.days) == (first_settlement, maturity, days)
+    while trader.book.day < maturity:
+        trader.roll_day()
+    assert trader.book.day == maturity
+    # 100,000 × 3.65% × days / 365 = 10.00 yuan a day; fee 0.001% = 1.00
+    assert trader.query_stock_asset(account).cash == pytest.approx(1_000_000 - 1.00 + 10.00 * days, abs=0.001)
 
 
 def test_a_repo_below_ten_zhang_or_bought_is_rejected(trader, account, recorder):

@@ -1,0 +1,153 @@
+"""The scheduler's routine loop: every tick, the leader fires the routines that are due, once per trading day.
+
+One scheduler process at a time leads (a lease in Redis, renewed each tick); the per-day run record
+of common.routine_runs makes firing exactly-once even if two ever lead at once. A routine is due
+from its time on a trading day until its grace runs out; a scheduler that starts late fires it
+once within the grace and records it as missed after. A day the calendar cannot judge fires
+nothing and says so loudly. The clock is common.clock, so tests can move it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from datetime import date, datetime
+from typing import Any
+
+import redis
+
+from common import calendar, clock, events, keys, routine_runs, routines
+from common.calendar import TradingCalendar
+from common.exceptions import RoutineAlreadyRan
+from common.notify import Notifier
+from common.routine_runs import RoutineRun
+from common.settings import Settings
+from common.submission import Desk
+
+log = logging.getLogger("scheduler.routines")
+LEASE_SECONDS = 10  # the leader renews every tick; a dead leader is replaced after this
+SETTLE_SECONDS = 30.0  # how long a run's outcome is awaited before the record keeps just its job ids
+RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+
+
+class RoutineLoop:
+    """What one scheduler process does each tick."""
+
+    def __init__(self, settings: Settings, connection: redis.Redis, notifier: Notifier | None = None):
+        self.settings = settings
+        self.redis = connection
+        self.desk = Desk(settings, connection)
+        self.notifier = notifier
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self._calendar: tuple[date, TradingCalendar] | None = None
+        self._unknown_logged: set[tuple[str, str]] = set()
+        self._renew = connection.register_script(RENEW)
+
+    def tick(self) -> None:
+        """Lead if nobody else does, then fire what is due. Never raises: the next tick tries again."""
+        try:
+            if not self.lead():
+                return
+            now = clock.now()
+            trading = self.calendar(now.date())
+            self.publish_calendar(now, trading)
+            for routine in routines.current(self.redis, self.settings.ROUTINES):
+                if routine.enabled:
+                    self.consider(routine, trading, now)
+        except redis.RedisError as error:
+            log.warning("routine tick skipped: Redis %s", error.__class__.__name__)
+        except Exception:  # a routine's bad day must not stop the others tomorrow
+            log.exception("routine tick failed")
+
+    def lead(self) -> bool:
+        """Take or renew the leader lease; True while this process holds it."""
+        lease_ms = LEASE_SECONDS * 1000
+        if self.redis.set(keys.SCHEDULER_LEADER, self.identity, nx=True, px=lease_ms):
+            log.info("scheduler %s leads the routines", self.identity)
+            return True
+        return bool(self._renew(keys=[keys.SCHEDULER_LEADER], args=[self.identity, lease_ms]))
+
+    def calendar(self, today: date) -> TradingCalendar:
+        """The trading calendar, rebuilt once a day (QMT may have published a newer one)."""
+        if self._calendar is None or self._calendar[0] != today:
+            self._calendar = (today, calendar.load(self.settings, self.redis))
+        return self._calendar[1]
+
+    def consider(self, routine: routines.NhgRoutine | routines.AllinRoutine, trading: TradingCalendar, now: datetime) -> None:
+        day = now.date()
+        existing = routine_runs.read(self.redis, routine.name, day.isoformat())
+        if existing is not None:
+            if existing.state == "firing" and clock.time() - existing.started_at > routine_runs.STALE_FIRING_SECONDS:
+                log.warning("routine %s: a scheduler died while firing it; queuing the same jobs again", routine.name)
+                self.after_fire(routine_runs.fire(self.desk, routine, day, trigger=existing.trigger, resume=existing), routine)
+            return
+        verdict = routine_runs.due(routine, trading, now, self.settings.ROUTINE_GRACE_SECONDS)
+        if verdict == "fire":
+            late = (now - datetime.combine(day, routine.time, now.tzinfo)).total_seconds() > 60
+            try:
+                run = routine_runs.fire(self.desk, routine, day, trigger="catch-up" if late else "schedule")
+            except RoutineAlreadyRan:
+                return  # another scheduler fired it a moment ago
+            self.after_fire(run, routine)
+        elif verdict == "missed":
+            reason = f"not fired by {routine.time:%H:%M} plus the {self.settings.ROUTINE_GRACE_SECONDS} s grace (the scheduler was not running)"
+            missed = routine_runs.mark_missed(self.redis, routine, day, reason)
+            if missed is not None:
+                self.announce(missed)
+        elif verdict == "unknown" and (routine.name, day.isoformat()) not in self._unknown_logged:
+            self._unknown_logged.add((routine.name, day.isoformat()))
+            message = f"routine {routine.name} does not fire on {day}: the trading calendar has no data for it"
+            log.warning(message)
+            self.notify(message)
+
+    def after_fire(self, run: RoutineRun, routine: routines.NhgRoutine | routines.AllinRoutine) -> None:
+        """Say that it fired, then follow its jobs to the broker's verdict in the background and say how it ended."""
+        self.announce(run)
+        if run.state != "fired":
+            return
+
+        def settle() -> None:
+            try:
+                settled = routine_runs.settle(self.desk, run, routine, SETTLE_SECONDS)
+            except redis.RedisError as error:
+                log.warning("routine %s: outcome not recorded (Redis %s)", run.name, error.__class__.__name__)
+                return
+            if settled.state != "fired":
+                self.announce(settled)
+
+        threading.Thread(target=settle, name=f"routine-{run.name}", daemon=True).start()
+
+    def announce(self, run: RoutineRun) -> None:
+        log.info("routine %s on %s: %s %s %s", run.name, run.day, run.state, run.job_ids or "", run.reason)
+        events.append(
+            self.redis,
+            events.RoutineEvent(
+                name=run.name, day=run.day, state=run.state, trigger=run.trigger, reason=run.reason, job_ids=run.job_ids, outcome=run.outcome
+            ),
+        )
+        if run.state != "fired":  # firing is announced with its outcome
+            self.notify(routine_runs.describe(run))
+
+    def publish_calendar(self, now: datetime, trading: TradingCalendar) -> None:
+        """Today's verdict and the data's end for /health and the status page; the data-end warning once a day."""
+        warning = trading.warning(now.date())
+        status: dict[str, Any] = {
+            "today": now.date().isoformat(),
+            "session": trading.is_session(now.date()),
+            "source": trading.source_of(now.date()),
+            "data_ends": trading.data_ends.isoformat() if trading.data_ends else None,
+            "warning": warning,
+            "updated_at": clock.time(),
+        }
+        self.redis.set(keys.CALENDAR_STATUS, json.dumps(status), ex=3600)
+        if warning and self.redis.set(keys.calendar_warned(now.date().isoformat()), "1", nx=True, ex=2 * 86_400):
+            log.warning(warning)
+            events.append(self.redis, events.CalendarEvent(message=warning, data_ends=status["data_ends"]))
+            self.notify(f"交易日历 calendar: {warning}")
+
+    def notify(self, text: str) -> None:
+        if self.notifier is not None:
+            self.notifier.send(text)
