@@ -70,6 +70,8 @@ def _reexec_in_venv() -> None:
 # -- the embedded single-process run (only inside .venv) -------------------------------------
 CREDENTIALS_FILE = "embedded-credentials.env"  # in VAR_DIR
 SIM_ACCOUNT = {"account_id": "SIM000001", "nick_name": "simulator", "qmt_path": ""}
+# Shown on the routines API so a newcomer sees one; disabled until an admin enables it.
+SAMPLE_ROUTINE = {"name": "nhg-sample", "kind": "nhg", "enabled": False, "time": "14:57", "accounts": "all", "reserve_amount": 10000}
 
 
 def _saved_credentials(var_dir: str) -> dict[str, str]:
@@ -118,6 +120,8 @@ def embedded_settings():
             overrides[key] = value
     if not configured.TRADER_CONFIGS and configured.BROKER == "sim":
         overrides["TRADER_CONFIGS"] = [SIM_ACCOUNT]
+    if not configured.ROUTINES:
+        overrides["ROUTINES"] = [SAMPLE_ROUTINE]
     return load_settings(**overrides), overrides
 
 
@@ -130,7 +134,7 @@ def _banner(settings, generated: dict) -> str:
         f"  broker   {settings.BROKER}; Redis {'at ' + settings.REDIS_URL if settings.REDIS_URL else 'in-process stand-in (not persistent)'}",
         f"  accounts {', '.join(a.account_id for a in settings.enabled_accounts)}",
     ]
-    shown = {k: v for k, v in generated.items() if k != "FLASK_SECRET_KEY" and k != "TRADER_CONFIGS"}
+    shown = {k: v for k, v in generated.items() if k in ("ADMIN_PASSWORD", "TRADER_PASSWORD", "QMT_CLIENT_ACCOUNT", "QMT_CLIENT_SECRET")}
     if shown:
         lines.append(f"  generated credentials (kept in {Path(settings.VAR_DIR) / CREDENTIALS_FILE}):")
         lines += [f"    {key}={value}" for key, value in shown.items()]

@@ -84,7 +84,7 @@ def replace_routines():
 
 @bp.post("/<name>/run")
 @documented(
-    "Run a routine now (admin): once per trading day unless force", body=RunNow, answers={202: RunAnswer}, errors=(400, 401, 403, 404, 409, 503)
+    "Run a routine now (admin): once per trading day unless force", body=RunNow, answers={202: RunAnswer}, errors=(400, 401, 403, 404, 409, 422, 503)
 )
 @require("admin")
 def run_now(name: str):

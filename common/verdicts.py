@@ -37,6 +37,7 @@ RESULT_FIELDS = (
     "cancelled",
     "refused",
     "day",
+    "nothing_to_send",
 )
 
 

@@ -35,11 +35,10 @@ def _beat(connection: redis.Redis) -> None:
         log.warning("scheduler heartbeat not written: %s", error.__class__.__name__)
 
 
-def build(settings: Settings, connection: redis.Redis, notifier: Notifier | None = None) -> BackgroundScheduler:
-    """A scheduler with its heartbeat and routine tick; not started."""
+def build(settings: Settings, connection: redis.Redis, loop: RoutineLoop) -> BackgroundScheduler:
+    """A scheduler with its heartbeat and the routine loop's tick; not started."""
     scheduler = BackgroundScheduler(timezone=TIMEZONE, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
     scheduler.add_job(_beat, "interval", seconds=HEARTBEAT_SECONDS, args=(connection,), id="heartbeat")
-    loop = RoutineLoop(settings, connection, notifier)
     scheduler.add_job(loop.tick, "interval", seconds=TICK_SECONDS, id="routines")
     return scheduler
 
@@ -47,7 +46,8 @@ def build(settings: Settings, connection: redis.Redis, notifier: Notifier | None
 def run(settings: Settings, connection: redis.Redis, stop: threading.Event) -> None:
     """Run until `stop` is set, then shut down cleanly."""
     notifier = Notifier(settings)
-    scheduler = build(settings, connection, notifier)
+    loop = RoutineLoop(settings, connection, notifier)
+    scheduler = build(settings, connection, loop)
     scheduler.start()
     _beat(connection)
     log.info("scheduler running in %s with %d job(s)", TIMEZONE, len(scheduler.get_jobs()))
@@ -55,5 +55,6 @@ def run(settings: Settings, connection: redis.Redis, stop: threading.Event) -> N
         stop.wait()
     finally:
         scheduler.shutdown(wait=True)
+        loop.resign()
         notifier.close()
         log.info("scheduler stopped")

@@ -93,6 +93,8 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> N
     recorder = OrderEventRecorder(connection, settings.JOB_TTL, notifier)
     brokers = Brokers(settings, connection, recorder)
     brokers.open()
+    if settings.BROKER == "qmt":
+        _publish_calendar(connection)
     runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder))
     stop = threading.Event()
     beat = threading.Thread(target=_beat, args=(connection, settings, stop), name="worker-heartbeat", daemon=True)
@@ -138,3 +140,14 @@ def _wait_for_redis(connection: redis.Redis) -> bool:
         except redis.RedisError:
             continue
     return False
+
+
+def _publish_calendar(connection: redis.Redis) -> None:
+    """QMT's trading days into Redis, for the scheduler and the status page; never stops the worker."""
+    from worker import calendar_feed
+    from worker.xtquant_sdk import market_data
+
+    try:
+        calendar_feed.publish(connection, market_data())
+    except (ImportError, redis.RedisError) as error:
+        log.warning("QMT's trading calendar not published: %s", error)

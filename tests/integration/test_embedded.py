@@ -53,6 +53,9 @@ def test_the_readme_run_command_serves_signed_orders_end_to_end(tmp_path):
         assert job.body["result"]["order_id"] > 0
         accounts = http.get("/qmt/trade/api/accounts")
         assert accounts.status == 200 and accounts.body["accounts"][0]["account_id"] == "SIM000001"
+        [sample] = http.get("/qmt/trade/api/routines").body["routines"]  # a newcomer sees one routine, switched off
+        assert (sample["name"], sample["kind"], sample["enabled"], sample["next_fire"]) == ("nhg-sample", "nhg", False, None)
+        assert "ROUTINES" not in banner
     finally:
         process.send_signal(signal.SIGINT)
         try:

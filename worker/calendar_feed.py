@@ -1,0 +1,35 @@
+"""QMT's own trading calendar, published to Redis for every role (common.calendar reads it first).
+
+Only the real terminal has it (xtdata.get_trading_calendar: past sessions, and future ones computed
+from the holidays QMT has downloaded, up to the end of the last year it has holidays for).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from typing import Any
+
+import redis
+
+from common import calendar, clock
+
+log = logging.getLogger("worker.calendar")
+HISTORY_DAYS = 30  # enough past sessions for T+1 and the previous close
+
+
+def publish(connection: redis.Redis, xtdata: Any) -> bool:
+    """Ask QMT for its trading days and keep them in Redis; False (logged) when QMT cannot say."""
+    start = clock.today() - timedelta(days=HISTORY_DAYS)
+    try:
+        days = xtdata.get_trading_calendar("SH", start.strftime("%Y%m%d"))
+    except Exception as error:  # xtdata raises when its data service is down or has no holiday data
+        log.warning("QMT's trading calendar is not available (%s); the scheduler uses exchange_calendars", error)
+        return False
+    sessions = [date(int(d[:4]), int(d[4:6]), int(d[6:8])) for d in days]
+    if not sessions:
+        return False
+    last = date(max(sessions).year, 12, 31)  # QMT computes future sessions to the end of its last holiday year
+    calendar.publish_qmt(connection, sessions, start, last)
+    log.info("published QMT's trading calendar: %d sessions, %s to %s", len(sessions), start, last)
+    return True
