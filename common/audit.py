@@ -50,6 +50,8 @@ def _bounded(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any
     budget[0] -= 1
     if budget[0] < 0:
         return "...(cut)"
+    if isinstance(value, int) and value.bit_length() > 256:  # json.dumps refuses integers of more than 4,300 digits
+        return f"...(an integer of {value.bit_length()} bits)"
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):

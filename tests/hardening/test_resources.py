@@ -69,7 +69,7 @@ def test_the_audit_encoder_caps_depth_and_size_and_escapes_surrogates(fake_redis
     deep: object = "bottom"
     for _ in range(900):
         deep = [deep]
-    payload = {"deep": deep, "huge": "x" * 5_000_000, "odd": "\udfff", "many": list(range(100_000)), "secret": "s3"}
+    payload = {"deep": deep, "huge": "x" * 5_000_000, "odd": "\udfff", "many": list(range(100_000)), "secret": "s3", "big": 10**4000}
     audit.record(fake_redis, "trade", client_id="c\ud800", source="127.0.0.1", outcome="accepted", status=202, payload=payload, error="e" * 100_000)
     [raw] = [fields[b"entry"] for _, fields in fake_redis.xrange(keys.AUDIT_STREAM)]
     assert len(raw) <= audit.MAX_ENTRY_BYTES
