@@ -150,7 +150,7 @@ def embedded() -> int:
     from waitress import create_server
 
     from api import create_app
-    from api.__main__ import THREADS
+    from api.__main__ import server_options
     from common import clock
     from common.exceptions import ConfigError
     from common.logs import configure
@@ -166,7 +166,7 @@ def embedded() -> int:
     clock.set_offset(settings.CLOCK_OFFSET_SECONDS)
     connection = role_redis("run.py", settings)
     try:
-        server = create_server(create_app(settings, connection), host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS)
+        server = create_server(create_app(settings, connection), host=settings.FLASK_HOST, port=settings.FLASK_PORT, **server_options(settings))
     except OSError as error:
         address_in_use("run.py", settings, error)
     stop = threading.Event()

@@ -29,7 +29,7 @@ def router() -> Router:
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
     """Build the web app; tests pass their own settings and connection."""
-    from api import auth, errors, health, jobs_api, openapi, query_api, risk_api, routines_api, sim_api, trade_api, trail
+    from api import auth, errors, health, jobs_api, openapi, query_api, risk_api, routines_api, sim_api, trade_api, trail, waiting
 
     settings = settings or get_settings()
     app = Flask(__name__)
@@ -38,12 +38,14 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",  # a cross-site page never rides a logged-in cookie
         JSON_AS_ASCII=False,
+        MAX_CONTENT_LENGTH=settings.MAX_BODY_BYTES,  # 413 before a larger body is read (waitress refuses it before Flask: api.__main__)
     )
     app.json.ensure_ascii = False
     connection = connection or connect(settings)
     app.extensions["router"] = Router(settings=settings, redis=connection, desk=Desk(settings, connection))
     errors.register(app)
     trail.register(app)
+    waiting.register(app)
     app.register_blueprint(trade_api.bp)
     app.register_blueprint(query_api.bp)
     app.register_blueprint(risk_api.bp)

@@ -43,9 +43,10 @@ def accepted(queued: submission.Queued, single: bool, **old_fields: object):
 
     A caller who asked to wait (api.waiting) gets the old server's 200 answer instead when the broker decides in time.
     """
-    wait = waiting.requested_wait(current_caller())
+    caller = current_caller()
+    wait = waiting.requested_wait(caller)
     if wait:
-        waited = waiting.waited_answer(router().desk, queued, wait, **old_fields)
+        waited = waiting.waited_answer(router().desk, caller, queued, wait, **old_fields)
         if waited is not None:
             if queued.replayed:
                 waited.headers["Idempotent-Replayed"] = "true"

@@ -18,29 +18,36 @@ def register(app: Flask) -> None:
     def _audit(response):
         if request.method in SAFE_METHODS or request.endpoint in (None, "static"):
             return response
-        caller = g.get("caller")
-        client_id = caller.client_id if caller else f"unverified:{request.headers.get('X-Client-ID', '-')}"
-        answer = response.get_json(silent=True) or {}
-        job_ids = answer.get("job_ids") or ([answer["job_id"]] if answer.get("job_id") else [])
-        payload = None if request.endpoint == "auth.login" else g.get("parsed_body")
-        log.info(
-            "%s %s %s -> %s jobs=%s%s",
-            client_id,
-            request.method,
-            request.path,
-            response.status_code,
-            ",".join(job_ids) or "-",
-            f" error={answer['error']!r}" if answer.get("error") else "",
-        )
-        audit.record(
-            current_app.extensions["router"].redis,
-            request.endpoint,
-            client_id=client_id,
-            source=request.remote_addr or "",
-            outcome="accepted" if response.status_code < 400 else "rejected",
-            status=response.status_code,
-            payload=payload,
-            job_ids=job_ids,
-            error=answer.get("error"),
-        )
+        try:
+            _record(response)
+        except Exception:  # the action is done (an order may be queued): its answer must reach the client, or it is sent again
+            log.exception("audit entry for %s %s not written", request.method, request.path)
         return response
+
+
+def _record(response) -> None:
+    caller = g.get("caller")
+    client_id = caller.client_id if caller else f"unverified:{request.headers.get('X-Client-ID', '-')}"
+    answer = response.get_json(silent=True) or {}
+    job_ids = answer.get("job_ids") or ([answer["job_id"]] if answer.get("job_id") else [])
+    payload = None if request.endpoint == "auth.login" else g.get("parsed_body")
+    log.info(
+        "%s %s %s -> %s jobs=%s%s",
+        client_id[:100],
+        request.method,
+        request.path[:200],
+        response.status_code,
+        ",".join(job_ids) or "-",
+        f" error={str(answer['error'])[:200]!r}" if answer.get("error") else "",
+    )
+    audit.record(
+        current_app.extensions["router"].redis,
+        request.endpoint,
+        client_id=client_id,
+        source=request.remote_addr or "",
+        outcome="accepted" if response.status_code < 400 else "rejected",
+        status=response.status_code,
+        payload=payload,
+        job_ids=job_ids,
+        error=answer.get("error"),
+    )

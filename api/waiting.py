@@ -8,16 +8,20 @@ is the old server's synchronous shape, 200 `{"message", "results": [{"trader_ind
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+import logging
 
-from common.exceptions import InvalidRequest
+import redis
+from flask import Flask, Response, jsonify, request
+
+from common.exceptions import InvalidRequest, RouterError
 from common.submission import WAIT_MAX_SECONDS, Caller, Desk, Queued
 
 HEADER = "Prefer"
+log = logging.getLogger("web")
 
 
-def requested_wait(caller: Caller) -> float:
-    """Seconds to wait for the broker's verdict: the request's `Prefer: wait=N`, else the client's default (0: none)."""
+def preferred_wait() -> float | None:
+    """Seconds the request asks to wait for with `Prefer: wait=N` (capped at 30); None when it does not ask."""
     for preference in request.headers.get(HEADER, "").split(","):
         name, _, value = preference.split(";")[0].strip().partition("=")
         if name.strip().lower() != "wait":
@@ -29,15 +33,35 @@ def requested_wait(caller: Caller) -> float:
         if not 0 <= seconds < float("inf"):
             raise InvalidRequest(f"{HEADER}: wait must be a number of seconds from 0 to {WAIT_MAX_SECONDS}, got {value.strip()!r}", HEADER)
         return min(seconds, WAIT_MAX_SECONDS)
-    return caller.default_wait
+    return None
 
 
-def waited_answer(desk: Desk, queued: Queued, wait: float, **old_fields: object) -> Response | None:
+def requested_wait(caller: Caller) -> float:
+    """Seconds to wait for the broker's verdict: the request's `Prefer: wait=N`, else the client's default (0: none)."""
+    seconds = preferred_wait()
+    return caller.default_wait if seconds is None else seconds
+
+
+def register(app: Flask) -> None:
+    @app.before_request
+    def _prefer_checked_before_anything_is_queued():
+        """A malformed `Prefer` is refused before the route runs: after the enqueue, nothing may fail the answer."""
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            preferred_wait()
+
+
+def waited_answer(desk: Desk, caller: Caller, queued: Queued, wait: float, **old_fields: object) -> Response | None:
     """The old server's synchronous answer when every verdict comes within `wait` seconds; else None.
 
     `old_fields` are the extra keys the old server put on this route's answer (operation, reserve_amount, ...).
+    The jobs are queued already: a Redis failure while waiting is None (the 202 with the job ids), never an error,
+    so a client never retries an order that was placed.
     """
-    verdicts = desk.verdicts(queued, wait)
+    try:
+        verdicts = desk.verdicts(caller, queued, wait)
+    except (RouterError, redis.RedisError) as failure:
+        log.warning("waiting for the verdict on %s failed (%s); answered 202", ",".join(queued.job_ids), failure.__class__.__name__)
+        return None
     if verdicts is None:
         return None
     succeeded = sum(1 for v in verdicts if v.succeeded)

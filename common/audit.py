@@ -2,6 +2,12 @@
 
 Entries carry the client id, source address, payload, job ids and outcome; never a secret or a
 password. Account numbers are masked wherever a message leaves the machine (mask_account).
+
+Writing an entry never raises: it happens after the fact (the order is queued), and a failure there
+would only make a client retry what was done. The encoder takes anything a client can send — lone
+surrogates are escaped (`\\ud800`), nesting deeper than MAX_DEPTH, containers longer than MAX_ITEMS and
+text longer than MAX_FIELD_CHARS are cut with a marker, and a whole entry is at most MAX_ENTRY_BYTES.
+An entry Redis refuses is kept and written later (common.stream_backlog); the file line is written anyway.
 """
 
 from __future__ import annotations
@@ -13,11 +19,16 @@ from typing import Any
 
 import redis
 
-from common import keys
+from common import keys, stream_backlog
 
 log = logging.getLogger("router.audit")  # a rotating file handler is attached by common.logs.configure
 STREAM_MAXLEN = 1_000_000
 SECRET_FIELDS = frozenset({"password", "secret", "token"})
+MAX_FIELD_CHARS = 1_000  # characters of one text field (a strategy name, an error); longer text is cut with a marker
+MAX_DEPTH = 10  # levels of nesting kept; an order body has two
+MAX_ITEMS = 100  # entries kept of one object or list
+MAX_NODES = 1_000  # values kept in one entry in all
+MAX_ENTRY_BYTES = 16 * 1024  # one audit line, in UTF-8
 
 
 def mask_account(account_id: str) -> str:
@@ -27,12 +38,51 @@ def mask_account(account_id: str) -> str:
     return f"{account_id[:3]}{'*' * (len(account_id) - 6)}{account_id[-3:]}"
 
 
-def _scrub(payload: Any) -> Any:
-    if isinstance(payload, dict):
-        return {k: ("***" if any(s in k.lower() for s in SECRET_FIELDS) else _scrub(v)) for k, v in payload.items()}
-    if isinstance(payload, list):
-        return [_scrub(item) for item in payload]
-    return payload
+def _text(value: str) -> str:
+    """`value` as valid UTF-8 text of at most MAX_FIELD_CHARS characters: lone surrogates escaped, the rest cut with a marker."""
+    value = value[: MAX_FIELD_CHARS * 2].encode("utf-8", "backslashreplace").decode("utf-8")
+    return f"{value[:MAX_FIELD_CHARS]}...(cut)" if len(value) > MAX_FIELD_CHARS else value
+
+
+def _bounded(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """A JSON-able copy of `value`, secrets scrubbed, cut at MAX_DEPTH levels, MAX_ITEMS per container and MAX_NODES in all."""
+    budget = [MAX_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        return "...(cut)"
+    if isinstance(value, int) and value.bit_length() > 256:  # json.dumps refuses integers of more than 4,300 digits
+        return f"...(an integer of {value.bit_length()} bits)"
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, (dict, list, tuple)) and depth >= MAX_DEPTH:
+        return f"...(nested deeper than {MAX_DEPTH} levels)"
+    if isinstance(value, dict):
+        found = {}
+        for key, item in list(value.items())[:MAX_ITEMS]:
+            name = _text(str(key))
+            found[name] = "***" if any(s in name.lower() for s in SECRET_FIELDS) else _bounded(item, depth + 1, budget)
+        if len(value) > MAX_ITEMS:
+            found["..."] = f"+{len(value) - MAX_ITEMS} more"
+        return found
+    if isinstance(value, (list, tuple)):
+        items = [_bounded(item, depth + 1, budget) for item in value[:MAX_ITEMS]]
+        return items + ([f"...(+{len(value) - MAX_ITEMS} more)"] if len(value) > MAX_ITEMS else [])
+    return _text(str(value))
+
+
+def encode(entry: dict[str, Any]) -> str:
+    """One audit line (JSON, valid UTF-8) of at most MAX_ENTRY_BYTES; never raises on anything a client sent."""
+    bounded = _bounded(entry)
+    line = json.dumps(bounded, ensure_ascii=False)
+    if len(line.encode()) > MAX_ENTRY_BYTES:  # many fields, each within its caps: keep the head of the payload as text
+        bounded["payload"] = _text(f"...(cut from {len(line)} chars) {json.dumps(bounded.get('payload'), ensure_ascii=False)}")
+        line = json.dumps(bounded, ensure_ascii=False)
+    if len(line.encode()) > MAX_ENTRY_BYTES:  # even the other fields are too long: what identifies the request is kept
+        kept = {name: bounded.get(name) for name in ("ts", "outcome", "status", "job_ids")}
+        line = json.dumps({**kept, **{name: str(bounded.get(name))[:100] for name in ("action", "client_id", "source", "error")}, "cut": True})
+    return line
 
 
 def record(
@@ -47,7 +97,7 @@ def record(
     job_ids: list[str] | None = None,
     error: str | None = None,
 ) -> None:
-    """Append one audit entry; a Redis outage loses the stream entry, never the file line."""
+    """Append one audit entry to the file and to Redis. Never raises; an entry Redis refuses is written with a later one."""
     entry = {
         "ts": round(time.time(), 3),
         "action": action,
@@ -56,15 +106,12 @@ def record(
         "outcome": outcome,
         "status": status,
         "job_ids": job_ids or [],
-        "payload": _scrub(payload),
+        "payload": payload,
         "error": error,
     }
-    line = json.dumps(entry, ensure_ascii=False, default=str)
+    line = encode(entry)
     log.info(line)
-    try:
-        connection.xadd(keys.AUDIT_STREAM, {"entry": line}, maxlen=STREAM_MAXLEN, approximate=True)
-    except redis.RedisError as failure:
-        logging.getLogger("router").error("audit entry not written to Redis (%s); it is in the audit file", failure.__class__.__name__)
+    stream_backlog.xadd(connection, keys.AUDIT_STREAM, {"entry": line}, STREAM_MAXLEN)
 
 
 def recent(connection: redis.Redis, count: int = 100) -> list[dict]:

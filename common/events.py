@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import redis
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from common import keys
+from common import keys, stream_backlog
 
 log = logging.getLogger("router.events")
 MAXLEN = 10_000  # about a busy day of orders, fills and reconnects; older entries are trimmed
@@ -136,14 +136,12 @@ _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 def append(connection: redis.Redis, event: EventBase) -> str | None:
-    """Add `event` to the stream; its id, or None when Redis failed (logged: an event never fails its writer)."""
-    body = event.model_dump_json(exclude={"kind", "ts"})
+    """Add `event` to the stream; its id, or None when Redis failed (logged, and written with a later event: common.stream_backlog)."""
     try:
-        entry_id = connection.xadd(keys.EVENTS_STREAM, {"kind": event.kind, "ts": event.ts, "body": body}, maxlen=MAXLEN, approximate=True)
-    except redis.RedisError as error:
-        log.error("could not record %s event: %s", event.kind, error.__class__.__name__)
-        return None
-    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        body = event.model_dump_json(exclude={"kind", "ts"})
+    except ValueError:  # text that is not UTF-8 (a lone surrogate in a client's strategy name): written \u-escaped
+        body = json.dumps(event.model_dump(exclude={"kind", "ts"}), default=str)
+    return stream_backlog.xadd(connection, keys.EVENTS_STREAM, {"kind": event.kind, "ts": event.ts, "body": body}, MAXLEN)
 
 
 def read(connection: redis.Redis, after: str = "0-0", count: int = 100, block_ms: int | None = None) -> list[tuple[str, Event]]:

@@ -152,7 +152,7 @@ def settle(desk: Desk, run: RoutineRun, routine: NhgRoutine | AllinRoutine, wait
     if run.state != "fired":
         return run
     jobs = tuple((None, job_id) for job_id in run.job_ids)
-    verdicts = desk.verdicts(Queued(jobs), wait_seconds)
+    verdicts = desk.verdicts(caller_for(routine, run.trigger), Queued(jobs), wait_seconds)
     if verdicts is None:
         return run  # still under way; the record keeps its job ids for the status page
     settled = run.model_copy(update=summarize(routine, verdicts))

@@ -144,13 +144,20 @@ class Settings(BaseSettings):
     BROKER: Literal["sim", "qmt"] = "sim"
     ORDER_TTL: int = Field(default=60, gt=0)  # seconds an order may wait in the queue before it expires
     QUERY_TIMEOUT: float = Field(default=5.0, gt=0, le=30)  # seconds the web waits for a query job
-    JOB_TTL: int = Field(default=86_400, ge=86_400)  # seconds a finished job stays readable
+    JOB_TTL: int = Field(default=86_400, ge=86_400)  # seconds a finished order, cancel or day-roll job stays readable
+    QUERY_RESULT_TTL: int = Field(default=300, gt=0)  # seconds a finished query job (accounts, orders, ...) stays readable
     BROKER_CALL_TIMEOUT: float = Field(default=10.0, gt=0)  # seconds one broker call may take
     VAR_DIR: str = "var"  # run-time files: the embedded run's generated credentials, and the defaults below
     SIM_DATA_DIR: str = ""  # the simulator's userdata directory (default: VAR_DIR/sim)
     SIM_STARTING_CASH: float = Field(default=1_000_000.0, ge=0)
     SIM_PRICES_FILE: str = ""  # JSON {"600000.SH": 10.5, ...}: the simulator's prices for those codes (others: seeded)
     LOG_LEVEL: str = "INFO"
+
+    # Hostile and slow clients (the web role)
+    MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)  # a request body over this many bytes is refused with 413 before it is read
+    # Answers that hold a server thread while they wait (?wait=, Prefer: wait): the web has 32 threads, so some always stay free
+    WAIT_SLOTS: int = Field(default=20, ge=0, le=28)  # in each web process
+    WAIT_SLOTS_PER_CLIENT: int = Field(default=8, ge=0)  # per client id, in each web process
     AUDIT_LOG_FILE: str | None = None  # the audit trail's rotating file (default: VAR_DIR/audit.log; "": Redis stream only)
 
     # Scheduled routines and the trading calendar (common.routines, common.calendar)

@@ -51,7 +51,8 @@ from common.payloads import (
 from common.risk import RiskLimits
 from common.settings import AccountConfig, Settings
 from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
-from common.verdicts import Verdict, await_verdicts
+from common.verdicts import RUNNING, Verdict, await_verdicts
+from common.waiting import WaitingSlots
 
 WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
 Side = Literal["buy", "sell"]
@@ -114,6 +115,7 @@ class Desk:
     def __init__(self, settings: Settings, connection: redis.Redis):
         self.settings = settings
         self.redis = connection
+        self.waiting = WaitingSlots(settings.WAIT_SLOTS, settings.WAIT_SLOTS_PER_CLIENT)  # this process's budget for answers that wait
 
     # -- the door ----------------------------------------------------------------------------
     def account_at(self, index: int) -> AccountConfig:
@@ -301,7 +303,9 @@ class Desk:
         return Queued(tuple(queued), replayed)
 
     def _enqueue(self, payload: Payload | QueryPayload | SimDayPayload, job_id: str | None = None, fingerprint: str | None = None) -> str:
-        return jobqueue.enqueue(self.redis, payload, self.settings.JOB_TTL, job_id, fingerprint)
+        # a query's answer was given when it came (or its 503 named the job): it need not outlive a client's retry by much
+        ttl = self.settings.QUERY_RESULT_TTL if payload.kind == "query" else self.settings.JOB_TTL
+        return jobqueue.enqueue(self.redis, payload, ttl, job_id, fingerprint)
 
     def next_sim_day(self, caller: Caller, days: int = 1) -> Queued:
         """Move the simulator on by `days` trading days (admin, BROKER=sim only): T+1 released, repo repaid, open orders end.
@@ -338,18 +342,28 @@ class Desk:
         return job.result
 
     def job(self, caller: Caller, job_id: str, wait: float = 0.0) -> JobView:
-        """A job as the caller may see it; with `wait` (0 to 30 s), once it has ended or the time is up."""
+        """A job as the caller may see it; with `wait` (0 to 30 s), once it has ended or the time is up.
+
+        A wait takes a waiting slot (common.waiting); with none left, the job as it stands now.
+        """
         caller.require("query")
         if not 0 <= wait <= WAIT_MAX_SECONDS:
             raise InvalidRequest(f"wait must be between 0 and {WAIT_MAX_SECONDS} seconds", "wait")
         job = jobqueue.view(self.redis, job_id)
         if not caller.sees_every_job and job.client_id != caller.client_id:
             raise JobNotFound(f"no job {job_id}")
-        return jobqueue.wait(self.redis, job_id, wait) if wait else job
+        if not wait or job.status not in RUNNING:
+            return job
+        with self.waiting.slot(caller.client_id) as granted:
+            return jobqueue.wait(self.redis, job_id, wait) if granted else job
 
-    def verdicts(self, queued: Queued, seconds: float) -> list[Verdict] | None:
-        """The broker's verdict on every job of `queued` once all are definite within `seconds` (≤ 30); None when time runs out."""
-        return await_verdicts(self.redis, queued.jobs, seconds)
+    def verdicts(self, caller: Caller, queued: Queued, seconds: float) -> list[Verdict] | None:
+        """The broker's verdict on every job of `queued` once all are definite within `seconds` (≤ 30); None when time runs out.
+
+        The wait takes a waiting slot (common.waiting); with none left, None at once (the caller answers 202).
+        """
+        with self.waiting.slot(caller.client_id) as granted:
+            return await_verdicts(self.redis, queued.jobs, seconds) if granted else None
 
     def queue_depths(self) -> dict[str, int]:
         """Jobs waiting on each queue, in the worker's priority order."""
