@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, jsonify, request, session
 
+from api import body
 from api.openapi import documented
 from api.schemas import Done, LoginRequest
 from api.signing import sign, signature_matches
@@ -37,16 +37,13 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def parsed_body() -> Any:
-    """The request's JSON body (None when empty), parsed once per request; InvalidRequest when it is not JSON."""
+    """The request's JSON body (None when empty), parsed once per request; InvalidRequest when it is not acceptable JSON (api.body)."""
     if "parsed_body" not in g:
         raw = request.get_data(cache=True)
         if not raw.strip():
             g.parsed_body = None
         else:
-            try:
-                g.parsed_body = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                raise InvalidRequest(f"request body is not valid JSON: {error}", "body") from None
+            g.parsed_body = body.decode(raw)
     return g.parsed_body
 
 
@@ -138,11 +135,18 @@ LOGIN_ATTEMPTS = 10  # per remote address per LOGIN_WINDOW seconds
 LOGIN_WINDOW = 300
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def _credentials() -> tuple[str, str]:
-    if request.mimetype == "application/json":
+    """Username and password from a form or a JSON body; 422 names a missing field, any other body is 400."""
+    if request.mimetype in FORM_TYPES:
+        login = LoginRequest.model_validate({name: request.form[name] for name in ("username", "password") if name in request.form})
+    elif request.mimetype == "application/json" or not request.get_data(cache=True).strip():
         login = LoginRequest.model_validate(request_body())
-        return login.username, login.password
-    return request.form.get("username", ""), request.form.get("password", "")
+    else:
+        raise InvalidRequest(f"send the login as JSON or a form, not {request.mimetype or 'a body without Content-Type'}", "body")
+    return login.username, login.password
 
 
 @bp.post("/login")

@@ -1,0 +1,90 @@
+"""Hostile input at the door: malformed bodies, odd timestamps, client enumeration, lax types, contradictory sides,
+login lockouts and sessions that outlive their logout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from api import create_app
+from api.signing import string_to_sign
+from common import jobqueue, keys
+from tests.support import CLIENT_ID, CLIENT_SECRET, make_settings, signed_headers
+
+API = "/qmt/trade/api"
+TRADE = f"{API}/trade"
+ORDER = {"trader_index": 0, "symbol": "600000", "volume": 100, "price": 10.5, "order_type": 23}
+
+
+@pytest.fixture
+def client(fake_redis):
+    settings = make_settings(ADMIN_PASSWORD="admin-pw", TRADER_PASSWORD="trader-pw")
+    return create_app(settings, fake_redis).test_client()
+
+
+def post(client, path, body, **sign_kwargs):
+    return client.post(path, data=json.dumps(body), headers=signed_headers("POST", path, body, **sign_kwargs), content_type="application/json")
+
+
+def post_raw_signed(client, path, raw: str):
+    """A body a client signs as it sent it: `raw` is already canonical (sorted keys, no spaces)."""
+    stamp = str(int(time.time()))
+    message = string_to_sign("POST", path, "", raw, stamp, CLIENT_ID)
+    signature = hmac.new(CLIENT_SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
+    headers = {"X-Client-ID": CLIENT_ID, "X-Timestamp": stamp, "X-Signature": signature}
+    return client.post(path, data=raw, headers=headers, content_type="application/json")
+
+
+def queued(connection) -> int:
+    return sum(jobqueue.queue(connection, name).count for name in keys.QUEUES_BY_PRIORITY)
+
+
+# -- 6. malformed bodies are 400 naming what is wrong ------------------------------------------------
+DEEP = "[" * 900 + "]" * 900
+MALFORMED = {
+    "900-deep array": (DEEP, "deeper than"),
+    "100000-deep array": ("[" * 100_000, "deeper than"),
+    "5000-digit integer": ("1" * 5000, "digits"),
+    "NaN": ("NaN", "finite"),
+    "overflowing number": ("1e999", "finite"),
+    "lone surrogate": ('"\\ud800"', "Unicode"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_login_body_is_400_naming_the_problem(client, case):
+    value, words = MALFORMED[case]
+    answer = client.post("/login", data=f'{{"password":"x","username":{value}}}', content_type="application/json")
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["field"] == "body" and words in answer.get_json()["error"]
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_signed_body_is_400_and_never_a_job(client, fake_redis, case):
+    value, words = MALFORMED[case]
+    raw = f'{{"order_type":23,"price":10.5,"strategy_name":{value},"symbol":"600000","trader_index":0,"volume":100}}'
+    answer = post_raw_signed(client, TRADE, raw)
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["field"] == "body" and words in answer.get_json()["error"]
+    assert queued(fake_redis) == 0
+
+
+def test_a_whole_body_nested_too_deep_is_400(client):
+    answer = client.post("/login", data=DEEP, content_type="application/json")
+    assert answer.status_code == 400 and "deeper than" in answer.get_json()["error"]
+
+
+def test_a_login_form_without_a_password_is_422_naming_it(client, fake_redis):
+    answer = client.post("/login", data={"username": "admin"})
+    assert answer.status_code == 422 and answer.get_json()["field"] == "password"
+
+
+def test_a_login_body_that_is_neither_json_nor_a_form_is_400(client):
+    answer = client.post("/login", data="username=admin", content_type="text/plain")
+    assert answer.status_code == 400 and answer.get_json()["field"] == "body"
+    assert "JSON or a form" in answer.get_json()["error"]
