@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import re
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +20,7 @@ from api.schemas import Done, LoginRequest
 from api.signing import sign, signature_matches
 from common import keys
 from common.exceptions import (
+    AuthError,
     InvalidRequest,
     LoginFailed,
     LoginThrottled,
@@ -53,6 +56,18 @@ def request_body() -> Any:
     return {} if body is None else body
 
 
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # whole unix seconds, as the old clients send str(int(time.time()))
+# One answer for an unknown client and a wrong secret, so client ids cannot be enumerated; the audit keeps the reason.
+NOT_VERIFIED = "signature does not match the request (check the client id, the secret, the path and the canonical JSON body)"
+UNKNOWN_CLIENT_SECRET = secrets.token_hex(32)  # an unknown client's signature is still computed, so timing tells nothing
+
+
+def _refused(error: AuthError, reason: str) -> AuthError:
+    """`error` with the generic answer; the precise reason goes to the audit trail only (api.trail)."""
+    g.auth_refusal = reason
+    return error
+
+
 def _verify_signature(reading: bool) -> Caller:
     router = current_app.extensions["router"]
     headers = request.headers
@@ -60,20 +75,22 @@ def _verify_signature(reading: bool) -> Caller:
     missing = [name for name, value in (("X-Client-ID", client_id), ("X-Timestamp", timestamp), ("X-Signature", signature)) if not value]
     if missing:
         raise SignatureMissing(f"not logged in and missing signature header(s): {', '.join(missing)}")
-    client = router.settings.clients.get(client_id)
-    if client is None:
-        raise UnknownClient(f"unknown client {client_id!r}")
-    try:
-        sent_at = float(timestamp)
-    except ValueError:
-        raise SignatureInvalid("X-Timestamp must be unix seconds") from None
+    # Timestamp and body are judged before the client is looked up, so no answer depends on whether it exists.
+    if not TIMESTAMP.fullmatch(timestamp):
+        raise SignatureInvalid("X-Timestamp must be whole unix seconds in decimal digits, e.g. 1700000000")
     window = router.settings.API_SIGNATURE_TIMEOUT
-    skew = time.time() - sent_at
+    skew = time.time() - int(timestamp)
     if abs(skew) > window:
         raise SignatureExpired(f"timestamp is {abs(skew):.0f} s {'old' if skew > 0 else 'in the future'}; the limit is {window} s")
-    expected = sign(client.secret, request.method, request.path, request.query_string.decode("latin-1"), parsed_body(), timestamp, client_id)
-    if not signature_matches(expected, signature):
-        raise SignatureInvalid("signature does not match the request (check the secret, the path and the canonical JSON body)")
+    body = parsed_body()
+    client = router.settings.clients.get(client_id)
+    secret = client.secret if client else UNKNOWN_CLIENT_SECRET
+    expected = sign(secret, request.method, request.path, request.query_string.decode("latin-1"), body, timestamp, client_id)
+    matches = signature_matches(expected, signature)
+    if client is None:
+        raise _refused(UnknownClient(NOT_VERIFIED), f"unknown client {client_id!r}")
+    if not matches:
+        raise _refused(SignatureInvalid(NOT_VERIFIED), "signature does not match the request (wrong secret, path, query or body)")
     changes_state = request.method not in SAFE_METHODS and not reading
     # Remembered for twice the window, so a replay is caught on either side of the server clock.
     if changes_state and not router.redis.set(keys.replay_guard(expected), client_id, nx=True, ex=2 * window):

@@ -23,6 +23,7 @@ def register(app: Flask) -> None:
         answer = response.get_json(silent=True) or {}
         job_ids = answer.get("job_ids") or ([answer["job_id"]] if answer.get("job_id") else [])
         payload = None if request.endpoint == "auth.login" else g.get("parsed_body")
+        error = g.get("auth_refusal") or answer.get("error")  # the precise reason a signature was refused (api.auth)
         log.info(
             "%s %s %s -> %s jobs=%s%s",
             client_id,
@@ -30,7 +31,7 @@ def register(app: Flask) -> None:
             request.path,
             response.status_code,
             ",".join(job_ids) or "-",
-            f" error={answer['error']!r}" if answer.get("error") else "",
+            f" error={error!r}" if error else "",
         )
         audit.record(
             current_app.extensions["router"].redis,
@@ -41,6 +42,6 @@ def register(app: Flask) -> None:
             status=response.status_code,
             payload=payload,
             job_ids=job_ids,
-            error=answer.get("error"),
+            error=error,
         )
         return response

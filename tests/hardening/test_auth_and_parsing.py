@@ -13,7 +13,7 @@ import pytest
 
 from api import create_app
 from api.signing import string_to_sign
-from common import jobqueue, keys
+from common import audit, jobqueue, keys
 from tests.support import CLIENT_ID, CLIENT_SECRET, make_settings, signed_headers
 
 API = "/qmt/trade/api"
@@ -88,3 +88,44 @@ def test_a_login_body_that_is_neither_json_nor_a_form_is_400(client):
     answer = client.post("/login", data="username=admin", content_type="text/plain")
     assert answer.status_code == 400 and answer.get_json()["field"] == "body"
     assert "JSON or a form" in answer.get_json()["error"]
+
+
+# -- 7. X-Timestamp: whole unix seconds only -----------------------------------------------------------
+@pytest.mark.parametrize("stamp", ["nan", "NaN", "inf", "{now}.0", "{now}.5", "{now}e0", " {now}", "+{now}", "-1", "١٧٠٠٠٠٠٠٠٠"])
+def test_a_timestamp_that_is_not_whole_seconds_is_401(client, fake_redis, stamp):
+    stamp = stamp.format(now=int(time.time()))
+    message = string_to_sign("POST", TRADE, "", json.dumps(ORDER, sort_keys=True, separators=(",", ":")), stamp, CLIENT_ID)
+    signature = hmac.new(CLIENT_SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
+    headers = {"X-Client-ID": CLIENT_ID, "X-Timestamp": stamp, "X-Signature": signature}
+    answer = client.post(TRADE, data=json.dumps(ORDER), headers=headers, content_type="application/json")
+    assert answer.status_code == 401, answer.get_json()
+    assert "X-Timestamp" in answer.get_json()["error"]
+    assert queued(fake_redis) == 0
+
+
+# -- 8. an unknown client and a wrong secret look the same ----------------------------------------------
+def test_an_unknown_client_and_a_wrong_secret_get_the_same_answer_and_the_audit_tells_them_apart(client, fake_redis):
+    unknown = post(client, TRADE, ORDER, client_id="nobody")
+    wrong = post(client, TRADE, ORDER, secret="not-the-secret")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.get_json() == wrong.get_json()
+    newest, older = audit.recent(fake_redis, 2)
+    assert "unknown client 'nobody'" in older["error"] and older["client_id"] == "unverified:nobody"
+    assert "signature does not match" in newest["error"] and "unknown client" not in newest["error"]
+    assert queued(fake_redis) == 0
+
+
+def test_an_expired_timestamp_answers_the_same_for_an_unknown_client(client):
+    old = time.time() - 400
+    unknown = post(client, TRADE, ORDER, client_id="nobody", timestamp=old)
+    known = post(client, TRADE, ORDER, timestamp=old)
+    assert unknown.status_code == known.status_code == 401
+    assert "old" in known.get_json()["error"]
+    assert unknown.get_json()["error"].replace("nobody", CLIENT_ID) == known.get_json()["error"]
+
+
+def test_a_malformed_body_answers_the_same_for_an_unknown_client(client):
+    raw = '{"symbol": '
+    unknown = client.post(TRADE, data=raw, headers=signed_headers("POST", TRADE, None, client_id="nobody"), content_type="application/json")
+    known = client.post(TRADE, data=raw, headers=signed_headers("POST", TRADE, None), content_type="application/json")
+    assert unknown.status_code == known.status_code == 400 and unknown.get_json() == known.get_json()
