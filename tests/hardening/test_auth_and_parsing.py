@@ -129,3 +129,49 @@ def test_a_malformed_body_answers_the_same_for_an_unknown_client(client):
     unknown = client.post(TRADE, data=raw, headers=signed_headers("POST", TRADE, None, client_id="nobody"), content_type="application/json")
     known = client.post(TRADE, data=raw, headers=signed_headers("POST", TRADE, None), content_type="application/json")
     assert unknown.status_code == known.status_code == 400 and unknown.get_json() == known.get_json()
+
+
+# -- 9. a boolean is never a number, a number in a string is refused --------------------------------------
+PCT = {"symbol": "600000", "trade_price": 10.0, "position_pct": 0.1, "pricetype": 0}
+SHARES = {"trader_index": 0, "symbol": "600000", "price": 10.0, "shares": 100}
+OUTER = {"trader_index": 0, "symbol": "600000", "trade_price": 10.0, "order_num": 100}
+LAX = [
+    ("/trade", ORDER, "trader_index", True),
+    ("/trade", ORDER, "price", True),
+    ("/trade", ORDER, "volume", "100"),
+    ("/trade", ORDER, "volume", True),
+    ("/trade", ORDER, "price", "10.5"),
+    ("/trade", ORDER, "price_type", True),
+    ("/trade", ORDER, "price_type", "1"),
+    ("/trade", PCT, "position_pct", "0.1"),
+    ("/trade", PCT, "trade_price", True),
+    ("/trade", PCT, "pricetype", True),
+    ("/trade", PCT, "trader_index", "0"),
+    ("/buy", SHARES, "shares", "100"),
+    ("/sell", SHARES, "trader_index", False),
+    ("/outer/trade/buy", OUTER, "order_num", "100"),
+    ("/outer/trade/buy", {**OUTER, "order_num": None, "position_pct": 0.1}, "position_pct", True),
+    ("/trade/allin", {"trader_index": 0, "symbol": "600000", "cur_price": 10.0}, "cur_price", "10"),
+    ("/trade/nhg", {"trader_index": 0}, "reserve_amount", True),
+    ("/cancel_order", {"trader_index": 0, "order_id": 1}, "order_id", "1"),
+    ("/cancel_order", {"trader_index": 0, "order_id": 1}, "trader_index", True),
+    ("/cancel_orders/buy", {}, "trader_index", True),
+    ("/order", {"trader_index": 0, "order_id": 1}, "order_id", True),
+    ("/orders", {"trader_index": 0}, "cancelable_only", "yes"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field", "value"), LAX)
+def test_a_boolean_or_a_number_in_a_string_is_422_naming_the_field(client, fake_redis, path, body, field, value):
+    body = {k: v for k, v in {**body, field: value}.items() if v is not None}
+    answer = post(client, API + path, body)
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["field"] == field
+    assert answer.get_json()["error"].startswith(f"{field}: ")
+    assert queued(fake_redis) == 0
+
+
+@pytest.mark.parametrize("change", [{"volume": 100.0}, {"price": 10}, {"trader_index": 0.0}])
+def test_json_numbers_of_either_kind_are_still_accepted(client, change):
+    """Old clients send JSON numbers; a strategy's arithmetic may give 100.0 shares or an integer price."""
+    assert post(client, TRADE, {**ORDER, **change}).status_code == 202
