@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, ValidationInfo, field_validator, model_validator
 
 from common.exceptions import InvalidSymbol
-from common.orders import PriceType
+from common.orders import BUY, PriceType
 from common.symbols import normalize
 
 
@@ -92,6 +92,18 @@ class PctTradeRequest(_Request):
         if self.position_pct == 0:
             raise ValueError("position_pct must not be 0")
         return self
+
+    @field_validator("order_type")
+    @classmethod
+    def _side_agrees(cls, order_type: int | None, info: ValidationInfo) -> int | None:
+        """A negative position_pct sells, so order_type 23 (buy) beside it is a contradiction, never guessed."""
+        pct = info.data.get("position_pct")
+        if order_type == BUY and pct is not None and pct < 0:
+            raise ValueError(
+                f"order_type 23 buys but position_pct {pct} is negative, which sells: send order_type 24 (or none) to sell, "
+                "or a positive position_pct to buy"
+            )
+        return order_type
 
 
 class SharesRequest(_Request):

@@ -175,3 +175,23 @@ def test_a_boolean_or_a_number_in_a_string_is_422_naming_the_field(client, fake_
 def test_json_numbers_of_either_kind_are_still_accepted(client, change):
     """Old clients send JSON numbers; a strategy's arithmetic may give 100.0 shares or an integer price."""
     assert post(client, TRADE, {**ORDER, **change}).status_code == 202
+
+
+# -- 10. position_pct's sign and order_type agree ----------------------------------------------------------
+def test_a_negative_position_pct_with_a_buy_order_type_is_422_naming_both(client, fake_redis):
+    answer = post(client, TRADE, {**PCT, "trader_index": 0, "position_pct": -0.5, "order_type": 23})
+    assert answer.status_code == 422, answer.get_json()
+    error = answer.get_json()
+    assert error["field"] == "order_type" and "position_pct" in error["error"] and "order_type" in error["error"]
+    assert queued(fake_redis) == 0
+
+
+@pytest.mark.parametrize("body", [{"position_pct": -0.5, "order_type": 24}, {"position_pct": -0.5}, {"position_pct": 0.5, "order_type": 24}])
+def test_a_sell_by_position_pct_is_still_a_sell(client, fake_redis, body):
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    answer = post(client, TRADE, {**PCT, "trader_index": 0, **body})
+    assert answer.status_code == 202, answer.get_json()
+    payload = Job.fetch(answer.get_json()["job_id"], connection=fake_redis, serializer=JSONSerializer).kwargs["payload"]
+    assert (payload["order_type"], payload["position_pct"]) == (24, 0.5)
