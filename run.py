@@ -160,7 +160,13 @@ def embedded() -> int:
     configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE or "")
     connection = role_redis("run.py", settings)
     try:
-        server = create_server(create_app(settings, connection), host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS)
+        server = create_server(
+            create_app(settings, connection),
+            host=settings.FLASK_HOST,
+            port=settings.FLASK_PORT,
+            threads=THREADS,
+            clear_untrusted_proxy_headers=not settings.TRUSTED_PROXIES,  # else waitress drops X-Forwarded-For before ProxyFix reads it
+        )
     except OSError as error:
         address_in_use("run.py", settings, error)
     stop = threading.Event()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import redis
 from flask import Flask, current_app
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.settings import Settings, get_settings
 from common.store import connect
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
+    if settings.TRUSTED_PROXIES:  # the client's address is the one the nearest proxies put in X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXIES)
     connection = connection or connect(settings)
     app.extensions["router"] = Router(settings=settings, redis=connection, desk=Desk(settings, connection))
     errors.register(app)

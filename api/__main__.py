@@ -18,7 +18,14 @@ def main() -> int:
 
     app = create_app(settings, role_redis("web", settings))
     try:
-        server = create_server(app, host=settings.FLASK_HOST, port=settings.FLASK_PORT, threads=THREADS, ident="qmt-router")
+        server = create_server(
+            app,
+            host=settings.FLASK_HOST,
+            port=settings.FLASK_PORT,
+            threads=THREADS,
+            ident="qmt-router",
+            clear_untrusted_proxy_headers=not settings.TRUSTED_PROXIES,  # else waitress drops X-Forwarded-For before ProxyFix reads it
+        )
     except OSError as error:
         address_in_use("web", settings, error)
     logging.getLogger("web").info("web listening on http://%s:%s", settings.FLASK_HOST, settings.FLASK_PORT)

@@ -148,10 +148,8 @@ def require(scope: str) -> Callable:
 
 # -- web login ------------------------------------------------------------------------------------
 bp = Blueprint("auth", __name__)
-LOGIN_ATTEMPTS = 10  # per remote address per LOGIN_WINDOW seconds
+LOGIN_FAILURES = 10  # wrong passwords per user and address per LOGIN_WINDOW seconds; the next attempt is 429
 LOGIN_WINDOW = 300
-
-
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -176,24 +174,30 @@ def _credentials() -> tuple[str, str]:
 )
 def login():
     router = current_app.extensions["router"]
-    attempts_key = keys.login_attempts(request.remote_addr or "-")
-    attempts = router.redis.incr(attempts_key)
-    if attempts == 1:
-        router.redis.expire(attempts_key, LOGIN_WINDOW)
-    if attempts > LOGIN_ATTEMPTS:
-        raise LoginThrottled(f"too many login attempts; try again in {LOGIN_WINDOW // 60} minutes")
     username, password = _credentials()
     passwords = {"admin": router.settings.ADMIN_PASSWORD, "trader": router.settings.TRADER_PASSWORD}
+    # Failures count per user and address: a guesser elsewhere (or behind the same proxy, see TRUSTED_PROXIES)
+    # never locks a user out. Unknown names share one counter, so inventing names adds no keys.
+    failures_key = keys.login_failures(username if username in passwords else "?", request.remote_addr or "-")
+    # This attempt counts before the check and is forgotten on success, so parallel guesses get no more than the limit.
+    counting = router.redis.pipeline()
+    counting.set(failures_key, 0, ex=LOGIN_WINDOW, nx=True)
+    counting.incr(failures_key)
+    counting.ttl(failures_key)
+    _, attempts, seconds_left = counting.execute()
+    if attempts > LOGIN_FAILURES:
+        retry_after = max(int(seconds_left), 1)
+        raise LoginThrottled(f"too many login attempts failed for this user from this address; try again in {retry_after} s", retry_after=retry_after)
     expected = passwords.get(username, "")
     # compare even for an unknown user, so timing does not tell which usernames exist
     matches = hmac.compare_digest(expected.encode() or b"\0", password.encode())
     if not (expected and matches):
         log.warning("failed login for %r from %s", username, request.remote_addr)
         raise LoginFailed("wrong username or password")
+    router.redis.delete(failures_key)
     session.clear()
     session["user"] = username
     session["role"] = username
-    router.redis.delete(attempts_key)
     log.info("login %s from %s", username, request.remote_addr)
     return jsonify({"success": True})
 

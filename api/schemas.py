@@ -232,6 +232,7 @@ class Failure(BaseModel):
     field: str | None = None
     job_id: str | None = Field(default=None, description="with 503: the query job still queued, or the order job whose enqueue is unknown")
     job_ids: list[str] | None = Field(default=None, description="with 503 part-way through a fan-out: the jobs that were queued")
+    retry_after: int | None = Field(default=None, description="with 429 from /login: seconds until the next attempt (also the Retry-After header)")
 
 
 class Done(BaseModel):

@@ -195,3 +195,43 @@ def test_a_sell_by_position_pct_is_still_a_sell(client, fake_redis, body):
     assert answer.status_code == 202, answer.get_json()
     payload = Job.fetch(answer.get_json()["job_id"], connection=fake_redis, serializer=JSONSerializer).kwargs["payload"]
     assert (payload["order_type"], payload["position_pct"]) == (24, 0.5)
+
+
+# -- 11. login failures count per user and address ------------------------------------------------------
+def login(client, username, password, address="10.0.0.1", forwarded_for=None):
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return client.post("/login", json={"username": username, "password": password}, headers=headers, environ_base={"REMOTE_ADDR": address})
+
+
+def test_right_passwords_are_never_counted_as_attempts(client):
+    for _ in range(15):
+        assert login(client, "trader", "trader-pw").status_code == 200
+
+
+def test_another_users_failures_do_not_lock_out_a_right_password(client):
+    for _ in range(12):
+        login(client, "trader", "guess")
+    assert login(client, "admin", "admin-pw").status_code == 200
+
+
+def test_the_eleventh_failure_is_429_with_retry_after_and_locks_only_that_user_and_address(client):
+    for _ in range(10):
+        assert login(client, "admin", "guess").status_code == 401
+    locked = login(client, "admin", "admin-pw")
+    assert locked.status_code == 429 and "too many" in locked.get_json()["error"]
+    assert 0 < int(locked.headers["Retry-After"]) <= 300
+    assert login(client, "admin", "admin-pw", address="10.0.0.2").status_code == 200
+
+
+def test_behind_a_trusted_proxy_failures_count_per_forwarded_address(fake_redis):
+    client = create_app(make_settings(ADMIN_PASSWORD="admin-pw", TRUSTED_PROXIES=1), fake_redis).test_client()
+    for _ in range(11):
+        login(client, "admin", "guess", address="127.0.0.1", forwarded_for="203.0.113.9")
+    assert login(client, "admin", "admin-pw", address="127.0.0.1", forwarded_for="203.0.113.9").status_code == 429
+    assert login(client, "admin", "admin-pw", address="127.0.0.1", forwarded_for="198.51.100.7").status_code == 200
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_for_changes_nothing(client):
+    for n in range(10):
+        login(client, "admin", "guess", forwarded_for=f"198.51.100.{n}")
+    assert login(client, "admin", "admin-pw", forwarded_for="198.51.100.99").status_code == 429
