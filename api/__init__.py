@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         SECRET_KEY=settings.FLASK_SECRET_KEY or secrets.token_hex(32),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",  # a cross-site page never rides a logged-in cookie
+        SESSION_COOKIE_SECURE=settings.SESSION_COOKIE_SECURE,
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False

@@ -116,12 +116,22 @@ def current_caller(reading: bool = False) -> Caller:
     if "caller" not in g:
         user = session.get("user")
         role = session.get("role")
-        if user and role in ROLE_SCOPES:
+        if user and role in ROLE_SCOPES and _session_current():
             _same_origin()
             g.caller = Caller(client_id=f"user:{user}", scopes=ROLE_SCOPES[role], accounts=None, source=request.remote_addr or "")
         else:
             g.caller = _verify_signature(reading)
     return g.caller
+
+
+def _session_epoch(user: str) -> int:
+    """The user's session epoch: a logout bumps it, and a cookie holding another value no longer authenticates."""
+    return int(current_app.extensions["router"].redis.get(keys.session_epoch(user)) or 0)
+
+
+def _session_current() -> bool:
+    """Is the session cookie's login still in force (no logout of that user since)?"""
+    return session.get("epoch") == _session_epoch(session["user"])
 
 
 def _same_origin() -> None:
@@ -198,12 +208,16 @@ def login():
     session.clear()
     session["user"] = username
     session["role"] = username
+    session["epoch"] = _session_epoch(username)
     log.info("login %s from %s", username, request.remote_addr)
     return jsonify({"success": True})
 
 
 @bp.get("/logout")
-@documented("Log out", answers={200: Done}, errors=())
+@documented("Log out: every session cookie of this user stops authenticating", answers={200: Done}, errors=())
 def logout():
+    # The cookie is signed, not stored: bumping the epoch is what ends it, even for a copy kept elsewhere.
+    if session.get("user") and session.get("role") in ROLE_SCOPES and _session_current():
+        current_app.extensions["router"].redis.incr(keys.session_epoch(session["user"]))
     session.clear()
     return jsonify({"success": True})

@@ -35,6 +35,11 @@ def login_failures(username: str, remote_addr: str) -> str:
     return f"{PREFIX}:login:{username}:{remote_addr}"
 
 
+def session_epoch(username: str) -> str:
+    """Counter a user's logout bumps; a login session cookie holding an older value no longer authenticates."""
+    return f"{PREFIX}:session:{username}"
+
+
 RISK_LIMITS = f"{PREFIX}:risk:limits"  # JSON of common.risk.RiskLimits
 AUDIT_STREAM = f"{PREFIX}:audit"  # append-only: every order, cancel and config change, accepted or rejected
 

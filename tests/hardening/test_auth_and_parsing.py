@@ -235,3 +235,22 @@ def test_without_a_trusted_proxy_a_forged_forwarded_for_changes_nothing(client):
     for n in range(10):
         login(client, "admin", "guess", forwarded_for=f"198.51.100.{n}")
     assert login(client, "admin", "admin-pw", forwarded_for="198.51.100.99").status_code == 429
+
+
+# -- 12. logout ends the session; the cookie can be Secure --------------------------------------------
+def test_the_cookie_of_a_logged_out_session_no_longer_authenticates(client):
+    assert login(client, "trader", "trader-pw").status_code == 200
+    saved = client.get_cookie("session").value
+    assert client.get("/logout").status_code == 200
+    client.set_cookie("session", saved)  # a copy of the cookie taken before logout
+    answer = client.post(f"{API}/cancel_orders/buy", json={})
+    assert answer.status_code == 401, answer.get_json()
+    assert login(client, "trader", "trader-pw").status_code == 200
+    assert client.post(f"{API}/cancel_orders/buy", json={}).status_code == 202
+
+
+def test_the_session_cookie_is_secure_when_configured(fake_redis):
+    secure = create_app(make_settings(TRADER_PASSWORD="trader-pw", SESSION_COOKIE_SECURE=True), fake_redis).test_client()
+    assert "Secure" in login(secure, "trader", "trader-pw").headers["Set-Cookie"]
+    plain = create_app(make_settings(TRADER_PASSWORD="trader-pw"), fake_redis).test_client()
+    assert "Secure" not in login(plain, "trader", "trader-pw").headers["Set-Cookie"]
