@@ -207,7 +207,9 @@ def next_day(argv: list[str]) -> int:
     password = settings.ADMIN_PASSWORD or _saved_credentials(settings.VAR_DIR).get("ADMIN_PASSWORD", "")
     host = "127.0.0.1" if settings.FLASK_HOST in ("0.0.0.0", "::", "") else settings.FLASK_HOST
     base = f"http://{host}:{settings.FLASK_PORT}"
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    # It logs in over the same plain http, so a Secure cookie (SESSION_COOKIE_SECURE) must still go back to the router.
+    cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(secure_protocols=("https", "wss", "http")))
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
 
     def post(path: str, body: dict, **headers: str) -> dict:
         request = urllib.request.Request(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import redis
 from flask import Flask, current_app
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.settings import Settings, get_settings
 from common.store import connect
@@ -37,10 +38,13 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         SECRET_KEY=settings.FLASK_SECRET_KEY or secrets.token_hex(32),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",  # a cross-site page never rides a logged-in cookie
+        SESSION_COOKIE_SECURE=settings.SESSION_COOKIE_SECURE,
         JSON_AS_ASCII=False,
         MAX_CONTENT_LENGTH=settings.MAX_BODY_BYTES,  # 413 before a larger body is read (waitress refuses it before Flask: api.__main__)
     )
     app.json.ensure_ascii = False
+    if settings.TRUSTED_PROXIES:  # the client's address is the one the nearest proxies put in X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXIES)
     connection = connection or connect(settings)
     app.extensions["router"] = Router(settings=settings, redis=connection, desk=Desk(settings, connection))
     errors.register(app)

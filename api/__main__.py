@@ -25,6 +25,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # waitress refuses a body of this size or more with 413 before reading it (chunked bodies too): the limit is inclusive in Flask
         "max_request_body_size": settings.MAX_BODY_BYTES + 1,
         "ident": "qmt-router",
+        # with TRUSTED_PROXIES, waitress must pass X-Forwarded-For on for ProxyFix to read it (it drops it by default)
+        "clear_untrusted_proxy_headers": not settings.TRUSTED_PROXIES,
     }
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import hmac
-import json
 import logging
+import re
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,11 +14,13 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, jsonify, request, session
 
+from api import body
 from api.openapi import documented
 from api.schemas import Done, LoginRequest
 from api.signing import sign, signature_matches
 from common import keys
 from common.exceptions import (
+    AuthError,
     InvalidRequest,
     LoginFailed,
     LoginThrottled,
@@ -37,16 +40,13 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def parsed_body() -> Any:
-    """The request's JSON body (None when empty), parsed once per request; InvalidRequest when it is not JSON."""
+    """The request's JSON body (None when empty), parsed once per request; InvalidRequest when it is not acceptable JSON (api.body)."""
     if "parsed_body" not in g:
         raw = request.get_data(cache=True)
         if not raw.strip():
             g.parsed_body = None
         else:
-            try:
-                g.parsed_body = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                raise InvalidRequest(f"request body is not valid JSON: {error}", "body") from None
+            g.parsed_body = body.decode(raw)
     return g.parsed_body
 
 
@@ -56,6 +56,18 @@ def request_body() -> Any:
     return {} if body is None else body
 
 
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # whole unix seconds, as the old clients send str(int(time.time()))
+# One answer for an unknown client and a wrong secret, so client ids cannot be enumerated; the audit keeps the reason.
+NOT_VERIFIED = "signature does not match the request (check the client id, the secret, the path and the canonical JSON body)"
+UNKNOWN_CLIENT_SECRET = secrets.token_hex(32)  # an unknown client's signature is still computed, so timing tells nothing
+
+
+def _refused(error: AuthError, reason: str) -> AuthError:
+    """`error` with the generic answer; the precise reason goes to the audit trail only (api.trail)."""
+    g.auth_refusal = reason
+    return error
+
+
 def _verify_signature(reading: bool) -> Caller:
     router = current_app.extensions["router"]
     headers = request.headers
@@ -63,20 +75,22 @@ def _verify_signature(reading: bool) -> Caller:
     missing = [name for name, value in (("X-Client-ID", client_id), ("X-Timestamp", timestamp), ("X-Signature", signature)) if not value]
     if missing:
         raise SignatureMissing(f"not logged in and missing signature header(s): {', '.join(missing)}")
-    client = router.settings.clients.get(client_id)
-    if client is None:
-        raise UnknownClient(f"unknown client {client_id!r}")
-    try:
-        sent_at = float(timestamp)
-    except ValueError:
-        raise SignatureInvalid("X-Timestamp must be unix seconds") from None
+    # Timestamp and body are judged before the client is looked up, so no answer depends on whether it exists.
+    if not TIMESTAMP.fullmatch(timestamp):
+        raise SignatureInvalid("X-Timestamp must be whole unix seconds in decimal digits, e.g. 1700000000")
     window = router.settings.API_SIGNATURE_TIMEOUT
-    skew = time.time() - sent_at
+    skew = time.time() - int(timestamp)
     if abs(skew) > window:
         raise SignatureExpired(f"timestamp is {abs(skew):.0f} s {'old' if skew > 0 else 'in the future'}; the limit is {window} s")
-    expected = sign(client.secret, request.method, request.path, request.query_string.decode("latin-1"), parsed_body(), timestamp, client_id)
-    if not signature_matches(expected, signature):
-        raise SignatureInvalid("signature does not match the request (check the secret, the path and the canonical JSON body)")
+    body = parsed_body()
+    client = router.settings.clients.get(client_id)
+    secret = client.secret if client else UNKNOWN_CLIENT_SECRET
+    expected = sign(secret, request.method, request.path, request.query_string.decode("latin-1"), body, timestamp, client_id)
+    matches = signature_matches(expected, signature)
+    if client is None:
+        raise _refused(UnknownClient(NOT_VERIFIED), f"unknown client {client_id!r}")
+    if not matches:
+        raise _refused(SignatureInvalid(NOT_VERIFIED), "signature does not match the request (wrong secret, path, query or body)")
     changes_state = request.method not in SAFE_METHODS and not reading
     # Remembered for twice the window, so a replay is caught on either side of the server clock.
     if changes_state and not router.redis.set(keys.replay_guard(expected), client_id, nx=True, ex=2 * window):
@@ -102,12 +116,22 @@ def current_caller(reading: bool = False) -> Caller:
     if "caller" not in g:
         user = session.get("user")
         role = session.get("role")
-        if user and role in ROLE_SCOPES:
+        if user and role in ROLE_SCOPES and _session_current():
             _same_origin()
             g.caller = Caller(client_id=f"user:{user}", scopes=ROLE_SCOPES[role], accounts=None, source=request.remote_addr or "")
         else:
             g.caller = _verify_signature(reading)
     return g.caller
+
+
+def _session_epoch(user: str) -> int:
+    """The user's session epoch: a logout bumps it, and a cookie holding another value no longer authenticates."""
+    return int(current_app.extensions["router"].redis.get(keys.session_epoch(user)) or 0)
+
+
+def _session_current() -> bool:
+    """Is the session cookie's login still in force (no logout of that user since)?"""
+    return session.get("epoch") == _session_epoch(session["user"])
 
 
 def _same_origin() -> None:
@@ -134,15 +158,20 @@ def require(scope: str) -> Callable:
 
 # -- web login ------------------------------------------------------------------------------------
 bp = Blueprint("auth", __name__)
-LOGIN_ATTEMPTS = 10  # per remote address per LOGIN_WINDOW seconds
+LOGIN_FAILURES = 10  # wrong passwords per user and address per LOGIN_WINDOW seconds; the next attempt is 429
 LOGIN_WINDOW = 300
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _credentials() -> tuple[str, str]:
-    if request.mimetype == "application/json":
+    """Username and password from a form or a JSON body; 422 names a missing field, any other body is 400."""
+    if request.mimetype in FORM_TYPES:
+        login = LoginRequest.model_validate({name: request.form[name] for name in ("username", "password") if name in request.form})
+    elif request.mimetype == "application/json" or not request.get_data(cache=True).strip():
         login = LoginRequest.model_validate(request_body())
-        return login.username, login.password
-    return request.form.get("username", ""), request.form.get("password", "")
+    else:
+        raise InvalidRequest(f"send the login as JSON or a form, not {request.mimetype or 'a body without Content-Type'}", "body")
+    return login.username, login.password
 
 
 @bp.post("/login")
@@ -155,30 +184,40 @@ def _credentials() -> tuple[str, str]:
 )
 def login():
     router = current_app.extensions["router"]
-    attempts_key = keys.login_attempts(request.remote_addr or "-")
-    attempts = router.redis.incr(attempts_key)
-    if attempts == 1:
-        router.redis.expire(attempts_key, LOGIN_WINDOW)
-    if attempts > LOGIN_ATTEMPTS:
-        raise LoginThrottled(f"too many login attempts; try again in {LOGIN_WINDOW // 60} minutes")
     username, password = _credentials()
     passwords = {"admin": router.settings.ADMIN_PASSWORD, "trader": router.settings.TRADER_PASSWORD}
+    # Failures count per user and address: a guesser elsewhere (or behind the same proxy, see TRUSTED_PROXIES)
+    # never locks a user out. Unknown names share one counter, so inventing names adds no keys.
+    failures_key = keys.login_failures(username if username in passwords else "?", request.remote_addr or "-")
+    # This attempt counts before the check and is forgotten on success, so parallel guesses get no more than the limit.
+    counting = router.redis.pipeline()
+    counting.set(failures_key, 0, ex=LOGIN_WINDOW, nx=True)
+    counting.incr(failures_key)
+    counting.ttl(failures_key)
+    _, attempts, seconds_left = counting.execute()
+    if attempts > LOGIN_FAILURES:
+        retry_after = max(int(seconds_left), 1)
+        raise LoginThrottled(f"too many login attempts failed for this user from this address; try again in {retry_after} s", retry_after=retry_after)
     expected = passwords.get(username, "")
     # compare even for an unknown user, so timing does not tell which usernames exist
     matches = hmac.compare_digest(expected.encode() or b"\0", password.encode())
     if not (expected and matches):
         log.warning("failed login for %r from %s", username, request.remote_addr)
         raise LoginFailed("wrong username or password")
+    router.redis.delete(failures_key)
     session.clear()
     session["user"] = username
     session["role"] = username
-    router.redis.delete(attempts_key)
+    session["epoch"] = _session_epoch(username)
     log.info("login %s from %s", username, request.remote_addr)
     return jsonify({"success": True})
 
 
 @bp.get("/logout")
-@documented("Log out", answers={200: Done}, errors=())
+@documented("Log out: every session cookie of this user stops authenticating", answers={200: Done}, errors=())
 def logout():
+    # The cookie is signed, not stored: bumping the epoch is what ends it, even for a copy kept elsewhere.
+    if session.get("user") and session.get("role") in ROLE_SCOPES and _session_current():
+        current_app.extensions["router"].redis.incr(keys.session_epoch(session["user"]))
     session.clear()
     return jsonify({"success": True})

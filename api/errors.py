@@ -67,7 +67,10 @@ def register(app: Flask) -> None:
     def _domain(error: ex.RouterError):
         status = status_of(error)
         extra = {"field": error.field} if error.field else {}
-        return error_response(error.message, status, **extra, **error.details)
+        response = error_response(error.message, status, **extra, **error.details)
+        if "retry_after" in error.details:  # seconds, e.g. a login lockout's
+            response.headers["Retry-After"] = str(error.details["retry_after"])
+        return response
 
     @app.errorhandler(ValidationError)
     def _invalid(error: ValidationError):

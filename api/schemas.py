@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, ValidationInfo, field_validator, model_validator
 
 from common.exceptions import InvalidSymbol
-from common.orders import PriceType
+from common.orders import BUY, PriceType
 from common.symbols import normalize
 
 
@@ -21,17 +21,40 @@ def _normalise(value: str) -> str:
         raise ValueError(error.message) from None
 
 
+def _json_number(value: Any) -> Any:
+    """A number field takes a JSON number, as every old client sends it: a boolean is never a number, and text is refused."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()}")
+    if isinstance(value, str):
+        raise ValueError(f"must be a JSON number, not text ({value[:20]!r})")
+    return value  # an integral float (100.0 shares, as a strategy's arithmetic gives) is still an exact int
+
+
+def _json_boolean(value: Any) -> Any:
+    """A flag takes true or false (or 0 and 1, as some old clients write them); text is refused."""
+    if isinstance(value, str):
+        raise ValueError(f"must be true or false, not text ({value[:20]!r})")
+    return value
+
+
+# Pydantic's lax mode would read true as 1 and "100" as 100; these keep its int and float rules otherwise.
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+JsonFloat = Annotated[float, BeforeValidator(_json_number)]
+JsonBool = Annotated[bool, BeforeValidator(_json_boolean)]
+
 SYMBOL_FORMS = r"^\s*([A-Za-z]{2}\.?)?[0-9]{6}(\.[A-Za-z]{2,4})?\s*$"  # documents the forms; _normalise decides
 Symbol = Annotated[
     str,
     AfterValidator(_normalise),
     Field(description="e.g. 600000, 600000.SH, sh600000; normalised to 600000.SH", json_schema_extra={"pattern": SYMBOL_FORMS}),
 ]
-TraderIndex = Annotated[int, Field(ge=0, description="position of the account among enabled TRADER_CONFIGS")]
-OptionalTraderIndex = Annotated[int | None, Field(default=None, ge=0, description="left out: every enabled account, one job each")]
+TraderIndex = Annotated[JsonInt, Field(ge=0, description="position of the account among enabled TRADER_CONFIGS")]
+OptionalTraderIndex = Annotated[JsonInt | None, Field(default=None, ge=0, description="left out: every enabled account, one job each")]
 StrategyName = Annotated[str, Field(default="", max_length=64, description="shown in QMT as the order's strategy")]
-PriceTypeField = Annotated[PriceType, Field(description="0 limit, 1 latest, 2 best five then cancel, 3 own best, 5 counterparty best")]
-Pct = Annotated[float, Field(gt=0, le=1, description="a fraction: 0.25 is 25%")]
+PriceTypeField = Annotated[
+    PriceType, BeforeValidator(_json_number), Field(description="0 limit, 1 latest, 2 best five then cancel, 3 own best, 5 counterparty best")
+]
+Pct = Annotated[JsonFloat, Field(gt=0, le=1, description="a fraction: 0.25 is 25%")]
 MAX_PRICE = 1_000_000  # yuan; far above any A-share, and keeps sizing arithmetic finite
 
 
@@ -44,8 +67,8 @@ class TradeRequest(_Request):
 
     trader_index: TraderIndex
     symbol: Symbol
-    volume: int = Field(gt=0, description="shares (张 for bonds and repo)")
-    price: float = Field(ge=0, le=MAX_PRICE, description="yuan; the rate in percent for repo; ignored by market price types")
+    volume: JsonInt = Field(gt=0, description="shares (张 for bonds and repo)")
+    price: JsonFloat = Field(ge=0, le=MAX_PRICE, description="yuan; the rate in percent for repo; ignored by market price types")
     order_type: Literal[23, 24] = Field(description="23 buy, 24 sell (xtconstant STOCK_BUY / STOCK_SELL)")
     price_type: PriceTypeField = PriceType.LIMIT
     strategy_name: StrategyName = ""
@@ -56,8 +79,8 @@ class PctTradeRequest(_Request):
 
     trader_index: OptionalTraderIndex = None
     symbol: Symbol
-    trade_price: float = Field(ge=0, le=MAX_PRICE, description="yuan; 0 takes the latest quote")
-    position_pct: float = Field(
+    trade_price: JsonFloat = Field(ge=0, le=MAX_PRICE, description="yuan; 0 takes the latest quote")
+    position_pct: JsonFloat = Field(
         ge=-1, le=1, description="buy this fraction of total asset (0.2 = 20%); a negative value sells that fraction of the holding"
     )
     pricetype: PriceTypeField = PriceType.LIMIT
@@ -70,14 +93,26 @@ class PctTradeRequest(_Request):
             raise ValueError("position_pct must not be 0")
         return self
 
+    @field_validator("order_type")
+    @classmethod
+    def _side_agrees(cls, order_type: int | None, info: ValidationInfo) -> int | None:
+        """A negative position_pct sells, so order_type 23 (buy) beside it is a contradiction, never guessed."""
+        pct = info.data.get("position_pct")
+        if order_type == BUY and pct is not None and pct < 0:
+            raise ValueError(
+                f"order_type 23 buys but position_pct {pct} is negative, which sells: send order_type 24 (or none) to sell, "
+                "or a positive position_pct to buy"
+            )
+        return order_type
+
 
 class SharesRequest(_Request):
     """POST /buy and POST /sell."""
 
     trader_index: OptionalTraderIndex = None
     symbol: Symbol
-    price: float = Field(ge=0, le=MAX_PRICE, description="yuan; ignored by market price types")
-    shares: int = Field(gt=0, description="shares (张 for bonds and repo)")
+    price: JsonFloat = Field(ge=0, le=MAX_PRICE, description="yuan; ignored by market price types")
+    shares: JsonInt = Field(gt=0, description="shares (张 for bonds and repo)")
     price_type: PriceTypeField = PriceType.LIMIT
     strategy_name: StrategyName = ""
 
@@ -87,10 +122,10 @@ class OuterTradeRequest(_Request):
 
     trader_index: OptionalTraderIndex = None
     symbol: Symbol
-    trade_price: float = Field(ge=0, le=MAX_PRICE, description="yuan; 0 takes the latest quote")
+    trade_price: JsonFloat = Field(ge=0, le=MAX_PRICE, description="yuan; 0 takes the latest quote")
     price_type: PriceTypeField = PriceType.LIMIT
     position_pct: Pct | None = None
-    order_num: int | None = Field(default=None, gt=0, description="shares")
+    order_num: JsonInt | None = Field(default=None, gt=0, description="shares")
     strategy_name: StrategyName = ""
 
     @model_validator(mode="after")
@@ -105,7 +140,7 @@ class AllinRequest(_Request):
 
     trader_index: OptionalTraderIndex = None
     symbol: Symbol
-    cur_price: float = Field(gt=0, le=MAX_PRICE, description="yuan; the limit price of the buy")
+    cur_price: JsonFloat = Field(gt=0, le=MAX_PRICE, description="yuan; the limit price of the buy")
     strategy_name: StrategyName = ""
 
 
@@ -113,21 +148,21 @@ class NhgRequest(_Request):
     """POST /trade/nhg: lend idle cash minus reserve_amount in 1-day reverse repo (the better of R-001 and GC001)."""
 
     trader_index: OptionalTraderIndex = None
-    reserve_amount: float = Field(default=0.0, ge=0, le=1e12, description="yuan never lent")
+    reserve_amount: JsonFloat = Field(default=0.0, ge=0, le=1e12, description="yuan never lent")
 
 
 class OrderLookup(_Request):
     """POST /order and POST /cancel_order."""
 
     trader_index: TraderIndex
-    order_id: int = Field(gt=0)
+    order_id: JsonInt = Field(gt=0)
 
 
 class OrdersLookup(_Request):
     """POST /orders: today's orders."""
 
     trader_index: TraderIndex
-    cancelable_only: bool = False
+    cancelable_only: JsonBool = False
 
 
 class SideCancelRequest(_Request):
@@ -197,6 +232,7 @@ class Failure(BaseModel):
     field: str | None = None
     job_id: str | None = Field(default=None, description="with 503: the query job still queued, or the order job whose enqueue is unknown")
     job_ids: list[str] | None = Field(default=None, description="with 503 part-way through a fan-out: the jobs that were queued")
+    retry_after: int | None = Field(default=None, description="with 429 from /login: seconds until the next attempt (also the Retry-After header)")
 
 
 class Done(BaseModel):

@@ -31,6 +31,7 @@ def _record(response) -> None:
     answer = response.get_json(silent=True) or {}
     job_ids = answer.get("job_ids") or ([answer["job_id"]] if answer.get("job_id") else [])
     payload = None if request.endpoint == "auth.login" else g.get("parsed_body")
+    error = g.get("auth_refusal") or answer.get("error")  # the precise reason a signature was refused (api.auth)
     log.info(
         "%s %s %s -> %s jobs=%s%s",
         client_id[:100],
@@ -38,7 +39,7 @@ def _record(response) -> None:
         request.path[:200],
         response.status_code,
         ",".join(job_ids) or "-",
-        f" error={str(answer['error'])[:200]!r}" if answer.get("error") else "",
+        f" error={str(error)[:200]!r}" if error else "",
     )
     audit.record(
         current_app.extensions["router"].redis,
@@ -49,5 +50,5 @@ def _record(response) -> None:
         status=response.status_code,
         payload=payload,
         job_ids=job_ids,
-        error=answer.get("error"),
+        error=error,
     )

@@ -30,9 +30,14 @@ def replay_guard(signature: str) -> str:
     return f"{PREFIX}:sig:{signature}"
 
 
-def login_attempts(remote_addr: str) -> str:
-    """Counter of login attempts from one address, expiring with the rate-limit window."""
-    return f"{PREFIX}:login:{remote_addr}"
+def login_failures(username: str, remote_addr: str) -> str:
+    """Counter of failed logins of one user from one address, expiring with the lockout window."""
+    return f"{PREFIX}:login:{username}:{remote_addr}"
+
+
+def session_epoch(username: str) -> str:
+    """Counter a user's logout bumps; a login session cookie holding an older value no longer authenticates."""
+    return f"{PREFIX}:session:{username}"
 
 
 RISK_LIMITS = f"{PREFIX}:risk:limits"  # JSON of common.risk.RiskLimits

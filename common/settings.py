@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     FLASK_PORT: int = 9091
     ADMIN_PASSWORD: str = Field(default="", repr=False)
     TRADER_PASSWORD: str = Field(default="", repr=False)
+    SESSION_COOKIE_SECURE: bool = False  # the login cookie is sent only over https
+    TRUSTED_PROXIES: int = Field(default=0, ge=0)  # reverse proxies in front of the web role whose X-Forwarded-For is believed
 
     # Signing clients
     API_SIGNATURE_TIMEOUT: int = Field(default=300, gt=0)

@@ -1,3 +1,3 @@
-"""The integration fixtures (real processes, real Redis) for the slow-client tests."""
+"""The integration fixtures (real processes, real Redis) for the hardening tests that need them."""
 
 from tests.integration.conftest import http, role_env, roles  # noqa: F401  (pytest finds fixtures by name)

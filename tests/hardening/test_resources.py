@@ -32,16 +32,14 @@ def audit_entries(connection) -> list[dict]:
 
 
 # -- 1. nothing after the enqueue fails the answer ---------------------------------------------
-def test_an_order_with_a_lone_surrogate_in_an_unknown_field_answers_its_job_id(client, fake_redis):
+def test_an_order_with_a_lone_surrogate_is_refused_before_it_is_a_job_and_its_audit_line_is_valid(client, fake_redis):
     raw = json.dumps(ORDER)[:-1] + ', "note": "\\ud800"}'  # valid JSON; parsed, it holds a lone surrogate
     body = json.loads(raw)
     answer = post_raw(client, raw, body)
-    assert answer.status_code == 202, answer.get_data(as_text=True)
-    job_id = answer.get_json()["job_id"]
-    assert jobqueue.view(fake_redis, job_id).status == "queued"
-    [entry] = audit_entries(fake_redis)
-    assert entry["job_ids"] == [job_id] and entry["status"] == 202
-    assert entry["payload"]["note"] == "\\ud800"  # escaped, so the line is valid UTF-8 everywhere it goes
+    assert answer.status_code == 400 and "surrogate" in answer.get_json()["error"]  # never a job (api.body)
+    assert jobqueue.queue(fake_redis, "order").count == 0
+    [entry] = audit_entries(fake_redis)  # the refusal is audited; the encoder did not choke on the body
+    assert entry["status"] == 400 and entry["job_ids"] == []
 
 
 def test_an_audit_writer_that_raises_never_fails_a_placed_order(client, fake_redis, monkeypatch):
