@@ -30,7 +30,7 @@ def router() -> Router:
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
     """Build the web app; tests pass their own settings and connection."""
-    from api import auth, errors, health, jobs_api, openapi, query_api, risk_api, routines_api, sim_api, trade_api, trail, waiting
+    from api import auth, errors, events_api, health, jobs_api, openapi, query_api, risk_api, routines_api, sim_api, trade_api, trail, waiting
 
     settings = settings or get_settings()
     app = Flask(__name__)
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.register_blueprint(jobs_api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(routines_api.bp)
+    app.register_blueprint(events_api.bp)
     if settings.BROKER == "sim":
         app.register_blueprint(sim_api.bp)
     return app

@@ -24,6 +24,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ex.RouterError], int], ...] = (
     (ex.UnknownRoutine, 404),
     (ex.RoutineAlreadyRan, 409),
     (ex.InvalidRoutine, 422),
+    (ex.CursorTooOld, 410),
     (ex.InvalidSymbol, 422),
     (ex.LotSizeViolation, 422),
     (ex.InvalidPrice, 422),

@@ -24,6 +24,8 @@ ERROR_STATUSES = {
     403: "scope or account not allowed",
     404: "unknown account, order or job",
     409: "conflict",
+    410: "an event cursor older than the oldest event kept",
+    413: "request body over MAX_BODY_BYTES",
     422: "invalid field",
     423: "kill switch on",
     429: "too many requests",

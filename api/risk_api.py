@@ -65,12 +65,12 @@ def put_risk():
 
 @bp.post("/risk/kill_switch")
 @documented(
-    "Throw or reset the kill switch; new orders are refused (423) while it is on, cancels still run",
+    "Throw the kill switch (anyone who may trade) or release it (admins); new orders are refused (423) while it is on, cancels still run",
     body=KillSwitch,
     answers={200: RiskAnswer},
     errors=(400, 401, 403, 422, 503),
 )
-@require("admin")
+@require("query")  # the Desk decides: throwing takes the trade (or admin) scope, releasing takes admin
 def kill_switch():
     order = KillSwitch.model_validate(request_body())
     limits, queued = router().desk.kill_switch(current_caller(), order.on, order.cancel_open)

@@ -1,9 +1,12 @@
-"""The event stream: what happened to orders, trades and broker sessions, in one capped Redis stream.
+"""The event stream: everything that happens to orders, jobs, sessions, routines and settings, in one Redis stream.
 
 This module is the only writer and reader of `keys.EVENTS_STREAM`: one pydantic model per kind,
-`append` (capped at MAXLEN entries) and `read` from a cursor. Every role appends through it; the
-status page, DingTalk and metrics read it. An entry is stored as the fields `kind`, `ts` (unix
-seconds) and `body` (the model's other fields as JSON), so entries written by earlier versions read too.
+`append` (capped at about MAXLEN entries; the scheduler also trims entries older than MAX_AGE_DAYS)
+and `read` / `follow` from a cursor. Every role appends through it; `/events`, the status page and
+the DingTalk consumer read it. Each event names its job, client, account and order where it has
+them; a client following `/events` sees its own jobs' events and the system's (no client).
+An entry is stored as the fields `kind`, `ts` (unix seconds) and `body` (the model's other fields as
+JSON), so entries written by earlier versions read too.
 """
 
 from __future__ import annotations
@@ -11,31 +14,36 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from common import keys, stream_backlog
+from common.exceptions import CursorTooOld, InvalidRequest
 
 log = logging.getLogger("router.events")
-MAXLEN = 10_000  # about a busy day of orders, fills and reconnects; older entries are trimmed
+MAXLEN = 100_000  # roughly a month of a busy account's orders, fills and jobs; older entries are trimmed
+MAX_AGE_DAYS = 7  # and entries older than this, whatever their number (the scheduler trims by age)
 
 
 class EventBase(BaseModel):
-    """What every event has: when it was recorded. Subclasses add `kind` and their fields."""
+    """What every event has: when it was recorded and whose it is. Subclasses add `kind` and their fields."""
 
     model_config = ConfigDict(extra="allow", frozen=True)  # a reader keeps fields a newer writer added
 
     kind: str
     ts: float = Field(default_factory=time.time, description="unix seconds when it was recorded")
+    job_id: str = ""  # the job it is about, if any
+    client_id: str = ""  # whose job it is; empty for the system's own events (sessions, calendar, worker)
+    account_id: str = ""  # the broker account, in full: mask it wherever it leaves the machine
 
 
 class OrderFacts(EventBase):
     """What an order and each of its fills say of the order."""
 
     order_id: int
-    account_id: str
     symbol: str
     name: str = ""
     side: str
@@ -75,7 +83,6 @@ class BrokerRefusal(EventBase):
     """What the broker says when it refuses an order or a cancel."""
 
     order_id: int
-    account_id: str
     error_id: int
     error_msg: str
 
@@ -103,8 +110,63 @@ class AccountStatusEvent(EventBase):
     """The broker's status of an account (xtquant's account status code)."""
 
     kind: Literal["account_status"] = "account_status"
-    account_id: str
     status: int
+
+
+JobStage = Literal["accepted", "sent", "rejected", "expired", "unknown", "not_submitted"]
+
+
+class JobEvent(EventBase):
+    """An order or cancel job's own steps: accepted at the door, sent to the broker, or why it never was.
+
+    The broker's side of the story (reported, filled, cancelled, rejected) is in order events.
+    """
+
+    kind: Literal["job"] = "job"
+    stage: JobStage
+    job_kind: str = "order"  # order or cancel
+    account_index: int | None = None
+    symbol: str = ""
+    side: str = ""
+    volume: int = 0  # shares (张); 0 when the worker sizes it
+    price: float = 0.0
+    reason: str = ""
+
+
+class RiskEvent(EventBase):
+    """An order or cancel the risk limits refused at the door (kill switch, block list, caps)."""
+
+    kind: Literal["risk"] = "risk"
+    reason: str
+    symbol: str = ""
+    account_index: int | None = None
+
+
+class KillSwitchEvent(EventBase):
+    """The kill switch was thrown or released (`by` whom), with the cancel-all jobs it queued."""
+
+    kind: Literal["kill_switch"] = "kill_switch"
+    on: bool
+    by: str
+    job_ids: list[str] = Field(default_factory=list)
+
+
+class ConfigEvent(EventBase):
+    """A setting kept in Redis changed (risk limits, routines), `by` whom, and to what."""
+
+    kind: Literal["config"] = "config"
+    what: str
+    by: str
+    change: dict = Field(default_factory=dict)
+
+
+class WorkerEvent(EventBase):
+    """The worker started, stopped, or went silent (its heartbeat stale)."""
+
+    kind: Literal["worker"] = "worker"
+    state: Literal["up", "down"]
+    host: str = ""
+    reason: str = ""
 
 
 class RoutineEvent(EventBase):
@@ -129,7 +191,19 @@ class CalendarEvent(EventBase):
 
 
 Event = Annotated[
-    OrderEvent | TradeEvent | OrderErrorEvent | CancelErrorEvent | ConnectionEvent | AccountStatusEvent | RoutineEvent | CalendarEvent,
+    OrderEvent
+    | TradeEvent
+    | OrderErrorEvent
+    | CancelErrorEvent
+    | ConnectionEvent
+    | AccountStatusEvent
+    | RoutineEvent
+    | CalendarEvent
+    | JobEvent
+    | RiskEvent
+    | KillSwitchEvent
+    | ConfigEvent
+    | WorkerEvent,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
@@ -159,6 +233,52 @@ def read(connection: redis.Redis, after: str = "0-0", count: int = 100, block_ms
             if event is not None:
                 found.append((entry_id, event))
     return found
+
+
+def oldest(connection: redis.Redis) -> str | None:
+    """The id of the oldest event still kept, or None when the stream is empty."""
+    first: Any = connection.xrange(keys.EVENTS_STREAM, count=1)
+    return _text(first[0][0]) if first else None
+
+
+def follow(
+    connection: redis.Redis, after: str, limit: int, wait_seconds: float, visible: Callable[[EventBase], bool]
+) -> tuple[list[tuple[str, Event]], str]:
+    """The next `limit` events after `after` that `visible` lets through, and the cursor to resume from.
+
+    Waits up to `wait_seconds` for the first one. Raises CursorTooOld when events after the cursor may
+    have been trimmed away (a cursor older than the oldest kept): a client never skips a gap unknowingly.
+    The cursor moves past events the caller may not see, so they are never read twice.
+    """
+    cursor = after or "0-0"
+    first = oldest(connection)
+    if cursor not in ("0", "0-0") and first is not None and _order(cursor) < _order(first):
+        raise CursorTooOld(f"cursor {cursor} is older than the oldest event kept ({first}); resume from after=0-0", oldest=first)
+    deadline = time.monotonic() + max(wait_seconds, 0.0)
+    found: list[tuple[str, Event]] = []
+    while True:
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        batch = read(connection, cursor, count=limit, block_ms=left_ms if left_ms > 0 else None)
+        for entry_id, event in batch:
+            cursor = entry_id
+            if visible(event):
+                found.append((entry_id, event))
+        if found or left_ms <= 0:
+            return found, cursor
+        # only others' events, or none yet: read on (blocking for what is left of the wait)
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    """A stream id ("1700000000000-3") as numbers, for comparing cursors."""
+    millis, _, sequence = entry_id.partition("-")
+    try:
+        return int(millis), int(sequence or 0)
+    except ValueError:
+        raise InvalidRequest(f"after must be an event id such as 1700000000000-0, got {entry_id!r}", "after") from None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _parse(entry_id: str, fields: dict) -> Event | None:

@@ -100,6 +100,10 @@ class RoutineAlreadyRan(RouterError):
     """The routine already ran on this trading day; run it again only with force (HTTP 409)."""
 
 
+class CursorTooOld(RouterError):
+    """An event cursor older than the oldest event kept: events after it may be gone (HTTP 410, with the oldest id)."""
+
+
 class OrderNotFound(RouterError):
     """No order with this id today on the account (HTTP 404)."""
 

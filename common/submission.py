@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import redis
 
-from common import clock, jobqueue, keys, risk
+from common import clock, events, jobqueue, keys, risk
 from common.exceptions import (
     DuplicateJob,
     IdempotencyConflict,
@@ -28,7 +28,7 @@ from common.exceptions import (
     JobNotFound,
     OrderNotFound,
     PartlyQueued,
-    RateLimited,
+    RiskRejected,
     ScopeDenied,
     SimulatorOnly,
     StoreUnavailable,
@@ -242,7 +242,8 @@ class Desk:
 
         Its cancels are not counted against the rate caps: stopping a runaway strategy is never refused.
         """
-        caller.require("admin")
+        if not on or "trade" not in caller.scopes:  # anyone who may trade may stop trading; only admins resume it
+            caller.require("admin")
         limits = risk.load(self.redis).model_copy(update={"kill_switch": on})
         risk.save(self.redis, limits)
         queued: list[tuple[int, str]] = []
@@ -250,6 +251,7 @@ class Desk:
             everyone = list(enumerate(self.settings.enabled_accounts))
             for side in ("buy", "sell"):
                 queued += [(p.account_index, self._enqueue(p)) for p in self._side_cancels(caller, everyone, side)]
+        events.append(self.redis, events.KillSwitchEvent(on=on, by=caller.client_id, job_ids=[job_id for _, job_id in queued]))
         return limits, Queued(tuple(queued))
 
     @staticmethod
@@ -263,18 +265,22 @@ class Desk:
         job(s). If Redis fails part-way, PartlyQueued names the jobs already queued, so nothing is lost silently.
         """
         limits = risk.load(self.redis)
-        for payload in payloads:
-            if isinstance(payload, OrderPayload):
-                known = payload.sizing == "volume" and payload.price > 0
-                risk.check_order(limits, payload.symbol, payload.volume * payload.price if known else None)
         counted: list[int] = []
         try:
+            for payload in payloads:
+                if isinstance(payload, OrderPayload):
+                    known = payload.sizing == "volume" and payload.price > 0
+                    risk.check_order(limits, payload.symbol, payload.volume * payload.price if known else None)
             for payload in payloads:  # all or none: a fan-out is refused whole when one account is over its cap
                 risk.count_action(self.redis, limits, payload.account_index)
                 counted.append(payload.account_index)
-        except RateLimited:
+        except RiskRejected as refusal:
             for index in counted:
                 risk.uncount_action(self.redis, index)
+            first = payloads[0]
+            symbol = first.symbol if isinstance(first, OrderPayload) else ""
+            events.append(self.redis, events.RiskEvent(reason=refusal.message, client_id=caller.client_id, symbol=symbol,
+                                                       account_id=first.account_id, account_index=first.account_index))  # fmt: skip
             raise
         fingerprint = None
         if idempotency is not None:
@@ -286,6 +292,7 @@ class Desk:
                 job_id = idempotent_job_id(payload.kind, caller.client_id, idempotency.key, payload.account_index) if idempotency else None
                 try:
                     queued.append((payload.account_index, self._enqueue(payload, job_id, fingerprint)))
+                    events.append(self.redis, accepted_event(payload, queued[-1][1]))  # never raises: the job is queued
                 except DuplicateJob as duplicate:
                     risk.uncount_action(self.redis, payload.account_index)  # a retry is not a new order
                     if duplicate.fingerprint != fingerprint:
@@ -365,6 +372,30 @@ class Desk:
         with self.waiting.slot(caller.client_id) as granted:
             return await_verdicts(self.redis, queued.jobs, seconds) if granted else None
 
+    def events(self, caller: Caller, after: str, limit: int, wait: float) -> tuple[list[tuple[str, events.Event]], str]:
+        """Events after the cursor `after` that the caller may see, and the cursor to resume from (common.events.follow).
+
+        A signing client sees its own jobs' events and the system's; orders placed by hand in QMT (no job,
+        no client) only admins and logged-in users. `wait` (≤ 30 s) draws on the waiting budget.
+        """
+        caller.require("query")
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit must be between 1 and 1000", "limit")
+        if not 0 <= wait <= WAIT_MAX_SECONDS:
+            raise InvalidRequest(f"wait must be between 0 and {WAIT_MAX_SECONDS} seconds", "wait")
+
+        def visible(event: events.EventBase) -> bool:
+            if caller.sees_every_job:
+                return True
+            if event.client_id:
+                return event.client_id == caller.client_id
+            return not isinstance(event, events.OrderFacts | events.BrokerRefusal)
+
+        if not wait:
+            return events.follow(self.redis, after, limit, 0, visible)
+        with self.waiting.slot(caller.client_id) as granted:
+            return events.follow(self.redis, after, limit, wait if granted else 0, visible)
+
     def queue_depths(self) -> dict[str, int]:
         """Jobs waiting on each queue, in the worker's priority order."""
         return {name: jobqueue.queue(self.redis, name).count for name in keys.QUEUES_BY_PRIORITY}
@@ -378,11 +409,29 @@ class Desk:
         caller.require("admin")
         limits = RiskLimits.model_validate({**risk.load(self.redis).model_dump(), **change})
         risk.save(self.redis, limits)
+        events.append(self.redis, events.ConfigEvent(what="risk_limits", by=caller.client_id, change=change))
         return limits
 
     def actions_today(self) -> dict[int, int]:
         """Orders and cancels counted today, per trader_index."""
         return {index: risk.actions_today(self.redis, index) for index in range(len(self.settings.enabled_accounts))}
+
+
+def accepted_event(payload: Payload, job_id: str) -> events.JobEvent:
+    """The event of a job accepted at the door (order or cancel)."""
+    order = payload if isinstance(payload, OrderPayload) else None
+    return events.JobEvent(
+        stage="accepted",
+        job_id=job_id,
+        job_kind=payload.kind,
+        client_id=payload.meta.client_id,
+        account_id=payload.account_id,
+        account_index=payload.account_index,
+        symbol=order.symbol if order else "",
+        side=("buy" if order.order_type == BUY else "sell") if order else (payload.side or "") if isinstance(payload, CancelPayload) else "",
+        volume=order.volume if order else 0,
+        price=order.price if order else 0.0,
+    )
 
 
 def payload_fingerprint(payloads: Sequence[Payload]) -> str:

@@ -26,6 +26,7 @@ from worker.xt_broker import order_from_xt, trade_from_xt
 
 log = logging.getLogger("worker.callbacks")
 JOB_TAG = re.compile(r"^o[0-9a-f]{16}$")
+CLIENTS_REMEMBERED = 10_000  # job tag -> client, for the events of orders sent since this worker started
 
 
 class OrderEventRecorder:
@@ -37,6 +38,7 @@ class OrderEventRecorder:
         self._notifier = notifier
         self._latest: dict[int, dict] = {}  # order_id -> state, for waiters in this process
         self._errors: dict[str, dict] = {}  # job tag -> order error, for waiters
+        self._clients: dict[str, str] = {}  # job tag -> client id, oldest first (events name the client)
         self._changed = threading.Condition()
 
     # -- waiting (worker main thread) ------------------------------------------------------
@@ -61,6 +63,20 @@ class OrderEventRecorder:
         with self._changed:
             self._latest.pop(order_id, None)
 
+    def expect(self, tag: str, client_id: str) -> None:
+        """The job `tag` is about to send an order for `client_id`: its events will name that client."""
+        with self._changed:
+            self._clients[tag] = client_id
+            while len(self._clients) > CLIENTS_REMEMBERED:
+                self._clients.pop(next(iter(self._clients)))
+
+    def _owner(self, remark: str) -> dict[str, str]:
+        """job_id and client_id for an order's events, when the order is one of this router's jobs."""
+        if not JOB_TAG.match(remark or ""):
+            return {}
+        with self._changed:
+            return {"job_id": remark, "client_id": self._clients.get(remark, "")}
+
     # -- xtquant callbacks (broker thread) ---------------------------------------------------
     def on_stock_order(self, pushed: Any) -> None:
         order = order_from_xt(pushed)
@@ -69,7 +85,7 @@ class OrderEventRecorder:
             self._latest[order.order_id] = state
             self._changed.notify_all()
         self._store_state(order.order_remark, state)
-        self._event(events.OrderEvent, **state)
+        self._event(events.OrderEvent, **state, **self._owner(order.order_remark))
         if order.order_status == ORDER_JUNK:
             self.notify(
                 f"废单 rejected: {mask_account(order.account_id)} {state['side']} {order.symbol} {order.volume} @ {order.price}: "
@@ -79,7 +95,7 @@ class OrderEventRecorder:
     def on_stock_trade(self, pushed: Any) -> None:
         trade = trade_from_xt(pushed)
         view = trade_view(trade)
-        self._event(events.TradeEvent, **view)
+        self._event(events.TradeEvent, **view, **self._owner(trade.order_remark))
         self.notify(
             f"成交 filled: {mask_account(trade.account_id)} {view['side']} {trade.symbol} {trade.traded_volume} @ {trade.traded_price} "
             f"(order {trade.order_id}, job {trade.order_remark or '-'})"
@@ -101,7 +117,7 @@ class OrderEventRecorder:
         with self._changed:
             self._errors[detail["order_remark"]] = detail
             self._changed.notify_all()
-        self._event(events.OrderErrorEvent, **detail)
+        self._event(events.OrderErrorEvent, **detail, **self._owner(detail["order_remark"]))
 
     def on_cancel_error(self, error: Any) -> None:
         self._event(events.CancelErrorEvent, order_id=error.order_id, account_id=error.account_id, error_id=error.error_id, error_msg=error.error_msg)

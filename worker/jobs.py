@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from rq import get_current_job
 
-from common import audit, clock, risk
+from common import audit, clock, events, risk
 from common.exceptions import BrokerTimeout, BrokerUnavailable, CancelRefused, NoQuote, OrderRefused, RiskRejected, SizeRoundsToZero, UnknownAccount
 from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
@@ -38,6 +38,8 @@ def run_order(payload: dict) -> dict:
     tag = _job_id()
     rt = runtime.current()
     result = _place(order, tag, rt)
+    if result["outcome"] != "submitted":  # sent and the broker's statuses are recorded as they happen
+        _job_event(rt, order, tag, result["outcome"], result.get("error") or "")
     audit.record(
         rt.redis,
         "order.outcome",
@@ -82,6 +84,8 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", nothing_to_send=nothing, **base).model_dump()
     base.update(symbol=symbol, volume=volume, price=price)
     submitted_at = time.time()
+    rt.recorder.expect(tag, order.meta.client_id)
+    _job_event(rt, order, tag, "sent", volume=volume, price=price, symbol=symbol)
     try:
         order_id = broker.place_order(symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
     except BrokerTimeout as error:
@@ -110,6 +114,24 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         submitted_at=submitted_at,
         **base,
     ).model_dump()
+
+
+def _job_event(rt: runtime.Runtime, order: OrderPayload, tag: str, stage: str, reason: str = "", **sent: Any) -> None:
+    """An order job's step on the event stream (sent, or why it never was)."""
+    fields = {"symbol": order.symbol, "volume": order.volume, "price": order.price, **sent}
+    events.append(
+        rt.redis,
+        events.JobEvent(
+            stage=cast(events.JobStage, stage),  # the outcomes that are not "submitted" are stage names too
+            job_id=tag,
+            client_id=order.meta.client_id,
+            account_id=order.account_id,
+            account_index=order.account_index,
+            side=SIDE_NAMES[order.order_type],
+            reason=reason,
+            **fields,
+        ),
+    )
 
 
 def order_basics(order: OrderPayload) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import import_attribute
 
-from common import keys
+from common import events, keys
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
 from common.notify import Notifier
@@ -99,6 +99,7 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> N
     stop = threading.Event()
     beat = threading.Thread(target=_beat, args=(connection, settings, stop), name="worker-heartbeat", daemon=True)
     beat.start()
+    events.append(connection, events.WorkerEvent(state="up", host=socket.gethostname()))
     try:
         for attempt in itertools.count():
             # before any new job: whatever is running belongs to a dead worker (or to this one, before Redis went away)
@@ -124,6 +125,7 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> N
         brokers.close()
         notifier.close()
         runtime.install(None)
+        events.append(connection, events.WorkerEvent(state="down", host=socket.gethostname(), reason="stopped"))
         log.info("worker stopped")
 
 

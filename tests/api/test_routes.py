@@ -145,7 +145,7 @@ def test_openapi_documents_every_api_route_with_its_models(client, app):
         (r.rule, m) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"} if r.endpoint not in ("static", "openapi.openapi_json")
     }
     documented = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
-    assert len(documented) == len(routes) == 24  # 20 of the API, 3 of the routines and the simulator's next_day (BROKER=sim only)
+    assert len(documented) == len(routes) == 25  # 20 of the API, 3 of the routines, /events and the simulator's next_day (BROKER=sim only)
     assert "/qmt/trade/api/sim/next_day" in document["paths"]
     real = create_app(make_settings(BROKER="qmt"), app.extensions["router"].redis).test_client()
     assert "/qmt/trade/api/sim/next_day" not in real.get("/openapi.json").get_json()["paths"]

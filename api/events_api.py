@@ -1,0 +1,57 @@
+"""GET /qmt/trade/api/events?after=<id>&limit=N&wait=S: follow what happens, from a cursor (common.events).
+
+A signing client sees its own jobs' events and the system's; admins and logged-in users see all.
+`wait` holds the answer until something new arrives (drawing on the waiting budget); a cursor older
+than the oldest event kept is 410 with that oldest id, never a silent gap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from pydantic import BaseModel, Field
+
+from api import router
+from api.auth import current_caller, require
+from api.openapi import documented
+from common.exceptions import InvalidRequest
+
+bp = Blueprint("events_api", __name__, url_prefix="/qmt/trade/api")
+DEFAULT_LIMIT = 100
+
+
+class EventsAnswer(BaseModel):
+    """Events oldest first, each with its `id` (a stream id), `kind`, `ts` and its fields; `next` is the cursor to send as `after`."""
+
+    success: bool = True
+    events: list[dict[str, Any]]
+    next: str = Field(description="send as after= to read on")
+
+
+def _number(name: str, default: float) -> float:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a number, got {raw[:20]!r}", name) from None
+
+
+@bp.get("/events")
+@documented(
+    "Events after a cursor: jobs accepted and sent, broker statuses and fills, sessions, routines, risk and config changes",
+    answers={200: EventsAnswer},
+    query={"after": "a stream id from an earlier answer's next (default 0-0: the oldest kept)",
+           "limit": "at most this many events (1-1000, default 100)", "wait": "seconds to wait for a first new event (0-30)"},
+    errors=(400, 401, 403, 410, 503),
+)  # fmt: skip
+@require("query")
+def list_events():
+    limit = _number("limit", DEFAULT_LIMIT)
+    if limit != int(limit):
+        raise InvalidRequest("limit must be a whole number", "limit")
+    found, cursor = router().desk.events(current_caller(), request.args.get("after", "0-0"), int(limit), _number("wait", 0))
+    body = [{"id": entry_id, **event.model_dump(mode="json")} for entry_id, event in found]
+    return jsonify(EventsAnswer(events=body, next=cursor).model_dump(mode="json"))
