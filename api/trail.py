@@ -32,8 +32,10 @@ def register(app: Flask) -> None:
             ",".join(job_ids) or "-",
             f" error={answer['error']!r}" if answer.get("error") else "",
         )
+        # Redis just failed this request (stopped or frozen): the entry goes to the file only, so the answer is not held again
+        store = None if g.get("store_unavailable") else current_app.extensions["router"].redis
         audit.record(
-            current_app.extensions["router"].redis,
+            store,
             request.endpoint,
             client_id=client_id,
             source=request.remote_addr or "",

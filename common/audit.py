@@ -36,7 +36,7 @@ def _scrub(payload: Any) -> Any:
 
 
 def record(
-    connection: redis.Redis,
+    connection: redis.Redis | None,
     action: str,
     *,
     client_id: str,
@@ -47,7 +47,7 @@ def record(
     job_ids: list[str] | None = None,
     error: str | None = None,
 ) -> None:
-    """Append one audit entry; a Redis outage loses the stream entry, never the file line."""
+    """Append one audit entry; a Redis outage loses the stream entry, never the file line (None: Redis is known down, file only)."""
     entry = {
         "ts": round(time.time(), 3),
         "action": action,
@@ -61,6 +61,8 @@ def record(
     }
     line = json.dumps(entry, ensure_ascii=False, default=str)
     log.info(line)
+    if connection is None:
+        return
     try:
         connection.xadd(keys.AUDIT_STREAM, {"entry": line}, maxlen=STREAM_MAXLEN, approximate=True)
     except redis.RedisError as failure:

@@ -22,6 +22,7 @@ import redis
 from common import jobqueue, keys, risk
 from common.exceptions import (
     DuplicateJob,
+    EnqueueUnanswered,
     IdempotencyConflict,
     InvalidOrderSide,
     InvalidPrice,
@@ -283,6 +284,12 @@ class Desk:
                         ) from None
                     queued.append((payload.account_index, duplicate.job_id))
                     replayed = True
+        except EnqueueUnanswered as error:
+            if not queued:
+                raise
+            job_ids = [job_id for _, job_id in queued]  # queued for certain; the unanswered one may be
+            message = f"{error.message}; these jobs were queued before it: {', '.join(job_ids)}"
+            raise EnqueueUnanswered(message, job_ids=job_ids, job_id=error.details["job_id"]) from error
         except StoreUnavailable as error:
             if not queued:
                 raise
