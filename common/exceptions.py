@@ -171,6 +171,10 @@ class RateLimited(RiskRejected):
     """Past an account's per-second or daily cap of orders and cancels (HTTP 429)."""
 
 
+class PriceTooFar(RiskRejected):
+    """A limit price further from the latest quote than MAX_PRICE_DEVIATION_PCT (a fat finger): never sent."""
+
+
 class TradingHalted(RiskRejected):
     """The kill switch is on: no new orders; cancels still run (HTTP 423)."""
 

@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     QUERY_TIMEOUT: float = Field(default=5.0, gt=0, le=30)  # seconds the web waits for a query job
     JOB_TTL: int = Field(default=86_400, ge=86_400)  # seconds a finished job stays readable
     BROKER_CALL_TIMEOUT: float = Field(default=10.0, gt=0)  # seconds one broker call may take
+    # percent a limit price may lie from the latest quote before the worker refuses it (a fat finger); 0: off
+    MAX_PRICE_DEVIATION_PCT: float = Field(default=5.0, ge=0, le=100)
     VAR_DIR: str = "var"  # run-time files: the embedded run's generated credentials, and the defaults below
     SIM_DATA_DIR: str = ""  # the simulator's userdata directory (default: VAR_DIR/sim)
     SIM_STARTING_CASH: float = Field(default=1_000_000.0, ge=0)

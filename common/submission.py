@@ -238,12 +238,16 @@ class Desk:
         if on and cancel_open:
             everyone = list(enumerate(self.settings.enabled_accounts))
             for side in ("buy", "sell"):
-                queued += [(p.account_index, self._enqueue(p)) for p in self._side_cancels(caller, everyone, side)]
+                cancels = self._side_cancels(caller, everyone, side, kill_switch=True)
+                queued += [(p.account_index, self._enqueue(p)) for p in cancels]
         return limits, Queued(tuple(queued))
 
     @staticmethod
-    def _side_cancels(caller: Caller, targets: list[tuple[int, AccountConfig]], side: Side) -> list[CancelPayload]:
-        return [CancelPayload(account_index=index, account_id=account.account_id, side=side, meta=caller.meta()) for index, account in targets]
+    def _side_cancels(caller: Caller, targets: list[tuple[int, AccountConfig]], side: Side, kill_switch: bool = False) -> list[CancelPayload]:
+        return [
+            CancelPayload(account_index=index, account_id=account.account_id, side=side, kill_switch=kill_switch, meta=caller.meta())
+            for index, account in targets
+        ]
 
     def _submit(self, caller: Caller, payloads: Sequence[Payload], idempotency: Idempotency | None) -> Queued:
         """Risk-check, count and enqueue one job per payload, all or none at the door.
