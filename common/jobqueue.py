@@ -27,6 +27,7 @@ from common.payloads import JobStatus as JobStatusName
 Payload = OrderPayload | CancelPayload | QueryPayload | SimDayPayload
 NO_TIMEOUT = -1  # the worker bounds each broker call itself; RQ's timer would interrupt a call mid-flight
 WAIT_MAX_SECONDS = 30
+WAIT_SLICE_MS = 500  # one blocking read of a wait: below REDIS_SOCKET_TIMEOUT (≥ 1 s), which would cut a longer one
 LATEST_ORDER_FIELDS = ("order_status", "status", "status_msg", "traded_volume", "traded_price")
 REJECTED_STATUS = ORDER_JUNK  # a rejection arriving after the job ended
 CONNECT_TIMEOUT = "Timeout connecting"  # redis-py's words for a connect timeout (nothing sent), unlike a read timeout
@@ -146,7 +147,7 @@ def wait(connection: redis.Redis, job_id: str, seconds: float) -> JobView:
             break
         try:
             # Blocks on the job's result stream; returns the moment the worker writes a result.
-            connection.xread({Result.get_key(job_id): "0-0"}, block=left_ms, count=1)
+            connection.xread({Result.get_key(job_id): "0-0"}, block=min(left_ms, WAIT_SLICE_MS), count=1)
         except redis.RedisError as error:
             raise StoreUnavailable(f"Redis did not answer: {error.__class__.__name__}") from error
         current = view(connection, job_id)

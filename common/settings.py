@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     # Infrastructure
     REDIS_URL: str = ""  # empty: the embedded in-process stand-in (python run.py only)
     # seconds a Redis command may go unanswered (a frozen server) before the web, the scheduler and the worker's writes give up
-    REDIS_SOCKET_TIMEOUT: float = Field(default=2.0, gt=0, le=60)
+    REDIS_SOCKET_TIMEOUT: float = Field(default=2.0, ge=1, le=60)  # ≥ 1: waits block in 0.5 s reads
     # seconds the worker's blocking dequeue (BLPOP) waits for a job before looking again; its socket timeout is this
     # plus REDIS_SOCKET_TIMEOUT, so a frozen Redis is noticed within their sum
     WORKER_DEQUEUE_BLOCK: int = Field(default=5, ge=1, le=300)

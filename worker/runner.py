@@ -68,7 +68,12 @@ class RouterWorker(SimpleWorker):
 
     def __init__(self, *args, dequeue_block: int = 5, **kwargs):
         self._dequeue_block = dequeue_block  # read by RQ's __init__ (connection_timeout) before anything else is set
+        self.stop_asked = False  # SIGINT/SIGTERM arrived (RQ records it only when a job is running)
         super().__init__(*args, **kwargs)
+
+    def request_stop(self, signum, frame):
+        self.stop_asked = True
+        super().request_stop(signum, frame)
 
     @property
     def dequeue_timeout(self) -> int:
@@ -142,7 +147,7 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False, dequ
             log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(keys.QUEUES_BY_PRIORITY), settings.BROKER)
             try:
                 worker.work(burst=burst, with_scheduler=False, logging_level=settings.LOG_LEVEL)
-                if burst or worker._stop_requested:
+                if burst or worker.stop_asked:
                     return
                 # RQ's loop quits on a Redis timeout or any error it cannot place (logged above by RQ): not a stop request
                 log.error("the job loop ended without a stop request (Redis frozen or lost?); taking jobs again once Redis answers")
