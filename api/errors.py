@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -67,6 +67,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(ex.RouterError)
     def _domain(error: ex.RouterError):
         status = status_of(error)
+        if isinstance(error, ex.StoreUnavailable):
+            g.store_unavailable = True  # the audit hook then skips Redis rather than wait out another timeout
         extra = {"field": error.field} if error.field else {}
         response = error_response(error.message, status, **extra, **error.details)
         if "retry_after" in error.details:  # seconds, e.g. a login lockout's
@@ -82,6 +84,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(redis.RedisError)
     def _store(error: redis.RedisError):
         log.error("Redis unavailable: %s", error.__class__.__name__)
+        g.store_unavailable = True
         return error_response("the job store (Redis) is unavailable; nothing was queued, try again shortly", 503)
 
     @app.errorhandler(HTTPException)

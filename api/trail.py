@@ -41,8 +41,10 @@ def _record(response) -> None:
         ",".join(job_ids) or "-",
         f" error={str(error)[:200]!r}" if error else "",
     )
+    # Redis just failed this request (stopped or frozen): the entry goes to the file only, so the answer is not held again
+    store = None if g.get("store_unavailable") else current_app.extensions["router"].redis
     audit.record(
-        current_app.extensions["router"].redis,
+        store,
         request.endpoint,
         client_id=client_id,
         source=request.remote_addr or "",

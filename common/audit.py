@@ -86,7 +86,7 @@ def encode(entry: dict[str, Any]) -> str:
 
 
 def record(
-    connection: redis.Redis,
+    connection: redis.Redis | None,
     action: str,
     *,
     client_id: str,
@@ -97,7 +97,10 @@ def record(
     job_ids: list[str] | None = None,
     error: str | None = None,
 ) -> None:
-    """Append one audit entry to the file and to Redis. Never raises; an entry Redis refuses is written with a later one."""
+    """Append one audit entry to the file and to Redis (None: Redis is known down, the file only).
+
+    Never raises; an entry Redis refuses is written with a later one (common.stream_backlog).
+    """
     entry = {
         "ts": round(time.time(), 3),
         "action": action,
@@ -111,6 +114,8 @@ def record(
     }
     line = encode(entry)
     log.info(line)
+    if connection is None:
+        return
     stream_backlog.xadd(connection, keys.AUDIT_STREAM, {"entry": line}, STREAM_MAXLEN)
 
 

@@ -25,6 +25,7 @@ from common.exceptions import CursorTooOld, InvalidRequest
 
 log = logging.getLogger("router.events")
 MAXLEN = 100_000  # roughly a month of a busy account's orders, fills and jobs; older entries are trimmed
+BLOCK_SLICE_MS = 500  # one blocking read of a wait: below REDIS_SOCKET_TIMEOUT (≥ 1 s), which would cut a longer one
 MAX_AGE_DAYS = 7  # and entries older than this, whatever their number (the scheduler trims by age)
 
 
@@ -258,7 +259,7 @@ def follow(
     found: list[tuple[str, Event]] = []
     while True:
         left_ms = int((deadline - time.monotonic()) * 1000)
-        batch = read(connection, cursor, count=limit, block_ms=left_ms if left_ms > 0 else None)
+        batch = read(connection, cursor, count=limit, block_ms=min(left_ms, BLOCK_SLICE_MS) if left_ms > 0 else None)
         for entry_id, event in batch:
             cursor = entry_id
             if visible(event):

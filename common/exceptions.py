@@ -137,6 +137,15 @@ class StoreUnavailable(RouterError):
     """Redis did not answer."""
 
 
+class EnqueueUnanswered(StoreUnavailable):
+    """Redis went silent while a job was being queued: whether it was queued is unknown (HTTP 503).
+
+    `details["job_id"]` is the id the job has if it was queued: polling it, or retrying with the same
+    idempotency key, is safe; a retry without a key may place the order twice. `details["job_ids"]`,
+    when present, are the jobs of a fan-out queued before it.
+    """
+
+
 class PartlyQueued(StoreUnavailable):
     """Redis failed part-way through a fan-out: `details["job_ids"]` names the jobs that were queued (HTTP 503)."""
 
@@ -176,6 +185,10 @@ class RiskRejected(RouterError):
 
 class RateLimited(RiskRejected):
     """Past an account's per-second or daily cap of orders and cancels (HTTP 429)."""
+
+
+class PriceTooFar(RiskRejected):
+    """A limit price further from the latest quote than MAX_PRICE_DEVIATION_PCT (a fat finger): never sent."""
 
 
 class TradingHalted(RiskRejected):

@@ -19,7 +19,7 @@ from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from common import keys
-from common.exceptions import DuplicateJob, JobNotFound, StoreUnavailable
+from common.exceptions import DuplicateJob, EnqueueUnanswered, JobNotFound, StoreUnavailable
 from common.orders import ORDER_JUNK
 from common.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
 from common.payloads import JobStatus as JobStatusName
@@ -27,8 +27,10 @@ from common.payloads import JobStatus as JobStatusName
 Payload = OrderPayload | CancelPayload | QueryPayload | SimDayPayload
 NO_TIMEOUT = -1  # the worker bounds each broker call itself; RQ's timer would interrupt a call mid-flight
 WAIT_MAX_SECONDS = 30
+WAIT_SLICE_MS = 500  # one blocking read of a wait: below REDIS_SOCKET_TIMEOUT (≥ 1 s), which would cut a longer one
 LATEST_ORDER_FIELDS = ("order_status", "status", "status_msg", "traded_volume", "traded_price")
 REJECTED_STATUS = ORDER_JUNK  # a rejection arriving after the job ended
+CONNECT_TIMEOUT = "Timeout connecting"  # redis-py's words for a connect timeout (nothing sent), unlike a read timeout
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what RQ accepts as an id
 
 
@@ -39,7 +41,9 @@ def queue(connection: redis.Redis, name: str) -> Queue:
 def enqueue(connection: redis.Redis, payload: Payload, job_ttl: int, job_id: str | None = None, fingerprint: str | None = None) -> str:
     """Put one job on its kind's queue and return its id. Never overwrites an existing job (RQ's atomic unique enqueue).
 
-    Raises DuplicateJob when `job_id` exists already (carrying the existing job's request fingerprint).
+    Raises DuplicateJob when `job_id` exists already (carrying the existing job's request fingerprint);
+    StoreUnavailable when Redis refused it (nothing queued); EnqueueUnanswered, naming the id, when Redis
+    took the request but did not answer in time (a frozen server), so the job may appear once it wakes.
     """
     queue_name, func = JOB_ROUTES[payload.kind]
     job_id = job_id or new_job_id(payload.kind)
@@ -61,6 +65,15 @@ def enqueue(connection: redis.Redis, payload: Payload, job_ttl: int, job_id: str
     except DuplicateJobError:
         existing = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
         raise DuplicateJob(job_id, existing.meta.get("fingerprint")) from None
+    except redis.TimeoutError as error:
+        if str(error).startswith(CONNECT_TIMEOUT):  # no connection, so nothing was sent
+            raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
+        raise EnqueueUnanswered(
+            f"Redis did not answer while job {job_id} was being queued, so whether it was queued is unknown: "
+            f"polling GET /qmt/trade/api/jobs/{job_id} is safe (404 once Redis answers: it was not queued), and so is "
+            "retrying with the same Idempotency-Key; a retry without one may place the order twice",
+            job_id=job_id,
+        ) from error
     except redis.RedisError as error:
         raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
     return job_id
@@ -134,7 +147,7 @@ def wait(connection: redis.Redis, job_id: str, seconds: float) -> JobView:
             break
         try:
             # Blocks on the job's result stream; returns the moment the worker writes a result.
-            connection.xread({Result.get_key(job_id): "0-0"}, block=left_ms, count=1)
+            connection.xread({Result.get_key(job_id): "0-0"}, block=min(left_ms, WAIT_SLICE_MS), count=1)
         except redis.RedisError as error:
             raise StoreUnavailable(f"Redis did not answer: {error.__class__.__name__}") from error
         current = view(connection, job_id)

@@ -88,13 +88,18 @@ class OrderPayload(_Model):
 
 
 class CancelPayload(_Model):
-    """Cancel one order (order_id), or every open order of one side on the account (side)."""
+    """Cancel one order (order_id), or every open order of one side on the account (side).
+
+    A side cancel counts each cancel it sends against the account's caps in the worker and stops at a cap,
+    unless it is the kill switch's (`kill_switch`): stopping a runaway strategy is never refused.
+    """
 
     kind: Literal["cancel"] = "cancel"
     account_index: int = Field(ge=0)
     account_id: str
     order_id: int | None = Field(default=None, gt=0)
     side: Literal["buy", "sell"] | None = None
+    kill_switch: bool = False  # sent by the kill switch: neither counted nor refused by the caps (default: payloads queued before it)
     meta: JobMeta = Field(default_factory=JobMeta)
 
     @model_validator(mode="after")

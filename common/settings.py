@@ -143,12 +143,19 @@ class Settings(BaseSettings):
 
     # Infrastructure
     REDIS_URL: str = ""  # empty: the embedded in-process stand-in (python run.py only)
+    # seconds a Redis command may go unanswered (a frozen server) before the web, the scheduler and the worker's writes give up
+    REDIS_SOCKET_TIMEOUT: float = Field(default=2.0, ge=1, le=60)  # ≥ 1: waits block in 0.5 s reads
+    # seconds the worker's blocking dequeue (BLPOP) waits for a job before looking again; its socket timeout is this
+    # plus REDIS_SOCKET_TIMEOUT, so a frozen Redis is noticed within their sum
+    WORKER_DEQUEUE_BLOCK: int = Field(default=5, ge=1, le=300)
     BROKER: Literal["sim", "qmt"] = "sim"
     ORDER_TTL: int = Field(default=60, gt=0)  # seconds an order may wait in the queue before it expires
     QUERY_TIMEOUT: float = Field(default=5.0, gt=0, le=30)  # seconds the web waits for a query job
     JOB_TTL: int = Field(default=86_400, ge=86_400)  # seconds a finished order, cancel or day-roll job stays readable
     QUERY_RESULT_TTL: int = Field(default=300, gt=0)  # seconds a finished query job (accounts, orders, ...) stays readable
     BROKER_CALL_TIMEOUT: float = Field(default=10.0, gt=0)  # seconds one broker call may take
+    # percent a limit price may lie from the latest quote before the worker refuses it (a fat finger); 0: off
+    MAX_PRICE_DEVIATION_PCT: float = Field(default=5.0, ge=0, le=100)
     VAR_DIR: str = "var"  # run-time files: the embedded run's generated credentials, and the defaults below
     SIM_DATA_DIR: str = ""  # the simulator's userdata directory (default: VAR_DIR/sim)
     SIM_STARTING_CASH: float = Field(default=1_000_000.0, ge=0)

@@ -25,9 +25,11 @@ def embedded_server():
         return _embedded_server
 
 
-def connect(settings: Settings) -> redis.Redis:
-    """A client for REDIS_URL, with short timeouts so an outage is a quick error, not a hang.
+def connect(settings: Settings, socket_timeout: float | None = None) -> redis.Redis:
+    """A client for REDIS_URL, with short timeouts so an outage (stopped or frozen server) is a quick error, not a hang.
 
+    `socket_timeout` (seconds) bounds every command; default REDIS_SOCKET_TIMEOUT. A command that
+    times out is never resent: it may have reached Redis, and a resent enqueue or counter would double.
     With no REDIS_URL the client talks to the embedded server, which only this process shares.
     """
     if not settings.REDIS_URL:
@@ -37,9 +39,19 @@ def connect(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(
         settings.REDIS_URL,
         socket_connect_timeout=2,
-        socket_timeout=None,  # RQ's blocking dequeue sets its own; a bounded default would cut it
+        socket_timeout=settings.REDIS_SOCKET_TIMEOUT if socket_timeout is None else socket_timeout,
         health_check_interval=30,
         retry_on_timeout=False,
-        # Two quick retries ride out a blip; redis-py's default (3 retries up to 10 s apart) would hold a request ~9 s.
-        retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 2),
+        # Two quick retries ride out a refused or dropped connection; redis-py's default (3 retries up to 10 s apart)
+        # would hold a request ~9 s, and its default also retries timeouts, which resends commands Redis may have run.
+        retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 2, supported_errors=(redis.ConnectionError,)),
     )
+
+
+def dequeue_connection(settings: Settings) -> redis.Redis:
+    """The worker's connection for RQ: its socket timeout lies above the blocking dequeue's WORKER_DEQUEUE_BLOCK.
+
+    RQ blocks in BLPOP up to WORKER_DEQUEUE_BLOCK seconds; a shorter socket timeout would cut every idle wait,
+    a much longer one would leave a frozen Redis unnoticed for minutes (RQ's own default is 415 s).
+    """
+    return connect(settings, socket_timeout=settings.WORKER_DEQUEUE_BLOCK + settings.REDIS_SOCKET_TIMEOUT)

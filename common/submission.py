@@ -21,6 +21,7 @@ import redis
 from common import clock, events, jobqueue, keys, risk
 from common.exceptions import (
     DuplicateJob,
+    EnqueueUnanswered,
     IdempotencyConflict,
     InvalidOrderSide,
     InvalidPrice,
@@ -250,13 +251,17 @@ class Desk:
         if on and cancel_open:
             everyone = list(enumerate(self.settings.enabled_accounts))
             for side in ("buy", "sell"):
-                queued += [(p.account_index, self._enqueue(p)) for p in self._side_cancels(caller, everyone, side)]
+                cancels = self._side_cancels(caller, everyone, side, kill_switch=True)
+                queued += [(p.account_index, self._enqueue(p)) for p in cancels]
         events.append(self.redis, events.KillSwitchEvent(on=on, by=caller.client_id, job_ids=[job_id for _, job_id in queued]))
         return limits, Queued(tuple(queued))
 
     @staticmethod
-    def _side_cancels(caller: Caller, targets: list[tuple[int, AccountConfig]], side: Side) -> list[CancelPayload]:
-        return [CancelPayload(account_index=index, account_id=account.account_id, side=side, meta=caller.meta()) for index, account in targets]
+    def _side_cancels(caller: Caller, targets: list[tuple[int, AccountConfig]], side: Side, kill_switch: bool = False) -> list[CancelPayload]:
+        return [
+            CancelPayload(account_index=index, account_id=account.account_id, side=side, kill_switch=kill_switch, meta=caller.meta())
+            for index, account in targets
+        ]
 
     def _submit(self, caller: Caller, payloads: Sequence[Payload], idempotency: Idempotency | None) -> Queued:
         """Risk-check, count and enqueue one job per payload, all or none at the door.
@@ -302,6 +307,12 @@ class Desk:
                         ) from None
                     queued.append((payload.account_index, duplicate.job_id))
                     replayed = True
+        except EnqueueUnanswered as error:
+            if not queued:
+                raise
+            job_ids = [job_id for _, job_id in queued]  # queued for certain; the unanswered one may be
+            message = f"{error.message}; these jobs were queued before it: {', '.join(job_ids)}"
+            raise EnqueueUnanswered(message, job_ids=job_ids, job_id=error.details["job_id"]) from error
         except StoreUnavailable as error:
             if not queued:
                 raise

@@ -40,10 +40,11 @@ def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -
     """An XtQuantTrader-compatible object for `path`: the simulator, or xtquant's own on Windows."""
     if settings.BROKER == "sim":
         from worker.sim import SimTrader
+        from worker.sim.book import terminal_folder
         from worker.sizing import Fees
 
         return SimTrader(
-            settings.SIM_DATA_DIR,
+            str(terminal_folder(settings.SIM_DATA_DIR, path)),  # one state per terminal, as each QMT keeps its own userdata
             session_id,
             callback,
             starting_cash=settings.SIM_STARTING_CASH,

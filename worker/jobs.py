@@ -13,13 +13,25 @@ from typing import Any, cast
 from rq import get_current_job
 
 from common import audit, clock, events, risk
-from common.exceptions import BrokerTimeout, BrokerUnavailable, CancelRefused, NoQuote, OrderRefused, RiskRejected, SizeRoundsToZero, UnknownAccount
+from common.exceptions import (
+    BrokerTimeout,
+    BrokerUnavailable,
+    CancelRefused,
+    NoQuote,
+    OrderRefused,
+    PriceTooFar,
+    RateLimited,
+    RiskRejected,
+    SizeRoundsToZero,
+    UnknownAccount,
+)
 from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
 from common.settings import Settings
 from common.symbols import Board, instrument
 from worker import runtime
 from worker.broker_api import Broker, Order, OrderId
+from worker.quotes import Quote
 from worker.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 from worker.snapshots import order_view, portfolio_view, position_view, trade_view
 
@@ -164,6 +176,8 @@ def _resolve(order: OrderPayload, broker: Broker, settings: Settings) -> tuple[s
         if quote is None:
             raise NoQuote(f"no quote for {inst.code}: a market-type or unpriced order needs one", "symbol")
         price = price or quote.last
+    elif settings.MAX_PRICE_DEVIATION_PCT and inst.board is not Board.REPO:  # a repo price is a rate, not a price
+        _check_deviation(inst.code, price, broker.quote(inst.code), settings.MAX_PRICE_DEVIATION_PCT)
     volume = order.volume
     share = order.position_pct or 0.0  # OrderPayload requires it with position_pct sizing
     if order.sizing == "position_pct" and order.order_type == BUY:
@@ -176,6 +190,19 @@ def _resolve(order: OrderPayload, broker: Broker, settings: Settings) -> tuple[s
         volume = allin_volume(inst, broker.query_asset().cash, price, fees)
     send_price = 0.0 if market and inst.board is not Board.STAR else price
     return inst.code, volume, send_price, round(volume * price, 2)
+
+
+def _check_deviation(code: str, price: float, quote: Quote | None, limit_pct: float) -> None:
+    """Refuse a limit price (yuan) further than `limit_pct` percent from the latest quote; no quote: let it through, logged."""
+    if quote is None or quote.last <= 0:
+        log.warning("no quote for %s: the limit price %s is sent unchecked against MAX_PRICE_DEVIATION_PCT", code, price)
+        return
+    off = abs(price - quote.last) / quote.last * 100
+    if off > limit_pct:
+        raise PriceTooFar(
+            f"limit price {price} is {off:.1f}% from the latest price {quote.last} of {code}, beyond MAX_PRICE_DEVIATION_PCT ({limit_pct:g}%)",
+            "price",
+        )
 
 
 def _repo_order(order: OrderPayload, broker: Broker, fees: Fees) -> tuple[str, int, float, None]:
@@ -233,7 +260,12 @@ def _settle_unanswered(broker: Broker, tag: str, base: dict[str, Any], reason: s
 
 
 def run_cancel(payload: dict) -> dict:
-    """Ask the broker to cancel one order, or every open order of one side. Safe to repeat."""
+    """Ask the broker to cancel one order, or every open order of one side. Safe to repeat.
+
+    A side cancel counts each cancel it sends against the account's per-second and daily caps (the
+    exchanges count each; the door counted the request once) and records the rest as refused once a
+    cap is reached; the kill switch's cancels are neither counted nor refused.
+    """
     cancel = CancelPayload.model_validate(payload)
     rt = runtime.current()
     result = CancelResult(order_id=cancel.order_id, side=cancel.side, accepted=False)
@@ -244,7 +276,15 @@ def run_cancel(payload: dict) -> dict:
         else:
             wanted = BUY if cancel.side == "buy" else SELL
             targets = [o.order_id for o in broker.query_orders(cancelable_only=True) if o.order_type == wanted]
-        for order_id in targets:
+        counted = cancel.order_id is None and not cancel.kill_switch  # one order's cancel was counted at the door
+        limits = risk.load(rt.redis) if counted else None
+        for position, order_id in enumerate(targets):
+            if limits is not None:
+                try:
+                    risk.count_action(rt.redis, limits, cancel.account_index)
+                except RateLimited as capped:
+                    result.refused += [{"order_id": left, "error": f"not sent: {capped.message}"} for left in targets[position:]]
+                    break
             try:
                 broker.cancel_order(order_id)
             except CancelRefused as refusal:
@@ -255,7 +295,7 @@ def run_cancel(payload: dict) -> dict:
         result.error = error.message
     result.accepted = result.error is None and not result.refused
     if result.refused and result.error is None:
-        result.error = "; ".join(r["error"] for r in result.refused)
+        result.error = "; ".join(dict.fromkeys(r["error"] for r in result.refused))
     log.info(
         "cancel %s on account %s: cancelled %s, refused %s", cancel.order_id or cancel.side, cancel.account_index, result.cancelled, result.refused
     )

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 
@@ -59,8 +60,38 @@ class RouterJob(Job):
 
 
 class RouterWorker(SimpleWorker):
+    """RQ's SimpleWorker with the timer death penalty, our job functions only, a short blocking dequeue, and
+    jobs whose Redis bookkeeping failed left in the started registry for `reconcile` (never marked failed)."""
+
     death_penalty_class = TimerDeathPenalty
     job_class = RouterJob
+
+    def __init__(self, *args, dequeue_block: int = 5, **kwargs):
+        self._dequeue_block = dequeue_block  # read by RQ's __init__ (connection_timeout) before anything else is set
+        self.stop_asked = False  # SIGINT/SIGTERM arrived (RQ records it only when a job is running)
+        super().__init__(*args, **kwargs)
+
+    def request_stop(self, signum, frame):
+        self.stop_asked = True
+        super().request_stop(signum, frame)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """Seconds one BLPOP blocks; RQ's default (405 s) would leave a frozen Redis unnoticed for minutes."""
+        return self._dequeue_block
+
+    @property
+    def connection_timeout(self) -> int:
+        """The socket timeout RQ insists on: above the BLPOP block (the dequeue connection is given one already)."""
+        return self._dequeue_block + 1
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
+        # Redis, not the job, failed (e.g. the result write timed out on a frozen Redis): the job may have done its
+        # work, so it stays started and `reconcile` settles it by its tag once Redis answers, never running an order twice.
+        failure = sys.exc_info()[1]
+        if isinstance(failure, redis.RedisError):
+            raise failure
+        return super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
 
 
 def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event) -> None:
@@ -81,12 +112,15 @@ def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event) ->
         stop.wait(HEARTBEAT_SECONDS)
 
 
-def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> None:
+def serve(settings: Settings, connection: redis.Redis, burst: bool = False, dequeue: redis.Redis | None = None) -> None:
     """Open the broker sessions and take jobs until stopped (SIGINT/SIGTERM), or until the queues are empty with `burst`.
 
-    A lost Redis connection does not end the worker: it waits for Redis, settles the job it was
-    running (by its tag, never resending) and takes jobs again.
+    `dequeue` is RQ's connection (common.store.dequeue_connection: a socket timeout above the blocking
+    dequeue); `connection` (short timeout) serves the jobs, callbacks and heartbeat. A lost or frozen
+    Redis does not end the worker: it waits for Redis, settles the job it was running (by its tag,
+    never resending) and takes jobs again.
     """
+    dequeue = dequeue or connection
     # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (docs/architecture.md, "Windows").
     StartedJobRegistry.death_penalty_class = TimerDeathPenalty
     notifier = Notifier(settings)
@@ -107,19 +141,23 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False) -> N
             if recovered:
                 log.warning("settled %d job(s) left running by a stopped worker: %s", len(recovered), recovered)
             worker = RouterWorker(
-                [queue(connection, name) for name in keys.QUEUES_BY_PRIORITY],
-                connection=connection,
+                [queue(dequeue, name) for name in keys.QUEUES_BY_PRIORITY],
+                connection=dequeue,
                 serializer=JSONSerializer,
                 name=f"router-{socket.gethostname()}-{os.getpid()}-{attempt}",
+                dequeue_block=settings.WORKER_DEQUEUE_BLOCK,
             )
             log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(keys.QUEUES_BY_PRIORITY), settings.BROKER)
             try:
                 worker.work(burst=burst, with_scheduler=False, logging_level=settings.LOG_LEVEL)
-                return
+                if burst or worker.stop_asked:
+                    return
+                # RQ's loop quits on a Redis timeout or any error it cannot place (logged above by RQ): not a stop request
+                log.error("the job loop ended without a stop request (Redis frozen or lost?); taking jobs again once Redis answers")
             except redis.RedisError as error:
                 log.error("lost Redis (%s); taking jobs again once it answers", error.__class__.__name__)
-                if not _wait_for_redis(connection):
-                    return
+            if not _wait_for_redis(connection):
+                return
     finally:
         stop.set()
         brokers.close()

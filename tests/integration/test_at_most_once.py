@@ -108,7 +108,9 @@ def test_a_worker_killed_with_200_orders_in_flight_loses_and_doubles_nothing(rol
     wait_ready(http, roles)
     job_ids = []
     for index in range(200):
-        answer = http.post(f"{API}/trade", {**ORDER, "price": 9.0 + (index % 100) / 100, "strategy_name": f"s{index}"})  # most rest
+        answer = http.post(
+            f"{API}/trade", {**ORDER, "price": 9.5 + (index % 50) / 100, "strategy_name": f"s{index}"}
+        )  # rest, within MAX_PRICE_DEVIATION_PCT
         assert answer.status == 202
         job_ids.append(answer.body["job_id"])
         if index == 60:

@@ -59,6 +59,7 @@ def test_a_broker_refusal_is_a_failed_job_with_the_reason(settings, fake_redis):
     from common import risk
 
     risk.save(fake_redis, risk.RiskLimits(max_order_notional=0))  # no cap: let the broker refuse it
+    settings = settings.model_copy(update={"MAX_PRICE_DEVIATION_PCT": 0})  # nor the fat-finger guard (100 is far off the quote)
     [job_id] = run_jobs(settings, fake_redis, order(volume=1_000_000, price=100.0))  # 100,000,000 yuan: no cash for it
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "failed" and view.result["outcome"] == "rejected"

@@ -1,13 +1,17 @@
 """The simulator's books: cash, positions, orders, trades and repo loans per account, kept on disk.
 
-One JSON file under the simulator's path (like QMT's userdata folder), written atomically after
-every change, so a restarted worker sees the same account. Money in yuan, volumes in shares (张).
+One JSON file per terminal (qmt_path) under SIM_DATA_DIR, as each real QMT keeps its own
+userdata_mini, written atomically after every change, so a restarted worker sees the same account.
+Changes are made under a file lock (load, change, save), so two processes of one terminal (a
+standby worker taking over) never overwrite each other. Money in yuan, volumes in shares (张).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,6 +20,7 @@ from pathlib import Path
 from common import clock
 
 STATE_FILE = "sim_state.json"
+LOCK_FILE = ".sim_state.lock"  # held for each change, never for the life of a process
 
 
 def today() -> date:
@@ -95,6 +100,24 @@ class Book:
     def trade_id(self) -> int:
         self.next_trade_id += 1
         return self.next_trade_id - 1
+
+
+def terminal_folder(data_dir: str, qmt_path: str) -> Path:
+    """The simulator's folder of one terminal: SIM_DATA_DIR itself for the default qmt_path "" (where the state
+    always lived), else a subfolder named after the path (safe characters, and a digest so two paths never share one)."""
+    if not qmt_path:
+        return Path(data_dir)
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", qmt_path).strip("._")[-40:] or "terminal"
+    return Path(data_dir) / f"{readable}-{hashlib.sha256(qmt_path.encode()).hexdigest()[:8]}"
+
+
+def stamp(path: Path) -> tuple[int, int, int] | None:
+    """What identifies the state file's current version (inode, mtime ns, size); None when there is none yet."""
+    try:
+        found = (path / STATE_FILE).stat()
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size
 
 
 def load(path: Path, starting_cash: float, start_day: str | None = None) -> Book:

@@ -19,6 +19,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from filelock import FileLock
+
 from common import calendar
 from worker.sim import book as books
 from worker.sim import settlement, views
@@ -50,7 +52,11 @@ class SimTrader:
         self._subscribed: set[str] = set()
         self._seq = itertools.count(1)
         self._timeout_ms = 0
-        self.book = books.load(self.path, float(config.get("starting_cash", 1_000_000.0)), config.get("start_day"))
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._file_lock = FileLock(str(self.path / books.LOCK_FILE))  # another process of this terminal may change the books
+        with self._file_lock:
+            self._stamp = books.stamp(self.path)
+            self.book = self._read_book()
         self.exchange = Exchange(
             self.book,
             PriceSource(config.get("prices_file")),
@@ -240,16 +246,25 @@ class SimTrader:
             return settlement.roll_day(self.exchange).isoformat()
 
     # -- internals -------------------------------------------------------------------------------
+    def _read_book(self) -> books.Book:
+        return books.load(self.path, float(self._config.get("starting_cash", 1_000_000.0)), self._config.get("start_day"))
+
     @contextmanager
     def _locked(self, write: bool = True) -> Iterator[None]:
-        """Hold the books; settle any calendar days passed; save after a change (reads skip the write)."""
-        with self._lock:
+        """Hold the books (this process's threads, and other processes by the file lock); read them again when another
+        process changed them; settle any calendar days passed; save after a change (reads skip the write)."""
+        with self._lock, self._file_lock:
+            current = books.stamp(self.path)
+            if current != self._stamp:
+                self.book = self.exchange.book = self._read_book()
+                self._stamp = current
             rolled = self._auto_roll and settlement.roll_until(self.exchange, books.today()) > 0
             try:
                 yield
             finally:
                 if write or rolled:
                     books.save(self.path, self.book)
+                    self._stamp = books.stamp(self.path)
 
     def _refuse_inside_callback(self, method: str) -> None:
         # In QMT a synchronous call made inside a callback deadlocks; say so instead of hanging.
