@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify
 from api import router
 from api.openapi import documented
 from api.schemas import HealthAnswer
-from common import keys
+from common import keys, terminals
 from common.audit import mask_account
 
 bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
@@ -40,19 +40,30 @@ def _age(beat: dict) -> float | None:
 @documented("Liveness: worker and scheduler heartbeats, broker connection per account, queue depths", answers={200: HealthAnswer}, errors=())
 def health():
     settings, connection = router().settings, router().redis
-    worker_beat, scheduler_beat = _hash(connection, keys.WORKER_HEARTBEAT), _hash(connection, keys.SCHEDULER_HEARTBEAT)
-    worker_age, scheduler_age = _age(worker_beat), _age(scheduler_beat)
+    scheduler_age = _age(_hash(connection, keys.SCHEDULER_HEARTBEAT))
+    workers = []
+    for terminal in terminals.terminals(settings):
+        beat = _hash(connection, terminal.heartbeat_key)
+        age = _age(beat)
+        alive = age is not None and age < WORKER_STALE_SECONDS
+        workers.append(
+            {"terminal": terminal.name, "alive": alive, "heartbeat_age": age, "broker": beat.get("broker"), "accounts": list(terminal.accounts)}
+        )
+    # the whole system's worker is alive when every terminal's is; its age is the stalest
+    ages = [w["heartbeat_age"] for w in workers]
+    worker_age = None if None in ages else max(a for a in ages if a is not None)
     accounts = []
     for index, account in enumerate(settings.enabled_accounts):
         connected = connection.hget(keys.broker_connection(index), "connected") == b"1"
         # unauthenticated: account numbers masked
         accounts.append({"index": index, "account_id": mask_account(account.account_id), "connected": connected})
-    worker_alive = worker_age is not None and worker_age < WORKER_STALE_SECONDS
+    worker_alive = all(w["alive"] for w in workers)
     return jsonify(
         {
             "success": True,
             "ready": worker_alive and all(a["connected"] for a in accounts),
-            "worker": {"alive": worker_alive, "heartbeat_age": worker_age, "broker": worker_beat.get("broker")},
+            "worker": {"alive": worker_alive, "heartbeat_age": worker_age, "broker": workers[0]["broker"]},
+            "terminals": workers,
             "scheduler": {"alive": scheduler_age is not None and scheduler_age < 30, "heartbeat_age": scheduler_age},
             "accounts": accounts,
             "queues": router().desk.queue_depths(),

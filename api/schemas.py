@@ -278,6 +278,7 @@ class HealthAnswer(BaseModel):
     scheduler: dict[str, Any]
     accounts: list[dict[str, Any]]
     queues: dict[str, int]
+    terminals: list[dict[str, Any]] = Field(default_factory=list, description="per QMT terminal: its worker's heartbeat and its accounts")
     calendar: dict[str, Any] | None = Field(default=None, description="today, session (true/false/null), source, data_ends, warning")
 
 

@@ -23,6 +23,7 @@ from common.exceptions import DuplicateJob, EnqueueUnanswered, JobNotFound, Stor
 from common.orders import ORDER_JUNK
 from common.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
 from common.payloads import JobStatus as JobStatusName
+from common.terminals import Terminal
 
 Payload = OrderPayload | CancelPayload | QueryPayload | SimDayPayload
 NO_TIMEOUT = -1  # the worker bounds each broker call itself; RQ's timer would interrupt a call mid-flight
@@ -38,14 +39,24 @@ def queue(connection: redis.Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
-def enqueue(connection: redis.Redis, payload: Payload, job_ttl: int, job_id: str | None = None, fingerprint: str | None = None) -> str:
-    """Put one job on its kind's queue and return its id. Never overwrites an existing job (RQ's atomic unique enqueue).
+def enqueue(
+    connection: redis.Redis,
+    payload: Payload,
+    job_ttl: int,
+    job_id: str | None = None,
+    fingerprint: str | None = None,
+    terminal: Terminal | None = None,
+) -> str:
+    """Put one job on its kind's queue (of `terminal`; default: the plain queues) and return its id.
+
+    Never overwrites an existing job (RQ's atomic unique enqueue).
 
     Raises DuplicateJob when `job_id` exists already (carrying the existing job's request fingerprint);
     StoreUnavailable when Redis refused it (nothing queued); EnqueueUnanswered, naming the id, when Redis
     took the request but did not answer in time (a frozen server), so the job may appear once it wakes.
     """
-    queue_name, func = JOB_ROUTES[payload.kind]
+    queue_kind, func = JOB_ROUTES[payload.kind]
+    queue_name = terminal.queue(queue_kind) if terminal else queue_kind
     job_id = job_id or new_job_id(payload.kind)
     meta = {"kind": payload.kind, "client_id": payload.meta.client_id}
     if fingerprint:

@@ -20,6 +20,16 @@ def order_state(job_id: str) -> str:
     return f"{PREFIX}:order:{job_id}"
 
 
+def worker_heartbeat(terminal: str) -> str:
+    """Hash: the heartbeat of the worker serving `terminal` (the default terminal keeps WORKER_HEARTBEAT)."""
+    return f"{PREFIX}:worker:heartbeat:{terminal}"
+
+
+def worker_lease(terminal: str) -> str:
+    """String: the token of the one worker allowed to send to `terminal`'s QMT; it lapses unless renewed."""
+    return f"{PREFIX}:worker:lease:{terminal}"
+
+
 def broker_connection(account_index: int) -> str:
     """Hash: connection state of one account's broker session."""
     return f"{PREFIX}:conn:{account_index}"

@@ -32,6 +32,7 @@ class AccountConfig(BaseModel):
     account_id: str
     qmt_path: str = ""
     nick_name: str = ""  # the old server's entries call it account_name
+    terminal: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,32}$")  # groups accounts into one QMT terminal (default: by qmt_path)
     enabled: bool = True
     account_type: Literal["STOCK", "CREDIT"] = "STOCK"
     session_id: int | None = None
@@ -176,6 +177,7 @@ class Settings(BaseSettings):
     CALENDAR_SESSIONS: Annotated[list[date], NoDecode] = Field(default_factory=list)  # always sessions (weekdays only)
     CALENDAR_WEEKDAYS_UNTIL: date | None = None  # past the data, weekdays up to this date are sessions
     SIM_EXCHANGE_HOURS: bool = False  # the simulator keeps the exchanges' hours (no fills at night, no cancels in auctions)
+    WORKER_LEASE_SECONDS: int = Field(default=10, ge=3, le=300)  # a standby worker takes over this long after the active one fell silent
     CLOCK_OFFSET_SECONDS: float = 0.0  # tests and rehearsals only: shifts every role's clock; all roles must agree
 
     # Fees (fractions of the traded amount; yuan for the minimum): sizing leaves room for them, the simulator charges them

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import redis
 
-from common import clock, events, jobqueue, keys, risk
+from common import clock, events, jobqueue, risk, terminals
 from common.exceptions import (
     DuplicateJob,
     EnqueueUnanswered,
@@ -320,10 +320,19 @@ class Desk:
             raise PartlyQueued(f"{error.message}; only these jobs were queued: {', '.join(job_ids)}", job_ids=job_ids) from error
         return Queued(tuple(queued), replayed)
 
-    def _enqueue(self, payload: Payload | QueryPayload | SimDayPayload, job_id: str | None = None, fingerprint: str | None = None) -> str:
+    def _enqueue(
+        self,
+        payload: Payload | QueryPayload | SimDayPayload,
+        job_id: str | None = None,
+        fingerprint: str | None = None,
+        terminal: terminals.Terminal | None = None,
+    ) -> str:
+        """Enqueue on the queues of the terminal that holds the payload's account (or `terminal`, for jobs of none)."""
         # a query's answer was given when it came (or its 503 named the job): it need not outlive a client's retry by much
         ttl = self.settings.QUERY_RESULT_TTL if payload.kind == "query" else self.settings.JOB_TTL
-        return jobqueue.enqueue(self.redis, payload, ttl, job_id, fingerprint)
+        index = getattr(payload, "account_index", None)
+        where = terminal or (terminals.of_account(self.settings, index) if index is not None else terminals.terminals(self.settings)[0])
+        return jobqueue.enqueue(self.redis, payload, ttl, job_id, fingerprint, where)
 
     def next_sim_day(self, caller: Caller, days: int = 1) -> Queued:
         """Move the simulator on by `days` trading days (admin, BROKER=sim only): T+1 released, repo repaid, open orders end.
@@ -333,7 +342,8 @@ class Desk:
         caller.require("admin")
         if self.settings.BROKER != "sim":
             raise SimulatorOnly(f"the trading day can be moved only on the simulator; BROKER is {self.settings.BROKER}")
-        return Queued(((None, self._enqueue(SimDayPayload(days=days, meta=caller.meta()))),))
+        payload = SimDayPayload(days=days, meta=caller.meta())
+        return Queued(tuple((None, self._enqueue(payload, terminal=terminal)) for terminal in terminals.terminals(self.settings)))
 
     # -- queries and jobs ----------------------------------------------------------------------
     def query(self, caller: Caller, what: QueryWhat, trader_index: int | None = None, **fields: Any) -> Any:
@@ -347,16 +357,21 @@ class Desk:
             [(trader_index, account)] = self.target_accounts(caller, trader_index)
             account_id = account.account_id
         payload = QueryPayload(what=what, account_index=trader_index, account_id=account_id, meta=caller.meta(), **fields)
-        job_id = self._enqueue(payload)
+        if what == "accounts":  # every terminal's worker answers for its own accounts
+            found = [a for terminal in terminals.terminals(self.settings) for a in self._answer(self._enqueue(payload, terminal=terminal)) or []]
+            return sorted((a for a in found if caller.accounts is None or a["index"] in caller.accounts), key=lambda a: a["index"])
+        result = self._answer(self._enqueue(payload))
+        if what == "order" and result is None:
+            raise OrderNotFound(f"no order {fields.get('order_id')} today on trader_index {trader_index}", "order_id")
+        return result
+
+    def _answer(self, job_id: str) -> Any:
+        """A query job's result once the worker answered, within QUERY_TIMEOUT; WorkerUnanswered naming the job otherwise."""
         job = jobqueue.wait(self.redis, job_id, self.settings.QUERY_TIMEOUT)
         if job.status == "failed":
             raise WorkerUnanswered(f"the worker could not answer: {job.error}", job_id=job_id)
         if job.status != "finished":
             raise WorkerUnanswered(f"the worker did not answer within {self.settings.QUERY_TIMEOUT:g} s; the query is still queued", job_id=job_id)
-        if what == "accounts":
-            return [a for a in job.result or [] if caller.accounts is None or a["index"] in caller.accounts]
-        if what == "order" and job.result is None:
-            raise OrderNotFound(f"no order {fields.get('order_id')} today on trader_index {trader_index}", "order_id")
         return job.result
 
     def job(self, caller: Caller, job_id: str, wait: float = 0.0) -> JobView:
@@ -409,7 +424,7 @@ class Desk:
 
     def queue_depths(self) -> dict[str, int]:
         """Jobs waiting on each queue, in the worker's priority order."""
-        return {name: jobqueue.queue(self.redis, name).count for name in keys.QUEUES_BY_PRIORITY}
+        return {name: jobqueue.queue(self.redis, name).count for terminal in terminals.terminals(self.settings) for name in terminal.queues}
 
     # -- risk limits ---------------------------------------------------------------------------
     def risk_limits(self) -> RiskLimits:

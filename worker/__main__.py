@@ -1,4 +1,7 @@
-"""python -m worker [--burst]: the worker role against REDIS_URL."""
+"""python -m worker [--terminal NAME] [--burst]: the worker role for one QMT terminal, against REDIS_URL.
+
+Exit status 3: another worker took over the terminal's lease (a service manager restarts this one as its standby).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,19 @@ from common.roles import refuse_start, role_redis, role_settings
 from common.store import dequeue_connection
 from worker.runner import serve
 
+LEASE_LOST = 3  # exit status
+
 
 def main() -> int:
     settings = role_settings("worker")
+    terminal = sys.argv[sys.argv.index("--terminal") + 1] if "--terminal" in sys.argv[:-1] else None
     try:
-        serve(settings, role_redis("worker", settings), burst="--burst" in sys.argv, dequeue=dequeue_connection(settings))
+        kept = serve(
+            settings, role_redis("worker", settings), burst="--burst" in sys.argv, dequeue=dequeue_connection(settings), terminal_name=terminal
+        )
     except ConfigError as error:
         refuse_start("worker", error.message)
-    return 0
+    return 0 if kept else LEASE_LOST
 
 
 if __name__ == "__main__":

@@ -132,8 +132,10 @@ class SessionCallback:
 class Brokers:
     """Every broker session of this worker, by trader_index, kept connected by a supervisor thread."""
 
-    def __init__(self, settings: Settings, connection: redis.Redis, recorder: Any):
+    def __init__(self, settings: Settings, connection: redis.Redis, recorder: Any, indexes: tuple[int, ...] | None = None):
+        """`indexes`: the trader_indexes of this worker's terminal (None: every enabled account)."""
         self._settings = settings
+        self._indexes = indexes
         self._redis = connection
         self._recorder = recorder
         self._by_index: dict[int, BrokerSession] = {}
@@ -149,7 +151,8 @@ class Brokers:
             raise ConfigError("TRADER_CONFIGS has no enabled account: nothing to trade")
         by_path: dict[str, list[tuple[int, AccountConfig]]] = {}
         for index, account in enumerate(accounts):
-            by_path.setdefault(account.qmt_path, []).append((index, account))
+            if self._indexes is None or index in self._indexes:  # another terminal's accounts are another worker's
+                by_path.setdefault(account.qmt_path, []).append((index, account))
         for path, members in by_path.items():
             session = BrokerSession(path, members, self._settings.BROKER_CALL_TIMEOUT)
             self._new_trader(session, members[0][1].session_id)

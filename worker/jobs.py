@@ -31,6 +31,7 @@ from common.settings import Settings
 from common.symbols import Board, instrument
 from worker import runtime
 from worker.broker_api import Broker, Order, OrderId
+from worker.lease import LeaseLost
 from worker.quotes import Quote
 from worker.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 from worker.snapshots import order_view, portfolio_view, position_view, trade_view
@@ -96,6 +97,11 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", nothing_to_send=nothing, **base).model_dump()
     base.update(symbol=symbol, volume=volume, price=price)
     submitted_at = time.time()
+    try:
+        check_fence(rt)
+    except LeaseLost:
+        log.error("job %s not sent: this worker lost its terminal's lease", tag)
+        return OrderResult(outcome="not_submitted", error="the worker lost its terminal's lease to another worker; never sent", **base).model_dump()
     rt.recorder.expect(tag, order.meta.client_id)
     _job_event(rt, order, tag, "sent", volume=volume, price=price, symbol=symbol)
     try:
@@ -126,6 +132,12 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         submitted_at=submitted_at,
         **base,
     ).model_dump()
+
+
+def check_fence(rt: runtime.Runtime) -> None:
+    """Right before a send to QMT: raise LeaseLost unless this worker still holds its terminal's lease (the fence)."""
+    if rt.lease is not None and not rt.lease.held():
+        raise LeaseLost(f"lease {rt.lease.key} is no longer {rt.lease.token}")
 
 
 def _job_event(rt: runtime.Runtime, order: OrderPayload, tag: str, stage: str, reason: str = "", **sent: Any) -> None:
@@ -286,7 +298,11 @@ def run_cancel(payload: dict) -> dict:
                     result.refused += [{"order_id": left, "error": f"not sent: {capped.message}"} for left in targets[position:]]
                     break
             try:
+                check_fence(rt)
                 broker.cancel_order(order_id)
+            except LeaseLost:
+                result.refused += [{"order_id": left, "error": "not sent: this worker lost its terminal's lease"} for left in targets[position:]]
+                break
             except CancelRefused as refusal:
                 result.refused.append({"order_id": order_id, "error": refusal.message})
                 continue

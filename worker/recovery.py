@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import redis
 from rq.exceptions import NoSuchJobError
@@ -20,7 +21,7 @@ from rq.results import Result
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
-from common import keys
+from common import keys, terminals
 from common.exceptions import BrokerUnavailable, UnknownAccount
 from common.jobqueue import queue
 from common.payloads import OrderPayload, OrderResult
@@ -31,13 +32,13 @@ log = logging.getLogger("worker.recovery")
 SETTLE_WAIT = 1.0  # seconds to let the broker record an order that was in flight before concluding it never arrived
 
 
-def reconcile(connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int) -> dict[str, str]:
+def reconcile(connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int, queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY) -> dict[str, str]:
     """Settle every job left in a started registry of our queues; returns {job_id: what was recorded}.
 
     Call it before this worker takes jobs: then whatever is in those registries was left by a dead worker.
     """
     settled: dict[str, str] = {}
-    for queue_name in keys.QUEUES_BY_PRIORITY:
+    for queue_name in queues:
         registry = StartedJobRegistry(queue_name, connection=connection, serializer=JSONSerializer)
         for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
             try:
@@ -45,7 +46,7 @@ def reconcile(connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int) ->
             except NoSuchJobError:  # aged out: nothing left to settle
                 connection.zrem(registry.key, f"{job_id}:{execution_id}", job_id)
                 continue
-            if queue_name == keys.ORDER_QUEUE:
+            if queue_name.split("@")[0] == keys.ORDER_QUEUE:  # order@<terminal> too
                 settled[job_id] = _settle_order(connection, registry, job, brokers, job_ttl)
             else:  # cancels and queries are safe to run again
                 registry.remove_executions(job)
@@ -54,11 +55,11 @@ def reconcile(connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int) ->
                 settled[job_id] = "requeued"
             log.warning("recovered job %s left running by %s: %s", job_id, job.worker_name or "a dead worker", settled[job_id])
     # no worker is running yet: every popped-but-never-started job goes back to the front of its queue
-    settled.update(requeue_orphans(connection, find_orphans(connection)))
+    settled.update(requeue_orphans(connection, find_orphans(connection, queues)))
     return settled
 
 
-def find_orphans(connection: redis.Redis) -> dict[str, str]:
+def find_orphans(connection: redis.Redis, queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY) -> dict[str, str]:
     """Jobs `queued` yet in no queue: {job_id: queue name}.
 
     With several queues RQ pops with BLPOP, so a worker killed between the pop and the start, or a
@@ -66,7 +67,7 @@ def find_orphans(connection: redis.Redis) -> dict[str, str]:
     It never ran, so even an order is safe to run (its deadline still applies). A running worker
     also holds each job it takes in this state for a moment: see OrphanWatch.
     """
-    waiting = {name: {i.decode() for i in connection.lrange(queue(connection, name).key, 0, -1)} for name in keys.QUEUES_BY_PRIORITY}
+    waiting = {name: {i.decode() for i in connection.lrange(queue(connection, name).key, 0, -1)} for name in queues}
     found: dict[str, str] = {}
     for key in connection.scan_iter(match="rq:job:*", count=1000):
         parts = key.decode().split(":")
@@ -102,12 +103,13 @@ class OrphanWatch:
     died with a Redis connection) and is requeued.
     """
 
-    def __init__(self, connection: redis.Redis):
+    def __init__(self, connection: redis.Redis, queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY):
         self._connection = connection
+        self._queues = queues
         self._suspects: dict[str, str] = {}
 
     def scan(self) -> dict[str, str]:
-        current = find_orphans(self._connection)
+        current = find_orphans(self._connection, self._queues)
         lost = {job_id: origin for job_id, origin in current.items() if job_id in self._suspects}
         self._suspects = {job_id: origin for job_id, origin in current.items() if job_id not in lost}
         return requeue_orphans(self._connection, lost) if lost else {}
@@ -162,3 +164,41 @@ def _finish(connection: redis.Redis, registry: StartedJobRegistry, job: Job, res
         finished.add(job, job_ttl, pipeline=pipe)
         Result.create(job, Result.Type.SUCCESSFUL, job_ttl, return_value=result, pipeline=pipe)
         pipe.execute()
+
+
+# Move one job id from a plain queue to a terminal's, atomically: two workers starting at once move it once.
+MOVE = """
+if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('rpush', KEYS[2], ARGV[1])
+  redis.call('hset', KEYS[3], 'origin', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def carry_to_terminals(connection: redis.Redis, settings: Any) -> dict[str, str]:
+    """Jobs on the plain queues (queued before the accounts were split into terminals) go to their account's terminal.
+
+    Returns {job_id: queue it moved to}. A job for no account (an accounts query) goes to the first terminal.
+    """
+    found = terminals.terminals(settings)
+    if found[0].name == terminals.DEFAULT:
+        return {}  # one terminal: it serves the plain queues itself
+    move = connection.register_script(MOVE)
+    moved: dict[str, str] = {}
+    for kind in keys.QUEUES_BY_PRIORITY:
+        plain = queue(connection, kind)
+        for raw in connection.lrange(plain.key, 0, -1):
+            job_id = raw.decode()
+            try:
+                job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+                index = (job.kwargs.get("payload") or {}).get("account_index")
+            except NoSuchJobError:
+                continue
+            target = terminals.of_account(settings, index) if index is not None and index < len(settings.enabled_accounts) else found[0]
+            destination = target.queue(kind)
+            if move(keys=[plain.key, queue(connection, destination).key, job.key], args=[job_id, destination]):
+                moved[job_id] = destination
+                log.warning("job %s queued on %s before the split into terminals: moved to %s", job_id, kind, destination)
+    return moved

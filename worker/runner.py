@@ -17,22 +17,25 @@ import time
 
 import redis
 from rq import SimpleWorker
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import import_attribute
 
-from common import events, keys
+from common import events, terminals
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
 from common.notify import Notifier
 from common.payloads import JOB_ROUTES
 from common.settings import Settings
+from common.terminals import Terminal
 from worker import runtime
 from worker.broker import Brokers
 from worker.callbacks import OrderEventRecorder
-from worker.recovery import OrphanWatch, reconcile
+from worker.lease import Lease
+from worker.recovery import OrphanWatch, carry_to_terminals, reconcile
 
 log = logging.getLogger("worker")
 HEARTBEAT_SECONDS = 2.0
@@ -66,10 +69,25 @@ class RouterWorker(SimpleWorker):
     death_penalty_class = TimerDeathPenalty
     job_class = RouterJob
 
-    def __init__(self, *args, dequeue_block: int = 5, **kwargs):
+    def __init__(self, *args, dequeue_block: int = 5, lease: Lease | None = None, **kwargs):
         self._dequeue_block = dequeue_block  # read by RQ's __init__ (connection_timeout) before anything else is set
         self.stop_asked = False  # SIGINT/SIGTERM arrived (RQ records it only when a job is running)
+        self.lease = lease
         super().__init__(*args, **kwargs)
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        # between jobs (never inside a job's own bookkeeping, which passes a pipeline): a lost lease ends the loop
+        if pipeline is None and self.lease is not None and not self.lease.held():
+            raise StopRequested()
+        return super().heartbeat(timeout, pipeline)
+
+    def execute_job(self, job, queue):
+        if self.lease is not None and not self.lease.held():
+            # taken off the queue after another worker became active: left as it is, queued in no queue, so the
+            # active worker's orphan scan gives it back to its queue; running or re-pushing it here could double it
+            log.error("job %s was taken after this worker lost its lease; left for the active worker", job.id)
+            raise StopRequested()
+        return super().execute_job(job, queue)
 
     def request_stop(self, signum, frame):
         self.stop_asked = True
@@ -94,16 +112,18 @@ class RouterWorker(SimpleWorker):
         return super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
 
 
-def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event) -> None:
-    """Heartbeat even while a job blocks the main thread, so the status page can tell 'busy' from 'dead';
-    and every ORPHAN_SCAN_SECONDS, requeue jobs lost between a queue and this worker."""
-    fields = {"pid": os.getpid(), "host": socket.gethostname(), "broker": settings.BROKER, "started": time.time()}
-    watch = OrphanWatch(connection)
+def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event, terminal: Terminal, lease: Lease) -> None:
+    """Heartbeat even while a job blocks the main thread, so the status page can tell 'busy' from 'dead'; renew
+    the terminal's lease; and every ORPHAN_SCAN_SECONDS, requeue jobs lost between a queue and this worker."""
+    fields = {"pid": os.getpid(), "host": socket.gethostname(), "broker": settings.BROKER, "started": time.time(), "terminal": terminal.name}
+    watch = OrphanWatch(connection, terminal.queues)
     next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS
     while not stop.is_set():
+        if not lease.renew():
+            return  # another worker is active: this one takes no more jobs and beats no more
         try:
-            connection.hset(keys.WORKER_HEARTBEAT, mapping={**fields, "ts": time.time()})
-            connection.expire(keys.WORKER_HEARTBEAT, int(HEARTBEAT_SECONDS * 10))
+            connection.hset(terminal.heartbeat_key, mapping={**fields, "ts": time.time()})
+            connection.expire(terminal.heartbeat_key, int(HEARTBEAT_SECONDS * 10))
             if time.monotonic() >= next_scan:
                 next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS
                 watch.scan()
@@ -112,67 +132,93 @@ def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event) ->
         stop.wait(HEARTBEAT_SECONDS)
 
 
-def serve(settings: Settings, connection: redis.Redis, burst: bool = False, dequeue: redis.Redis | None = None) -> None:
-    """Open the broker sessions and take jobs until stopped (SIGINT/SIGTERM), or until the queues are empty with `burst`.
+def serve(
+    settings: Settings, connection: redis.Redis, burst: bool = False, dequeue: redis.Redis | None = None, terminal_name: str | None = None
+) -> bool:
+    """Serve one terminal: take its lease (a standby waits here), open its broker sessions, and take its jobs until
+    stopped (SIGINT/SIGTERM), until the queues are empty with `burst`, or until another worker takes the lease.
 
+    Returns False when it stopped because it lost the lease (so `python -m worker` can say so), else True.
     `dequeue` is RQ's connection (common.store.dequeue_connection: a socket timeout above the blocking
     dequeue); `connection` (short timeout) serves the jobs, callbacks and heartbeat. A lost or frozen
     Redis does not end the worker: it waits for Redis, settles the job it was running (by its tag,
     never resending) and takes jobs again.
     """
-    dequeue = dequeue or connection
+    terminal = terminals.named(settings, terminal_name)
+    lease = Lease(connection, terminal.lease_key, settings.WORKER_LEASE_SECONDS)
+    if not lease.acquire(_stop_signals()):
+        return True
+    try:
+        return _serve_terminal(settings, connection, dequeue or connection, burst, terminal, lease)
+    finally:
+        lease.release()
+
+
+def _serve_terminal(settings: Settings, connection: redis.Redis, dequeue: redis.Redis, burst: bool, terminal: Terminal, lease: Lease) -> bool:
     # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (docs/architecture.md, "Windows").
     StartedJobRegistry.death_penalty_class = TimerDeathPenalty
     notifier = Notifier(settings)
     recorder = OrderEventRecorder(connection, settings.JOB_TTL, notifier)
-    brokers = Brokers(settings, connection, recorder)
+    brokers = Brokers(settings, connection, recorder, indexes=terminal.accounts)
     brokers.open()
     if settings.BROKER == "qmt":
         _publish_calendar(connection)
-    runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder))
+    runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder, lease=lease))
     stop = threading.Event()
-    beat = threading.Thread(target=_beat, args=(connection, settings, stop), name="worker-heartbeat", daemon=True)
+    beat = threading.Thread(target=_beat, args=(connection, settings, stop, terminal, lease), name="worker-heartbeat", daemon=True)
     beat.start()
-    events.append(connection, events.WorkerEvent(state="up", host=socket.gethostname()))
+    events.append(connection, events.WorkerEvent(state="up", host=socket.gethostname(), reason=f"terminal {terminal.name}"))
     try:
         for attempt in itertools.count():
+            carry_to_terminals(connection, settings)
             # before any new job: whatever is running belongs to a dead worker (or to this one, before Redis went away)
-            recovered = reconcile(connection, brokers, settings.JOB_TTL)
+            recovered = reconcile(connection, brokers, settings.JOB_TTL, terminal.queues)
             if recovered:
                 log.warning("settled %d job(s) left running by a stopped worker: %s", len(recovered), recovered)
             worker = RouterWorker(
-                [queue(dequeue, name) for name in keys.QUEUES_BY_PRIORITY],
+                [queue(dequeue, name) for name in terminal.queues],
                 connection=dequeue,
                 serializer=JSONSerializer,
-                name=f"router-{socket.gethostname()}-{os.getpid()}-{attempt}",
+                name=f"router-{terminal.name}-{socket.gethostname()}-{os.getpid()}-{attempt}",
                 dequeue_block=settings.WORKER_DEQUEUE_BLOCK,
+                lease=lease,
             )
-            log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(keys.QUEUES_BY_PRIORITY), settings.BROKER)
+            log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(terminal.queues), settings.BROKER)
             try:
                 worker.work(burst=burst, with_scheduler=False, logging_level=settings.LOG_LEVEL)
+                if lease.lost.is_set():
+                    log.error("terminal %s: another worker holds the lease now; this one stops", terminal.name)
+                    return False
                 if burst or worker.stop_asked:
-                    return
+                    return True
                 # RQ's loop quits on a Redis timeout or any error it cannot place (logged above by RQ): not a stop request
                 log.error("the job loop ended without a stop request (Redis frozen or lost?); taking jobs again once Redis answers")
             except redis.RedisError as error:
                 log.error("lost Redis (%s); taking jobs again once it answers", error.__class__.__name__)
             if not _wait_for_redis(connection):
-                return
+                return True
     finally:
         stop.set()
         brokers.close()
         notifier.close()
         runtime.install(None)
-        events.append(connection, events.WorkerEvent(state="down", host=socket.gethostname(), reason="stopped"))
+        events.append(connection, events.WorkerEvent(state="down", host=socket.gethostname(), reason=f"terminal {terminal.name} stopped"))
         log.info("worker stopped")
+    return True  # unreachable: the loop only returns
 
 
-def _wait_for_redis(connection: redis.Redis) -> bool:
-    """Block until Redis answers (True) or SIGINT/SIGTERM arrives (False), retrying every REDIS_RETRY_SECONDS."""
+def _stop_signals() -> threading.Event:
+    """An event set by SIGINT/SIGTERM (in the main thread), for the waits outside RQ's own loop."""
     stopping = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for name in ("SIGINT", "SIGTERM"):
             signal.signal(getattr(signal, name), lambda *_: stopping.set())
+    return stopping
+
+
+def _wait_for_redis(connection: redis.Redis) -> bool:
+    """Block until Redis answers (True) or SIGINT/SIGTERM arrives (False), retrying every REDIS_RETRY_SECONDS."""
+    stopping = _stop_signals()
     while not stopping.wait(REDIS_RETRY_SECONDS):
         try:
             connection.ping()

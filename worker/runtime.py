@@ -14,6 +14,7 @@ from common.exceptions import BrokerUnavailable
 from common.settings import Settings
 from worker.broker_api import BrokerAccounts
 from worker.callbacks import OrderEventRecorder
+from worker.lease import Lease
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Runtime:
     redis: redis.Redis
     brokers: BrokerAccounts  # worker.broker.Brokers in the worker; a fake in tests
     recorder: OrderEventRecorder
+    lease: Lease | None = None  # the terminal's lease: checked right before every send (the fence)
 
 
 _current: Runtime | None = None

@@ -35,9 +35,9 @@ def _orders(backend, index: int) -> list[dict]:
 
 
 # -- 13: one simulator state per terminal (qmt_path) ----------------------------------------------
-TWO_TERMINALS = [
-    {"account_id": "SIM000001", "qmt_path": "D:/qmt-a/userdata_mini", "nick_name": "a"},
-    {"account_id": "SIM000002", "qmt_path": "D:\\qmt-b\\userdata_mini", "nick_name": "b"},
+TWO_TERMINALS = [  # two QMT installations (qmt_path) that one worker serves: grouped under one terminal name
+    {"account_id": "SIM000001", "qmt_path": "D:/qmt-a/userdata_mini", "nick_name": "a", "terminal": "one-machine"},
+    {"account_id": "SIM000002", "qmt_path": "D:\\qmt-b\\userdata_mini", "nick_name": "b", "terminal": "one-machine"},
 ]
 
 

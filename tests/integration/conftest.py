@@ -22,8 +22,10 @@ class Roles:
         self.workdir = workdir
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def start(self, role: str, *args: str, prelude: str | None = None) -> subprocess.Popen:
-        """Start a role; `prelude` is Python run before the role's module (e.g. to remove os.fork)."""
+    def start(self, role: str, *args: str, prelude: str | None = None, name: str | None = None) -> subprocess.Popen:
+        """Start a role; `prelude` is Python run before the role's module (e.g. to remove os.fork); `name` tells
+        two processes of one role apart (their key here and their log file; default: the role)."""
+        name = name or role
         if prelude is None:
             command = [sys.executable, "-m", role, *args]
         else:
@@ -32,9 +34,9 @@ class Roles:
                 "-c",
                 f"{prelude}\nimport runpy, sys\nsys.argv = [{role!r}, *{list(args)!r}]\nrunpy.run_module({role!r}, run_name='__main__', alter_sys=True)",
             ]
-        with open(self.workdir / f"{role}.log", "wb") as log:  # the child keeps its own copy of the handle
+        with open(self.workdir / f"{name}.log", "wb") as log:  # the child keeps its own copy of the handle
             process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.processes[role] = process
+        self.processes[name] = process
         return process
 
     def log(self, role: str) -> str:

@@ -31,9 +31,8 @@ def test_two_schedulers_fire_a_sweep_once(roles, http, role_env, real_redis):
     roles.start("api")
     roles.start("worker")
     wait_ready(http, roles)
-    roles.start("scheduler")
-    roles.processes["scheduler-1"] = roles.processes.pop("scheduler")
-    roles.start("scheduler")  # a second process of the same role, side by side
+    roles.start("scheduler", name="scheduler-1")
+    roles.start("scheduler", name="scheduler-2")  # a second process of the same role, side by side
 
     def settled() -> routine_runs.RoutineRun | None:
         run = routine_runs.read(real_redis, "nhg-daily", "2026-12-01")

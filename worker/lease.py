@@ -1,0 +1,91 @@
+"""The worker's lease on its terminal: one active worker per QMT terminal, a standby that takes over.
+
+The active worker holds `qmt:worker:lease:<terminal>` (a token with a time to live) and renews it
+with its heartbeat; a standby waits until the lease lapses (the active one killed, its machine off,
+its network cut) and takes it. A worker that finds its lease gone stops taking jobs, and every send
+to QMT is preceded by `held()` — QMT has no fencing token, so that check is the fence. What remains
+is the moment between the check and the send (docs/architecture.md, "Terminals and a standby").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+import redis
+
+log = logging.getLogger("worker.lease")
+POLL_SECONDS = 0.5  # how often a standby asks for the lease
+RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds its terminal's lease: another worker is (or may be) active."""
+
+
+class Lease:
+    """One worker's claim on one terminal."""
+
+    def __init__(self, connection: redis.Redis, key: str, seconds: int):
+        self.connection = connection
+        self.key = key
+        self.seconds = seconds
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lost = threading.Event()
+        self._renew = connection.register_script(RENEW)
+        self._release = connection.register_script(RELEASE)
+
+    def acquire(self, stopping: threading.Event) -> bool:
+        """Wait until the lease is ours (True), or until `stopping` is set (False)."""
+        announced = False
+        while not stopping.is_set():
+            try:
+                if self.connection.set(self.key, self.token, nx=True, px=self.seconds * 1000):
+                    self.lost.clear()
+                    log.info("active on %s (lease %s)", self.key, self.token)
+                    return True
+                if not announced:
+                    holder = self.connection.get(self.key)
+                    log.warning("standby: %s is held by %s; taking over when it lapses (%d s)", self.key, holder, self.seconds)
+                    announced = True
+            except redis.RedisError as error:
+                log.warning("lease not asked for: Redis %s", error.__class__.__name__)
+            stopping.wait(POLL_SECONDS)
+        return False
+
+    def renew(self) -> bool:
+        """Extend the lease; False (and `lost` set) when another worker holds it now. A Redis error keeps the verdict for later."""
+        try:
+            if self._renew(keys=[self.key], args=[self.token, self.seconds * 1000]):
+                return True
+        except redis.RedisError as error:
+            log.warning("lease not renewed: Redis %s", error.__class__.__name__)
+            return not self.lost.is_set()
+        if not self.lost.is_set():
+            log.error("lost the lease on %s to another worker: taking no more jobs", self.key)
+        self.lost.set()
+        return False
+
+    def held(self) -> bool:
+        """The fence: does this worker still hold the lease, right now (one round trip)? False on any doubt."""
+        if self.lost.is_set():
+            return False
+        try:
+            holder = self.connection.get(self.key)
+        except redis.RedisError:
+            return False
+        if holder is None or holder.decode() != self.token:
+            self.lost.set()
+            return False
+        return True
+
+    def release(self) -> None:
+        """Give the lease up at a clean stop, so a standby takes over at once."""
+        try:
+            self._release(keys=[self.key], args=[self.token])
+        except redis.RedisError:
+            pass  # it lapses by itself
