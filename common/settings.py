@@ -186,26 +186,24 @@ class Settings(BaseSettings):
     FEE_STAMP_DUTY_RATE: float = Field(default=0.0005, ge=0, lt=0.01)  # sells only
     FEE_TRANSFER_RATE: float = Field(default=0.00001, ge=0, lt=0.01)
 
-    @field_validator("TRADER_CONFIGS", mode="before")
+    @field_validator("TRADER_CONFIGS", "API_CLIENTS", "ROUTINES", mode="before")
     @classmethod
-    def _parse_trader_configs(cls, raw: Any) -> Any:
-        value = parse_literal(raw, "TRADER_CONFIGS")
-        if isinstance(value, dict):
+    def _parse_lists(cls, raw: Any, info: Any) -> Any:
+        """JSON or the old server's Python-literal form; TRADER_CONFIGS may also be a single account."""
+        value = parse_literal(raw, info.field_name)
+        if isinstance(value, dict) and info.field_name == "TRADER_CONFIGS":
             value = [value]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"TRADER_CONFIGS must be a list of accounts, got {type(value).__name__}")
+            raise ConfigError(f"{info.field_name} must be a list, got {type(value).__name__}")
         return list(value)
 
-    @field_validator("ROUTINES", mode="before")
+    @field_validator("ROUTINES")
     @classmethod
-    def _parse_routines(cls, raw: Any) -> Any:
-        value = parse_literal(raw, "ROUTINES")
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"ROUTINES must be a list of routines, got {type(value).__name__}")
-        names = [str(entry.get("name")) for entry in value if isinstance(entry, dict)]
+    def _unique_routine_names(cls, routines: list[Routine]) -> list[Routine]:
+        names = [routine.name for routine in routines]
         if len(set(names)) != len(names):
-            raise ConfigError(f"ROUTINES has two routines named {sorted({n for n in names if names.count(n) > 1})}: names are unique")
-        return list(value)
+            raise ValueError(f"two routines named {sorted({n for n in names if names.count(n) > 1})}: names are unique")
+        return routines
 
     @field_validator("CALENDAR_HOLIDAYS", "CALENDAR_SESSIONS", mode="before")
     @classmethod
@@ -226,14 +224,6 @@ class Settings(BaseSettings):
         if weekend:
             raise ValueError(f"{', '.join(weekend)} fall on a weekend: make-up working Saturdays are never trading sessions")
         return days
-
-    @field_validator("API_CLIENTS", mode="before")
-    @classmethod
-    def _parse_api_clients(cls, raw: Any) -> Any:
-        value = parse_literal(raw, "API_CLIENTS")
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"API_CLIENTS must be a list of clients, got {type(value).__name__}")
-        return list(value)
 
     @model_validator(mode="after")
     def _run_time_files(self) -> Settings:
