@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from rq import get_current_job
 
-from common import audit, clock, events, risk
+from common import audit, clock, events, metrics, risk
 from common.exceptions import (
     BrokerTimeout,
     BrokerUnavailable,
@@ -96,6 +96,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", nothing_to_send=nothing, **base).model_dump()
     base.update(symbol=symbol, volume=volume, price=price)
     submitted_at = time.time()
+    metrics.observe(rt.redis, metrics.ORDER_TO_BROKER, max(submitted_at - order.meta.created_at, 0.0))
     rt.recorder.expect(tag, order.meta.client_id)
     _job_event(rt, order, tag, "sent", volume=volume, price=price, symbol=symbol)
     try:

@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import import_attribute
 
-from common import events, keys
+from common import events, keys, logs, metrics
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
 from common.notify import Notifier
@@ -58,6 +58,16 @@ class RouterJob(Job):
             )
         return import_attribute(target)
 
+    def perform(self):
+        """Run the job, keeping what it returned for the worker's figures (RQ writes it to Redis afterwards)."""
+        self.returned = super().perform()
+        return self.returned
+
+    def payload(self) -> dict:
+        """The job's payload as queued (empty when it carries none)."""
+        payload = (self.kwargs or {}).get("payload")
+        return payload if isinstance(payload, dict) else {}
+
 
 class RouterWorker(SimpleWorker):
     """RQ's SimpleWorker with the timer death penalty, our job functions only, a short blocking dequeue, and
@@ -66,10 +76,25 @@ class RouterWorker(SimpleWorker):
     death_penalty_class = TimerDeathPenalty
     job_class = RouterJob
 
-    def __init__(self, *args, dequeue_block: int = 5, **kwargs):
+    def __init__(self, *args, dequeue_block: int = 5, figures: redis.Redis | None = None, **kwargs):
         self._dequeue_block = dequeue_block  # read by RQ's __init__ (connection_timeout) before anything else is set
         self.stop_asked = False  # SIGINT/SIGTERM arrived (RQ records it only when a job is running)
         super().__init__(*args, **kwargs)
+        self._figures = figures or self.connection  # the connection whose metrics the worker's Flusher writes
+
+    def perform_job(self, job, queue):
+        """Run one job with its id, client id and account index on every log line written meanwhile."""
+        payload = job.payload() if isinstance(job, RouterJob) else {}
+        with logs.job_context(job.id, job.meta.get("client_id"), payload.get("account_index")):
+            return super().perform_job(job, queue)
+
+    def handle_job_success(self, job, queue, started_job_registry):
+        super().handle_job_success(job, queue, started_job_registry)  # the result is written: the job has ended
+        kind = job.meta.get("kind", "?")
+        metrics.count(self._figures, metrics.JOBS, kind=kind, outcome=job_outcome(kind, getattr(job, "returned", None)))
+        created = (job.payload().get("meta") or {}).get("created_at") if isinstance(job, RouterJob) else None
+        if kind == "order" and isinstance(created, (int, float)):
+            metrics.observe(self._figures, metrics.ORDER_TO_RESULT, max(time.time() - created, 0.0))
 
     def request_stop(self, signum, frame):
         self.stop_asked = True
@@ -91,7 +116,18 @@ class RouterWorker(SimpleWorker):
         failure = sys.exc_info()[1]
         if isinstance(failure, redis.RedisError):
             raise failure
-        return super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+        handled = super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+        metrics.count(self._figures, metrics.JOBS, kind=job.meta.get("kind", "?"), outcome="failed")
+        return handled
+
+
+def job_outcome(kind: str, result: object) -> str:
+    """The outcome label of a job that ended without raising: an order's outcome, a cancel's acceptance, else `done`."""
+    if kind == "order" and isinstance(result, dict):
+        return str(result.get("outcome", "unknown"))
+    if kind == "cancel" and isinstance(result, dict):
+        return "accepted" if result.get("accepted") else "refused"
+    return "done"
 
 
 def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event) -> None:
@@ -130,6 +166,7 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False, dequ
     if settings.BROKER == "qmt":
         _publish_calendar(connection)
     runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder))
+    figures = metrics.Flusher(connection).start()
     stop = threading.Event()
     beat = threading.Thread(target=_beat, args=(connection, settings, stop), name="worker-heartbeat", daemon=True)
     beat.start()
@@ -146,10 +183,12 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False, dequ
                 serializer=JSONSerializer,
                 name=f"router-{socket.gethostname()}-{os.getpid()}-{attempt}",
                 dequeue_block=settings.WORKER_DEQUEUE_BLOCK,
+                figures=connection,
             )
             log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(keys.QUEUES_BY_PRIORITY), settings.BROKER)
             try:
-                worker.work(burst=burst, with_scheduler=False, logging_level=settings.LOG_LEVEL)
+                # logging_level=None: RQ keeps the level common.logs gave its loggers (LOG_LEVEL, quiet below DEBUG)
+                worker.work(burst=burst, with_scheduler=False, logging_level=None)
                 if burst or worker.stop_asked:
                     return
                 # RQ's loop quits on a Redis timeout or any error it cannot place (logged above by RQ): not a stop request
@@ -164,6 +203,7 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False, dequ
         notifier.close()
         runtime.install(None)
         events.append(connection, events.WorkerEvent(state="down", host=socket.gethostname(), reason="stopped"))
+        figures.stop()
         log.info("worker stopped")
 
 
