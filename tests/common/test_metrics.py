@@ -104,3 +104,17 @@ def test_the_verdict_names_every_condition_that_fails(fake_redis):
     assert tradability.judge(fake_redis, settings) == tradability.Verdict(can_trade=True, reasons=[])
     fake_redis.set(keys.CALENDAR_STATUS, json.dumps({"today": clock.today().isoformat(), "session": None}))
     assert "does not know whether today" in tradability.judge(fake_redis, settings).reasons[0]
+
+
+def test_the_grafana_dashboard_asks_only_for_series_metrics_serves(fake_redis):
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    asked = {name for panel in dashboard["panels"] for target in panel["targets"] for name in re.findall(r"\bqmt_\w+", target["expr"])}
+    for family in (f for f in metrics.FAMILIES if f.kind == "counter"):  # a counter shows its series once something was counted
+        metrics.count(fake_redis, family, **dict.fromkeys(family.labels, "x"))
+    metrics.flush(fake_redis)
+    text = exposition.render(fake_redis, make_settings()).decode()
+    served = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+    assert asked and asked <= served, asked - served
