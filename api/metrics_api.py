@@ -15,6 +15,7 @@ from common import exposition, metrics
 
 bp = Blueprint("metrics", __name__)
 UNMATCHED = "unmatched"  # a path no route serves: one label value, so scanners cannot grow the series without end
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other method a client invents counts as "other"
 
 
 def register(app: Flask) -> None:
@@ -23,7 +24,8 @@ def register(app: Flask) -> None:
     @app.after_request
     def _count(response):
         route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-        metrics.count(router().redis, metrics.HTTP_REQUESTS, method=request.method, route=route, status=str(response.status_code))
+        method = request.method if request.method in METHODS else "other"
+        metrics.count(router().redis, metrics.HTTP_REQUESTS, method=method, route=route, status=str(response.status_code))
         return response
 
 

@@ -51,6 +51,7 @@ def test_metrics_counts_requests_by_route_and_status(client):
     assert post(client, ORDER).status_code == 202
     assert client.get("/qmt/trade/api/jobs/o0000000000000000").status_code == 401
     client.get("/no/such/path")
+    client.open("/qmt/trade/api/health", method="BREW")
     answer = client.get("/metrics")
     assert answer.status_code == 200 and answer.content_type.startswith("text/plain")
     [requests] = [f for f in text_string_to_metric_families(answer.get_data(as_text=True)) if f.name == "qmt_http_requests"]
@@ -58,6 +59,7 @@ def test_metrics_counts_requests_by_route_and_status(client):
     assert seen[("POST", "/qmt/trade/api/trade", "202")] == 1
     assert seen[("GET", "/qmt/trade/api/jobs/<job_id>", "401")] == 1
     assert seen[("GET", "unmatched", "404")] == 1
+    assert seen[("other", "unmatched", "405")] == 1  # an invented method is one label value, never a new series each
 
 
 def test_a_request_logs_its_route_and_client_and_leaves_no_context_behind(client, caplog):
