@@ -162,7 +162,7 @@ def embedded() -> int:
         settings, generated = embedded_settings()
     except ConfigError as error:
         refuse_start("run.py", error.message)
-    configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE or "")
+    configure(settings, "embedded")
     clock.set_offset(settings.CLOCK_OFFSET_SECONDS)
     connection = role_redis("run.py", settings)
     try:

@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.settings import Settings, get_settings
-from common.store import connect
+from common.store import connect, probe_connection
 from common.submission import Desk
 
 
@@ -30,7 +30,24 @@ def router() -> Router:
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
     """Build the web app; tests pass their own settings and connection."""
-    from api import auth, errors, events_api, health, jobs_api, openapi, query_api, risk_api, routines_api, sim_api, trade_api, trail, waiting
+    from api import (
+        auth,
+        errors,
+        events_api,
+        health,
+        jobs_api,
+        metrics_api,
+        openapi,
+        probes,
+        query_api,
+        request_log,
+        risk_api,
+        routines_api,
+        sim_api,
+        trade_api,
+        trail,
+        waiting,
+    )
 
     settings = settings or get_settings()
     app = Flask(__name__)
@@ -45,8 +62,11 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.json.ensure_ascii = False
     if settings.TRUSTED_PROXIES:  # the client's address is the one the nearest proxies put in X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXIES)
+    # readiness pings Redis with short timeouts; a test's own connection (fakeredis) serves as its probe too
+    probe = probe_connection(settings) if settings.REDIS_URL or connection is None else connection
     connection = connection or connect(settings)
     app.extensions["router"] = Router(settings=settings, redis=connection, desk=Desk(settings, connection))
+    request_log.register(app)
     errors.register(app)
     trail.register(app)
     waiting.register(app)
@@ -59,6 +79,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.register_blueprint(health.bp)
     app.register_blueprint(routines_api.bp)
     app.register_blueprint(events_api.bp)
+    probes.register(app, probe)
+    metrics_api.register(app)
     if settings.BROKER == "sim":
         app.register_blueprint(sim_api.bp)
     return app

@@ -6,6 +6,7 @@ import logging
 import sys
 from typing import Any
 
+from common import metrics
 from common.roles import address_in_use, role_redis, role_settings
 from common.settings import Settings
 
@@ -36,7 +37,9 @@ def main() -> int:
 
     from api import create_app
 
-    app = create_app(settings, role_redis("web", settings))
+    connection = role_redis("web", settings)
+    app = create_app(settings, connection)
+    metrics.Flusher(connection).start()  # this process's request counts into Redis every second (common.metrics)
     try:
         server = create_server(app, host=settings.FLASK_HOST, port=settings.FLASK_PORT, **server_options(settings))
     except OSError as error:

@@ -18,7 +18,7 @@ from api import body
 from api.openapi import documented
 from api.schemas import Done, LoginRequest
 from api.signing import sign, signature_matches
-from common import keys
+from common import keys, logs
 from common.exceptions import (
     AuthError,
     InvalidRequest,
@@ -121,6 +121,7 @@ def current_caller(reading: bool = False) -> Caller:
             g.caller = Caller(client_id=f"user:{user}", scopes=ROLE_SCOPES[role], accounts=None, source=request.remote_addr or "")
         else:
             g.caller = _verify_signature(reading)
+        logs.add_context(client_id=g.caller.client_id)
     return g.caller
 
 

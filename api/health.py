@@ -13,11 +13,11 @@ from flask import Blueprint, jsonify
 from api import router
 from api.openapi import documented
 from api.schemas import HealthAnswer
-from common import keys, terminals
+from common import keys, terminals, tradability
 from common.audit import mask_account
 
 bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
-WORKER_STALE_SECONDS = 10.0  # the worker beats every 2 s, even while a job blocks it
+WORKER_STALE_SECONDS = tradability.WORKER_STALE_SECONDS  # the worker beats every 2 s, even while a job blocks it
 
 
 def _hash(connection, key: str) -> dict[str, str]:
@@ -37,7 +37,11 @@ def _age(beat: dict) -> float | None:
 
 
 @bp.get("/health")
-@documented("Liveness: worker and scheduler heartbeats, broker connection per account, queue depths", answers={200: HealthAnswer}, errors=())
+@documented(
+    "Can the router trade (can_trade, with the reasons why not); worker and scheduler heartbeats, broker connection per account, queue depths",
+    answers={200: HealthAnswer},
+    errors=(),
+)
 def health():
     settings, connection = router().settings, router().redis
     scheduler_age = _age(_hash(connection, keys.SCHEDULER_HEARTBEAT))
@@ -58,13 +62,17 @@ def health():
         # unauthenticated: account numbers masked
         accounts.append({"index": index, "account_id": mask_account(account.account_id), "connected": connected})
     worker_alive = all(w["alive"] for w in workers)
+    verdict = tradability.judge(connection, settings)
     return jsonify(
         {
             "success": True,
             "ready": worker_alive and all(a["connected"] for a in accounts),
+            # can it trade now: every terminal's worker alive, every account connected, today's calendar known, kill switch off
+            "can_trade": verdict.can_trade,
+            "reasons": verdict.reasons,
             "worker": {"alive": worker_alive, "heartbeat_age": worker_age, "broker": workers[0]["broker"]},
             "terminals": workers,
-            "scheduler": {"alive": scheduler_age is not None and scheduler_age < 30, "heartbeat_age": scheduler_age},
+            "scheduler": {"alive": scheduler_age is not None and scheduler_age < tradability.SCHEDULER_STALE_SECONDS, "heartbeat_age": scheduler_age},
             "accounts": accounts,
             "queues": router().desk.queue_depths(),
             # the scheduler's latest verdict on today (session true/false/null) and when the calendar's data runs out

@@ -274,12 +274,29 @@ class HealthAnswer(BaseModel):
 
     success: Literal[True] = True
     ready: bool
+    can_trade: bool = Field(description="worker heartbeat fresh, every enabled account connected, today's calendar known, kill switch off")
+    reasons: list[str] = Field(description="why it cannot trade, one reason per failing condition; empty when it can")
     worker: dict[str, Any]
     scheduler: dict[str, Any]
     accounts: list[dict[str, Any]]
     queues: dict[str, int]
     terminals: list[dict[str, Any]] = Field(default_factory=list, description="per QMT terminal: its worker's heartbeat and its accounts")
     calendar: dict[str, Any] | None = Field(default=None, description="today, session (true/false/null), source, data_ends, warning")
+
+
+class LivenessAnswer(BaseModel):
+    """This web process serves HTTP (it checks nothing else)."""
+
+    success: Literal[True] = True
+    alive: Literal[True] = True
+
+
+class ReadinessAnswer(BaseModel):
+    """Whether this web process can take work (Redis answers, the settings let someone in); 503 with the reasons when not."""
+
+    success: bool
+    ready: bool
+    reasons: list[str]
 
 
 class Queued(RootModel[Accepted | FanOutAccepted]):

@@ -32,6 +32,8 @@ def _record(response) -> None:
     job_ids = answer.get("job_ids") or ([answer["job_id"]] if answer.get("job_id") else [])
     payload = None if request.endpoint == "auth.login" else g.get("parsed_body")
     error = g.get("auth_refusal") or answer.get("error")  # the precise reason a signature was refused (api.auth)
+    parsed = g.get("parsed_body")
+    account_index = parsed.get("trader_index") if isinstance(parsed, dict) else None
     log.info(
         "%s %s %s -> %s jobs=%s%s",
         client_id[:100],
@@ -40,6 +42,13 @@ def _record(response) -> None:
         response.status_code,
         ",".join(job_ids) or "-",
         f" error={str(error)[:200]!r}" if error else "",
+        # the job(s) and account the line is about, as fields of the JSON line (common.logs)
+        extra={
+            "client_id": client_id[:100],
+            "job_ids": job_ids or None,
+            "job_id": job_ids[0] if len(job_ids) == 1 else None,
+            "account_index": account_index if isinstance(account_index, int) and not isinstance(account_index, bool) else None,
+        },
     )
     # Redis just failed this request (stopped or frozen): the entry goes to the file only, so the answer is not held again
     store = None if g.get("store_unavailable") else current_app.extensions["router"].redis

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import redis
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from common import keys, stream_backlog
+from common import keys, metrics, stream_backlog
 from common.exceptions import CursorTooOld, InvalidRequest
 
 log = logging.getLogger("router.events")
@@ -216,6 +216,7 @@ def append(connection: redis.Redis, event: EventBase) -> str | None:
         body = event.model_dump_json(exclude={"kind", "ts"})
     except ValueError:  # text that is not UTF-8 (a lone surrogate in a client's strategy name): written \u-escaped
         body = json.dumps(event.model_dump(exclude={"kind", "ts"}), default=str)
+    metrics.count(connection, metrics.EVENTS_APPENDED, kind=event.kind)  # kept for later when Redis refuses it, counted now
     return stream_backlog.xadd(connection, keys.EVENTS_STREAM, {"kind": event.kind, "ts": event.ts, "body": body}, MAXLEN)
 
 

@@ -79,3 +79,17 @@ def routine_run(name: str, day: str) -> str:
 def calendar_warned(day: str) -> str:
     """Set when the calendar's data-end warning went out on `day` (ISO): once a day."""
     return f"{PREFIX}:calendar:warned:{day}"
+
+
+# -- metrics (common.metrics, common.exposition) -----------------------------------------------------
+def metric(family: str) -> str:
+    """Hash: the sums of one metric family over every process (field: JSON label values, `|b<i>` / `|sum` for histograms)."""
+    return f"{PREFIX}:metrics:{family}"
+
+
+# DingTalk's figures, kept by whatever sends the messages (the event-stream consumer): INCR the counters once per message
+# it posted (`sent`) or gave up on (`failed`), and SET the gauge to the messages waiting to be posted after every change.
+# /metrics exposes them as qmt_dingtalk_messages_total{outcome="sent"|"failed"} and qmt_dingtalk_queued.
+DINGTALK_SENT = f"{PREFIX}:metrics:dingtalk:sent"  # counter (INCR)
+DINGTALK_FAILED = f"{PREFIX}:metrics:dingtalk:failed"  # counter (INCR)
+DINGTALK_QUEUED = f"{PREFIX}:metrics:dingtalk:queued"  # gauge (SET): messages waiting to be posted now

@@ -34,7 +34,7 @@ def role_settings(role: str) -> Settings:
         refuse_start(role, error.message)
     if not settings.REDIS_URL:
         refuse_start(role, "REDIS_URL is not set; run `python run.py` for the embedded single-process mode")
-    configure(settings.LOG_LEVEL, settings.AUDIT_LOG_FILE or "")
+    configure(settings, role)
     clock.set_offset(settings.CLOCK_OFFSET_SECONDS)
     return settings
 

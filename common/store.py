@@ -25,7 +25,7 @@ def embedded_server():
         return _embedded_server
 
 
-def connect(settings: Settings, socket_timeout: float | None = None) -> redis.Redis:
+def connect(settings: Settings, socket_timeout: float | None = None, connect_timeout: float = 2.0) -> redis.Redis:
     """A client for REDIS_URL, with short timeouts so an outage (stopped or frozen server) is a quick error, not a hang.
 
     `socket_timeout` (seconds) bounds every command; default REDIS_SOCKET_TIMEOUT. A command that
@@ -38,7 +38,7 @@ def connect(settings: Settings, socket_timeout: float | None = None) -> redis.Re
         return fakeredis.FakeRedis(server=embedded_server())
     return redis.Redis.from_url(
         settings.REDIS_URL,
-        socket_connect_timeout=2,
+        socket_connect_timeout=connect_timeout,
         socket_timeout=settings.REDIS_SOCKET_TIMEOUT if socket_timeout is None else socket_timeout,
         health_check_interval=30,
         retry_on_timeout=False,
@@ -55,3 +55,11 @@ def dequeue_connection(settings: Settings) -> redis.Redis:
     a much longer one would leave a frozen Redis unnoticed for minutes (RQ's own default is 415 s).
     """
     return connect(settings, socket_timeout=settings.WORKER_DEQUEUE_BLOCK + settings.REDIS_SOCKET_TIMEOUT)
+
+
+PROBE_TIMEOUT = 0.5  # seconds: a readiness probe answers well within a load balancer's patience, even on a frozen Redis
+
+
+def probe_connection(settings: Settings) -> redis.Redis:
+    """A client for readiness probes (GET /readyz): connects and answers within PROBE_TIMEOUT or fails."""
+    return connect(settings, socket_timeout=PROBE_TIMEOUT, connect_timeout=PROBE_TIMEOUT)

@@ -16,7 +16,7 @@ import time
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from common import keys
+from common import keys, metrics
 from common.notify import Notifier
 from common.settings import Settings
 from scheduler.routine_loop import RoutineLoop
@@ -48,6 +48,7 @@ def run(settings: Settings, connection: redis.Redis, stop: threading.Event) -> N
     notifier = Notifier(settings)
     loop = RoutineLoop(settings, connection, notifier)
     scheduler = build(settings, connection, loop)
+    figures = metrics.Flusher(connection).start()  # the events it appends, counted for /metrics
     scheduler.start()
     _beat(connection)
     log.info("scheduler running in %s with %d job(s)", TIMEZONE, len(scheduler.get_jobs()))
@@ -57,4 +58,5 @@ def run(settings: Settings, connection: redis.Redis, stop: threading.Event) -> N
         scheduler.shutdown(wait=True)
         loop.resign()
         notifier.close()
+        figures.stop()
         log.info("scheduler stopped")

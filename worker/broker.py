@@ -9,6 +9,7 @@ again, then a fresh trader object with a new session id.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
@@ -101,7 +102,8 @@ class BrokerSession:
         """
         if not self.connected:
             raise BrokerUnavailable(f"broker session for {self.path or 'the simulator'} is not connected")
-        future = self._calls.submit(request, self.trader)
+        # the call's thread logs with the job's context (common.logs.job_context), as if it ran in the job's own thread
+        future = self._calls.submit(contextvars.copy_context().run, request, self.trader)
         try:
             return future.result(timeout=self.call_timeout)
         except CallTimeout:

@@ -140,7 +140,7 @@ class OrderEventRecorder:
         try:
             self._redis.set(keys.order_state(tag), json.dumps(state, ensure_ascii=False), ex=self._job_ttl)
         except redis.RedisError as error:
-            log.error("could not store order state for job %s: %s", tag, error)
+            log.error("could not store order state for job %s: %s", tag, error, extra={"job_id": tag})
 
     def _event(self, kind: type[events.EventBase], **fields: Any) -> None:
         """Append an event; a field the broker filled oddly is logged, never raised on its callback thread."""

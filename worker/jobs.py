@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from rq import get_current_job
 
-from common import audit, clock, events, risk
+from common import audit, clock, events, metrics, risk
 from common.exceptions import (
     BrokerTimeout,
     BrokerUnavailable,
@@ -102,6 +102,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     except LeaseLost:
         log.error("job %s not sent: this worker lost its terminal's lease", tag)
         return OrderResult(outcome="not_submitted", error="the worker lost its terminal's lease to another worker; never sent", **base).model_dump()
+    metrics.observe(rt.redis, metrics.ORDER_TO_BROKER, max(submitted_at - order.meta.created_at, 0.0))
     rt.recorder.expect(tag, order.meta.client_id)
     _job_event(rt, order, tag, "sent", volume=volume, price=price, symbol=symbol)
     try:

@@ -24,7 +24,7 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import import_attribute
 
-from common import events, terminals
+from common import events, logs, metrics, terminals
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
 from common.notify import Notifier
@@ -61,6 +61,16 @@ class RouterJob(Job):
             )
         return import_attribute(target)
 
+    def perform(self):
+        """Run the job, keeping what it returned for the worker's figures (RQ writes it to Redis afterwards)."""
+        self.returned = super().perform()
+        return self.returned
+
+    def payload(self) -> dict:
+        """The job's payload as queued (empty when it carries none)."""
+        payload = (self.kwargs or {}).get("payload")
+        return payload if isinstance(payload, dict) else {}
+
 
 class RouterWorker(SimpleWorker):
     """RQ's SimpleWorker with the timer death penalty, our job functions only, a short blocking dequeue, and
@@ -69,11 +79,26 @@ class RouterWorker(SimpleWorker):
     death_penalty_class = TimerDeathPenalty
     job_class = RouterJob
 
-    def __init__(self, *args, dequeue_block: int = 5, lease: Lease | None = None, **kwargs):
+    def __init__(self, *args, dequeue_block: int = 5, lease: Lease | None = None, figures: redis.Redis | None = None, **kwargs):
         self._dequeue_block = dequeue_block  # read by RQ's __init__ (connection_timeout) before anything else is set
         self.stop_asked = False  # SIGINT/SIGTERM arrived (RQ records it only when a job is running)
         self.lease = lease
         super().__init__(*args, **kwargs)
+        self._figures = figures or self.connection  # the connection whose metrics the worker's Flusher writes
+
+    def perform_job(self, job, queue):
+        """Run one job with its id, client id and account index on every log line written meanwhile."""
+        payload = job.payload() if isinstance(job, RouterJob) else {}
+        with logs.job_context(job.id, job.meta.get("client_id"), payload.get("account_index")):
+            return super().perform_job(job, queue)
+
+    def handle_job_success(self, job, queue, started_job_registry):
+        super().handle_job_success(job, queue, started_job_registry)  # the result is written: the job has ended
+        kind = job.meta.get("kind", "?")
+        metrics.count(self._figures, metrics.JOBS, kind=kind, outcome=job_outcome(kind, getattr(job, "returned", None)))
+        created = (job.payload().get("meta") or {}).get("created_at") if isinstance(job, RouterJob) else None
+        if kind == "order" and isinstance(created, (int, float)):
+            metrics.observe(self._figures, metrics.ORDER_TO_RESULT, max(time.time() - created, 0.0))
 
     def heartbeat(self, timeout=None, pipeline=None):
         # between jobs (never inside a job's own bookkeeping, which passes a pipeline): a lost lease ends the loop
@@ -109,7 +134,18 @@ class RouterWorker(SimpleWorker):
         failure = sys.exc_info()[1]
         if isinstance(failure, redis.RedisError):
             raise failure
-        return super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+        handled = super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+        metrics.count(self._figures, metrics.JOBS, kind=job.meta.get("kind", "?"), outcome="failed")
+        return handled
+
+
+def job_outcome(kind: str, result: object) -> str:
+    """The outcome label of a job that ended without raising: an order's outcome, a cancel's acceptance, else `done`."""
+    if kind == "order" and isinstance(result, dict):
+        return str(result.get("outcome", "unknown"))
+    if kind == "cancel" and isinstance(result, dict):
+        return "accepted" if result.get("accepted") else "refused"
+    return "done"
 
 
 def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event, terminal: Terminal, lease: Lease) -> None:
@@ -164,6 +200,7 @@ def _serve_terminal(settings: Settings, connection: redis.Redis, dequeue: redis.
     if settings.BROKER == "qmt":
         _publish_calendar(connection)
     runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder, lease=lease))
+    figures = metrics.Flusher(connection).start()
     stop = threading.Event()
     beat = threading.Thread(target=_beat, args=(connection, settings, stop, terminal, lease), name="worker-heartbeat", daemon=True)
     beat.start()
@@ -182,10 +219,12 @@ def _serve_terminal(settings: Settings, connection: redis.Redis, dequeue: redis.
                 name=f"router-{terminal.name}-{socket.gethostname()}-{os.getpid()}-{attempt}",
                 dequeue_block=settings.WORKER_DEQUEUE_BLOCK,
                 lease=lease,
+                figures=connection,
             )
             log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(terminal.queues), settings.BROKER)
             try:
-                worker.work(burst=burst, with_scheduler=False, logging_level=settings.LOG_LEVEL)
+                # logging_level=None: RQ keeps the level common.logs gave its loggers (LOG_LEVEL, quiet below DEBUG)
+                worker.work(burst=burst, with_scheduler=False, logging_level=None)
                 if lease.lost.is_set():
                     log.error("terminal %s: another worker holds the lease now; this one stops", terminal.name)
                     return False
@@ -203,6 +242,7 @@ def _serve_terminal(settings: Settings, connection: redis.Redis, dequeue: redis.
         notifier.close()
         runtime.install(None)
         events.append(connection, events.WorkerEvent(state="down", host=socket.gethostname(), reason=f"terminal {terminal.name} stopped"))
+        figures.stop()
         log.info("worker stopped")
     return True  # unreachable: the loop only returns
 

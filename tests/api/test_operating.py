@@ -1,0 +1,80 @@
+"""What an operator runs on: /healthz, /readyz, the can-trade verdict of /health, /metrics and the request log context."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from api import create_app
+from common import clock, keys, logs
+from tests.api.test_trade import ORDER, post
+from tests.support import make_settings
+
+
+def test_healthz_answers_without_redis_and_readyz_names_redis_within_two_seconds():
+    client = create_app(make_settings(REDIS_URL="redis://127.0.0.1:1/0")).test_client()
+    assert client.get("/healthz").get_json() == {"success": True, "alive": True}
+    started = time.monotonic()
+    answer = client.get("/readyz")
+    assert time.monotonic() - started < 2
+    assert answer.status_code == 503 and answer.get_json()["ready"] is False
+    assert answer.get_json()["reasons"][0].startswith("Redis does not answer (ConnectionError)")
+
+
+def test_readyz_is_200_without_a_worker_and_503_for_settings_nobody_can_use(client, fake_redis):
+    assert client.get("/readyz").get_json() == {"success": True, "ready": True, "reasons": []}
+    locked_out = create_app(make_settings(QMT_CLIENT_ACCOUNT="", TRADER_CONFIGS=[]), fake_redis).test_client()
+    answer = locked_out.get("/readyz")
+    assert answer.status_code == 503
+    assert [reason.split(":")[0] for reason in answer.get_json()["reasons"]] == [
+        "TRADER_CONFIGS has no enabled account",
+        "no signing client (QMT_CLIENT_*, OUTER_CLIENT_*, API_CLIENTS) and no web password",
+    ]
+
+
+def test_health_keeps_its_fields_and_adds_the_verdict_with_its_reasons(client, fake_redis):
+    body = client.get("/qmt/trade/api/health").get_json()
+    assert {"success", "ready", "worker", "scheduler", "accounts", "queues", "calendar"} <= set(body)
+    assert body["can_trade"] is False and body["reasons"][0].startswith("no worker heartbeat")
+    fake_redis.hset(keys.WORKER_HEARTBEAT, mapping={"ts": time.time()})
+    for index in (0, 1):
+        fake_redis.hset(keys.broker_connection(index), "connected", "1")
+    fake_redis.set(keys.CALENDAR_STATUS, json.dumps({"today": clock.today().isoformat(), "session": True}))
+    body = client.get("/qmt/trade/api/health").get_json()
+    assert (body["can_trade"], body["reasons"], body["ready"]) == (True, [], True)
+
+
+def test_metrics_counts_requests_by_route_and_status(client):
+    assert post(client, ORDER).status_code == 202
+    assert client.get("/qmt/trade/api/jobs/o0000000000000000").status_code == 401
+    client.get("/no/such/path")
+    client.open("/qmt/trade/api/health", method="BREW")
+    answer = client.get("/metrics")
+    assert answer.status_code == 200 and answer.content_type.startswith("text/plain")
+    [requests] = [f for f in text_string_to_metric_families(answer.get_data(as_text=True)) if f.name == "qmt_http_requests"]
+    seen = {(s.labels["method"], s.labels["route"], s.labels["status"]): s.value for s in requests.samples if s.name.endswith("_total")}
+    assert seen[("POST", "/qmt/trade/api/trade", "202")] == 1
+    assert seen[("GET", "/qmt/trade/api/jobs/<job_id>", "401")] == 1
+    assert seen[("GET", "unmatched", "404")] == 1
+    assert seen[("other", "unmatched", "405")] == 1  # an invented method is one label value, never a new series each
+
+
+def test_a_request_logs_its_route_and_client_and_leaves_no_context_behind(client, caplog):
+    captured: list[dict] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(logs.current_context())
+
+    handler = Keep()
+    caplog.set_level(logging.INFO, logger="web")
+    logging.getLogger("web").addHandler(handler)
+    try:
+        assert post(client, ORDER).status_code == 202
+    finally:
+        logging.getLogger("web").removeHandler(handler)
+    assert captured and captured[-1]["client_id"] == "test-client" and captured[-1]["route"] == "/qmt/trade/api/trade"
+    assert logs.current_context() == {}
