@@ -6,6 +6,8 @@
                              format, import-linter, mypy), then pytest [...]
     python run.py quickstart xtquant's official quick-start script against the simulator
     python run.py next-day [N] move the running simulator on N (default 1) trading days, through its web API
+    python run.py bench [...]  install the test dependencies, then measure the router beside a bare Flask + RQ app
+                             (tests/bench/bench_router.py; a private redis-server, else database 14 of 127.0.0.1:6379)
 
 Only the standard library is used until the virtual environment exists; then this script
 re-runs itself inside it.
@@ -250,12 +252,16 @@ def checks() -> int:
 
 
 def main() -> int:
-    testing = sys.argv[1:2] == ["test"]
+    testing = sys.argv[1:2] in (["test"], ["bench"])
     _bootstrap(ROOT / ("requirements-dev.txt" if testing else "requirements.txt"))
     if not _inside_venv():
         _reexec_in_venv()
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
+    if sys.argv[1:2] == ["bench"]:
+        from tests.bench.bench_router import main as bench
+
+        return bench(sys.argv[2:])
     if testing:
         return checks() or subprocess.call([sys.executable, "-m", "pytest", *sys.argv[2:]], cwd=ROOT)
     if sys.argv[1:2] == ["next-day"]:

@@ -61,18 +61,28 @@ def enqueue(
     meta = {"kind": payload.kind, "client_id": payload.meta.client_id}
     if fingerprint:
         meta["fingerprint"] = fingerprint
+    target = queue(connection, queue_name)
     try:
-        queue(connection, queue_name).enqueue_call(
-            func,
-            kwargs={"payload": payload.model_dump(mode="json")},
-            job_id=job_id,
-            timeout=NO_TIMEOUT,
-            result_ttl=job_ttl,
-            failure_ttl=job_ttl,
-            description=f"{payload.kind} {job_id}",
-            meta=meta,
-            unique=True,
-        )
+        # The id goes on the pending index before the job exists, so every queued job is on it (worker/recovery.py
+        # finds lost ones there); RQ's own registration of the queue rides in the same round trip.
+        with connection.pipeline(transaction=False) as first:
+            first.zadd(keys.PENDING_JOBS, {job_id: time.time()}, nx=True)
+            first.sadd(Queue.redis_queues_keys, target.key)
+            first.execute()
+        # RQ's repeat of that SADD goes into a pipeline never sent; the unique enqueue itself is RQ's atomic script
+        with connection.pipeline() as swallowed:
+            target.enqueue_call(
+                func,
+                kwargs={"payload": payload.model_dump(mode="json")},
+                job_id=job_id,
+                timeout=NO_TIMEOUT,
+                result_ttl=job_ttl,
+                failure_ttl=job_ttl,
+                description=f"{payload.kind} {job_id}",
+                meta=meta,
+                unique=True,
+                pipeline=swallowed,
+            )
     except DuplicateJobError:
         existing = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
         raise DuplicateJob(job_id, existing.meta.get("fingerprint")) from None

@@ -13,6 +13,8 @@ QUEUES_BY_PRIORITY = (CANCEL_QUEUE, ORDER_QUEUE, QUERY_QUEUE)
 WORKER_HEARTBEAT = f"{PREFIX}:worker:heartbeat"  # hash: ts, pid, broker, host
 SCHEDULER_HEARTBEAT = f"{PREFIX}:scheduler:heartbeat"
 EVENTS_STREAM = f"{PREFIX}:events"  # order/trade/connection events, capped
+# sorted set: ids of jobs queued and not yet seen started (score: when queued): what the orphan scan looks at
+PENDING_JOBS = f"{PREFIX}:jobs:pending"
 
 
 def order_state(job_id: str) -> str:

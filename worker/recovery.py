@@ -30,6 +30,7 @@ from worker.jobs import found_result, order_basics, order_by_tag
 
 log = logging.getLogger("worker.recovery")
 SETTLE_WAIT = 1.0  # seconds to let the broker record an order that was in flight before concluding it never arrived
+PENDING_GRACE = 300.0  # seconds an id may sit on the pending index before its job exists (an enqueue under way) before it is dropped
 
 
 def reconcile(connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int, queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY) -> dict[str, str]:
@@ -66,17 +67,34 @@ def find_orphans(connection: redis.Redis, queues: tuple[str, ...] = keys.QUEUES_
     pop whose answer was lost when Redis went away, leaves such a job, and RQ never finds it.
     It never ran, so even an order is safe to run (its deadline still applies). A running worker
     also holds each job it takes in this state for a moment: see OrphanWatch.
+
+    It looks only at the pending index (keys.PENDING_JOBS: every job is put on it before it is
+    queued, common.jobqueue.enqueue), never at the finished jobs Redis keeps for JOB_TTL, and drops
+    from it the jobs seen started or ended, and ids whose job never appeared after PENDING_GRACE.
     """
     waiting = {name: {i.decode() for i in connection.lrange(queue(connection, name).key, 0, -1)} for name in queues}
+    pending: Any = connection.zrange(keys.PENDING_JOBS, 0, -1, withscores=True)
+    if not pending:
+        return {}
+    with connection.pipeline(transaction=False) as pipe:
+        for raw_id, _ in pending:
+            pipe.hmget(f"rq:job:{raw_id.decode()}", "status", "origin")
+        states = pipe.execute()
     found: dict[str, str] = {}
-    for key in connection.scan_iter(match="rq:job:*", count=1000):
-        parts = key.decode().split(":")
-        if len(parts) != 3:
-            continue  # rq:job:<id>:dependents and the like
-        status, origin = connection.hmget(key, "status", "origin")
-        origin = origin.decode() if origin else ""
-        if status == b"queued" and origin in waiting and parts[2] not in waiting[origin]:
-            found[parts[2]] = origin
+    done: list[bytes] = []
+    stale = time.time() - PENDING_GRACE
+    for (raw_id, queued_at), (status, origin) in zip(pending, states, strict=True):
+        if status is None:
+            if queued_at < stale:  # its enqueue failed, or it aged out
+                done.append(raw_id)
+        elif status != b"queued":
+            done.append(raw_id)  # started (recovery settles those from the started registries) or ended
+        else:
+            origin = origin.decode() if origin else ""
+            if origin in waiting and raw_id.decode() not in waiting[origin]:
+                found[raw_id.decode()] = origin
+    if done:
+        connection.zrem(keys.PENDING_JOBS, *done)
     return found
 
 
@@ -116,6 +134,7 @@ class OrphanWatch:
 
 
 def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:
+    connection.zadd(keys.PENDING_JOBS, {job.id: time.time()})  # queued again: watched again
     queue(connection, queue_name).enqueue_job(job, at_front=True)
 
 

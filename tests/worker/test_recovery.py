@@ -120,3 +120,20 @@ def test_recovery_settles_by_tag_through_the_broker_protocol_alone(settings, fak
     view = jobqueue.view(fake_redis, reached)
     assert view.status == "finished" and view.result["order_id"] == order_id and view.result["status"] == "filled"
     assert [o.order_remark for o in fake.query_orders()] == [reached]  # nothing resent
+
+
+def test_the_orphan_scan_reads_the_pending_index_not_every_kept_job(settings, fake_redis, monkeypatch):
+    """Its cost follows the jobs still pending, not the finished jobs Redis keeps for JOB_TTL."""
+    from worker.recovery import find_orphans
+
+    for index in range(500):  # a day's finished jobs
+        fake_redis.hset(f"rq:job:o{index:016x}", mapping={"status": "finished", "origin": keys.ORDER_QUEUE})
+    finished_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    fake_redis.lpop(jobqueue.queue(fake_redis, keys.ORDER_QUEUE).key)
+    fake_redis.hset(f"rq:job:{finished_id}", "status", "finished")  # ran and ended
+    lost = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    fake_redis.lpop(jobqueue.queue(fake_redis, keys.ORDER_QUEUE).key)  # popped; the answer never reached a worker
+    waiting = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    monkeypatch.setattr(type(fake_redis), "scan_iter", lambda *a, **k: (_ for _ in ()).throw(AssertionError("scanned every key")))
+    assert find_orphans(fake_redis) == {lost: keys.ORDER_QUEUE}
+    assert {i.decode() for i in fake_redis.zrange(keys.PENDING_JOBS, 0, -1)} == {lost, waiting}  # the ended one is dropped

@@ -1,7 +1,8 @@
 """The simulator's books: cash, positions, orders, trades and repo loans per account, kept on disk.
 
-One JSON file per terminal (qmt_path) under SIM_DATA_DIR, as each real QMT keeps its own
-userdata_mini, written atomically after every change, so a restarted worker sees the same account.
+One folder per terminal (qmt_path) under SIM_DATA_DIR, as each real QMT keeps its own
+userdata_mini: a JSON snapshot written atomically and a journal of the changes since
+(worker/sim/journal.py), so a restarted worker sees the same account.
 Changes are made under a file lock (load, change, save), so two processes of one terminal (a
 standby worker taking over) never overwrite each other. Money in yuan, volumes in shares (张).
 """
@@ -86,6 +87,7 @@ class Book:
     next_order_id: int = 1
     next_trade_id: int = 1
     accounts: dict[str, Account] = field(default_factory=dict)
+    generation: int = 0  # which journal lines apply on top of this snapshot (worker/sim/journal.py)
 
     def account(self, account_id: str) -> Account:
         """An account by id; any id works and starts with `starting_cash`."""
@@ -170,5 +172,6 @@ def _plain(book: Book) -> dict:
         "starting_cash": book.starting_cash,
         "next_order_id": book.next_order_id,
         "next_trade_id": book.next_trade_id,
+        "generation": book.generation,
         "accounts": accounts,
     }

@@ -23,7 +23,7 @@ from filelock import FileLock
 
 from common import calendar
 from worker.sim import book as books
-from worker.sim import settlement, views
+from worker.sim import journal, settlement, views
 from worker.sim.exchange import OPEN, Exchange
 from worker.sim.market import PriceSource
 from worker.sizing import Fees
@@ -54,9 +54,10 @@ class SimTrader:
         self._timeout_ms = 0
         self.path.mkdir(parents=True, exist_ok=True)
         self._file_lock = FileLock(str(self.path / books.LOCK_FILE))  # another process of this terminal may change the books
+        self._store = journal.Store(self.path, float(config.get("starting_cash", 1_000_000.0)), config.get("start_day"))
         with self._file_lock:
-            self._stamp = books.stamp(self.path)
-            self.book = self._read_book()
+            self._stamp = self._store.stamp()
+            self.book = self._store.load()
         self.exchange = Exchange(
             self.book,
             PriceSource(config.get("prices_file")),
@@ -242,29 +243,26 @@ class SimTrader:
 
     def roll_day(self) -> str:
         """Settle the day and move to the next trading day (ISO date): T+1 release, repo repaid, open orders end."""
-        with self._locked():
+        with self._locked(full=True):  # it drops old orders and trades: only a snapshot says that
             return settlement.roll_day(self.exchange).isoformat()
 
     # -- internals -------------------------------------------------------------------------------
-    def _read_book(self) -> books.Book:
-        return books.load(self.path, float(self._config.get("starting_cash", 1_000_000.0)), self._config.get("start_day"))
-
     @contextmanager
-    def _locked(self, write: bool = True) -> Iterator[None]:
+    def _locked(self, write: bool = True, full: bool = False) -> Iterator[None]:
         """Hold the books (this process's threads, and other processes by the file lock); read them again when another
         process changed them; settle any calendar days passed; save after a change (reads skip the write)."""
         with self._lock, self._file_lock:
-            current = books.stamp(self.path)
+            current = self._store.stamp()
             if current != self._stamp:
-                self.book = self.exchange.book = self._read_book()
+                self.book = self.exchange.book = self._store.load()
                 self._stamp = current
             rolled = self._auto_roll and settlement.roll_until(self.exchange, books.today()) > 0
             try:
                 yield
             finally:
                 if write or rolled:
-                    books.save(self.path, self.book)
-                    self._stamp = books.stamp(self.path)
+                    self._store.save(self.book, full=full or rolled)  # only the change; a day roll rewrites the snapshot
+                    self._stamp = self._store.stamp()
 
     def _refuse_inside_callback(self, method: str) -> None:
         # In QMT a synchronous call made inside a callback deadlocks; say so instead of hanging.
