@@ -15,6 +15,7 @@ SCHEDULER_HEARTBEAT = f"{PREFIX}:scheduler:heartbeat"
 EVENTS_STREAM = f"{PREFIX}:events"  # order/trade/connection events, capped
 # sorted set: ids of jobs queued and not yet seen started (score: when queued): what the orphan scan looks at
 PENDING_JOBS = f"{PREFIX}:jobs:pending"
+PENDING_INDEXED = f"{PREFIX}:jobs:pending:indexed"  # + ":<first queue>": a terminal's worker swept the jobs queued before the index
 
 
 def order_state(job_id: str) -> str:

@@ -56,8 +56,27 @@ def reconcile(connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int, qu
                 settled[job_id] = "requeued"
             log.warning("recovered job %s left running by %s: %s", job_id, job.worker_name or "a dead worker", settled[job_id])
     # no worker is running yet: every popped-but-never-started job goes back to the front of its queue
-    settled.update(requeue_orphans(connection, find_orphans(connection, queues)))
+    settled.update(requeue_orphans(connection, {**_orphans_from_before_the_index(connection, queues), **find_orphans(connection, queues)}))
     return settled
+
+
+def _orphans_from_before_the_index(connection: redis.Redis, queues: tuple[str, ...]) -> dict[str, str]:
+    """Once per deployment: orphans queued by a version without the pending index, found the slow way (every job key)."""
+    marker = f"{keys.PENDING_INDEXED}:{queues[0]}"  # per terminal: each sweeps its own queues once
+    if connection.exists(marker):
+        return {}
+    waiting = {name: {i.decode() for i in connection.lrange(queue(connection, name).key, 0, -1)} for name in queues}
+    found: dict[str, str] = {}
+    for key in connection.scan_iter(match="rq:job:*", count=1000):
+        parts = key.decode().split(":")
+        if len(parts) != 3:
+            continue  # rq:job:<id>:dependents and the like
+        status, origin = connection.hmget(key, "status", "origin")
+        origin_name = origin.decode() if origin else ""
+        if status == b"queued" and origin_name in waiting and parts[2] not in waiting[origin_name]:
+            found[parts[2]] = origin_name
+    connection.set(marker, "1")
+    return found
 
 
 def find_orphans(connection: redis.Redis, queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY) -> dict[str, str]:

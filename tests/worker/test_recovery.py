@@ -137,3 +137,13 @@ def test_the_orphan_scan_reads_the_pending_index_not_every_kept_job(settings, fa
     monkeypatch.setattr(type(fake_redis), "scan_iter", lambda *a, **k: (_ for _ in ()).throw(AssertionError("scanned every key")))
     assert find_orphans(fake_redis) == {lost: keys.ORDER_QUEUE}
     assert {i.decode() for i in fake_redis.zrange(keys.PENDING_JOBS, 0, -1)} == {lost, waiting}  # the ended one is dropped
+
+
+def test_jobs_orphaned_before_the_pending_index_existed_are_found_once_at_start(settings, fake_redis):
+    """A job popped but never started by a version that kept no pending index is still put back on its queue."""
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    fake_redis.lpop(jobqueue.queue(fake_redis, keys.ORDER_QUEUE).key)  # popped; the worker died before starting it
+    fake_redis.delete(keys.PENDING_JOBS)  # as the previous version left Redis: no index
+    serve(settings, fake_redis, burst=True)
+    assert jobqueue.view(fake_redis, job_id).status == "finished"
+    assert fake_redis.exists(f"{keys.PENDING_INDEXED}:{keys.CANCEL_QUEUE}")  # swept once; later scans use the index
