@@ -10,9 +10,9 @@ ORDER_QUEUE = "order"
 QUERY_QUEUE = "query"
 QUEUES_BY_PRIORITY = (CANCEL_QUEUE, ORDER_QUEUE, QUERY_QUEUE)
 
-WORKER_HEARTBEAT = f"{PREFIX}:worker:heartbeat"  # hash: ts, pid, broker, host
+WORKER_HEARTBEAT = f"{PREFIX}:worker:heartbeat"  # hash: ts, pid, broker, host, started; stopped after a clean stop
 SCHEDULER_HEARTBEAT = f"{PREFIX}:scheduler:heartbeat"
-EVENTS_STREAM = f"{PREFIX}:events"  # order/trade/connection events, capped
+EVENTS_STREAM = f"{PREFIX}:events"  # everything that happens (common.events), capped by length and age
 
 
 def order_state(job_id: str) -> str:
@@ -69,3 +69,14 @@ def routine_run(name: str, day: str) -> str:
 def calendar_warned(day: str) -> str:
     """Set when the calendar's data-end warning went out on `day` (ISO): once a day."""
     return f"{PREFIX}:calendar:warned:{day}"
+
+
+# -- notifications and the event stream's upkeep (scheduler.notifier, scheduler.upkeep) -----------
+NOTIFY_GROUP = "dingtalk"  # the consumer group on the event stream that DingTalk reads through
+NOTIFY_SENT = f"{PREFIX}:notify:sent"  # sorted set: DingTalk posts of the last minute, by Redis time (ms), every process's
+WORKER_SILENT = f"{PREFIX}:worker:silent"  # set while the worker's heartbeat is stale: its `started`, announced once
+
+
+def notify_consumer(name: str) -> str:
+    """Set (with a short expiry) while the notifier consumer `name` is alive; when it lapses, its events are rescued."""
+    return f"{PREFIX}:notify:consumer:{name}"
