@@ -26,7 +26,6 @@ from rq.utils import import_attribute
 from common import events, keys
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
-from common.notify import Notifier
 from common.payloads import JOB_ROUTES
 from common.settings import Settings
 from worker import runtime
@@ -123,8 +122,7 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False, dequ
     dequeue = dequeue or connection
     # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (docs/architecture.md, "Windows").
     StartedJobRegistry.death_penalty_class = TimerDeathPenalty
-    notifier = Notifier(settings)
-    recorder = OrderEventRecorder(connection, settings.JOB_TTL, notifier)
+    recorder = OrderEventRecorder(connection, settings.JOB_TTL)
     brokers = Brokers(settings, connection, recorder)
     brokers.open()
     if settings.BROKER == "qmt":
@@ -160,11 +158,20 @@ def serve(settings: Settings, connection: redis.Redis, burst: bool = False, dequ
                 return
     finally:
         stop.set()
+        beat.join(5)
+        _mark_stopped(connection)
         brokers.close()
-        notifier.close()
         runtime.install(None)
         events.append(connection, events.WorkerEvent(state="down", host=socket.gethostname(), reason="stopped"))
         log.info("worker stopped")
+
+
+def _mark_stopped(connection: redis.Redis) -> None:
+    """Say in the heartbeat that this worker stopped on purpose: it announced that itself, and the scheduler need not."""
+    try:
+        connection.hset(keys.WORKER_HEARTBEAT, "stopped", time.time())
+    except redis.RedisError as error:
+        log.warning("heartbeat not marked stopped: %s", error.__class__.__name__)
 
 
 def _wait_for_redis(connection: redis.Redis) -> bool:
