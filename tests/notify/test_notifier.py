@@ -165,3 +165,20 @@ def test_one_rejection_told_three_ways_is_one_line(robot, fake_redis, running):
     assert wait_until(lambda: robot.accepted and pending(fake_redis) == 0, 10)
     [text] = robot.texts()
     assert text.count(job) == 1 and "废单 rejected: 888****567 buy 600000.SH 100 @ 10.0: 可用资金不足 (order 7, job" in text
+
+
+def test_lines_say_what_happened_in_chinese_and_english_masked_with_the_job():
+    from scheduler.notices import text
+
+    expired = events.JobEvent(
+        stage="expired", job_id="o1", account_id="8881234567", symbol="600000.SH", side="buy", volume=100, price=10.0, reason="waited past ORDER_TTL"
+    )
+    assert text(expired) == "过期 expired, never sent: 888****567 buy 600000.SH 100 @ 10.0: waited past ORDER_TTL (order job o1)"
+    assert text(events.ConnectionEvent(kind="disconnected")).startswith("QMT 断开 disconnected: reconnecting")
+    assert text(events.ConnectionEvent(kind="connected", account_id="8881234567")) == "QMT 已连接 connected 888****567"
+    assert (
+        text(events.WorkerEvent(state="down", host="win", reason="no heartbeat for 11 s")) == "工作进程停止 worker down (win): no heartbeat for 11 s"
+    )
+    done = events.RoutineEvent(name="nhg", day="2026-12-01", state="done", outcome={"lent": 200000.0, "order_ids": [1, 2]})
+    assert text(done) == "定时任务 routine nhg on 2026-12-01: lent 200,000.00 yuan, orders [1, 2]"
+    assert text(events.KillSwitchEvent(on=True, by="admin", job_ids=["c1"])) == "紧急停止 kill switch ON by admin: 1 cancel-all job(s) c1"
