@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -208,16 +208,38 @@ Event = Annotated[
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+KINDS = frozenset(
+    kind for model in get_args(get_args(Event)[0]) for kind in get_args(model.model_fields["kind"].annotation)
+)  # every event kind this version writes: "order", "trade", ..., "connected", "disconnected", ...
 
 
 def append(connection: redis.Redis, event: EventBase) -> str | None:
     """Add `event` to the stream; its id, or None when Redis failed (logged, and written with a later event: common.stream_backlog)."""
+    metrics.count(connection, metrics.EVENTS_APPENDED, kind=event.kind)  # kept for later when Redis refuses it, counted now
+    return stream_backlog.xadd(connection, keys.EVENTS_STREAM, _fields(event), MAXLEN)
+
+
+def _fields(event: EventBase) -> dict[str, Any]:
     try:
         body = event.model_dump_json(exclude={"kind", "ts"})
     except ValueError:  # text that is not UTF-8 (a lone surrogate in a client's strategy name): written \u-escaped
         body = json.dumps(event.model_dump(exclude={"kind", "ts"}), default=str)
-    metrics.count(connection, metrics.EVENTS_APPENDED, kind=event.kind)  # kept for later when Redis refuses it, counted now
-    return stream_backlog.xadd(connection, keys.EVENTS_STREAM, {"kind": event.kind, "ts": event.ts, "body": body}, MAXLEN)
+    return {"kind": event.kind, "ts": event.ts, "body": body}
+
+
+def append_to(connection: redis.Redis, pipe: Any, event: EventBase) -> None:
+    """Add `event` in a pipeline (of `connection`) the caller sends: its entry id is that command's result, and it
+    lands before what the caller does next — a job's "accepted" before any worker can say "sent"."""
+    metrics.count(connection, metrics.EVENTS_APPENDED, kind=event.kind)
+    pipe.xadd(keys.EVENTS_STREAM, _fields(event), maxlen=MAXLEN, approximate=True)
+
+
+def withdraw(connection: redis.Redis, entry_id: Any) -> None:
+    """Take back an event whose action did not happen after all (best effort: a Redis error leaves it)."""
+    try:
+        connection.xdel(keys.EVENTS_STREAM, entry_id)
+    except redis.RedisError as error:
+        log.warning("event %s not withdrawn: Redis %s", entry_id, error.__class__.__name__)
 
 
 def read(connection: redis.Redis, after: str = "0-0", count: int = 100, block_ms: int | None = None) -> list[tuple[str, Event]]:
@@ -268,6 +290,65 @@ def follow(
         if found or left_ms <= 0:
             return found, cursor
         # only others' events, or none yet: read on (blocking for what is left of the wait)
+
+
+# -- consumer groups: readers that must see every event once (the DingTalk notifier) ---------------------
+Entry = tuple[str, "Event | None"]  # a stream id and its event; None for an entry this version cannot read (acknowledge it)
+
+
+def join_group(connection: redis.Redis, group: str) -> None:
+    """Create consumer group `group`, reading the events appended from now on; nothing when it exists."""
+    try:
+        connection.xgroup_create(keys.EVENTS_STREAM, group, id="$", mkstream=True)
+    except redis.ResponseError as error:
+        if "BUSYGROUP" not in str(error):
+            raise
+
+
+def read_group(connection: redis.Redis, group: str, consumer: str, count: int, block_ms: int | None) -> list[Entry]:
+    """Up to `count` events no consumer of `group` was given yet, now pending for `consumer` until acknowledged.
+
+    `block_ms` waits for the first one: keep it under BLOCK_SLICE_MS (the socket timeout would cut a longer wait).
+    """
+    answer: Any = connection.xreadgroup(group, consumer, {keys.EVENTS_STREAM: ">"}, count=count, block=block_ms)
+    return [(_text(raw_id), _parse(_text(raw_id), fields)) for _, entries in answer or [] for raw_id, fields in entries]
+
+
+def acknowledge(connection: redis.Redis, group: str, entry_ids: list[str]) -> None:
+    """`group` is done with these events (XACK): they are never given to a consumer again."""
+    if entry_ids:
+        connection.xack(keys.EVENTS_STREAM, group, *entry_ids)
+
+
+def consumers(connection: redis.Redis, group: str) -> dict[str, int]:
+    """The consumers of `group` and how many events each holds unacknowledged."""
+    found: Any = connection.xinfo_consumers(keys.EVENTS_STREAM, group)
+    return {_text(entry["name"]): int(entry["pending"]) for entry in found}
+
+
+def claim(connection: redis.Redis, group: str, holder: str, consumer: str, count: int, min_idle_ms: int) -> list[Entry]:
+    """Up to `count` of the events `holder` (a dead consumer) left unacknowledged, now pending for `consumer`, oldest first.
+
+    Only entries idle for `min_idle_ms` move, so two consumers rescuing the same holder at once never both get one.
+    Entries trimmed from the stream meanwhile are dropped from the pending list by Redis.
+    """
+    held: Any = connection.xpending_range(keys.EVENTS_STREAM, group, "-", "+", count, consumername=holder)
+    if not held:
+        return []
+    moved: Any = connection.xclaim(keys.EVENTS_STREAM, group, consumer, min_idle_ms, [entry["message_id"] for entry in held])
+    return [(_text(raw_id), _parse(_text(raw_id), fields)) for raw_id, fields in moved or [] if fields is not None]
+
+
+def drop_consumer(connection: redis.Redis, group: str, consumer: str) -> None:
+    """Forget a consumer of `group` (a stopped process) once it holds nothing."""
+    connection.xgroup_delconsumer(keys.EVENTS_STREAM, group, consumer)
+
+
+def trim_older_than(connection: redis.Redis, days: float, now: float | None = None) -> int:
+    """Drop the events recorded more than `days` ago (XTRIM MINID); how many went."""
+    cutoff_ms = int(((time.time() if now is None else now) - days * 86_400) * 1000)
+    trimmed: Any = connection.xtrim(keys.EVENTS_STREAM, minid=f"{cutoff_ms}-0", approximate=False)
+    return int(trimmed)
 
 
 def _order(entry_id: str) -> tuple[int, int]:

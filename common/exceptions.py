@@ -197,3 +197,7 @@ class TradingHalted(RiskRejected):
 
 class InvalidOrderSide(RouterError):
     """A side the instrument cannot take, e.g. buying reverse repo (retail lends with a SELL)."""
+
+
+class NotificationFailed(RouterError):
+    """DingTalk did not accept a message (HTTP error, errcode != 0, timeout): it is sent again later, never dropped."""

@@ -18,7 +18,7 @@ from rq.job import Job, JobStatus
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
-from common import keys
+from common import events, keys
 from common.exceptions import DuplicateJob, EnqueueUnanswered, JobNotFound, StoreUnavailable
 from common.orders import ORDER_JUNK
 from common.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
@@ -46,8 +46,12 @@ def enqueue(
     job_id: str | None = None,
     fingerprint: str | None = None,
     terminal: Terminal | None = None,
+    announce: events.EventBase | None = None,
 ) -> str:
     """Put one job on its kind's queue (of `terminal`; default: the plain queues) and return its id.
+
+    `announce` (the job's "accepted" event) is appended just before the job exists, so it comes first in the
+    stream; it is withdrawn when the job turns out to be a duplicate or Redis refused it.
 
     Never overwrites an existing job (RQ's atomic unique enqueue).
 
@@ -62,13 +66,17 @@ def enqueue(
     if fingerprint:
         meta["fingerprint"] = fingerprint
     target = queue(connection, queue_name)
+    announced = None
     try:
         # The id goes on the pending index before the job exists, so every queued job is on it (worker/recovery.py
         # finds lost ones there); RQ's own registration of the queue rides in the same round trip.
         with connection.pipeline(transaction=False) as first:
             first.zadd(keys.PENDING_JOBS, {job_id: time.time()}, nx=True)
             first.sadd(Queue.redis_queues_keys, target.key)
-            first.execute()
+            if announce is not None:
+                events.append_to(connection, first, announce)
+            sent = first.execute()
+            announced = sent[2] if announce is not None else None
         # RQ's repeat of that SADD goes into a pipeline never sent; the unique enqueue itself is RQ's atomic script
         with connection.pipeline() as swallowed:
             target.enqueue_call(
@@ -84,6 +92,8 @@ def enqueue(
                 pipeline=swallowed,
             )
     except DuplicateJobError:
+        if announced is not None:
+            events.withdraw(connection, announced)  # the original job was announced when it was queued
         existing = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
         raise DuplicateJob(job_id, existing.meta.get("fingerprint")) from None
     except redis.TimeoutError as error:
@@ -96,6 +106,8 @@ def enqueue(
             job_id=job_id,
         ) from error
     except redis.RedisError as error:
+        if announced is not None:
+            events.withdraw(connection, announced)
         raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
     return job_id
 

@@ -10,9 +10,9 @@ ORDER_QUEUE = "order"
 QUERY_QUEUE = "query"
 QUEUES_BY_PRIORITY = (CANCEL_QUEUE, ORDER_QUEUE, QUERY_QUEUE)
 
-WORKER_HEARTBEAT = f"{PREFIX}:worker:heartbeat"  # hash: ts, pid, broker, host
+WORKER_HEARTBEAT = f"{PREFIX}:worker:heartbeat"  # hash: ts, pid, broker, host, started; stopped after a clean stop
 SCHEDULER_HEARTBEAT = f"{PREFIX}:scheduler:heartbeat"
-EVENTS_STREAM = f"{PREFIX}:events"  # order/trade/connection events, capped
+EVENTS_STREAM = f"{PREFIX}:events"  # everything that happens (common.events), capped by length and age
 # sorted set: ids of jobs queued and not yet seen started (score: when queued): what the orphan scan looks at
 PENDING_JOBS = f"{PREFIX}:jobs:pending"
 PENDING_INDEXED = f"{PREFIX}:jobs:pending:indexed"  # + ":<first queue>": a terminal's worker swept the jobs queued before the index
@@ -96,3 +96,14 @@ def metric(family: str) -> str:
 DINGTALK_SENT = f"{PREFIX}:metrics:dingtalk:sent"  # counter (INCR)
 DINGTALK_FAILED = f"{PREFIX}:metrics:dingtalk:failed"  # counter (INCR)
 DINGTALK_QUEUED = f"{PREFIX}:metrics:dingtalk:queued"  # gauge (SET): messages waiting to be posted now
+
+
+# -- notifications and the event stream's upkeep (scheduler.notifier, scheduler.upkeep) -----------
+NOTIFY_GROUP = "dingtalk"  # the consumer group on the event stream that DingTalk reads through
+NOTIFY_SENT = f"{PREFIX}:notify:sent"  # sorted set: DingTalk posts of the last minute, by Redis time (ms), every process's
+WORKER_SILENT = f"{PREFIX}:worker:silent"  # set while the worker's heartbeat is stale: its `started`, announced once
+
+
+def notify_consumer(name: str) -> str:
+    """Set (with a short expiry) while the notifier consumer `name` is alive; when it lapses, its events are rescued."""
+    return f"{PREFIX}:notify:consumer:{name}"

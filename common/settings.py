@@ -12,11 +12,34 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from common import events
 from common.exceptions import ConfigError
 from common.routines import Routine
 
 SCOPES = ("trade", "cancel", "query", "admin")
 TRADING_SCOPES = ("trade", "cancel", "query")
+# What reaches DingTalk unless NOTIFY_EVENTS says otherwise: what someone must act on or will want to know at once.
+# Not by default: risk refusals (the client got its 4xx; a runaway strategy would flood the group), jobs accepted and
+# sent and the broker's intermediate order statuses (every order: its fill or rejection says how it ended), account
+# statuses, config changes and fired routines (their outcome follows). They are all in GET /events.
+DEFAULT_NOTIFY_EVENTS = (
+    "order:rejected",  # 废单: the broker rejected an order
+    "order_error",
+    "trade",  # 成交: fills
+    "job:rejected",
+    "job:expired",
+    "job:unknown",
+    "job:not_submitted",
+    "disconnected",
+    "connected",
+    "worker",  # up, and down (stopped, or its heartbeat went stale)
+    "routine:done",
+    "routine:no_op",
+    "routine:failed",
+    "routine:missed",
+    "calendar",
+    "kill_switch",
+)
 
 
 # account_type as written in TRADER_CONFIGS -> xtquant's name for it. 1001 is the old server's code for a
@@ -141,6 +164,8 @@ class Settings(BaseSettings):
     DINGTALK_SECRET: str = Field(default="", repr=False)
     DINGTALK_KEYWORD: str = ""
     DINGTALK_API_URL: str = "https://oapi.dingtalk.com/robot/send"
+    # which events of the stream become DingTalk messages: kinds (common.events), or kind:state for one state of a kind
+    NOTIFY_EVENTS: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_NOTIFY_EVENTS))
 
     # Infrastructure
     REDIS_URL: str = ""  # empty: the embedded in-process stand-in (python run.py only)
@@ -224,6 +249,21 @@ class Settings(BaseSettings):
         if weekend:
             raise ValueError(f"{', '.join(weekend)} fall on a weekend: make-up working Saturdays are never trading sessions")
         return days
+
+    @field_validator("NOTIFY_EVENTS", mode="before")
+    @classmethod
+    def _parse_notify_events(cls, raw: Any) -> Any:
+        if isinstance(raw, str) and not raw.strip().startswith("["):
+            return [part.strip() for part in raw.split(",") if part.strip()]  # trade,order:rejected,worker:down
+        return parse_literal(raw, "NOTIFY_EVENTS")
+
+    @field_validator("NOTIFY_EVENTS")
+    @classmethod
+    def _known_kinds(cls, selectors: list[str]) -> list[str]:
+        unknown = [s for s in selectors if s.partition(":")[0] not in events.KINDS]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not an event kind (one of {', '.join(sorted(events.KINDS))}, optionally :state)")
+        return selectors
 
     @model_validator(mode="after")
     def _run_time_files(self) -> Settings:

@@ -48,6 +48,7 @@ from common.payloads import (
     SimDayPayload,
     Sizing,
     idempotent_job_id,
+    new_job_id,
 )
 from common.risk import RiskLimits
 from common.settings import AccountConfig, Settings
@@ -294,10 +295,13 @@ class Desk:
         replayed = False
         try:
             for payload in payloads:
-                job_id = idempotent_job_id(payload.kind, caller.client_id, idempotency.key, payload.account_index) if idempotency else None
+                if idempotency:
+                    job_id = idempotent_job_id(payload.kind, caller.client_id, idempotency.key, payload.account_index)
+                else:
+                    job_id = new_job_id(payload.kind)
                 try:
-                    queued.append((payload.account_index, self._enqueue(payload, job_id, fingerprint)))
-                    events.append(self.redis, accepted_event(payload, queued[-1][1]))  # never raises: the job is queued
+                    # the accepted event goes in just before the job, so no worker's "sent" can come first
+                    queued.append((payload.account_index, self._enqueue(payload, job_id, fingerprint, announce=accepted_event(payload, job_id))))
                 except DuplicateJob as duplicate:
                     risk.uncount_action(self.redis, payload.account_index)  # a retry is not a new order
                     if duplicate.fingerprint != fingerprint:
@@ -326,13 +330,14 @@ class Desk:
         job_id: str | None = None,
         fingerprint: str | None = None,
         terminal: terminals.Terminal | None = None,
+        announce: events.EventBase | None = None,
     ) -> str:
         """Enqueue on the queues of the terminal that holds the payload's account (or `terminal`, for jobs of none)."""
         # a query's answer was given when it came (or its 503 named the job): it need not outlive a client's retry by much
         ttl = self.settings.QUERY_RESULT_TTL if payload.kind == "query" else self.settings.JOB_TTL
         index = getattr(payload, "account_index", None)
         where = terminal or (terminals.of_account(self.settings, index) if index is not None else terminals.terminals(self.settings)[0])
-        return jobqueue.enqueue(self.redis, payload, ttl, job_id, fingerprint, where)
+        return jobqueue.enqueue(self.redis, payload, ttl, job_id, fingerprint, where, announce)
 
     def next_sim_day(self, caller: Caller, days: int = 1) -> Queued:
         """Move the simulator on by `days` trading days (admin, BROKER=sim only): T+1 released, repo repaid, open orders end.

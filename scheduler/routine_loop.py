@@ -22,7 +22,6 @@ import redis
 from common import calendar, clock, events, keys, routine_runs, routines
 from common.calendar import TradingCalendar
 from common.exceptions import RoutineAlreadyRan
-from common.notify import Notifier
 from common.routine_runs import RoutineRun
 from common.settings import Settings
 from common.submission import Desk
@@ -37,13 +36,12 @@ RESIGN = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del',
 class RoutineLoop:
     """What one scheduler process does each tick."""
 
-    def __init__(self, settings: Settings, connection: redis.Redis, notifier: Notifier | None = None, follow_outcomes: bool = True):
+    def __init__(self, settings: Settings, connection: redis.Redis, follow_outcomes: bool = True):
         """`follow_outcomes`: after firing, await the broker's verdict in a background thread (tests settle by hand)."""
         self.settings = settings
         self.follow_outcomes = follow_outcomes
         self.redis = connection
         self.desk = Desk(settings, connection)
-        self.notifier = notifier
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         self._calendar: tuple[date, TradingCalendar] | None = None
         self._unknown_logged: set[tuple[str, str]] = set()
@@ -73,6 +71,11 @@ class RoutineLoop:
             log.info("scheduler %s leads the routines", self.identity)
             return True
         return bool(self._renew(keys=[keys.SCHEDULER_LEADER], args=[self.identity, lease_ms]))
+
+    def leading(self) -> bool:
+        """True while this process holds the lease (taken and renewed by `tick`)."""
+        holder: Any = self.redis.get(keys.SCHEDULER_LEADER)
+        return holder is not None and (holder.decode() if isinstance(holder, bytes) else str(holder)) == self.identity
 
     def resign(self) -> None:
         """Give up the lease at a clean stop, so another scheduler leads at once instead of after LEASE_SECONDS."""
@@ -112,7 +115,7 @@ class RoutineLoop:
             self._unknown_logged.add((routine.name, day.isoformat()))
             message = f"routine {routine.name} does not fire on {day}: the trading calendar has no data for it"
             log.warning(message)
-            self.notify(message)
+            events.append(self.redis, events.CalendarEvent(message=message))
 
     def after_fire(self, run: RoutineRun, routine: routines.NhgRoutine | routines.AllinRoutine) -> None:
         """Say that it fired, then follow its jobs to the broker's verdict in the background and say how it ended."""
@@ -139,8 +142,6 @@ class RoutineLoop:
                 name=run.name, day=run.day, state=run.state, trigger=run.trigger, reason=run.reason, job_ids=run.job_ids, outcome=run.outcome
             ),
         )
-        if run.state != "fired":  # firing is announced with its outcome
-            self.notify(routine_runs.describe(run))
 
     def publish_calendar(self, now: datetime, trading: TradingCalendar) -> None:
         """Today's verdict and the data's end for /health and the status page; the data-end warning once a day."""
@@ -157,8 +158,3 @@ class RoutineLoop:
         if warning and self.redis.set(keys.calendar_warned(now.date().isoformat()), "1", nx=True, ex=2 * 86_400):
             log.warning(warning)
             events.append(self.redis, events.CalendarEvent(message=warning, data_ends=status["data_ends"]))
-            self.notify(f"交易日历 calendar: {warning}")
-
-    def notify(self, text: str) -> None:
-        if self.notifier is not None:
-            self.notifier.send(text)

@@ -1,4 +1,5 @@
-"""The scheduler's process: APScheduler in Asia/Shanghai running its heartbeat and the routine loop's tick.
+"""The scheduler's process: APScheduler in Asia/Shanghai running its heartbeat, the routine loop's tick and the
+leader's upkeep of the event stream; and the DingTalk notifier, a reader of that stream, in a thread of its own.
 
 Routines fire from the tick (scheduler.routine_loop), which reads the router's clock, so a restart,
 a late start or two scheduler processes are all judged against the per-day run records in Redis
@@ -17,9 +18,11 @@ import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from common import keys, metrics
-from common.notify import Notifier
 from common.settings import Settings
+from scheduler.dingtalk import POST_TIMEOUT
+from scheduler.notifier import Notifier
 from scheduler.routine_loop import RoutineLoop
+from scheduler.upkeep import Upkeep
 
 log = logging.getLogger("scheduler")
 TIMEZONE = "Asia/Shanghai"
@@ -36,20 +39,23 @@ def _beat(connection: redis.Redis) -> None:
 
 
 def build(settings: Settings, connection: redis.Redis, loop: RoutineLoop) -> BackgroundScheduler:
-    """A scheduler with its heartbeat and the routine loop's tick; not started."""
+    """A scheduler with its heartbeat, the routine loop's tick and the stream's upkeep; not started."""
     scheduler = BackgroundScheduler(timezone=TIMEZONE, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
     scheduler.add_job(_beat, "interval", seconds=HEARTBEAT_SECONDS, args=(connection,), id="heartbeat")
     scheduler.add_job(loop.tick, "interval", seconds=TICK_SECONDS, id="routines")
+    scheduler.add_job(Upkeep(connection, loop.leading, settings).tick, "interval", seconds=TICK_SECONDS, id="upkeep")
     return scheduler
 
 
 def run(settings: Settings, connection: redis.Redis, stop: threading.Event) -> None:
     """Run until `stop` is set, then shut down cleanly."""
-    notifier = Notifier(settings)
-    loop = RoutineLoop(settings, connection, notifier)
+    loop = RoutineLoop(settings, connection)
     scheduler = build(settings, connection, loop)
     figures = metrics.Flusher(connection).start()  # the events it appends, counted for /metrics
     scheduler.start()
+    notifier = Notifier(settings, connection)
+    notifying = threading.Thread(target=notifier.run, args=(stop,), name="dingtalk", daemon=True)
+    notifying.start()
     _beat(connection)
     log.info("scheduler running in %s with %d job(s)", TIMEZONE, len(scheduler.get_jobs()))
     try:
@@ -57,6 +63,6 @@ def run(settings: Settings, connection: redis.Redis, stop: threading.Event) -> N
     finally:
         scheduler.shutdown(wait=True)
         loop.resign()
-        notifier.close()
+        notifying.join(2 * POST_TIMEOUT + 1)  # a post under way ends within its timeouts
         figures.stop()
         log.info("scheduler stopped")

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from common import calendar, keys
+from common import calendar, events, keys
 from common.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, SimulatorOnly, UnknownAccount
 from common.settings import AccountConfig, Settings
 from worker.xt_broker import XtBroker
@@ -215,8 +215,9 @@ class Brokers:
             for index, account in session.accounts.items():
                 if session.trader.subscribe(account) != 0:
                     log.error("subscribe failed for trader_index %s", index)
-            if session.dropped:
-                self._recorder.notify(f"QMT 已重连 reconnected: {session.path or 'the simulator'}, session {session.session_id}")
+            if session.dropped:  # xtquant has no "connected" callback: the reconnect is recorded here
+                for _, account in session.members:
+                    events.append(self._redis, events.ConnectionEvent(kind="connected", account_id=account.account_id))
             session.failures = 0
             session.dropped = False
             session._online.set()

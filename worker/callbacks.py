@@ -18,9 +18,6 @@ import redis
 from pydantic import ValidationError
 
 from common import events, keys
-from common.audit import mask_account
-from common.notify import Notifier
-from common.orders import ORDER_JUNK
 from worker.snapshots import order_view, trade_view
 from worker.xt_broker import order_from_xt, trade_from_xt
 
@@ -32,10 +29,9 @@ CLIENTS_REMEMBERED = 10_000  # job tag -> client, for the events of orders sent 
 class OrderEventRecorder:
     """The callback object registered with every trader of this worker."""
 
-    def __init__(self, connection: redis.Redis, job_ttl: int, notifier: Notifier | None = None):
+    def __init__(self, connection: redis.Redis, job_ttl: int):
         self._redis = connection
         self._job_ttl = job_ttl
-        self._notifier = notifier
         self._latest: dict[int, dict] = {}  # order_id -> state, for waiters in this process
         self._errors: dict[str, dict] = {}  # job tag -> order error, for waiters
         self._clients: dict[str, str] = {}  # job tag -> client id, oldest first (events name the client)
@@ -86,25 +82,11 @@ class OrderEventRecorder:
             self._changed.notify_all()
         self._store_state(order.order_remark, state)
         self._event(events.OrderEvent, **state, **self._owner(order.order_remark))
-        if order.order_status == ORDER_JUNK:
-            self.notify(
-                f"废单 rejected: {mask_account(order.account_id)} {state['side']} {order.symbol} {order.volume} @ {order.price}: "
-                f"{order.status_msg} (order {order.order_id}, job {order.order_remark or '-'})"
-            )
 
     def on_stock_trade(self, pushed: Any) -> None:
         trade = trade_from_xt(pushed)
         view = trade_view(trade)
         self._event(events.TradeEvent, **view, **self._owner(trade.order_remark))
-        self.notify(
-            f"成交 filled: {mask_account(trade.account_id)} {view['side']} {trade.symbol} {trade.traded_volume} @ {trade.traded_price} "
-            f"(order {trade.order_id}, job {trade.order_remark or '-'})"
-        )
-
-    def notify(self, text: str) -> None:
-        """A DingTalk message, when notifications are configured (never blocks)."""
-        if self._notifier is not None:
-            self._notifier.send(text)
 
     def on_order_error(self, error: Any) -> None:
         detail = {
@@ -125,7 +107,6 @@ class OrderEventRecorder:
     def on_disconnected(self) -> None:
         log.warning("broker disconnected")
         self._event(events.ConnectionEvent, kind="disconnected")
-        self.notify("QMT 断开 disconnected: reconnecting with backoff; orders wait until their ORDER_TTL")
 
     def on_connected(self) -> None:
         self._event(events.ConnectionEvent, kind="connected")

@@ -71,10 +71,6 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     late = clock.time() - order.deadline
     if late > 0:
         log.warning("job %s expired: started %.1f s past its deadline; never sent", tag, late)
-        rt.recorder.notify(
-            f"过期 expired, never sent: {order.symbol} {SIDE_NAMES[order.order_type]} {order.volume or order.sizing} "
-            f"waited {late:.0f} s past ORDER_TTL (job {tag})"
-        )
         return OrderResult(outcome="expired", error=f"waited past ORDER_TTL ({late:.1f} s late); never sent", **base).model_dump()
     try:
         broker = rt.brokers.broker(order.account_index)
@@ -85,7 +81,6 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         return OrderResult(outcome="not_submitted", error=moved, **base).model_dump()
     if not broker.connected and not broker.wait_online(order.deadline - clock.time()):
         log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
-        rt.recorder.notify(f"过期 expired, never sent: {order.symbol} {SIDE_NAMES[order.order_type]}: QMT stayed disconnected (job {tag})")
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
     try:
         symbol, volume, price, notional = _resolve(order, broker, rt.settings)

@@ -27,7 +27,6 @@ from rq.utils import import_attribute
 from common import events, logs, metrics, terminals
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
-from common.notify import Notifier
 from common.payloads import JOB_ROUTES
 from common.settings import Settings
 from common.terminals import Terminal
@@ -193,8 +192,7 @@ def serve(
 def _serve_terminal(settings: Settings, connection: redis.Redis, dequeue: redis.Redis, burst: bool, terminal: Terminal, lease: Lease) -> bool:
     # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (docs/architecture.md, "Windows").
     StartedJobRegistry.death_penalty_class = TimerDeathPenalty
-    notifier = Notifier(settings)
-    recorder = OrderEventRecorder(connection, settings.JOB_TTL, notifier)
+    recorder = OrderEventRecorder(connection, settings.JOB_TTL)
     brokers = Brokers(settings, connection, recorder, indexes=terminal.accounts)
     brokers.open()
     if settings.BROKER == "qmt":
@@ -238,13 +236,22 @@ def _serve_terminal(settings: Settings, connection: redis.Redis, dequeue: redis.
                 return True
     finally:
         stop.set()
+        beat.join(5)
+        _mark_stopped(connection, terminal)
         brokers.close()
-        notifier.close()
         runtime.install(None)
         events.append(connection, events.WorkerEvent(state="down", host=socket.gethostname(), reason=f"terminal {terminal.name} stopped"))
         figures.stop()
         log.info("worker stopped")
     return True  # unreachable: the loop only returns
+
+
+def _mark_stopped(connection: redis.Redis, terminal: Terminal) -> None:
+    """Say in the heartbeat that this worker stopped on purpose: it announced that itself, and the scheduler need not."""
+    try:
+        connection.hset(terminal.heartbeat_key, "stopped", time.time())
+    except redis.RedisError as error:
+        log.warning("heartbeat not marked stopped: %s", error.__class__.__name__)
 
 
 def _stop_signals() -> threading.Event:

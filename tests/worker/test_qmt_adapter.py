@@ -70,9 +70,7 @@ def test_market_orders_send_price_zero_except_star_protective_price(settings, fa
 
 
 def _open_brokers(settings, fake_redis):
-    recorder = type(
-        "Recorder", (), {"on_disconnected": lambda self: None, "on_stock_order": lambda self, o: None, "notify": lambda self, text: None}
-    )()
+    recorder = type("Recorder", (), {"on_disconnected": lambda self: None, "on_stock_order": lambda self, o: None})()
     brokers = Brokers(settings, fake_redis, recorder)
     brokers.open()
     return brokers
