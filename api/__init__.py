@@ -30,7 +30,25 @@ def router() -> Router:
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
     """Build the web app; tests pass their own settings and connection."""
-    from api import auth, errors, events_api, health, jobs_api, openapi, query_api, risk_api, routines_api, sim_api, trade_api, trail, waiting
+    from flask_bootstrap import Bootstrap5
+
+    from api import (
+        auth,
+        csrf,
+        errors,
+        events_api,
+        health,
+        jobs_api,
+        openapi,
+        pages,
+        query_api,
+        risk_api,
+        routines_api,
+        sim_api,
+        trade_api,
+        trail,
+        waiting,
+    )
 
     settings = settings or get_settings()
     app = Flask(__name__)
@@ -40,6 +58,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         SESSION_COOKIE_SAMESITE="Strict",  # a cross-site page never rides a logged-in cookie
         SESSION_COOKIE_SECURE=settings.SESSION_COOKIE_SECURE,
         JSON_AS_ASCII=False,
+        BOOTSTRAP_SERVE_LOCAL=True,  # the pages' Bootstrap from the package itself: they work with no internet
         MAX_CONTENT_LENGTH=settings.MAX_BODY_BYTES,  # 413 before a larger body is read (waitress refuses it before Flask: api.__main__)
     )
     app.json.ensure_ascii = False
@@ -48,6 +67,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     connection = connection or connect(settings)
     app.extensions["router"] = Router(settings=settings, redis=connection, desk=Desk(settings, connection))
     errors.register(app)
+    csrf.register(app)
+    Bootstrap5(app)
     trail.register(app)
     waiting.register(app)
     app.register_blueprint(trade_api.bp)
@@ -59,6 +80,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.register_blueprint(health.bp)
     app.register_blueprint(routines_api.bp)
     app.register_blueprint(events_api.bp)
+    app.register_blueprint(pages.bp)
     if settings.BROKER == "sim":
         app.register_blueprint(sim_api.bp)
     return app

@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify
 from api import router
 from api.auth import current_caller, request_body, require
 from api.openapi import documented
-from api.schemas import AccountsAnswer, OrderAnswer, OrderLookup, OrdersAnswer, OrdersLookup, PortfolioAnswer, PositionsAnswer
+from api.schemas import AccountsAnswer, OrderAnswer, OrderLookup, OrdersAnswer, OrdersLookup, PortfolioAnswer, PositionsAnswer, TradesAnswer
 
 bp = Blueprint("query_api", __name__, url_prefix="/qmt/trade/api")
 QUERY_ERRORS = (401, 403, 404, 503)
@@ -61,3 +61,10 @@ def order():
 def orders():
     lookup = OrdersLookup.model_validate(request_body())
     return jsonify({"success": True, "orders": _query("orders", lookup.trader_index, cancelable_only=lookup.cancelable_only)})
+
+
+@bp.get("/trades/<int:trader_index>")
+@documented("Today's trades (fills) of one account", answers={200: TradesAnswer}, errors=QUERY_ERRORS)
+@require("query")
+def trades(trader_index: int):
+    return jsonify({"success": True, "trades": _query("trades", trader_index)})

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import redis
 
-from common import clock, events, jobqueue, keys, risk
+from common import clock, events, jobqueue, keys, risk, routines
 from common.exceptions import (
     DuplicateJob,
     EnqueueUnanswered,
@@ -58,6 +58,9 @@ from common.waiting import WaitingSlots
 WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
 Side = Literal["buy", "sell"]
 Payload = OrderPayload | CancelPayload  # what is counted against the rate caps
+# The waiting allowance all logged-in users' pages share (WAIT_SLOTS_PER_CLIENT): 20 open status pages never take
+# the slots a signing client's job polls need (common.waiting).
+WEB_USERS = "web users"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,11 @@ class Caller:
     def sees_every_job(self) -> bool:
         """Admins and logged-in users see every job (the status page); a signing client sees its own."""
         return "admin" in self.scopes or self.client_id.startswith("user:")
+
+    @property
+    def waiting_key(self) -> str:
+        """Whose allowance of waiting slots a wait draws on: the client's own; every logged-in user's page shares one."""
+        return WEB_USERS if self.client_id.startswith("user:") else self.client_id
 
     def meta(self) -> JobMeta:
         return JobMeta(client_id=self.client_id, source=self.source)
@@ -372,7 +380,7 @@ class Desk:
             raise JobNotFound(f"no job {job_id}")
         if not wait or job.status not in RUNNING:
             return job
-        with self.waiting.slot(caller.client_id) as granted:
+        with self.waiting.slot(caller.waiting_key) as granted:
             return jobqueue.wait(self.redis, job_id, wait) if granted else job
 
     def verdicts(self, caller: Caller, queued: Queued, seconds: float) -> list[Verdict] | None:
@@ -380,11 +388,11 @@ class Desk:
 
         The wait takes a waiting slot (common.waiting); with none left, None at once (the caller answers 202).
         """
-        with self.waiting.slot(caller.client_id) as granted:
+        with self.waiting.slot(caller.waiting_key) as granted:
             return await_verdicts(self.redis, queued.jobs, seconds) if granted else None
 
-    def events(self, caller: Caller, after: str, limit: int, wait: float) -> tuple[list[tuple[str, events.Event]], str]:
-        """Events after the cursor `after` that the caller may see, and the cursor to resume from (common.events.follow).
+    def events(self, caller: Caller, after: str, limit: int, wait: float, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, events.Event]], str]:
+        """Events after the cursor `after` that the caller may see (of `kinds`, or all), and the cursor to resume from.
 
         A signing client sees its own jobs' events and the system's; orders placed by hand in QMT (no job,
         no client) only admins and logged-in users. `wait` (≤ 30 s) draws on the waiting budget.
@@ -394,18 +402,50 @@ class Desk:
             raise InvalidRequest("limit must be between 1 and 1000", "limit")
         if not 0 <= wait <= WAIT_MAX_SECONDS:
             raise InvalidRequest(f"wait must be between 0 and {WAIT_MAX_SECONDS} seconds", "wait")
+        visible = self._visible_to(caller, kinds)
+        if not wait:
+            return events.follow(self.redis, after, limit, 0, visible)
+        with self.waiting.slot(caller.waiting_key) as granted:
+            return events.follow(self.redis, after, limit, wait if granted else 0, visible)
 
+    def recent_events(self, caller: Caller, last: int, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, events.Event]], str]:
+        """The caller's `last` most recent events (of `kinds`, or all), oldest first, and the cursor to follow on from."""
+        caller.require("query")
+        if not 1 <= last <= 1000:
+            raise InvalidRequest("last must be between 1 and 1000", "last")
+        return events.recent(self.redis, last, self._visible_to(caller, kinds))
+
+    def recent_jobs(self, caller: Caller, limit: int) -> list[tuple[events.JobEvent, JobView]]:
+        """The caller's latest order and cancel jobs, newest first: each job's `accepted` event and its view now.
+
+        A job whose result has expired (JOB_TTL) is left out.
+        """
+        caller.require("query")
+        if not 1 <= limit <= 200:
+            raise InvalidRequest("limit must be between 1 and 200", "limit")
+        seen = self._visible_to(caller, ("job",))
+        accepted, _ = events.recent(self.redis, limit, lambda e: seen(e) and isinstance(e, events.JobEvent) and e.stage == "accepted")
+        found = []
+        for _, event in reversed(accepted):
+            assert isinstance(event, events.JobEvent)
+            try:
+                found.append((event, jobqueue.view(self.redis, event.job_id)))
+            except JobNotFound:
+                continue
+        return found
+
+    @staticmethod
+    def _visible_to(caller: Caller, kinds: Sequence[str] = ()):
         def visible(event: events.EventBase) -> bool:
+            if kinds and event.kind not in kinds:
+                return False
             if caller.sees_every_job:
                 return True
             if event.client_id:
                 return event.client_id == caller.client_id
             return not isinstance(event, events.OrderFacts | events.BrokerRefusal)
 
-        if not wait:
-            return events.follow(self.redis, after, limit, 0, visible)
-        with self.waiting.slot(caller.client_id) as granted:
-            return events.follow(self.redis, after, limit, wait if granted else 0, visible)
+        return visible
 
     def queue_depths(self) -> dict[str, int]:
         """Jobs waiting on each queue, in the worker's priority order."""
@@ -422,6 +462,12 @@ class Desk:
         risk.save(self.redis, limits)
         events.append(self.redis, events.ConfigEvent(what="risk_limits", by=caller.client_id, change=change))
         return limits
+
+    def change_routines(self, caller: Caller, replacement: list[dict[str, Any]]) -> None:
+        """Replace every scheduled routine (admin), validated as a whole (common.routines)."""
+        caller.require("admin")
+        routines.save(self.redis, routines.validate(replacement))
+        events.append(self.redis, events.ConfigEvent(what="routines", by=caller.client_id, change={"routines": replacement}))
 
     def actions_today(self) -> dict[int, int]:
         """Orders and cancels counted today, per trader_index."""
