@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 import redis
@@ -238,21 +238,28 @@ def read(connection: redis.Redis, after: str = "0-0", count: int = 100, block_ms
     return found
 
 
-def recent(connection: redis.Redis, count: int, visible: Callable[[EventBase], bool], scan: int = RECENT_SCAN) -> tuple[list[tuple[str, Event]], str]:
-    """The last `count` events that `visible` lets through, oldest first, and the cursor to follow on from (the newest id).
+def recent(
+    connection: redis.Redis, count: int, visible: Callable[[EventBase], bool], kinds: Sequence[str] = (), scan: int = RECENT_SCAN
+) -> tuple[list[tuple[str, Event]], str]:
+    """The last `count` events of `kinds` (or all) that `visible` lets through, oldest first, and the cursor to follow on
+    from (the newest id of all).
 
-    Reads backwards from the newest entry, at most `scan` entries, so a rare kind costs a bounded read.
+    Reads backwards from the newest entry, at most `scan` entries, so a rare kind costs a bounded read; entries of
+    other kinds are skipped unparsed.
     """
     newest: Any = connection.xrevrange(keys.EVENTS_STREAM, count=1)
     cursor = _text(newest[0][0]) if newest else "0-0"
     found: list[tuple[str, Event]] = []
-    upper, read_so_far = "+", 0
+    upper, read_so_far, page = "+", 0, max(2 * count, 20)
     while len(found) < count and read_so_far < scan:
-        batch: Any = connection.xrevrange(keys.EVENTS_STREAM, max=upper, min="-", count=min(RECENT_PAGE, scan - read_so_far))
+        batch: Any = connection.xrevrange(keys.EVENTS_STREAM, max=upper, min="-", count=min(page, scan - read_so_far))
         if not batch:
             break
         read_so_far += len(batch)
+        page = min(2 * page, RECENT_PAGE)  # a rare kind: read further back in larger steps
         for raw_id, fields in batch:
+            if kinds and _text(fields.get(b"kind") or fields.get("kind") or "") not in kinds:
+                continue
             entry_id = _text(raw_id)
             event = _parse(entry_id, fields)
             if event is not None and visible(event):

@@ -15,6 +15,11 @@ SCHEDULER_HEARTBEAT = f"{PREFIX}:scheduler:heartbeat"
 EVENTS_STREAM = f"{PREFIX}:events"  # order/trade/connection events, capped
 
 
+def shared_query(question: str) -> str:
+    """The id of the query job that answers `question` (a digest of the query) for callers who accept a recent answer."""
+    return f"{PREFIX}:query:shared:{question}"
+
+
 def order_state(job_id: str) -> str:
     """JSON: the latest broker view of the order a job placed (status, filled volume, avg price)."""
     return f"{PREFIX}:order:{job_id}"

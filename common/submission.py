@@ -61,6 +61,7 @@ Payload = OrderPayload | CancelPayload  # what is counted against the rate caps
 # The waiting allowance all logged-in users' pages share (WAIT_SLOTS_PER_CLIENT): 20 open status pages never take
 # the slots a signing client's job polls need (common.waiting).
 WEB_USERS = "web users"
+SHARED_QUERY_MAX_AGE = 10.0  # seconds: the oldest answer a query may ask to share (Desk.query's max_age)
 
 
 @dataclass(frozen=True)
@@ -344,18 +345,22 @@ class Desk:
         return Queued(((None, self._enqueue(SimDayPayload(days=days, meta=caller.meta()))),))
 
     # -- queries and jobs ----------------------------------------------------------------------
-    def query(self, caller: Caller, what: QueryWhat, trader_index: int | None = None, **fields: Any) -> Any:
+    def query(self, caller: Caller, what: QueryWhat, trader_index: int | None = None, *, max_age: float = 0.0, **fields: Any) -> Any:
         """Ask the worker (accounts, asset, positions, orders, order, trades) and wait up to QUERY_TIMEOUT seconds.
 
+        `max_age` > 0 (at most SHARED_QUERY_MAX_AGE): an answer up to that many seconds old will do, so every caller
+        asking the same within that time shares one query job (20 open status pages cost the worker one).
         Raises WorkerUnanswered, naming the job id, when the worker fails or does not answer in time.
         """
         caller.require("query")
+        if not 0 <= max_age <= SHARED_QUERY_MAX_AGE:
+            raise InvalidRequest(f"max_age must be between 0 and {SHARED_QUERY_MAX_AGE:g} seconds", "max_age")
         account_id = None
         if trader_index is not None:
             [(trader_index, account)] = self.target_accounts(caller, trader_index)
             account_id = account.account_id
         payload = QueryPayload(what=what, account_index=trader_index, account_id=account_id, meta=caller.meta(), **fields)
-        job_id = self._enqueue(payload)
+        job_id = self._shared_query(payload, max_age) if max_age else self._enqueue(payload)
         job = jobqueue.wait(self.redis, job_id, self.settings.QUERY_TIMEOUT)
         if job.status == "failed":
             raise WorkerUnanswered(f"the worker could not answer: {job.error}", job_id=job_id)
@@ -366,6 +371,17 @@ class Desk:
         if what == "order" and job.result is None:
             raise OrderNotFound(f"no order {fields.get('order_id')} today on trader_index {trader_index}", "order_id")
         return job.result
+
+    def _shared_query(self, payload: QueryPayload, max_age: float) -> str:
+        """The query job another caller queued for the same question within `max_age` seconds, or a new one it may share."""
+        question = payload.model_dump(mode="json", exclude={"meta"})
+        key = keys.shared_query(hashlib.sha256(json.dumps(question, sort_keys=True).encode()).hexdigest()[:24])
+        found: Any = self.redis.get(key)
+        if found is not None and jobqueue.exists(self.redis, found.decode()):
+            return found.decode()
+        job_id = self._enqueue(payload)
+        self.redis.set(key, job_id, px=int(max_age * 1000), nx=True)  # two at once may both queue one: harmless
+        return job_id
 
     def job(self, caller: Caller, job_id: str, wait: float = 0.0) -> JobView:
         """A job as the caller may see it; with `wait` (0 to 30 s), once it has ended or the time is up.
@@ -413,7 +429,7 @@ class Desk:
         caller.require("query")
         if not 1 <= last <= 1000:
             raise InvalidRequest("last must be between 1 and 1000", "last")
-        return events.recent(self.redis, last, self._visible_to(caller, kinds))
+        return events.recent(self.redis, last, self._visible_to(caller, kinds), kinds)
 
     def recent_jobs(self, caller: Caller, limit: int) -> list[tuple[events.JobEvent, JobView]]:
         """The caller's latest order and cancel jobs, newest first: each job's `accepted` event and its view now.
@@ -424,7 +440,7 @@ class Desk:
         if not 1 <= limit <= 200:
             raise InvalidRequest("limit must be between 1 and 200", "limit")
         seen = self._visible_to(caller, ("job",))
-        accepted, _ = events.recent(self.redis, limit, lambda e: seen(e) and isinstance(e, events.JobEvent) and e.stage == "accepted")
+        accepted, _ = events.recent(self.redis, limit, lambda e: seen(e) and isinstance(e, events.JobEvent) and e.stage == "accepted", ("job",))
         found = []
         for _, event in reversed(accepted):
             assert isinstance(event, events.JobEvent)

@@ -1,10 +1,13 @@
 // The status page: vitals from /health, the kill switch, the last jobs, each account's money, positions, orders and
 // trades, the routines and the event stream. Live without reload: one long poll on /events?wait= at a time (it draws
 // on the router's waiting budget; when none is free the answer comes at once and the page waits before asking again),
-// and each panel is fetched again when an event concerns it, at most every few seconds.
+// and each panel is fetched again when an event concerns it, at most every few seconds; the account queries accept an
+// answer 3 s old (max_age), so many open pages share one query job for each.
 "use strict";
 
-const HEALTH_EVERY_MS = 3000;
+const HEALTH_EVERY_MS = 5000;
+const FOLLOW_GAP_MS = 1000;  // at least this between two reads of the event stream: a busy stream is read in batches
+const SHARED = "max_age=3";  // an answer 3 s old will do: every open status page shares one query job for it
 const LIVE_WAIT_S = 20;
 const state = { health: null, healthError: null, killSwitch: null, cursor: null };
 
@@ -122,25 +125,25 @@ function money(label, value) {
 async function loadAccount(account) {
   const panel = accountPanel(account);
   const problems = [];
-  const portfolio = await api("GET", `/portfolio/${account.index}`);
+  const portfolio = await api("GET", `/portfolio/${account.index}?${SHARED}`);
   if (portfolio.ok) {
     const p = portfolio.data.portfolio;
     panel.querySelector(".money").replaceChildren(money("Total asset", yuan(p.total_asset)), money("Cash", yuan(p.cash)),
       money("Market value", yuan(p.market_value)), money("Floating P&L", `${yuan(p.profit)} (${p.profit_ratio}%)`));
   } else problems.push(portfolio.data.error);
-  const positions = await api("GET", `/positions/${account.index}`);
+  const positions = await api("GET", `/positions/${account.index}?${SHARED}`);
   if (positions.ok) {
     panel.querySelector(".positions").replaceChildren(table(["Symbol", "Name", "Volume", "Available", "Cost", "Price", "Value", "P&L"],
       positions.data.positions.map((p) => [p.symbol, p.name, number(p.volume), number(p.can_use_volume), p.avg_price, p.current_price, yuan(p.market_value),
         `${yuan(p.profit)} (${p.profit_ratio}%)`]), "no positions"));
   } else problems.push(positions.data.error);
-  const orders = await api("POST", `/orders`, { trader_index: account.index });
+  const orders = await api("POST", `/orders?${SHARED}`, { trader_index: account.index });
   if (orders.ok) {
     panel.querySelector(".orders").replaceChildren(table(["Time", "Status", "Side", "Symbol", "Volume", "Price", "Filled", "Order"],
       orders.data.orders.map((o) => ({ class: "order-row", cells: [clockTime(o.order_time), o.status + (o.status_msg ? `: ${o.status_msg}` : ""), o.side,
         o.symbol, number(o.volume), o.price, number(o.traded_volume), o.order_id] })), "no orders today"));
   } else problems.push(orders.data.error);
-  const trades = await api("GET", `/trades/${account.index}`);
+  const trades = await api("GET", `/trades/${account.index}?${SHARED}`);
   if (trades.ok) {
     panel.querySelector(".trades").replaceChildren(table(["Time", "Order", "Side", "Symbol", "Volume", "Price", "Amount"],
       trades.data.trades.map((t) => ({ class: "trade-row", cells: [clockTime(t.traded_time), t.order_id, t.side, t.symbol, number(t.traded_volume),
@@ -221,8 +224,8 @@ function refresher(load, gapMs) {
 }
 
 const refresh = {
-  jobs: refresher(loadJobs, 1000),
-  accounts: refresher(loadAccounts, 3000),
+  jobs: refresher(loadJobs, 3000),
+  accounts: refresher(loadAccounts, 5000),
   routines: refresher(loadRoutines, 3000),
   killSwitch: refresher(loadKillSwitch, 0),
   health: refresher(loadHealth, 0),
@@ -251,6 +254,7 @@ async function follow() {
       live.textContent = "● live";
       live.className = "small updated text-success";
       if (!answer.data.events.length && Date.now() - started < 1000) await sleep(5000);  // no waiting slot free: ask again later
+      else await sleep(Math.max(0, started + FOLLOW_GAP_MS - Date.now()));
     } else {
       if (answer.status === 410) state.cursor = null;  // older than the oldest event kept: start again from the last few
       live.textContent = `○ reconnecting: ${answer.data.error}`;

@@ -85,3 +85,17 @@ def test_todays_trades(client, settings, fake_redis):
     assert fill["order_remark"] == job_id and fill["traded_amount"] == 3000.0
     assert while_worker_runs(lambda: get(client, "/trades/1"), settings, fake_redis).get_json()["trades"] == []
     assert get(client, "/trades/7").status_code == 404
+
+
+def test_queries_that_accept_a_recent_answer_share_one_job(client, settings, fake_redis):
+    def positions(query: str):
+        path = f"{API}/positions/0"
+        return client.get(f"{path}?{query}", headers=signed_headers("GET", path, query=query))
+
+    first = while_worker_runs(lambda: positions("max_age=5"), settings, fake_redis)
+    shared = positions("max_age=5")  # the first one's job answers it: no worker runs here, and none is needed
+    assert first.status_code == shared.status_code == 200 and shared.get_json() == first.get_json()
+    assert sum(jobqueue.queue(fake_redis, name).count for name in ("query",)) == 0
+    fresh = while_worker_runs(lambda: positions("max_age=0"), settings, fake_redis)  # asks the worker again
+    assert fresh.status_code == 200
+    assert positions("max_age=11").status_code == 400 and positions("max_age=x").status_code == 400
