@@ -16,7 +16,7 @@ EVENTS_STREAM = f"{PREFIX}:events"  # order/trade/connection events, capped
 
 
 def shared_query(question: str) -> str:
-    """The id of the query job that answers `question` (a digest of the query) for callers who accept a recent answer."""
+    """`<job id> <unix time queued>` of the latest query job for `question` (a digest), for callers who accept a recent answer."""
     return f"{PREFIX}:query:shared:{question}"
 
 

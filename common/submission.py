@@ -373,14 +373,19 @@ class Desk:
         return job.result
 
     def _shared_query(self, payload: QueryPayload, max_age: float) -> str:
-        """The query job another caller queued for the same question within `max_age` seconds, or a new one it may share."""
+        """The latest query job queued for the same question, if it was queued within `max_age` seconds; else a new one.
+
+        The new one becomes the latest, for others to share. Two callers at once may both queue one: harmless.
+        """
         question = payload.model_dump(mode="json", exclude={"meta"})
         key = keys.shared_query(hashlib.sha256(json.dumps(question, sort_keys=True).encode()).hexdigest()[:24])
         found: Any = self.redis.get(key)
-        if found is not None and jobqueue.exists(self.redis, found.decode()):
-            return found.decode()
+        if found is not None:
+            job_id, _, queued_at = found.decode().partition(" ")
+            if clock.time() - float(queued_at or 0) <= max_age and jobqueue.exists(self.redis, job_id):
+                return job_id
         job_id = self._enqueue(payload)
-        self.redis.set(key, job_id, px=int(max_age * 1000), nx=True)  # two at once may both queue one: harmless
+        self.redis.set(key, f"{job_id} {clock.time()}", px=int(SHARED_QUERY_MAX_AGE * 1000))
         return job_id
 
     def job(self, caller: Caller, job_id: str, wait: float = 0.0) -> JobView:

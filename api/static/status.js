@@ -7,7 +7,7 @@
 
 const HEALTH_EVERY_MS = 5000;
 const FOLLOW_GAP_MS = 1000;  // at least this between two reads of the event stream: a busy stream is read in batches
-const SHARED = "max_age=3";  // an answer 3 s old will do: every open status page shares one query job for it
+const SHARED_MAX_AGE = 3;  // seconds: an answer this old will do, so every open status page shares one query job for it
 const LIVE_WAIT_S = 20;
 const state = { health: null, healthError: null, killSwitch: null, cursor: null };
 
@@ -122,28 +122,29 @@ function money(label, value) {
 }
 
 // One account's four queries, one after the other: each is a job for the worker, so a page never floods it.
-async function loadAccount(account) {
+async function loadAccount(account, maxAge) {
+  const shared = `max_age=${maxAge.toFixed(2)}`;
   const panel = accountPanel(account);
   const problems = [];
-  const portfolio = await api("GET", `/portfolio/${account.index}?${SHARED}`);
+  const portfolio = await api("GET", `/portfolio/${account.index}?${shared}`);
   if (portfolio.ok) {
     const p = portfolio.data.portfolio;
     panel.querySelector(".money").replaceChildren(money("Total asset", yuan(p.total_asset)), money("Cash", yuan(p.cash)),
       money("Market value", yuan(p.market_value)), money("Floating P&L", `${yuan(p.profit)} (${p.profit_ratio}%)`));
   } else problems.push(portfolio.data.error);
-  const positions = await api("GET", `/positions/${account.index}?${SHARED}`);
+  const positions = await api("GET", `/positions/${account.index}?${shared}`);
   if (positions.ok) {
     panel.querySelector(".positions").replaceChildren(table(["Symbol", "Name", "Volume", "Available", "Cost", "Price", "Value", "P&L"],
       positions.data.positions.map((p) => [p.symbol, p.name, number(p.volume), number(p.can_use_volume), p.avg_price, p.current_price, yuan(p.market_value),
         `${yuan(p.profit)} (${p.profit_ratio}%)`]), "no positions"));
   } else problems.push(positions.data.error);
-  const orders = await api("POST", `/orders?${SHARED}`, { trader_index: account.index });
+  const orders = await api("POST", `/orders?${shared}`, { trader_index: account.index });
   if (orders.ok) {
     panel.querySelector(".orders").replaceChildren(table(["Time", "Status", "Side", "Symbol", "Volume", "Price", "Filled", "Order"],
       orders.data.orders.map((o) => ({ class: "order-row", cells: [clockTime(o.order_time), o.status + (o.status_msg ? `: ${o.status_msg}` : ""), o.side,
         o.symbol, number(o.volume), o.price, number(o.traded_volume), o.order_id] })), "no orders today"));
   } else problems.push(orders.data.error);
-  const trades = await api("GET", `/trades/${account.index}?${SHARED}`);
+  const trades = await api("GET", `/trades/${account.index}?${shared}`);
   if (trades.ok) {
     panel.querySelector(".trades").replaceChildren(table(["Time", "Order", "Side", "Symbol", "Volume", "Price", "Amount"],
       trades.data.trades.map((t) => ({ class: "trade-row", cells: [clockTime(t.traded_time), t.order_id, t.side, t.symbol, number(t.traded_volume),
@@ -154,7 +155,7 @@ async function loadAccount(account) {
   note.classList.toggle("text-danger", problems.length > 0);
 }
 
-async function loadAccounts() {
+async function loadAccounts(maxAge = SHARED_MAX_AGE) {
   for (const account of ACCOUNTS) {
     if (state.health && !state.health.worker.alive) {  // its queries would only wait out QUERY_TIMEOUT, holding a web thread each
       const note = accountPanel(account).querySelector(".updated");
@@ -162,7 +163,7 @@ async function loadAccounts() {
       note.classList.add("text-danger");
       continue;
     }
-    await loadAccount(account);
+    await loadAccount(account, maxAge);
   }
 }
 
@@ -206,21 +207,32 @@ function addEvents(found) {
 }
 
 // -- refreshing on events ---------------------------------------------------------------------------
-// A panel is fetched again at most once per `gapMs`, a little after the event that concerns it.
+// A panel is fetched again at most once per `gapMs`, a little after the event that concerns it; `load(maxAge)` is told
+// how old an answer may be: not older than the event that called for it (an answer shared with other pages may be).
 function refresher(load, gapMs) {
   let pending = false;
+  let calledAgain = null;  // when an event came while a load was under way: it may have missed it, so one more
   let last = 0;
-  return async () => {
-    if (pending) return;
+  const run = async () => {
+    if (pending) {
+      calledAgain = calledAgain || Date.now();
+      return;
+    }
     pending = true;
+    const called = Date.now();
     await sleep(Math.max(300, last + gapMs - Date.now()));
     last = Date.now();
     try {
-      await load();
+      await load(Math.min(SHARED_MAX_AGE, (Date.now() - called) / 1000));
     } finally {
       pending = false;
     }
+    if (calledAgain) {
+      calledAgain = null;
+      run();
+    }
   };
+  return run;
 }
 
 const refresh = {

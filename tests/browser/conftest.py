@@ -29,6 +29,9 @@ TRADER_PASSWORD = "trader-browser-pw"
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)  # a page refreshes a panel a few seconds after the event that concerns it
     if not Path(CHROMIUM).is_file():
         pytest.fail(
             f"the browser tests need Chromium at {CHROMIUM}: install Debian's package with "
