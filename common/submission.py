@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
 
 from common import clock, events, jobqueue, keys, risk, routines
+from common.events import Event, EventBase, JobEvent  # by name: in the Desk, `events` is also its method
 from common.exceptions import (
     DuplicateJob,
     EnqueueUnanswered,
@@ -429,14 +430,14 @@ class Desk:
         with self.waiting.slot(caller.waiting_key) as granted:
             return events.follow(self.redis, after, limit, wait if granted else 0, visible)
 
-    def recent_events(self, caller: Caller, last: int, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, events.Event]], str]:
+    def recent_events(self, caller: Caller, last: int, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, Event]], str]:
         """The caller's `last` most recent events (of `kinds`, or all), oldest first, and the cursor to follow on from."""
         caller.require("query")
         if not 1 <= last <= 1000:
             raise InvalidRequest("last must be between 1 and 1000", "last")
         return events.recent(self.redis, last, self._visible_to(caller, kinds), kinds)
 
-    def recent_jobs(self, caller: Caller, limit: int) -> list[tuple[events.JobEvent, JobView]]:
+    def recent_jobs(self, caller: Caller, limit: int) -> list[tuple[JobEvent, JobView]]:
         """The caller's latest order and cancel jobs, newest first: each job's `accepted` event and its view now.
 
         A job whose result has expired (JOB_TTL) is left out.
@@ -456,8 +457,10 @@ class Desk:
         return found
 
     @staticmethod
-    def _visible_to(caller: Caller, kinds: Sequence[str] = ()):
-        def visible(event: events.EventBase) -> bool:
+    def _visible_to(caller: Caller, kinds: Sequence[str] = ()) -> Callable[[EventBase], bool]:
+        """Which events the caller may see (of `kinds`, or all)."""
+
+        def visible(event: EventBase) -> bool:
             if kinds and event.kind not in kinds:
                 return False
             if caller.sees_every_job:

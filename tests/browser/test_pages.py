@@ -4,11 +4,13 @@ are impossible to miss on the status page, and the login page says when to try a
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from playwright.sync_api import expect
 
+from common import keys
 from tests.browser.conftest import TRADER_PASSWORD, Site, visible_text
 
 pytestmark = pytest.mark.integration
@@ -107,7 +109,7 @@ def test_an_admin_changes_a_risk_limit_that_the_signed_api_then_enforces(site: S
     site.shoot(page, "config")
 
 
-def test_a_thrown_kill_switch_and_a_stale_worker_are_impossible_to_miss(site: Site, new_page):
+def test_a_thrown_kill_switch_a_stale_worker_and_an_unknown_calendar_are_impossible_to_miss(site: Site, new_page, real_redis):
     status = new_page()
     site.log_in(status, "trader")
     expect(status.locator("#vital-kill-switch")).to_have_attribute("data-level", "ok")
@@ -128,6 +130,13 @@ def test_a_thrown_kill_switch_and_a_stale_worker_are_impossible_to_miss(site: Si
     site.roles.stop("worker")
     expect(status.locator("#alerts [data-alert=worker]")).to_contain_text("STALE", timeout=30_000)
     expect(status.locator("#vital-worker")).to_have_attribute("data-level", "bad")
+    expect(status.locator("#connections")).to_contain_text("UNKNOWN: worker stale")  # what it last wrote is no longer known
+
+    site.roles.stop("scheduler")  # it would publish its own verdict again within a second
+    unknown = {"today": "2031-01-02", "session": None, "source": "none", "data_ends": "2026-12-31", "warning": "no calendar data past 2026-12-31"}
+    real_redis.set(keys.CALENDAR_STATUS, json.dumps(unknown))
+    expect(status.locator("#alerts [data-alert=calendar]")).to_contain_text("Trading calendar UNKNOWN for 2031-01-02")
+    expect(status.locator("#vital-calendar")).to_have_attribute("data-level", "bad")
     site.shoot(status, "status-problems")
     assert "rgb(" in status.eval_on_selector("#alerts [data-alert=worker]", "e => getComputedStyle(e).backgroundColor")
 
