@@ -3,8 +3,9 @@
 This module is the only writer and reader of `keys.EVENTS_STREAM`: one pydantic model per kind,
 `append` (capped at about MAXLEN entries; the scheduler also trims entries older than MAX_AGE_DAYS),
 `read` / `follow` from a cursor, and `recent` (the last few, for a page that opens). Every role
-appends through it; `/events`, the status page and the DingTalk consumer read it. Each event names its job, client, account and order where it has
-them; a client following `/events` sees its own jobs' events and the system's (no client).
+appends through it; `/events`, the status page and the DingTalk consumer read it. Each event names
+its job, client, account and order where it has them; a client following `/events` sees its own
+jobs' events and the system's (no client).
 An entry is stored as the fields `kind`, `ts` (unix seconds) and `body` (the model's other fields as
 JSON), so entries written by earlier versions read too.
 """

@@ -413,7 +413,7 @@ class Desk:
         with self.waiting.slot(caller.waiting_key) as granted:
             return await_verdicts(self.redis, queued.jobs, seconds) if granted else None
 
-    def events(self, caller: Caller, after: str, limit: int, wait: float, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, events.Event]], str]:
+    def events(self, caller: Caller, after: str, limit: int, wait: float, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, Event]], str]:
         """Events after the cursor `after` that the caller may see (of `kinds`, or all), and the cursor to resume from.
 
         A signing client sees its own jobs' events and the system's; orders placed by hand in QMT (no job,
@@ -446,10 +446,10 @@ class Desk:
         if not 1 <= limit <= 200:
             raise InvalidRequest("limit must be between 1 and 200", "limit")
         seen = self._visible_to(caller, ("job",))
-        accepted, _ = events.recent(self.redis, limit, lambda e: seen(e) and isinstance(e, events.JobEvent) and e.stage == "accepted", ("job",))
+        accepted, _ = events.recent(self.redis, limit, lambda e: seen(e) and isinstance(e, JobEvent) and e.stage == "accepted", ("job",))
         found = []
         for _, event in reversed(accepted):
-            assert isinstance(event, events.JobEvent)
+            assert isinstance(event, JobEvent)
             try:
                 found.append((event, jobqueue.view(self.redis, event.job_id)))
             except JobNotFound:
