@@ -133,6 +133,7 @@ def _banner(settings, generated: dict) -> str:
         "",
         "QMT order router (embedded: web + worker + scheduler in one process)",
         f"  URL      {url}/qmt/trade/api/health",
+        f"  pages    {url}/ (log in as admin or trader)",
         f"  broker   {settings.BROKER}; Redis {'at ' + settings.REDIS_URL if settings.REDIS_URL else 'in-process stand-in (not persistent)'}",
         f"  accounts {', '.join(a.account_id for a in settings.enabled_accounts)}",
     ]

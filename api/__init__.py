@@ -30,14 +30,18 @@ def router() -> Router:
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
     """Build the web app; tests pass their own settings and connection."""
+    from flask_bootstrap import Bootstrap5
+
     from api import (
         auth,
+        csrf,
         errors,
         events_api,
         health,
         jobs_api,
         metrics_api,
         openapi,
+        pages,
         probes,
         query_api,
         request_log,
@@ -57,6 +61,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         SESSION_COOKIE_SAMESITE="Strict",  # a cross-site page never rides a logged-in cookie
         SESSION_COOKIE_SECURE=settings.SESSION_COOKIE_SECURE,
         JSON_AS_ASCII=False,
+        BOOTSTRAP_SERVE_LOCAL=True,  # the pages' Bootstrap from the package itself: they work with no internet
         MAX_CONTENT_LENGTH=settings.MAX_BODY_BYTES,  # 413 before a larger body is read (waitress refuses it before Flask: api.__main__)
     )
     app.json.ensure_ascii = False
@@ -68,6 +73,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.extensions["router"] = Router(settings=settings, redis=connection, desk=Desk(settings, connection))
     request_log.register(app)
     errors.register(app)
+    csrf.register(app)
+    Bootstrap5(app)
     trail.register(app)
     waiting.register(app)
     app.register_blueprint(trade_api.bp)
@@ -81,6 +88,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.register_blueprint(events_api.bp)
     probes.register(app, probe)
     metrics_api.register(app)
+    app.register_blueprint(pages.bp)
     if settings.BROKER == "sim":
         app.register_blueprint(sim_api.bp)
     return app

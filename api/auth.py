@@ -9,16 +9,17 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, jsonify, request, session
+from flask import Blueprint, Response, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
 
-from api import body
+from api import body, csrf
 from api.openapi import documented
 from api.schemas import Done, LoginRequest
 from api.signing import sign, signature_matches
-from common import keys, logs
+from common import clock, keys, logs
 from common.exceptions import (
     AuthError,
     InvalidRequest,
@@ -36,6 +37,7 @@ from common.submission import Caller
 
 log = logging.getLogger("api.auth")
 ROLE_SCOPES = {"admin": SCOPES, "trader": ("trade", "cancel", "query")}
+PAGE_SESSION = "page"  # set in a session the login page opened: its state changes need the CSRF token (api.csrf)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -118,11 +120,21 @@ def current_caller(reading: bool = False) -> Caller:
         role = session.get("role")
         if user and role in ROLE_SCOPES and _session_current():
             _same_origin()
+            if session.get(PAGE_SESSION) and request.method not in SAFE_METHODS:
+                csrf.check()  # a page's session: its state changes carry the CSRF token (api.csrf)
             g.caller = Caller(client_id=f"user:{user}", scopes=ROLE_SCOPES[role], accounts=None, source=request.remote_addr or "")
         else:
             g.caller = _verify_signature(reading)
         logs.add_context(client_id=g.caller.client_id)
     return g.caller
+
+
+def logged_in_role() -> str | None:
+    """The role (admin, trader) of this request's logged-in user, or None when no login session is in force."""
+    role = session.get("role")
+    if session.get("user") and role in ROLE_SCOPES and _session_current():
+        return role
+    return None
 
 
 def _session_epoch(user: str) -> int:
@@ -175,17 +187,9 @@ def _credentials() -> tuple[str, str]:
     return login.username, login.password
 
 
-@bp.post("/login")
-@documented(
-    "Log in as admin or trader (form or JSON); the session cookie then authenticates the API",
-    body=LoginRequest,
-    answers={200: Done},
-    errors=(400, 401, 422, 429),
-    form=True,
-)
-def login():
+def _check_password(username: str, password: str) -> None:
+    """Raise LoginFailed for a wrong password, LoginThrottled (with retry_after) past LOGIN_FAILURES in the window."""
     router = current_app.extensions["router"]
-    username, password = _credentials()
     passwords = {"admin": router.settings.ADMIN_PASSWORD, "trader": router.settings.TRADER_PASSWORD}
     # Failures count per user and address: a guesser elsewhere (or behind the same proxy, see TRUSTED_PROXIES)
     # never locks a user out. Unknown names share one counter, so inventing names adds no keys.
@@ -206,19 +210,84 @@ def login():
         log.warning("failed login for %r from %s", username, request.remote_addr)
         raise LoginFailed("wrong username or password")
     router.redis.delete(failures_key)
-    session.clear()
+
+
+def _open_session(username: str, page: bool) -> None:
+    session.clear()  # a fresh session (and CSRF secret) for every login
     session["user"] = username
     session["role"] = username
     session["epoch"] = _session_epoch(username)
-    log.info("login %s from %s", username, request.remote_addr)
+    if page:
+        session[PAGE_SESSION] = True
+    log.info("login %s from %s%s", username, request.remote_addr, " (login page)" if page else "")
+
+
+def _wants_page() -> bool:
+    """A browser at the login page (its form carries the CSRF field, or it asks for HTML), not an SDK that reads JSON."""
+    return request.mimetype in FORM_TYPES and (csrf.FIELD in request.form or "text/html" in request.headers.get("Accept", ""))
+
+
+@bp.post("/login")
+@documented(
+    "Log in as admin or trader (form or JSON); the session cookie then authenticates the API. "
+    "The login page's form (with its csrf_token) is answered with a redirect to the status page, or the page again with the reason",
+    body=LoginRequest,
+    answers={200: Done},
+    errors=(400, 401, 422, 429),
+    form=True,
+)
+def login():
+    if _wants_page():
+        return _page_login()
+    username, password = _credentials()
+    _check_password(username, password)
+    _open_session(username, page=False)
     return jsonify({"success": True})
 
 
+def _page_login():
+    """The login page's form: to the status page on success, else the page again saying why (and when to try again)."""
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    try:
+        csrf.check()  # no logging a browser in from another site's form
+        if not (username and password):
+            return login_form("Enter a username and a password.", 422, username)
+        _check_password(username, password)
+    except ScopeDenied:
+        return login_form("The login form had expired. It has been reloaded: log in again.", 400, username)
+    except LoginFailed:
+        return login_form("Wrong username or password.", 401, username)
+    except LoginThrottled as refusal:
+        seconds = int(refusal.details["retry_after"])
+        at = datetime.fromtimestamp(time.time() + seconds, clock.SHANGHAI)
+        message = f"Too many failed logins for this user from this address. Try again in {_duration(seconds)} (after {at:%H:%M:%S} Beijing time)."
+        response = login_form(message, 429, username)
+        response.headers["Retry-After"] = str(seconds)
+        return response
+    _open_session(username, page=True)
+    return redirect(url_for("pages.status"), 303)
+
+
+def _duration(seconds: int) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def login_form(message: str = "", status: int = 200, username: str = "") -> Response:
+    """The login page, with `message` (why the last attempt failed, or that the user logged out)."""
+    response = make_response(render_template("login.html", message=message, failed=status >= 400, username=username), status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/logout")
-@documented("Log out: every session cookie of this user stops authenticating", answers={200: Done}, errors=())
+@documented("Log out: every session cookie of this user stops authenticating (a browser is sent to the login page)", answers={200: Done}, errors=())
 def logout():
     # The cookie is signed, not stored: bumping the epoch is what ends it, even for a copy kept elsewhere.
-    if session.get("user") and session.get("role") in ROLE_SCOPES and _session_current():
+    if logged_in_role():
         current_app.extensions["router"].redis.incr(keys.session_epoch(session["user"]))
     session.clear()
+    if "text/html" in request.headers.get("Accept", ""):
+        return redirect(url_for("pages.login_page", out=1), 303)
     return jsonify({"success": True})

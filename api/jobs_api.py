@@ -1,8 +1,11 @@
-"""GET /qmt/trade/api/jobs/<job_id>[?wait=N]: a job's status and result, optionally held until it ends."""
+"""GET /qmt/trade/api/jobs/<job_id>[?wait=N]: a job's status and result, optionally held until it ends; GET /jobs: the latest jobs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, jsonify, request
+from pydantic import BaseModel, Field
 
 from api import router
 from api.auth import current_caller, require
@@ -29,3 +32,62 @@ def get_job(job_id: str):
     except ValueError:
         raise InvalidRequest(f"wait must be a number of seconds (0 to {WAIT_MAX_SECONDS}), got {raw_wait!r}", "wait") from None
     return jsonify(router().desk.job(current_caller(), job_id, wait).model_dump(mode="json"))
+
+
+class RecentJob(BaseModel):
+    """An order or cancel job as accepted at the door, with its status now."""
+
+    job_id: str
+    kind: str = Field(description="order or cancel")
+    status: str
+    client_id: str
+    accepted_at: float = Field(description="unix seconds")
+    account_index: int | None
+    symbol: str = ""
+    side: str = ""
+    volume: int = Field(description="shares (张); 0 when the worker sizes it")
+    price: float
+    ended_at: str | None = None
+    result: dict | list | None = None
+    error: str | None = None
+
+
+class RecentJobsAnswer(BaseModel):
+    """The caller's latest order and cancel jobs, newest first (a job kept no longer than JOB_TTL is left out)."""
+
+    success: bool = True
+    jobs: list[RecentJob]
+
+
+@bp.get("/jobs")
+@documented(
+    "The latest order and cancel jobs, newest first, with their status now",
+    answers={200: RecentJobsAnswer},
+    query={"limit": "at most this many jobs (1-200, default 20)"},
+    errors=(400, 401, 403, 503),
+)
+@require("query")
+def recent_jobs():
+    raw = request.args.get("limit", "20")
+    if not raw.isdigit():
+        raise InvalidRequest(f"limit must be a whole number from 1 to 200, got {raw[:20]!r}", "limit")
+    found: list[dict[str, Any]] = []
+    for event, job in router().desk.recent_jobs(current_caller(), int(raw)):
+        found.append(
+            RecentJob(
+                job_id=job.job_id,
+                kind=event.job_kind,
+                status=job.status,
+                client_id=event.client_id,
+                accepted_at=event.ts,
+                account_index=event.account_index,
+                symbol=event.symbol,
+                side=event.side,
+                volume=event.volume,
+                price=event.price,
+                ended_at=job.ended_at,
+                result=job.result,
+                error=job.error,
+            ).model_dump(mode="json")
+        )
+    return jsonify({"success": True, "jobs": found})

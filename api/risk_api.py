@@ -1,4 +1,5 @@
-"""Risk controls for admins (prefix /qmt/trade/api): read and change the limits, throw the kill switch.
+"""Risk controls (prefix /qmt/trade/api): admins read and change the limits; anyone who may trade throws the kill switch,
+anyone who may query sees whether it is on.
 
 Every change is validated and goes into the audit trail (api.trail).
 """
@@ -61,6 +62,20 @@ def get_risk():
 def put_risk():
     change = RiskChange.model_validate(request_body())
     return _answer(router().desk.change_risk_limits(current_caller(), **change.model_dump(exclude_none=True)))
+
+
+class KillSwitchState(BaseModel):
+    """Is the kill switch on (new orders refused with 423)? Anyone who may query may know."""
+
+    success: bool = True
+    on: bool
+
+
+@bp.get("/risk/kill_switch")
+@documented("Is the kill switch on (any caller with the query scope)", answers={200: KillSwitchState}, errors=(401, 403, 503))
+@require("query")
+def kill_switch_state():
+    return jsonify(KillSwitchState(on=router().desk.risk_limits().kill_switch).model_dump(mode="json"))
 
 
 @bp.post("/risk/kill_switch")

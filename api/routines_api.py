@@ -78,7 +78,7 @@ def list_routines():
 @require("admin")
 def replace_routines():
     change = RoutineList.model_validate(request_body())
-    routines.save(router().redis, routines.validate([r.model_dump(mode="json") for r in change.routines]))
+    router().desk.change_routines(current_caller(), [r.model_dump(mode="json") for r in change.routines])
     return _answer()
 
 

@@ -269,6 +269,13 @@ class OrdersAnswer(BaseModel):
     )
 
 
+class TradesAnswer(BaseModel):
+    success: Literal[True] = True
+    trades: list[dict[str, Any]] = Field(
+        description="traded_id, order_id, symbol, side, traded_volume, traded_price (yuan), traded_amount, traded_time, strategy_name, ..."
+    )
+
+
 class HealthAnswer(BaseModel):
     """Is the worker alive and every account's broker session connected (ready)."""
 

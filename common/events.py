@@ -1,10 +1,11 @@
 """The event stream: everything that happens to orders, jobs, sessions, routines and settings, in one Redis stream.
 
 This module is the only writer and reader of `keys.EVENTS_STREAM`: one pydantic model per kind,
-`append` (capped at about MAXLEN entries; the scheduler also trims entries older than MAX_AGE_DAYS)
-and `read` / `follow` from a cursor. Every role appends through it; `/events`, the status page and
-the DingTalk consumer read it. Each event names its job, client, account and order where it has
-them; a client following `/events` sees its own jobs' events and the system's (no client).
+`append` (capped at about MAXLEN entries; the scheduler also trims entries older than MAX_AGE_DAYS),
+`read` / `follow` from a cursor, and `recent` (the last few, for a page that opens). Every role
+appends through it; `/events`, the status page and the DingTalk consumer read it. Each event names
+its job, client, account and order where it has them; a client following `/events` sees its own
+jobs' events and the system's (no client).
 An entry is stored as the fields `kind`, `ts` (unix seconds) and `body` (the model's other fields as
 JSON), so entries written by earlier versions read too.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, get_args
 
 import redis
@@ -27,6 +28,8 @@ log = logging.getLogger("router.events")
 MAXLEN = 100_000  # roughly a month of a busy account's orders, fills and jobs; older entries are trimmed
 BLOCK_SLICE_MS = 500  # one blocking read of a wait: below REDIS_SOCKET_TIMEOUT (≥ 1 s), which would cut a longer one
 MAX_AGE_DAYS = 7  # and entries older than this, whatever their number (the scheduler trims by age)
+RECENT_SCAN = 5_000  # entries `recent` reads back at most, looking for the kinds asked for
+RECENT_PAGE = 500  # entries per backwards read
 
 
 class EventBase(BaseModel):
@@ -257,6 +260,38 @@ def read(connection: redis.Redis, after: str = "0-0", count: int = 100, block_ms
             if event is not None:
                 found.append((entry_id, event))
     return found
+
+
+def recent(
+    connection: redis.Redis, count: int, visible: Callable[[EventBase], bool], kinds: Sequence[str] = (), scan: int = RECENT_SCAN
+) -> tuple[list[tuple[str, Event]], str]:
+    """The last `count` events of `kinds` (or all) that `visible` lets through, oldest first, and the cursor to follow on
+    from (the newest id of all).
+
+    Reads backwards from the newest entry, at most `scan` entries, so a rare kind costs a bounded read; entries of
+    other kinds are skipped unparsed.
+    """
+    newest: Any = connection.xrevrange(keys.EVENTS_STREAM, count=1)
+    cursor = _text(newest[0][0]) if newest else "0-0"
+    found: list[tuple[str, Event]] = []
+    upper, read_so_far, page = "+", 0, max(2 * count, 20)
+    while len(found) < count and read_so_far < scan:
+        batch: Any = connection.xrevrange(keys.EVENTS_STREAM, max=upper, min="-", count=min(page, scan - read_so_far))
+        if not batch:
+            break
+        read_so_far += len(batch)
+        page = min(2 * page, RECENT_PAGE)  # a rare kind: read further back in larger steps
+        for raw_id, fields in batch:
+            if kinds and _text(fields.get(b"kind") or fields.get("kind") or "") not in kinds:
+                continue
+            entry_id = _text(raw_id)
+            event = _parse(entry_id, fields)
+            if event is not None and visible(event):
+                found.append((entry_id, event))
+                if len(found) == count:
+                    break
+        upper = "(" + _text(batch[-1][0])  # exclusive: on from just before the oldest read
+    return found[::-1], cursor
 
 
 def oldest(connection: redis.Redis) -> str | None:

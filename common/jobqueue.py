@@ -170,6 +170,11 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
     )
 
 
+def exists(connection: redis.Redis, job_id: str) -> bool:
+    """Is the job still kept (not aged out)?"""
+    return bool(connection.exists(Job.key_for(job_id)))
+
+
 def wait(connection: redis.Redis, job_id: str, seconds: float) -> JobView:
     """The job once it has ended, or as it stands after `seconds` (at most WAIT_MAX_SECONDS)."""
     current = view(connection, job_id)

@@ -18,6 +18,11 @@ PENDING_JOBS = f"{PREFIX}:jobs:pending"
 PENDING_INDEXED = f"{PREFIX}:jobs:pending:indexed"  # + ":<first queue>": a terminal's worker swept the jobs queued before the index
 
 
+def shared_query(question: str) -> str:
+    """`<job id> <unix time queued>` of the latest query job for `question` (a digest), for callers who accept a recent answer."""
+    return f"{PREFIX}:query:shared:{question}"
+
+
 def order_state(job_id: str) -> str:
     """JSON: the latest broker view of the order a job placed (status, filled volume, avg price)."""
     return f"{PREFIX}:order:{job_id}"

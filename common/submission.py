@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
 
-from common import clock, events, jobqueue, risk, terminals
+from common import clock, events, jobqueue, keys, risk, routines, terminals
+from common.events import Event, EventBase, JobEvent  # by name: in the Desk, `events` is also its method
 from common.exceptions import (
     DuplicateJob,
     EnqueueUnanswered,
@@ -59,6 +60,10 @@ from common.waiting import WaitingSlots
 WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
 Side = Literal["buy", "sell"]
 Payload = OrderPayload | CancelPayload  # what is counted against the rate caps
+# The waiting allowance all logged-in users' pages share (WAIT_SLOTS_PER_CLIENT): 20 open status pages never take
+# the slots a signing client's job polls need (common.waiting).
+WEB_USERS = "web users"
+SHARED_QUERY_MAX_AGE = 10.0  # seconds: the oldest answer a query may ask to share (Desk.query's max_age)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,11 @@ class Caller:
     def sees_every_job(self) -> bool:
         """Admins and logged-in users see every job (the status page); a signing client sees its own."""
         return "admin" in self.scopes or self.client_id.startswith("user:")
+
+    @property
+    def waiting_key(self) -> str:
+        """Whose allowance of waiting slots a wait draws on: the client's own; every logged-in user's page shares one."""
+        return WEB_USERS if self.client_id.startswith("user:") else self.client_id
 
     def meta(self) -> JobMeta:
         return JobMeta(client_id=self.client_id, source=self.source)
@@ -351,12 +361,16 @@ class Desk:
         return Queued(tuple((None, self._enqueue(payload, terminal=terminal)) for terminal in terminals.terminals(self.settings)))
 
     # -- queries and jobs ----------------------------------------------------------------------
-    def query(self, caller: Caller, what: QueryWhat, trader_index: int | None = None, **fields: Any) -> Any:
+    def query(self, caller: Caller, what: QueryWhat, trader_index: int | None = None, *, max_age: float = 0.0, **fields: Any) -> Any:
         """Ask the worker (accounts, asset, positions, orders, order, trades) and wait up to QUERY_TIMEOUT seconds.
 
+        `max_age` > 0 (at most SHARED_QUERY_MAX_AGE): an answer up to that many seconds old will do, so every caller
+        asking the same within that time shares one query job (20 open status pages cost the worker one).
         Raises WorkerUnanswered, naming the job id, when the worker fails or does not answer in time.
         """
         caller.require("query")
+        if not 0 <= max_age <= SHARED_QUERY_MAX_AGE:
+            raise InvalidRequest(f"max_age must be between 0 and {SHARED_QUERY_MAX_AGE:g} seconds", "max_age")
         account_id = None
         if trader_index is not None:
             [(trader_index, account)] = self.target_accounts(caller, trader_index)
@@ -365,7 +379,7 @@ class Desk:
         if what == "accounts":  # every terminal's worker answers for its own accounts
             found = [a for terminal in terminals.terminals(self.settings) for a in self._answer(self._enqueue(payload, terminal=terminal)) or []]
             return sorted((a for a in found if caller.accounts is None or a["index"] in caller.accounts), key=lambda a: a["index"])
-        result = self._answer(self._enqueue(payload))
+        result = self._answer(self._shared_query(payload, max_age) if max_age else self._enqueue(payload))
         if what == "order" and result is None:
             raise OrderNotFound(f"no order {fields.get('order_id')} today on trader_index {trader_index}", "order_id")
         return result
@@ -378,6 +392,22 @@ class Desk:
         if job.status != "finished":
             raise WorkerUnanswered(f"the worker did not answer within {self.settings.QUERY_TIMEOUT:g} s; the query is still queued", job_id=job_id)
         return job.result
+
+    def _shared_query(self, payload: QueryPayload, max_age: float) -> str:
+        """The latest query job queued for the same question, if it was queued within `max_age` seconds; else a new one.
+
+        The new one becomes the latest, for others to share. Two callers at once may both queue one: harmless.
+        """
+        question = payload.model_dump(mode="json", exclude={"meta"})
+        key = keys.shared_query(hashlib.sha256(json.dumps(question, sort_keys=True).encode()).hexdigest()[:24])
+        found: Any = self.redis.get(key)
+        if found is not None:
+            job_id, _, queued_at = found.decode().partition(" ")
+            if clock.time() - float(queued_at or 0) <= max_age and jobqueue.exists(self.redis, job_id):
+                return job_id
+        job_id = self._enqueue(payload)
+        self.redis.set(key, f"{job_id} {clock.time()}", px=int(SHARED_QUERY_MAX_AGE * 1000))
+        return job_id
 
     def job(self, caller: Caller, job_id: str, wait: float = 0.0) -> JobView:
         """A job as the caller may see it; with `wait` (0 to 30 s), once it has ended or the time is up.
@@ -392,7 +422,7 @@ class Desk:
             raise JobNotFound(f"no job {job_id}")
         if not wait or job.status not in RUNNING:
             return job
-        with self.waiting.slot(caller.client_id) as granted:
+        with self.waiting.slot(caller.waiting_key) as granted:
             return jobqueue.wait(self.redis, job_id, wait) if granted else job
 
     def verdicts(self, caller: Caller, queued: Queued, seconds: float) -> list[Verdict] | None:
@@ -400,11 +430,11 @@ class Desk:
 
         The wait takes a waiting slot (common.waiting); with none left, None at once (the caller answers 202).
         """
-        with self.waiting.slot(caller.client_id) as granted:
+        with self.waiting.slot(caller.waiting_key) as granted:
             return await_verdicts(self.redis, queued.jobs, seconds) if granted else None
 
-    def events(self, caller: Caller, after: str, limit: int, wait: float) -> tuple[list[tuple[str, events.Event]], str]:
-        """Events after the cursor `after` that the caller may see, and the cursor to resume from (common.events.follow).
+    def events(self, caller: Caller, after: str, limit: int, wait: float, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, Event]], str]:
+        """Events after the cursor `after` that the caller may see (of `kinds`, or all), and the cursor to resume from.
 
         A signing client sees its own jobs' events and the system's; orders placed by hand in QMT (no job,
         no client) only admins and logged-in users. `wait` (≤ 30 s) draws on the waiting budget.
@@ -414,18 +444,52 @@ class Desk:
             raise InvalidRequest("limit must be between 1 and 1000", "limit")
         if not 0 <= wait <= WAIT_MAX_SECONDS:
             raise InvalidRequest(f"wait must be between 0 and {WAIT_MAX_SECONDS} seconds", "wait")
+        visible = self._visible_to(caller, kinds)
+        if not wait:
+            return events.follow(self.redis, after, limit, 0, visible)
+        with self.waiting.slot(caller.waiting_key) as granted:
+            return events.follow(self.redis, after, limit, wait if granted else 0, visible)
 
-        def visible(event: events.EventBase) -> bool:
+    def recent_events(self, caller: Caller, last: int, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, Event]], str]:
+        """The caller's `last` most recent events (of `kinds`, or all), oldest first, and the cursor to follow on from."""
+        caller.require("query")
+        if not 1 <= last <= 1000:
+            raise InvalidRequest("last must be between 1 and 1000", "last")
+        return events.recent(self.redis, last, self._visible_to(caller, kinds), kinds)
+
+    def recent_jobs(self, caller: Caller, limit: int) -> list[tuple[JobEvent, JobView]]:
+        """The caller's latest order and cancel jobs, newest first: each job's `accepted` event and its view now.
+
+        A job whose result has expired (JOB_TTL) is left out.
+        """
+        caller.require("query")
+        if not 1 <= limit <= 200:
+            raise InvalidRequest("limit must be between 1 and 200", "limit")
+        seen = self._visible_to(caller, ("job",))
+        accepted, _ = events.recent(self.redis, limit, lambda e: seen(e) and isinstance(e, JobEvent) and e.stage == "accepted", ("job",))
+        found = []
+        for _, event in reversed(accepted):
+            assert isinstance(event, JobEvent)
+            try:
+                found.append((event, jobqueue.view(self.redis, event.job_id)))
+            except JobNotFound:
+                continue
+        return found
+
+    @staticmethod
+    def _visible_to(caller: Caller, kinds: Sequence[str] = ()) -> Callable[[EventBase], bool]:
+        """Which events the caller may see (of `kinds`, or all)."""
+
+        def visible(event: EventBase) -> bool:
+            if kinds and event.kind not in kinds:
+                return False
             if caller.sees_every_job:
                 return True
             if event.client_id:
                 return event.client_id == caller.client_id
             return not isinstance(event, events.OrderFacts | events.BrokerRefusal)
 
-        if not wait:
-            return events.follow(self.redis, after, limit, 0, visible)
-        with self.waiting.slot(caller.client_id) as granted:
-            return events.follow(self.redis, after, limit, wait if granted else 0, visible)
+        return visible
 
     def queue_depths(self) -> dict[str, int]:
         """Jobs waiting on each queue, in the worker's priority order."""
@@ -442,6 +506,12 @@ class Desk:
         risk.save(self.redis, limits)
         events.append(self.redis, events.ConfigEvent(what="risk_limits", by=caller.client_id, change=change))
         return limits
+
+    def change_routines(self, caller: Caller, replacement: list[dict[str, Any]]) -> None:
+        """Replace every scheduled routine (admin), validated as a whole (common.routines)."""
+        caller.require("admin")
+        routines.save(self.redis, routines.validate(replacement))
+        events.append(self.redis, events.ConfigEvent(what="routines", by=caller.client_id, change={"routines": replacement}))
 
     def actions_today(self) -> dict[int, int]:
         """Orders and cancels counted today, per trader_index."""

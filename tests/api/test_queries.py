@@ -71,3 +71,31 @@ def test_a_query_of_an_unknown_account_is_404_and_queues_nothing(client, fake_re
     answer = get(client, "/positions/9")
     assert answer.status_code == 404 and answer.get_json()["field"] == "trader_index"
     assert not fake_redis.keys("rq:job:*")
+
+
+def test_todays_trades(client, settings, fake_redis):
+    job_id = jobqueue.enqueue(fake_redis, order_payload(volume=300, price=10.0), settings.JOB_TTL)
+    serve(settings, fake_redis, burst=True)  # filled at the 10.00 quote
+    order_id = jobqueue.view(fake_redis, job_id).result["order_id"]
+
+    answer = while_worker_runs(lambda: get(client, "/trades/0"), settings, fake_redis)
+    assert answer.status_code == 200
+    [fill] = answer.get_json()["trades"]
+    assert (fill["order_id"], fill["symbol"], fill["side"], fill["traded_volume"], fill["traded_price"]) == (order_id, "600000.SH", "buy", 300, 10.0)
+    assert fill["order_remark"] == job_id and fill["traded_amount"] == 3000.0
+    assert while_worker_runs(lambda: get(client, "/trades/1"), settings, fake_redis).get_json()["trades"] == []
+    assert get(client, "/trades/7").status_code == 404
+
+
+def test_queries_that_accept_a_recent_answer_share_one_job(client, settings, fake_redis):
+    def positions(query: str):
+        path = f"{API}/positions/0"
+        return client.get(f"{path}?{query}", headers=signed_headers("GET", path, query=query))
+
+    first = while_worker_runs(lambda: positions("max_age=5"), settings, fake_redis)
+    shared = positions("max_age=5")  # the first one's job answers it: no worker runs here, and none is needed
+    assert first.status_code == shared.status_code == 200 and shared.get_json() == first.get_json()
+    assert sum(jobqueue.queue(fake_redis, name).count for name in ("query",)) == 0
+    fresh = while_worker_runs(lambda: positions("max_age=0"), settings, fake_redis)  # asks the worker again
+    assert fresh.status_code == 200
+    assert positions("max_age=11").status_code == 400 and positions("max_age=x").status_code == 400

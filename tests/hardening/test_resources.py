@@ -13,7 +13,7 @@ from api import create_app
 from common import audit, events, jobqueue, keys
 from common.exceptions import StoreUnavailable
 from common.orders import BUY, PriceType
-from common.submission import Caller, Desk
+from common.submission import WEB_USERS, Caller, Desk
 from tests.support import CLIENT_ID, make_settings, signed_headers, sim_prices_file, wait_until, while_worker_runs
 
 API = "/qmt/trade/api"
@@ -165,7 +165,7 @@ def test_prefer_wait_beyond_the_total_slots_answers_202_at_once(real_redis):
     [(_, job_id)] = desk.place(CALLER, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT).jobs
     other = Caller(client_id="user:admin", scopes=("query",))
     first = hold(desk.job, other, job_id, 3.0)
-    assert wait_until(lambda: desk.waiting.held("user:admin") == 1, 2)
+    assert wait_until(lambda: desk.waiting.held(WEB_USERS) == 1, 2)  # every logged-in user's page shares one allowance
     client = create_app(settings, real_redis).test_client()
     client.application.extensions["router"].desk = desk  # the same process, the same budget
     started = time.monotonic()

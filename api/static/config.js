@@ -1,0 +1,121 @@
+// The config page (admins): risk limits (PUT /risk), releasing the kill switch (POST /risk/kill_switch), the routines
+// (PUT /routines, POST /routines/<name>/run) and the recent changes (the event stream's config and kill_switch events).
+// The API validates with its own models; its refusals show next to the field they name.
+"use strict";
+
+const messages = document.getElementById("messages");
+const riskForm = document.getElementById("risk-form");
+const routinesForm = document.getElementById("routines-form");
+const ROUTINE_STATE = ["next_fire", "today", "last"];  // what GET /routines adds to each routine; not part of it
+let loadedLimits = { blocked_symbols: [] };
+
+function showKillSwitch(on) {
+  document.getElementById("kill-switch-state").replaceChildren(on
+    ? h("div", { class: "alert alert-danger fw-semibold py-2 mb-0", "data-kill-switch": "on" }, "⚠ Kill switch is ON: new orders are refused.")
+    : h("span", { class: "text-success", "data-kill-switch": "off" }, "Kill switch is off: orders are accepted."));
+  document.getElementById("release-kill-switch").hidden = !on;
+}
+
+async function loadRisk() {
+  const answer = await api("GET", "/risk");
+  if (!answer.ok) return flash(messages, "danger", answer.data.error);
+  const limits = answer.data.limits;
+  loadedLimits = limits;
+  showKillSwitch(limits.kill_switch);
+  riskForm.max_order_notional.value = limits.max_order_notional;
+  riskForm.max_actions_per_day.value = limits.max_actions_per_day;
+  riskForm.max_actions_per_second.value = limits.max_actions_per_second;
+  riskForm.blocked_symbols.value = limits.blocked_symbols.join(", ");
+  const counts = Object.entries(answer.data.actions_today).map(([index, count]) => `${accountName(Number(index))}: ${count}`);
+  document.getElementById("actions-today").textContent = `Counted today: ${counts.join(" · ") || "none"}`;
+}
+
+// Only what differs from the limits loaded is sent, so the change recorded (and listed below) is what the admin changed.
+function riskChange() {
+  const change = {};
+  for (const name of ["max_order_notional", "max_actions_per_day", "max_actions_per_second"]) {
+    const text = riskForm[name].value.trim();
+    const value = text === "" ? null : Number(text);
+    if (value !== loadedLimits[name]) change[name] = value;
+  }
+  const blocked = riskForm.blocked_symbols.value.split(/[\s,，]+/).filter(Boolean);
+  if (blocked.join(",") !== loadedLimits.blocked_symbols.join(",")) change.blocked_symbols = blocked;
+  return change;
+}
+
+riskForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearErrors(riskForm);
+  const change = riskChange();
+  if (!Object.keys(change).length) return flash(messages, "info", "Nothing changed.");
+  const answer = await api("PUT", "/risk", change);
+  if (!answer.ok) return showErrors(riskForm, answer.data, { symbol: "blocked_symbols" });
+  flash(messages, "success", "Risk limits saved.");
+  await loadRisk();
+  await loadChanges();
+});
+
+document.getElementById("release-kill-switch").addEventListener("click", async () => {
+  const answer = await api("POST", "/risk/kill_switch", { on: false });
+  if (!answer.ok) return flash(messages, "danger", `Releasing the kill switch failed: ${answer.data.error}`);
+  flash(messages, "success", "Kill switch released: orders are accepted again.");
+  showKillSwitch(false);
+  await loadChanges();
+});
+
+async function loadRoutines() {
+  const answer = await api("GET", "/routines");
+  const box = document.getElementById("routines");
+  if (!answer.ok) return flash(box, "warning", answer.data.error);
+  const routines = answer.data.routines;
+  box.replaceChildren(table(["Routine", "Time", "Enabled", "Next run", "Last outcome", ""], routines.map((r) => [
+    `${r.name} (${r.kind})`, r.time, r.enabled ? "yes" : "no", r.next_fire ? isoClock(r.next_fire) : "—",
+    r.last ? `${r.last.day}: ${r.last.state}` : "never ran",
+    h("button", { class: "btn btn-sm btn-outline-primary py-0", type: "button", onclick: () => runNow(r.name) }, "Run now"),
+  ]), "no routines"));
+  const editable = routines.map((r) => Object.fromEntries(Object.entries(r).filter(([key]) => !ROUTINE_STATE.includes(key))));
+  routinesForm.routines.value = JSON.stringify(editable, null, 2);
+}
+
+async function runNow(name) {
+  const answer = await api("POST", `/routines/${encodeURIComponent(name)}/run`, { force: document.getElementById("run-force").checked });
+  if (!answer.ok) return flash(messages, "danger", `Run ${name}: ${answer.data.error}`);
+  flash(messages, "success", `Routine ${name}: ${answer.data.run.state}${answer.data.run.reason ? ` (${answer.data.run.reason})` : ""}; jobs ${answer.data.job_ids.join(", ") || "none"}.`);
+  await loadRoutines();
+}
+
+routinesForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearErrors(routinesForm);
+  let routines;
+  try {
+    routines = JSON.parse(routinesForm.routines.value);
+  } catch (error) {
+    return showErrors(routinesForm, { field: "routines", error: `not JSON: ${error.message}` });
+  }
+  const answer = await api("PUT", "/routines", { routines });
+  if (!answer.ok) return showErrors(routinesForm, answer.data);
+  flash(messages, "success", "Routines saved.");
+  await loadRoutines();
+  await loadChanges();
+});
+
+function describeChange(event) {
+  if (event.kind === "kill_switch") return `kill switch ${event.on ? "THROWN" : "released"}${event.job_ids && event.job_ids.length ? ` (${event.job_ids.length} cancel jobs)` : ""}`;
+  const change = event.what === "routines" ? `${(event.change.routines || []).length} routines` : JSON.stringify(event.change);
+  return `${event.what.replace("_", " ")}: ${change}`;
+}
+
+async function loadChanges() {
+  const answer = await api("GET", "/events?last=20&kind=config,kill_switch");
+  const list = document.getElementById("changes");
+  if (!answer.ok) return list.replaceChildren(h("li", { class: "list-group-item text-danger" }, answer.data.error));
+  const found = answer.data.events.slice().reverse();
+  list.replaceChildren(...(found.length ? found.map((event) => h("li", { class: "list-group-item py-1 change", "data-kind": event.kind },
+    h("span", { class: "font-monospace text-body-secondary me-2" }, stamp(event.ts)),
+    h("strong", { class: "me-2" }, event.by), describeChange(event))) : [h("li", { class: "list-group-item text-body-secondary" }, "no changes yet")]));
+}
+
+loadRisk();
+loadRoutines();
+loadChanges();
