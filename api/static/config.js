@@ -63,8 +63,12 @@ document.getElementById("release-kill-switch").addEventListener("click", async (
   await loadChanges();
 });
 
+let routinesAsked = 0;  // an answer to an older ask (the page's first, still loading) must not overwrite a newer one
+
 async function loadRoutines() {
+  const asked = ++routinesAsked;
   const answer = await api("GET", "/routines");
+  if (asked !== routinesAsked) return;
   const box = document.getElementById("routines");
   if (!answer.ok) return flash(box, "warning", answer.data.error);
   const routines = answer.data.routines;

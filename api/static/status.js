@@ -5,8 +5,8 @@
 // answer 3 s old (max_age), so many open pages share one query job for each.
 "use strict";
 
-const HEALTH_EVERY_MS = 5000;
-const FOLLOW_GAP_MS = 1000;  // at least this between two reads of the event stream: a busy stream is read in batches
+const HEALTH_EVERY_MS = 10000;  // a stale worker shows within about 16 s (stale after 6 s)
+const FOLLOW_GAP_MS = 2000;  // at least this between two reads of the event stream: a busy stream is read in batches
 const SHARED_MAX_AGE = 3;  // seconds: an answer this old will do, so every open status page shares one query job for it
 const LIVE_WAIT_S = 20;
 const state = { health: null, healthError: null, killSwitch: null, cursor: null };
@@ -236,8 +236,8 @@ function refresher(load, gapMs) {
 }
 
 const refresh = {
-  jobs: refresher(loadJobs, 3000),
-  accounts: refresher(loadAccounts, 5000),
+  jobs: refresher(loadJobs, 5000),  // gaps measured with tests/bench/bench_pages.py: 20 open pages must not slow the API
+  accounts: refresher(loadAccounts, 15000),
   routines: refresher(loadRoutines, 3000),
   killSwitch: refresher(loadKillSwitch, 0),
   health: refresher(loadHealth, 0),
@@ -291,5 +291,5 @@ loadAccounts();
 follow();
 everyMs(HEALTH_EVERY_MS, loadHealth);
 everyMs(15000, loadKillSwitch);
-everyMs(30000, loadAccounts);
+everyMs(60000, loadAccounts);
 everyMs(60000, loadRoutines);

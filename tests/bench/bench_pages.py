@@ -12,10 +12,10 @@ and for each measures:
 
 `--runs` runs without pages, then `--runs` runs with `--pages` simulated status pages open, each doing
 what static/status.js does: logged in through the login form (cookie and CSRF token), GET /health every
-5 s, the kill switch every 15 s, a long poll on /events?wait=20 (one at a time, at least 1 s apart; when it
-comes back at once with nothing, a 5 s pause), and on the events that concern them the last jobs (at most every 3 s) and each
+10 s, the kill switch every 15 s, a long poll on /events?wait=20 (one at a time, at least 2 s apart; when it
+comes back at once with nothing, a 5 s pause), and on the events that concern them the last jobs (at most every 5 s) and each
 account's portfolio, positions, orders and trades, one after another, accepting an answer 3 s old (max_age=3)
-(at most every 5 s; every 30 s anyway).
+(at most every 15 s; every 60 s anyway).
 Not a test: timings depend on the machine; the comparison is the point.
 """
 
@@ -99,7 +99,7 @@ class StatusPage:
             if not found and time.monotonic() - started < 1:
                 self.stop.wait(5)
             else:
-                self.stop.wait(max(0.0, started + 1 - time.monotonic()))  # at least 1 s between reads
+                self.stop.wait(max(0.0, started + 2 - time.monotonic()))  # at least 2 s between reads
 
     def _vitals(self) -> None:
         last_kill_switch = 0.0
@@ -108,16 +108,16 @@ class StatusPage:
             if time.monotonic() - last_kill_switch >= 15:
                 self._get(f"{API}/risk/kill_switch")
                 last_kill_switch = time.monotonic()
-            self.stop.wait(5)
+            self.stop.wait(10)  # as static/status.js HEALTH_EVERY_MS
 
     def _panels(self) -> None:
         last = {"jobs": 0.0, "accounts": 0.0}
-        gap = {"jobs": 3.0, "accounts": 5.0}
+        gap = {"jobs": 5.0, "accounts": 15.0}  # as static/status.js
         while not self.stop.is_set():
             now = time.monotonic()
             for panel in ("jobs", "accounts"):
                 with self.lock:
-                    due = (self.dirty[panel] and now - last[panel] >= gap[panel]) or now - last[panel] >= 30
+                    due = (self.dirty[panel] and now - last[panel] >= gap[panel]) or now - last[panel] >= (60 if panel == "accounts" else 30)
                     if due:
                         self.dirty[panel] = False
                 if due:
