@@ -181,15 +181,18 @@ def serve(
     """
     terminal = terminals.named(settings, terminal_name)
     lease = Lease(connection, terminal.lease_key, settings.WORKER_LEASE_SECONDS)
-    if not lease.acquire(_stop_signals()):
+    stopping = _stop_signals()  # until RQ's loop installs its own handlers: a stop asked during start-up is kept
+    if not lease.acquire(stopping):
         return True
     try:
-        return _serve_terminal(settings, connection, dequeue or connection, burst, terminal, lease)
+        return _serve_terminal(settings, connection, dequeue or connection, burst, terminal, lease, stopping)
     finally:
         lease.release()
 
 
-def _serve_terminal(settings: Settings, connection: redis.Redis, dequeue: redis.Redis, burst: bool, terminal: Terminal, lease: Lease) -> bool:
+def _serve_terminal(
+    settings: Settings, connection: redis.Redis, dequeue: redis.Redis, burst: bool, terminal: Terminal, lease: Lease, stopping: threading.Event
+) -> bool:
     # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (docs/architecture.md, "Windows").
     StartedJobRegistry.death_penalty_class = TimerDeathPenalty
     recorder = OrderEventRecorder(connection, settings.JOB_TTL)
@@ -222,6 +225,9 @@ def _serve_terminal(settings: Settings, connection: redis.Redis, dequeue: redis.
             log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(terminal.queues), settings.BROKER)
             try:
                 # logging_level=None: RQ keeps the level common.logs gave its loggers (LOG_LEVEL, quiet below DEBUG)
+                if stopping.is_set():
+                    log.info("stop asked while starting: taking no jobs")
+                    return True
                 worker.work(burst=burst, with_scheduler=False, logging_level=None)
                 if lease.lost.is_set():
                     log.error("terminal %s: another worker holds the lease now; this one stops", terminal.name)
@@ -232,7 +238,7 @@ def _serve_terminal(settings: Settings, connection: redis.Redis, dequeue: redis.
                 log.error("the job loop ended without a stop request (Redis frozen or lost?); taking jobs again once Redis answers")
             except redis.RedisError as error:
                 log.error("lost Redis (%s); taking jobs again once it answers", error.__class__.__name__)
-            if not _wait_for_redis(connection):
+            if not _wait_for_redis(connection, stopping):
                 return True
     finally:
         stop.set()
@@ -254,18 +260,18 @@ def _mark_stopped(connection: redis.Redis, terminal: Terminal) -> None:
         log.warning("heartbeat not marked stopped: %s", error.__class__.__name__)
 
 
-def _stop_signals() -> threading.Event:
-    """An event set by SIGINT/SIGTERM (in the main thread), for the waits outside RQ's own loop."""
-    stopping = threading.Event()
+def _stop_signals(stopping: threading.Event | None = None) -> threading.Event:
+    """An event (`stopping`, or a new one) set by SIGINT/SIGTERM (in the main thread), for the waits outside RQ's own loop."""
+    stopping = stopping or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for name in ("SIGINT", "SIGTERM"):
             signal.signal(getattr(signal, name), lambda *_: stopping.set())
     return stopping
 
 
-def _wait_for_redis(connection: redis.Redis) -> bool:
-    """Block until Redis answers (True) or SIGINT/SIGTERM arrives (False), retrying every REDIS_RETRY_SECONDS."""
-    stopping = _stop_signals()
+def _wait_for_redis(connection: redis.Redis, stopping: threading.Event) -> bool:
+    """Block until Redis answers (True) or SIGINT/SIGTERM arrives (False: `stopping` set), retrying every REDIS_RETRY_SECONDS."""
+    _stop_signals(stopping)  # RQ's loop had its own handlers: a stop asked now must reach this wait and what follows
     while not stopping.wait(REDIS_RETRY_SECONDS):
         try:
             connection.ping()

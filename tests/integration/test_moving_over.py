@@ -9,10 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.integration.conftest import ROOT, wait_ready
-from tests.support import SignedHttpClient, signed_headers
+from tests.support import SignedHttpClient, signed_headers, wait_until
 
 pytestmark = pytest.mark.integration
 API = "/qmt/trade/api"
+# the verdict comes with the broker's first status (reported); the simulator's fill follows a moment later
+ACCEPTED = ("reported", "filled")
+
+
+def assert_fills(client: SignedHttpClient, job_id: str) -> None:
+    """The job's order reaches `filled` (its latest broker state, as GET /jobs shows it)."""
+    assert wait_until(lambda: (client.get(f"{API}/jobs/{job_id}").body.get("order") or {}).get("status") == "filled", 10, 0.05), job_id
 
 
 class WaitingClient(SignedHttpClient):
@@ -61,7 +68,8 @@ def test_a_waiting_order_answers_the_broker_verdict_in_the_old_shape(started):
     )
     [result] = body["results"]
     assert status == 200 and result["status"] == "success" and result["error"] is None
-    assert result["result"]["order_id"] > 0 and result["result"]["volume"] == 300 and result["result"]["status"] == "filled"
+    assert result["result"]["order_id"] > 0 and result["result"]["volume"] == 300 and result["result"]["status"] in ACCEPTED
+    assert_fills(started, body["job_ids"][0])
     assert (body["operation"], body["trade_mode"], body["trade_param"], body["strategy_name"]) == ("buy", "order_num", 300, "外部")
 
     status, headers, body = started.post_waiting(f"{API}/buy", {"trader_index": 0, "symbol": "600000", "price": 9.5, "shares": 100}, wait=0)
@@ -95,7 +103,8 @@ def test_identical_queries_are_never_replays_and_a_replayed_order_says_what_to_d
 
 def test_positions_keep_the_old_percent_and_a_day_roll_lets_todays_buy_be_sold(started, role_env):
     bought = started.post_waiting(f"{API}/buy", {"trader_index": 0, "symbol": "600000", "price": 10.0, "shares": 1000}, wait=5)[2]
-    assert bought["results"][0]["result"]["status"] == "filled"
+    assert bought["results"][0]["result"]["status"] in ACCEPTED
+    assert_fills(started, bought["job_ids"][0])
     [held] = started.get(f"{API}/positions/0").body["positions"]
     cost = held["volume"] * held["avg_price"]
     assert held["profit"] != 0 and held["profit_ratio"] == pytest.approx(held["profit"] / cost * 100, abs=1e-4)  # percent, as the old server
@@ -110,7 +119,8 @@ def test_positions_keep_the_old_percent_and_a_day_roll_lets_todays_buy_be_sold(s
     sold = started.post_waiting(
         f"{API}/sell", {"trader_index": 0, "symbol": "600000", "price": 10.0, "shares": 1000, "strategy_name": "next day"}, wait=5
     )[2]
-    assert sold["results"][0]["status"] == "success" and sold["results"][0]["result"]["status"] == "filled"
+    assert sold["results"][0]["status"] == "success" and sold["results"][0]["result"]["status"] in ACCEPTED
+    assert_fills(started, sold["job_ids"][0])
     assert all(p["volume"] == 0 for p in started.get(f"{API}/positions/0").body["positions"])
 
 
