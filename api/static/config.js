@@ -8,6 +8,8 @@ const riskForm = document.getElementById("risk-form");
 const routinesForm = document.getElementById("routines-form");
 const ROUTINE_STATE = ["next_fire", "today", "last"];  // what GET /routines adds to each routine; not part of it
 let loadedLimits = { blocked_symbols: [] };
+let riskEdited = false;  // as for the routines below: a late load never replaces what the admin is typing
+riskForm.addEventListener("input", () => { riskEdited = true; });
 
 function showKillSwitch(on) {
   document.getElementById("kill-switch-state").replaceChildren(on
@@ -22,12 +24,13 @@ async function loadRisk() {
   const limits = answer.data.limits;
   loadedLimits = limits;
   showKillSwitch(limits.kill_switch);
+  const counts = Object.entries(answer.data.actions_today).map(([index, count]) => `${accountName(Number(index))}: ${count}`);
+  document.getElementById("actions-today").textContent = `Counted today: ${counts.join(" · ") || "none"}`;
+  if (riskEdited) return;
   riskForm.max_order_notional.value = limits.max_order_notional;
   riskForm.max_actions_per_day.value = limits.max_actions_per_day;
   riskForm.max_actions_per_second.value = limits.max_actions_per_second;
   riskForm.blocked_symbols.value = limits.blocked_symbols.join(", ");
-  const counts = Object.entries(answer.data.actions_today).map(([index, count]) => `${accountName(Number(index))}: ${count}`);
-  document.getElementById("actions-today").textContent = `Counted today: ${counts.join(" · ") || "none"}`;
 }
 
 // Only what differs from the limits loaded is sent, so the change recorded (and listed below) is what the admin changed.
@@ -51,6 +54,7 @@ riskForm.addEventListener("submit", async (event) => {
   const answer = await api("PUT", "/risk", change);
   if (!answer.ok) return showErrors(riskForm, answer.data, { symbol: "blocked_symbols" });
   flash(messages, "success", "Risk limits saved.");
+  riskEdited = false;
   await loadRisk();
   await loadChanges();
 });
@@ -64,6 +68,8 @@ document.getElementById("release-kill-switch").addEventListener("click", async (
 });
 
 let routinesAsked = 0;  // an answer to an older ask (the page's first, still loading) must not overwrite a newer one
+let routinesEdited = false;  // what the admin typed is never replaced by a load that answers while they type
+routinesForm.routines.addEventListener("input", () => { routinesEdited = true; });
 
 async function loadRoutines() {
   const asked = ++routinesAsked;
@@ -77,6 +83,7 @@ async function loadRoutines() {
     r.last ? `${r.last.day}: ${r.last.state}` : "never ran",
     h("button", { class: "btn btn-sm btn-outline-primary py-0", type: "button", onclick: () => runNow(r.name) }, "Run now"),
   ]), "no routines"));
+  if (routinesEdited) return;
   const editable = routines.map((r) => Object.fromEntries(Object.entries(r).filter(([key]) => !ROUTINE_STATE.includes(key))));
   routinesForm.routines.value = JSON.stringify(editable, null, 2);
 }
@@ -100,6 +107,7 @@ routinesForm.addEventListener("submit", async (event) => {
   const answer = await api("PUT", "/routines", { routines });
   if (!answer.ok) return showErrors(routinesForm, answer.data);
   flash(messages, "success", "Routines saved.");
+  routinesEdited = false;  // saved: the form shows what the router now holds
   await loadRoutines();
   await loadChanges();
 });
