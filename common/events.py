@@ -216,33 +216,38 @@ KINDS = frozenset(
 )  # every event kind this version writes: "order", "trade", ..., "connected", "disconnected", ...
 
 
-def append(connection: redis.Redis, event: EventBase) -> str | None:
-    """Add `event` to the stream; its id, or None when Redis failed (logged, and written with a later event: common.stream_backlog)."""
-    metrics.count(connection, metrics.EVENTS_APPENDED, kind=event.kind)  # kept for later when Redis refuses it, counted now
-    return stream_backlog.xadd(connection, keys.EVENTS_STREAM, _fields(event), MAXLEN)
+def append(
+    connection: redis.Redis, event: EventBase, batch: stream_backlog.Batch | None = None, also: Callable[[Any], None] | None = None
+) -> str | None:
+    """Add `event` to the stream; its id, or None when Redis failed (logged, and written with a later event: common.stream_backlog).
+
+    With `batch`, it waits in it for a pipeline the batch's holder sends (None is answered). `also` adds the caller's
+    own commands to the event's round trip (common.stream_backlog.xadd).
+    """
+    counted(connection, event)  # kept for later when Redis refuses it, counted now
+    if batch is not None:
+        batch.xadd(keys.EVENTS_STREAM, fields(event), MAXLEN)
+        return None
+    return stream_backlog.xadd(connection, keys.EVENTS_STREAM, fields(event), MAXLEN, also)
 
 
-def _fields(event: EventBase) -> dict[str, Any]:
+def where() -> tuple[str, int]:
+    """The stream and its approximate cap, for a writer that appends in its own Lua script (common.enqueue_script)."""
+    return keys.EVENTS_STREAM, MAXLEN
+
+
+def counted(connection: redis.Redis, event: EventBase) -> None:
+    """Count one appended event (metrics): for writers that append it themselves, as the enqueue script does."""
+    metrics.count(connection, metrics.EVENTS_APPENDED, kind=event.kind)
+
+
+def fields(event: EventBase) -> dict[str, Any]:
+    """The stream entry's fields of `event`: kind, ts and body (the other fields as JSON)."""
     try:
         body = event.model_dump_json(exclude={"kind", "ts"})
     except ValueError:  # text that is not UTF-8 (a lone surrogate in a client's strategy name): written \u-escaped
         body = json.dumps(event.model_dump(exclude={"kind", "ts"}), default=str)
     return {"kind": event.kind, "ts": event.ts, "body": body}
-
-
-def append_to(connection: redis.Redis, pipe: Any, event: EventBase) -> None:
-    """Add `event` in a pipeline (of `connection`) the caller sends: its entry id is that command's result, and it
-    lands before what the caller does next — a job's "accepted" before any worker can say "sent"."""
-    metrics.count(connection, metrics.EVENTS_APPENDED, kind=event.kind)
-    pipe.xadd(keys.EVENTS_STREAM, _fields(event), maxlen=MAXLEN, approximate=True)
-
-
-def withdraw(connection: redis.Redis, entry_id: Any) -> None:
-    """Take back an event whose action did not happen after all (best effort: a Redis error leaves it)."""
-    try:
-        connection.xdel(keys.EVENTS_STREAM, entry_id)
-    except redis.RedisError as error:
-        log.warning("event %s not withdrawn: Redis %s", entry_id, error.__class__.__name__)
 
 
 def read(connection: redis.Redis, after: str = "0-0", count: int = 100, block_ms: int | None = None) -> list[tuple[str, Event]]:

@@ -142,12 +142,8 @@ class EnqueueUnanswered(StoreUnavailable):
 
     `details["job_id"]` is the id the job has if it was queued: polling it, or retrying with the same
     idempotency key, is safe; a retry without a key may place the order twice. `details["job_ids"]`,
-    when present, are the jobs of a fan-out queued before it.
+    for a fan-out, names every job of it: all of them were queued, or none.
     """
-
-
-class PartlyQueued(StoreUnavailable):
-    """Redis failed part-way through a fan-out: `details["job_ids"]` names the jobs that were queued (HTTP 503)."""
 
 
 class WorkerUnanswered(BrokerUnavailable):

@@ -8,17 +8,19 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import redis
 from rq import Queue
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
-from common import events, keys
+from common import enqueue_script, events, keys
 from common.exceptions import DuplicateJob, EnqueueUnanswered, JobNotFound, StoreUnavailable
 from common.orders import ORDER_JUNK
 from common.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
@@ -39,6 +41,45 @@ def queue(connection: redis.Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
+@dataclass(frozen=True)
+class Admit:
+    """One job for enqueue_all: its payload, how long RQ keeps it, its id and what comes with it."""
+
+    payload: Payload
+    job_ttl: int
+    job_id: str
+    fingerprint: str | None = None  # the request's, kept in the job's meta: a retry under the same id must match it
+    terminal: Terminal | None = None  # whose queues (default: the plain queues)
+    announce: events.EventBase | None = None  # the job's "accepted" event, appended just before the job exists
+    counters: tuple[str, str] | None = None  # the account's per-second and per-day counter keys (risk.counter_keys) it counts on
+
+
+@dataclass(frozen=True)
+class Caps:
+    """What the door checked against: the risk limits' stored JSON ("" while none is stored) and the rate caps (0: none)."""
+
+    limits_json: str
+    per_second: int
+    per_day: int
+
+
+class LimitsChanged(Exception):
+    """The stored risk limits are not the ones the door checked against: check again with `stored` (nothing was queued)."""
+
+    def __init__(self, stored: str):
+        super().__init__("the risk limits changed")
+        self.stored = stored
+
+
+class CapReached(Exception):
+    """Job number `index` of a batch is past its account's `which` ("second" or "day") cap: nothing was queued or counted."""
+
+    def __init__(self, index: int, which: str):
+        super().__init__(f"job {index} is past the per-{which} cap")
+        self.index = index
+        self.which = which
+
+
 def enqueue(
     connection: redis.Redis,
     payload: Payload,
@@ -48,68 +89,95 @@ def enqueue(
     terminal: Terminal | None = None,
     announce: events.EventBase | None = None,
 ) -> str:
-    """Put one job on its kind's queue (of `terminal`; default: the plain queues) and return its id.
+    """Put one job on its kind's queue (of `terminal`; default: the plain queues) and return its id (enqueue_all).
 
-    `announce` (the job's "accepted" event) is appended just before the job exists, so it comes first in the
-    stream; it is withdrawn when the job turns out to be a duplicate or Redis refused it.
-
-    Never overwrites an existing job (RQ's atomic unique enqueue).
-
-    Raises DuplicateJob when `job_id` exists already (carrying the existing job's request fingerprint);
-    StoreUnavailable when Redis refused it (nothing queued); EnqueueUnanswered, naming the id, when Redis
-    took the request but did not answer in time (a frozen server), so the job may appear once it wakes.
+    Raises DuplicateJob when `job_id` exists already (carrying the existing job's request fingerprint), and
+    what enqueue_all raises.
     """
-    queue_kind, func = JOB_ROUTES[payload.kind]
-    queue_name = terminal.queue(queue_kind) if terminal else queue_kind
-    job_id = job_id or new_job_id(payload.kind)
-    meta = {"kind": payload.kind, "client_id": payload.meta.client_id}
-    if fingerprint:
-        meta["fingerprint"] = fingerprint
-    target = queue(connection, queue_name)
-    announced = None
+    admit = Admit(payload, job_ttl, job_id or new_job_id(payload.kind), fingerprint, terminal, announce)
+    [(queued, retried)] = enqueue_all(connection, [admit])
+    if retried:
+        raise DuplicateJob(queued, fingerprint)
+    return queued
+
+
+def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | None = None) -> list[tuple[str, bool]]:
+    """Queue every job or none, in one round trip (common.enqueue_script): each (job id, whether it existed already).
+
+    A job whose id exists with the same fingerprint is an idempotent retry: answered, not queued again and not
+    counted. With `caps`, the stored risk limits must be the ones checked (LimitsChanged) and each job with
+    counters counts against the rate caps (CapReached). Never overwrites an existing job; the job records and
+    queues are RQ's own, as its unique enqueue writes them.
+
+    Raises DuplicateJob when an id exists with another fingerprint; StoreUnavailable when Redis refused it (nothing
+    queued); EnqueueUnanswered, naming the ids, when Redis took the request but did not answer in time (a frozen
+    server), so the jobs may appear once it wakes — all of them or none.
+    """
+    stream, cap = events.where()
+    script_keys = [keys.RISK_LIMITS, stream, keys.PENDING_JOBS, Queue.redis_queues_keys]
+    args: list[Any] = ["1" if caps else "0", caps.limits_json if caps else "", caps.per_second if caps else 0,
+                       caps.per_day if caps else 0, time.time(), cap, len(jobs)]  # fmt: skip
+    for admit in jobs:
+        queue_kind = JOB_ROUTES[admit.payload.kind][0]
+        target = queue(connection, admit.terminal.queue(queue_kind) if admit.terminal else queue_kind)
+        fields, ttl = _job_fields(target, admit)
+        event = events.fields(admit.announce) if admit.announce is not None else {"kind": "", "ts": "", "body": ""}
+        script_keys += [Job.key_for(admit.job_id), target.key, *(admit.counters or ("", ""))]
+        args += [admit.job_id, admit.fingerprint or "", "1" if admit.counters else "0", event["kind"], repr(event["ts"]) if event["ts"] else "",
+                 event["body"], ttl, len(fields), *fields]  # fmt: skip
+    ids = [admit.job_id for admit in jobs]
     try:
-        # The id goes on the pending index before the job exists, so every queued job is on it (worker/recovery.py
-        # finds lost ones there); RQ's own registration of the queue rides in the same round trip.
-        with connection.pipeline(transaction=False) as first:
-            first.zadd(keys.PENDING_JOBS, {job_id: time.time()}, nx=True)
-            first.sadd(Queue.redis_queues_keys, target.key)
-            if announce is not None:
-                events.append_to(connection, first, announce)
-            sent = first.execute()
-            announced = sent[2] if announce is not None else None
-        # RQ's repeat of that SADD goes into a pipeline never sent; the unique enqueue itself is RQ's atomic script
-        with connection.pipeline() as swallowed:
-            target.enqueue_call(
-                func,
-                kwargs={"payload": payload.model_dump(mode="json")},
-                job_id=job_id,
-                timeout=NO_TIMEOUT,
-                result_ttl=job_ttl,
-                failure_ttl=job_ttl,
-                description=f"{payload.kind} {job_id}",
-                meta=meta,
-                unique=True,
-                pipeline=swallowed,
-            )
-    except DuplicateJobError:
-        if announced is not None:
-            events.withdraw(connection, announced)  # the original job was announced when it was queued
-        existing = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-        raise DuplicateJob(job_id, existing.meta.get("fingerprint")) from None
+        answer = enqueue_script.run(connection, script_keys, args)
     except redis.TimeoutError as error:
         if str(error).startswith(CONNECT_TIMEOUT):  # no connection, so nothing was sent
             raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
-        raise EnqueueUnanswered(
-            f"Redis did not answer while job {job_id} was being queued, so whether it was queued is unknown: "
-            f"polling GET /qmt/trade/api/jobs/{job_id} is safe (404 once Redis answers: it was not queued), and so is "
+        unanswered = EnqueueUnanswered(
+            f"Redis did not answer while job {', '.join(ids)} was being queued, so whether it was queued is unknown: "
+            f"polling GET /qmt/trade/api/jobs/{ids[0]} is safe (404 once Redis answers: it was not queued), and so is "
             "retrying with the same Idempotency-Key; a retry without one may place the order twice",
-            job_id=job_id,
-        ) from error
+            job_id=ids[0],
+        )
+        if len(ids) > 1:
+            unanswered.details["job_ids"] = ids  # a fan-out: all of them were queued, or none
+        raise unanswered from error
     except redis.RedisError as error:
-        if announced is not None:
-            events.withdraw(connection, announced)
         raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
-    return job_id
+    verdict = answer[0]
+    if verdict == "stale":
+        raise LimitsChanged(answer[1])
+    if verdict == "conflict":
+        raise DuplicateJob(ids[int(answer[1])], answer[2] or None)
+    if verdict == "over":
+        raise CapReached(int(answer[1]), answer[2])
+    for admit, entry in zip(jobs, answer[1:], strict=True):
+        if entry != "=" and admit.announce is not None:
+            events.counted(connection, admit.announce)
+    return [(job_id, entry == "=") for job_id, entry in zip(ids, answer[1:], strict=True)]
+
+
+def _job_fields(target: Queue, admit: Admit) -> tuple[list[Any], int]:
+    """RQ's job hash for `admit` as its unique enqueue writes it (RQ's own Job, prepared for `target` by RQ itself), and the
+    hash's TTL (-1: none)."""
+    func = JOB_ROUTES[admit.payload.kind][1]
+    meta = {"kind": admit.payload.kind, "client_id": admit.payload.meta.client_id}
+    if admit.fingerprint:
+        meta["fingerprint"] = admit.fingerprint
+    job = target.create_job(
+        func,
+        kwargs={"payload": admit.payload.model_dump(mode="json")},
+        job_id=admit.job_id,
+        timeout=NO_TIMEOUT,
+        result_ttl=admit.job_ttl,
+        failure_ttl=admit.job_ttl,
+        description=f"{admit.payload.kind} {admit.job_id}",
+        meta=meta,
+    )
+    target._prepare_for_queue(job)  # origin, enqueued_at, status: what RQ sets just before its own save  # noqa: SLF001
+    fields: list[Any] = []
+    for name, value in job.to_dict().items():
+        if value is not None:
+            fields += [name, value]
+    return fields, job.ttl if job.ttl is not None else -1
 
 
 def _iso(moment: datetime | None) -> str | None:

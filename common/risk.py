@@ -8,9 +8,11 @@ whose notional is known only in the worker, are capped there too.
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 import redis
@@ -42,11 +44,45 @@ class RiskLimits(BaseModel):
 
 def load(connection: redis.Redis) -> RiskLimits:
     raw: Any = connection.get(keys.RISK_LIMITS)
-    return RiskLimits.model_validate_json(raw) if raw else RiskLimits()
+    return seen(connection, raw.decode() if isinstance(raw, bytes) else raw or "")[1]
 
 
 def save(connection: redis.Redis, limits: RiskLimits) -> None:
-    connection.set(keys.RISK_LIMITS, limits.model_dump_json())
+    raw = limits.model_dump_json()
+    connection.set(keys.RISK_LIMITS, raw)
+    seen(connection, raw)
+
+
+# The limits as this process last saw them in each Redis: the door checks an order against them without asking Redis,
+# and the enqueue script confirms in its one round trip that they are still the stored ones (common.jobqueue.Caps).
+_lock = threading.Lock()
+_assumed: WeakKeyDictionary[redis.Redis, tuple[str, RiskLimits]] = WeakKeyDictionary()
+
+
+def assumed(connection: redis.Redis) -> tuple[str, RiskLimits]:
+    """The stored JSON ("" for none stored) and the limits this process last saw in `connection`'s Redis; the defaults at first."""
+    with _lock:
+        return _assumed.get(connection) or ("", RiskLimits())
+
+
+def seen(connection: redis.Redis, raw: str) -> tuple[str, RiskLimits]:
+    """Remember `raw` (the stored JSON, "" for none) as the limits now in `connection`'s Redis; it and the limits it holds."""
+    limits = RiskLimits.model_validate_json(raw) if raw else RiskLimits()
+    with _lock:
+        _assumed[connection] = (raw, limits)
+    return raw, limits
+
+
+def counter_keys(account_index: int, now: float | None = None) -> tuple[str, str]:
+    """The per-second and per-day counter keys an order or cancel on the account counts on at `now` (default: now)."""
+    return _counters(account_index, now)
+
+
+def cap_message(limits: RiskLimits, account_index: int, which: str) -> str:
+    """Why an action on the account is refused past its `which` ("second" or "day") cap."""
+    if which == "second":
+        return f"more than {limits.max_actions_per_second} orders and cancels in one second on trader_index {account_index}"
+    return f"the daily cap of {limits.max_actions_per_day} orders and cancels on trader_index {account_index} is reached"
 
 
 def check_order(limits: RiskLimits, symbol: str, notional: float | None) -> None:
@@ -74,19 +110,14 @@ def count_action(connection: redis.Redis, limits: RiskLimits, account_index: int
         pipe.incr(day_key)
         pipe.expire(day_key, 3 * 86_400)
         in_second, _, in_day, _ = pipe.execute()
-    problem = None
+    over = None
     if limits.max_actions_per_second and in_second > limits.max_actions_per_second:
-        problem = f"more than {limits.max_actions_per_second} orders and cancels in one second on trader_index {account_index}"
+        over = "second"
     elif limits.max_actions_per_day and in_day > limits.max_actions_per_day:
-        problem = f"the daily cap of {limits.max_actions_per_day} orders and cancels on trader_index {account_index} is reached"
-    if problem:
+        over = "day"
+    if over:
         _take_back(connection, second_key, day_key)
-        raise RateLimited(problem, "trader_index")
-
-
-def uncount_action(connection: redis.Redis, account_index: int, now: float | None = None) -> None:
-    """Take back one counted action (it turned out to be a retry of an existing job)."""
-    _take_back(connection, *_counters(account_index, now))
+        raise RateLimited(cap_message(limits, account_index, over), "trader_index")
 
 
 def _take_back(connection: redis.Redis, second_key: str, day_key: str) -> None:

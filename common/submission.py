@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import redis
 
@@ -22,14 +22,13 @@ from common import clock, events, jobqueue, keys, risk, routines, terminals
 from common.events import Event, EventBase, JobEvent  # by name: in the Desk, `events` is also its method
 from common.exceptions import (
     DuplicateJob,
-    EnqueueUnanswered,
     IdempotencyConflict,
     InvalidOrderSide,
     InvalidPrice,
     InvalidRequest,
     JobNotFound,
     OrderNotFound,
-    PartlyQueued,
+    RateLimited,
     RiskRejected,
     ScopeDenied,
     SimulatorOnly,
@@ -57,6 +56,7 @@ from common.symbols import Board, check_buy_volume, check_sell_volume, instrumen
 from common.verdicts import RUNNING, Verdict, await_verdicts
 from common.waiting import WaitingSlots
 
+LIMITS_RECHECKS = 5  # an order is checked again when the limits changed meanwhile; a sixth change in that time is an error
 WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
 Side = Literal["buy", "sell"]
 Payload = OrderPayload | CancelPayload  # what is counted against the rate caps
@@ -275,64 +275,66 @@ class Desk:
         ]
 
     def _submit(self, caller: Caller, payloads: Sequence[Payload], idempotency: Idempotency | None) -> Queued:
-        """Risk-check, count and enqueue one job per payload, all or none at the door.
+        """Risk-check, count and enqueue one job per payload, all or none, in one round trip to Redis.
 
-        With an idempotency key each job's id follows from the key, and a retry answers the original
-        job(s). If Redis fails part-way, PartlyQueued names the jobs already queued, so nothing is lost silently.
+        The orders are checked against the risk limits as this process last saw them; the enqueue confirms they are
+        still the stored ones, or this checks again with the stored ones. With an idempotency key each job's id follows
+        from the key, and a retry answers the original job(s), neither queued nor counted again.
         """
-        limits = risk.load(self.redis)
-        counted: list[int] = []
-        try:
-            for payload in payloads:
-                if isinstance(payload, OrderPayload):
-                    known = payload.sizing == "volume" and payload.price > 0
-                    risk.check_order(limits, payload.symbol, payload.volume * payload.price if known else None)
-            for payload in payloads:  # all or none: a fan-out is refused whole when one account is over its cap
-                risk.count_action(self.redis, limits, payload.account_index)
-                counted.append(payload.account_index)
-        except RiskRejected as refusal:
-            for index in counted:
-                risk.uncount_action(self.redis, index)
-            first = payloads[0]
-            symbol = first.symbol if isinstance(first, OrderPayload) else ""
-            events.append(self.redis, events.RiskEvent(reason=refusal.message, client_id=caller.client_id, symbol=symbol,
-                                                       account_id=first.account_id, account_index=first.account_index))  # fmt: skip
-            raise
         fingerprint = None
         if idempotency is not None:
             fingerprint = idempotency.fingerprint or payload_fingerprint(payloads)
-        queued: list[tuple[int, str]] = []
-        replayed = False
-        try:
-            for payload in payloads:
-                if idempotency:
-                    job_id = idempotent_job_id(payload.kind, caller.client_id, idempotency.key, payload.account_index)
-                else:
-                    job_id = new_job_id(payload.kind)
-                try:
-                    # the accepted event goes in just before the job, so no worker's "sent" can come first
-                    queued.append((payload.account_index, self._enqueue(payload, job_id, fingerprint, announce=accepted_event(payload, job_id))))
-                except DuplicateJob as duplicate:
-                    risk.uncount_action(self.redis, payload.account_index)  # a retry is not a new order
-                    if duplicate.fingerprint != fingerprint:
-                        assert idempotency is not None
-                        raise IdempotencyConflict(
-                            f"idempotency key {idempotency.key!r} was used for a different request (job {duplicate.job_id})"
-                        ) from None
-                    queued.append((payload.account_index, duplicate.job_id))
-                    replayed = True
-        except EnqueueUnanswered as error:
-            if not queued:
-                raise
-            job_ids = [job_id for _, job_id in queued]  # queued for certain; the unanswered one may be
-            message = f"{error.message}; these jobs were queued before it: {', '.join(job_ids)}"
-            raise EnqueueUnanswered(message, job_ids=job_ids, job_id=error.details["job_id"]) from error
-        except StoreUnavailable as error:
-            if not queued:
-                raise
-            job_ids = [job_id for _, job_id in queued]
-            raise PartlyQueued(f"{error.message}; only these jobs were queued: {', '.join(job_ids)}", job_ids=job_ids) from error
-        return Queued(tuple(queued), replayed)
+        ids = [
+            idempotent_job_id(payload.kind, caller.client_id, idempotency.key, payload.account_index) if idempotency else new_job_id(payload.kind)
+            for payload in payloads
+        ]
+        jobs = [
+            jobqueue.Admit(
+                payload,
+                self._ttl(payload),
+                job_id,
+                fingerprint,
+                terminals.of_account(self.settings, payload.account_index),
+                announce=accepted_event(payload, job_id),
+                counters=risk.counter_keys(payload.account_index),
+            )  # fmt: skip
+            for payload, job_id in zip(payloads, ids, strict=True)
+        ]
+        raw, limits = risk.assumed(self.redis)
+        for _ in range(LIMITS_RECHECKS):
+            try:
+                for payload in payloads:
+                    if isinstance(payload, OrderPayload):
+                        known = payload.sizing == "volume" and payload.price > 0
+                        risk.check_order(limits, payload.symbol, payload.volume * payload.price if known else None)
+                caps = jobqueue.Caps(raw, limits.max_actions_per_second, limits.max_actions_per_day)
+                queued = jobqueue.enqueue_all(self.redis, jobs, caps)
+            except jobqueue.LimitsChanged as changed:
+                raw, limits = risk.seen(self.redis, changed.stored)
+                continue
+            except jobqueue.CapReached as capped:
+                self._refused(
+                    caller, payloads, RateLimited(risk.cap_message(limits, payloads[capped.index].account_index, capped.which), "trader_index")
+                )
+            except RiskRejected as refusal:
+                self._refused(caller, payloads, refusal)
+            except DuplicateJob as duplicate:
+                assert idempotency is not None  # random ids never meet
+                raise IdempotencyConflict(f"idempotency key {idempotency.key!r} was used for a different request (job {duplicate.job_id})") from None
+            return Queued(tuple((payload.account_index, job_id) for payload, (job_id, _) in zip(payloads, queued, strict=True)),
+                          any(retried for _, retried in queued))  # fmt: skip
+        raise StoreUnavailable(f"the risk limits changed {LIMITS_RECHECKS} times while the order was checked: send it again")
+
+    def _refused(self, caller: Caller, payloads: Sequence[Payload], refusal: RiskRejected) -> NoReturn:
+        first = payloads[0]
+        symbol = first.symbol if isinstance(first, OrderPayload) else ""
+        events.append(self.redis, events.RiskEvent(reason=refusal.message, client_id=caller.client_id, symbol=symbol,
+                                                   account_id=first.account_id, account_index=first.account_index))  # fmt: skip
+        raise refusal
+
+    def _ttl(self, payload: Payload | QueryPayload | SimDayPayload) -> int:
+        # a query's answer was given when it came (or its 503 named the job): it need not outlive a client's retry by much
+        return self.settings.QUERY_RESULT_TTL if payload.kind == "query" else self.settings.JOB_TTL
 
     def _enqueue(
         self,
@@ -343,11 +345,9 @@ class Desk:
         announce: events.EventBase | None = None,
     ) -> str:
         """Enqueue on the queues of the terminal that holds the payload's account (or `terminal`, for jobs of none)."""
-        # a query's answer was given when it came (or its 503 named the job): it need not outlive a client's retry by much
-        ttl = self.settings.QUERY_RESULT_TTL if payload.kind == "query" else self.settings.JOB_TTL
         index = getattr(payload, "account_index", None)
         where = terminal or (terminals.of_account(self.settings, index) if index is not None else terminals.terminals(self.settings)[0])
-        return jobqueue.enqueue(self.redis, payload, ttl, job_id, fingerprint, where, announce)
+        return jobqueue.enqueue(self.redis, payload, self._ttl(payload), job_id, fingerprint, where, announce)
 
     def next_sim_day(self, caller: Caller, days: int = 1) -> Queued:
         """Move the simulator on by `days` trading days (admin, BROKER=sim only): T+1 released, repo repaid, open orders end.

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import fakeredis
 import pytest
+import redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from api import create_app
-from common import jobqueue, keys, risk
-from common.exceptions import IdempotencyConflict, PartlyQueued, RateLimited, ScopeDenied, StoreUnavailable, WorkerUnanswered
+from common import enqueue_script, jobqueue, keys, risk
+from common.exceptions import IdempotencyConflict, RateLimited, ScopeDenied, StoreUnavailable, TradingHalted, WorkerUnanswered
 from common.orders import BUY, PriceType
 from common.submission import Caller, Desk, Idempotency
 from tests.support import CLIENT_ID, make_settings, signed_headers, sim_prices_file, while_worker_runs
@@ -117,26 +118,42 @@ def test_kill_switch_cancels_are_never_refused_by_the_rate_caps(settings):
     assert limits.kill_switch and len(queued.jobs) == 4  # buy and sell on both accounts
 
 
-def test_a_redis_failure_part_way_through_a_fan_out_names_the_jobs_that_were_queued(settings, monkeypatch):
+def test_a_fan_out_redis_refuses_queues_and_counts_none_of_its_jobs(settings, monkeypatch):
     desk = Desk(settings, new_redis())
-    real_enqueue, calls = jobqueue.enqueue, []
+    real_run = enqueue_script.run
 
-    def second_fails(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise StoreUnavailable("Redis did not accept the job: TimeoutError")
-        return real_enqueue(*args, **kwargs)
+    def refused(*args, **kwargs):
+        raise redis.ConnectionError("Redis went away")
 
-    monkeypatch.setattr(jobqueue, "enqueue", second_fails)
-    with pytest.raises(PartlyQueued) as partly:
+    monkeypatch.setattr(enqueue_script, "run", refused)
+    with pytest.raises(StoreUnavailable):
         desk.place(TEST_CLIENT, None, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
-    [job_id] = partly.value.details["job_ids"]
-    assert job_id in partly.value.message and jobqueue.queue(desk.redis, keys.ORDER_QUEUE).job_ids == [job_id]
+    assert sum(jobqueue.queue(desk.redis, name).count for name in keys.QUEUES_BY_PRIORITY) == 0
+    assert [risk.actions_today(desk.redis, index) for index in (0, 1)] == [0, 0]
 
-    client = create_app(settings, desk.redis).test_client()
-    calls.clear()
-    answer = post(client, "/buy", {"symbol": "600000", "price": 10.0, "shares": 100})
-    assert answer.status_code == 503 and len(answer.get_json()["job_ids"]) == 1
+    monkeypatch.setattr(enqueue_script, "run", real_run)
+    queued = desk.place(TEST_CLIENT, None, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+    assert len(queued.jobs) == 2 and [risk.actions_today(desk.redis, index) for index in (0, 1)] == [1, 1]
+
+
+def test_a_fan_out_one_account_of_which_is_over_its_cap_queues_and_counts_nothing(settings):
+    desk = Desk(settings, new_redis())
+    risk.save(desk.redis, risk.RiskLimits(max_actions_per_day=1))
+    desk.place(TEST_CLIENT, 1, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+    with pytest.raises(RateLimited, match="trader_index 1"):
+        desk.place(TEST_CLIENT, None, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+    assert [risk.actions_today(desk.redis, index) for index in (0, 1)] == [0, 1]
+    assert jobqueue.queue(desk.redis, keys.ORDER_QUEUE).count == 1
+
+
+def test_limits_changed_by_another_process_are_checked_before_the_order_is_queued(settings):
+    server = fakeredis.FakeServer(version=(7, 0))
+    desk, other = Desk(settings, fakeredis.FakeRedis(server=server)), fakeredis.FakeRedis(server=server)
+    desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)  # limits seen
+    other.set(keys.RISK_LIMITS, risk.RiskLimits(kill_switch=True).model_dump_json())  # as another web process would
+    with pytest.raises(TradingHalted):
+        desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+    assert jobqueue.queue(desk.redis, keys.ORDER_QUEUE).count == 1
 
 
 def test_the_one_way_in_and_the_event_stream_import_no_flask_and_no_role():
