@@ -96,9 +96,11 @@ def record(
     payload: Any = None,
     job_ids: list[str] | None = None,
     error: str | None = None,
+    batch: stream_backlog.Batch | None = None,
 ) -> None:
     """Append one audit entry to the file and to Redis (None: Redis is known down, the file only).
 
+    With `batch`, the Redis entry waits in it for a pipeline its holder sends (common.stream_backlog.Batch).
     Never raises; an entry Redis refuses is written with a later one (common.stream_backlog).
     """
     entry = {
@@ -114,9 +116,10 @@ def record(
     }
     line = encode(entry)
     log.info(line)
-    if connection is None:
-        return
-    stream_backlog.xadd(connection, keys.AUDIT_STREAM, {"entry": line}, STREAM_MAXLEN)
+    if batch is not None:
+        batch.xadd(keys.AUDIT_STREAM, {"entry": line}, STREAM_MAXLEN)
+    elif connection is not None:
+        stream_backlog.xadd(connection, keys.AUDIT_STREAM, {"entry": line}, STREAM_MAXLEN)
 
 
 def recent(connection: redis.Redis, count: int = 100) -> list[dict]:

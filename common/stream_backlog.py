@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -27,20 +28,40 @@ _lock = threading.Lock()
 _pending: WeakKeyDictionary[Any, deque[Entry]] = WeakKeyDictionary()
 
 
-def xadd(connection: redis.Redis, stream: str, fields: dict[Any, Any], maxlen: int) -> str | None:
-    """Append `fields` to `stream` after any entries still waiting for this Redis; the new entry's id, or None when it waits too."""
+def xadd(connection: redis.Redis, stream: str, fields: dict[Any, Any], maxlen: int, also: Callable[[Any], None] | None = None) -> str | None:
+    """Append `fields` to `stream` after any entries still waiting for this Redis; the new entry's id, or None when it waits too.
+
+    `also` adds the caller's own commands to the same round trip, before the entry (a pipeline, not a transaction);
+    one of them that Redis refuses is logged, and one lost with the connection is not written again.
+    """
     with _lock:
         waiting = _pending.get(connection)
         earlier = [waiting.popleft() for _ in range(min(len(waiting), MAX_FLUSHED_PER_WRITE))] if waiting else []
     entries = [*earlier, (stream, fields, maxlen)]
     for written, (name, values, cap) in enumerate(entries):
         try:
-            entry_id: Any = connection.xadd(name, values, maxlen=cap, approximate=True)
+            if also is not None and written == len(entries) - 1:
+                entry_id: Any = _with_also(connection, also, name, values, cap)
+            else:
+                entry_id = connection.xadd(name, values, maxlen=cap, approximate=True)
         except redis.RedisError as failure:
             _keep(connection, entries[written:])
             log.error("Redis refused a %s entry (%s); %d kept to write later", name, failure.__class__.__name__, pending(connection))
             return None
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+def _with_also(connection: redis.Redis, also: Callable[[Any], None], stream: str, fields: dict[Any, Any], maxlen: int) -> Any:
+    with connection.pipeline(transaction=False) as pipe:
+        also(pipe)
+        pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+        *theirs, entry_id = pipe.execute(raise_on_error=False)
+    for answer in theirs:
+        if isinstance(answer, Exception):
+            log.error("Redis refused a command sent with a %s entry: %s", stream, answer)
+    if isinstance(entry_id, Exception):
+        raise entry_id
+    return entry_id
 
 
 def _keep(connection: redis.Redis, entries: list[Entry]) -> None:
@@ -58,3 +79,28 @@ def pending(connection: redis.Redis) -> int:
     """Entries waiting to be written to this Redis."""
     with _lock:
         return len(_pending.get(connection, ()))
+
+
+class Batch:
+    """Stream entries held to ride in a pipeline the caller sends anyway (the worker: RQ's transaction that writes a job's
+    result), so they cost no round trip of their own. Whatever is not written that way is written by `flush`."""
+
+    def __init__(self) -> None:
+        self._entries: list[Entry] = []
+
+    def xadd(self, stream: str, fields: dict[Any, Any], maxlen: int) -> None:
+        self._entries.append((stream, fields, maxlen))
+
+    def write_to(self, pipe: Any) -> None:
+        """Queue the entries in `pipe`; they count as written once the caller's pipeline has run (then call `clear`)."""
+        for stream, fields, maxlen in self._entries:
+            pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def flush(self, connection: redis.Redis) -> None:
+        """Write what is still held, one by one (kept for later when Redis refuses it, as `xadd`)."""
+        entries, self._entries = self._entries, []
+        for stream, fields, maxlen in entries:
+            xadd(connection, stream, fields, maxlen)

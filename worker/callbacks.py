@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -77,11 +78,11 @@ class OrderEventRecorder:
     def on_stock_order(self, pushed: Any) -> None:
         order = order_from_xt(pushed)
         state = order_view(order)
+        # stored before the waiting job hears of it, so a job's result never shows a state GET /jobs/<id> cannot
+        self._event(events.OrderEvent, **state, **self._owner(order.order_remark), also=self._state_writer(order.order_remark, state))
         with self._changed:
             self._latest[order.order_id] = state
             self._changed.notify_all()
-        self._store_state(order.order_remark, state)
-        self._event(events.OrderEvent, **state, **self._owner(order.order_remark))
 
     def on_stock_trade(self, pushed: Any) -> None:
         trade = trade_from_xt(pushed)
@@ -115,19 +116,28 @@ class OrderEventRecorder:
         self._event(events.AccountStatusEvent, account_id=status.account_id, status=status.status)
 
     # -- storage ----------------------------------------------------------------------------
-    def _store_state(self, tag: str, state: dict) -> None:
+    def _state_writer(self, tag: str, state: dict) -> Callable[[Any], None] | None:
+        """The write of a router order's latest state (GET /jobs/<id> shows it), sent with the order's event."""
         if not JOB_TAG.match(tag or ""):
-            return  # an order placed outside the router (by hand in QMT)
-        try:
-            self._redis.set(keys.order_state(tag), json.dumps(state, ensure_ascii=False), ex=self._job_ttl)
-        except redis.RedisError as error:
-            log.error("could not store order state for job %s: %s", tag, error, extra={"job_id": tag})
+            return None  # an order placed outside the router (by hand in QMT)
+        stored = json.dumps(state, ensure_ascii=False)
+        return lambda pipe: pipe.set(keys.order_state(tag), stored, ex=self._job_ttl)
 
-    def _event(self, kind: type[events.EventBase], **fields: Any) -> None:
-        """Append an event; a field the broker filled oddly is logged, never raised on its callback thread."""
+    def _event(self, kind: type[events.EventBase], also: Callable[[Any], None] | None = None, **fields: Any) -> None:
+        """Append an event (with `also`'s writes); a field the broker filled oddly is logged, never raised on its callback thread."""
         try:
             event = kind(**fields)
         except ValidationError as error:
             log.error("%s event not recorded: %s", kind.__name__, error)
+            if also is not None:
+                self._write(also)
             return
-        events.append(self._redis, event)
+        events.append(self._redis, event, also=also)
+
+    def _write(self, writes: Callable[[Any], None]) -> None:
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                writes(pipe)
+                pipe.execute()
+        except redis.RedisError as error:
+            log.error("could not store an order state: %s", error)

@@ -29,7 +29,7 @@ from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_n
 from common.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
 from common.settings import Settings
 from common.symbols import Board, instrument
-from worker import runtime
+from worker import fence, runtime
 from worker.broker_api import Broker, Order, OrderId
 from worker.lease import LeaseLost
 from worker.quotes import Quote
@@ -38,6 +38,7 @@ from worker.snapshots import order_view, portfolio_view, position_view, trade_vi
 
 log = logging.getLogger("worker.jobs")
 ORDER_ACK_WAIT = 1.0  # seconds to wait for the broker's first status before the job reports
+LIMITS_RECHECKS = 5  # an order is checked again when the risk limits changed meanwhile; a sixth change means it is not sent
 
 
 def _job_id() -> str:
@@ -52,7 +53,7 @@ def run_order(payload: dict) -> dict:
     rt = runtime.current()
     result = _place(order, tag, rt)
     if result["outcome"] != "submitted":  # sent and the broker's statuses are recorded as they happen
-        _job_event(rt, order, tag, result["outcome"], result.get("error") or "")
+        events.append(rt.redis, _job_event(order, tag, result["outcome"], result.get("error") or ""), rt.batch)
     audit.record(
         rt.redis,
         "order.outcome",
@@ -62,6 +63,7 @@ def run_order(payload: dict) -> dict:
         payload=payload,
         job_ids=[tag],
         error=result.get("error"),
+        batch=rt.batch,
     )
     return result
 
@@ -82,24 +84,32 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     if not broker.connected and not broker.wait_online(order.deadline - clock.time()):
         log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
+    raw, limits = risk.assumed(rt.redis)
     try:
         symbol, volume, price, notional = _resolve(order, broker, rt.settings)
-        # the kill switch halts orders still queued when it was thrown; sized and market orders meet the notional cap here
-        risk.check_order(risk.load(rt.redis), symbol, notional)
+        for _ in range(LIMITS_RECHECKS):
+            # the kill switch halts orders still queued when it was thrown; sized and market orders meet the notional cap here
+            risk.check_order(limits, symbol, notional)
+            rt.recorder.expect(tag, order.meta.client_id)
+            verdict, detail = fence.before_send(rt.redis, rt.lease, raw, _job_event(order, tag, "sent", volume=volume, price=price, symbol=symbol))
+            if verdict != "stale":
+                break
+            raw, limits = risk.seen(rt.redis, detail)
     except (SizeRoundsToZero, NoQuote, BrokerUnavailable, RiskRejected) as error:
         log.info("job %s not sent: %s", tag, error.message)
         nothing = isinstance(error, SizeRoundsToZero)
         return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", nothing_to_send=nothing, **base).model_dump()
     base.update(symbol=symbol, volume=volume, price=price)
+    if verdict != "ok":
+        reason = {
+            "lost": "the worker lost its terminal's lease to another worker",
+            "unanswered": f"Redis did not answer the check before the send ({detail})",
+            "stale": "the risk limits kept changing while the order was checked",
+        }[verdict]
+        log.error("job %s not sent: %s", tag, reason)
+        return OrderResult(outcome="not_submitted", error=f"{reason}; never sent", **base).model_dump()
     submitted_at = time.time()
-    try:
-        check_fence(rt)
-    except LeaseLost:
-        log.error("job %s not sent: this worker lost its terminal's lease", tag)
-        return OrderResult(outcome="not_submitted", error="the worker lost its terminal's lease to another worker; never sent", **base).model_dump()
     metrics.observe(rt.redis, metrics.ORDER_TO_BROKER, max(submitted_at - order.meta.created_at, 0.0))
-    rt.recorder.expect(tag, order.meta.client_id)
-    _job_event(rt, order, tag, "sent", volume=volume, price=price, symbol=symbol)
     try:
         order_id = broker.place_order(symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
     except BrokerTimeout as error:
@@ -136,21 +146,18 @@ def check_fence(rt: runtime.Runtime) -> None:
         raise LeaseLost(f"lease {rt.lease.key} is no longer {rt.lease.token}")
 
 
-def _job_event(rt: runtime.Runtime, order: OrderPayload, tag: str, stage: str, reason: str = "", **sent: Any) -> None:
-    """An order job's step on the event stream (sent, or why it never was)."""
+def _job_event(order: OrderPayload, tag: str, stage: str, reason: str = "", **sent: Any) -> events.JobEvent:
+    """An order job's step for the event stream (sent, or why it never was)."""
     fields = {"symbol": order.symbol, "volume": order.volume, "price": order.price, **sent}
-    events.append(
-        rt.redis,
-        events.JobEvent(
-            stage=cast(events.JobStage, stage),  # the outcomes that are not "submitted" are stage names too
-            job_id=tag,
-            client_id=order.meta.client_id,
-            account_id=order.account_id,
-            account_index=order.account_index,
-            side=SIDE_NAMES[order.order_type],
-            reason=reason,
-            **fields,
-        ),
+    return events.JobEvent(
+        stage=cast(events.JobStage, stage),  # the outcomes that are not "submitted" are stage names too
+        job_id=tag,
+        client_id=order.meta.client_id,
+        account_id=order.account_id,
+        account_index=order.account_index,
+        side=SIDE_NAMES[order.order_type],
+        reason=reason,
+        **fields,
     )
 
 

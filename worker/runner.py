@@ -16,15 +16,13 @@ import threading
 import time
 
 import redis
-from rq import SimpleWorker
 from rq.exceptions import StopRequested
-from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import import_attribute
 
-from common import events, logs, metrics, terminals
+from common import events, logs, metrics, stream_backlog, terminals
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
 from common.payloads import JOB_ROUTES
@@ -33,11 +31,13 @@ from common.terminals import Terminal
 from worker import runtime
 from worker.broker import Brokers
 from worker.callbacks import OrderEventRecorder
+from worker.lean_worker import LeanJob, LeanWorker
 from worker.lease import Lease
 from worker.recovery import OrphanWatch, carry_to_terminals, reconcile
 
 log = logging.getLogger("worker")
 HEARTBEAT_SECONDS = 2.0
+RQ_HEARTBEAT_EVERY = 1.0  # seconds between the RQ worker heartbeats written between jobs
 REDIS_RETRY_SECONDS = 1.0
 ORPHAN_SCAN_SECONDS = 15.0
 
@@ -47,7 +47,7 @@ ORPHAN_SCAN_SECONDS = 15.0
 JOB_FUNCTIONS: dict[str, str] = {path: path for _, path in JOB_ROUTES.values()}
 
 
-class RouterJob(Job):
+class RouterJob(LeanJob):
     """A job that runs only the router's own job functions; any other path fails the job with a clear error."""
 
     @property
@@ -71,17 +71,27 @@ class RouterJob(Job):
         return payload if isinstance(payload, dict) else {}
 
 
-class RouterWorker(SimpleWorker):
+class RouterWorker(LeanWorker):
     """RQ's SimpleWorker with the timer death penalty, our job functions only, a short blocking dequeue, and
     jobs whose Redis bookkeeping failed left in the started registry for `reconcile` (never marked failed)."""
 
     death_penalty_class = TimerDeathPenalty
     job_class = RouterJob
 
-    def __init__(self, *args, dequeue_block: int = 5, lease: Lease | None = None, figures: redis.Redis | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        dequeue_block: int = 5,
+        lease: Lease | None = None,
+        figures: redis.Redis | None = None,
+        batch: stream_backlog.Batch | None = None,
+        **kwargs,
+    ):
         self._dequeue_block = dequeue_block  # read by RQ's __init__ (connection_timeout) before anything else is set
         self.stop_asked = False  # SIGINT/SIGTERM arrived (RQ records it only when a job is running)
         self.lease = lease
+        self.batch = batch  # the runtime's: a job's audit entry and closing events, written with its result
+        self._beaten = -RQ_HEARTBEAT_EVERY  # monotonic time of the last heartbeat written outside a pipeline
         super().__init__(*args, **kwargs)
         self._figures = figures or self.connection  # the connection whose metrics the worker's Flusher writes
 
@@ -91,8 +101,16 @@ class RouterWorker(SimpleWorker):
         with logs.job_context(job.id, job.meta.get("client_id"), payload.get("account_index")):
             return super().perform_job(job, queue)
 
+    def increment_successful_job_count(self, pipeline=None):
+        # called inside RQ's transaction that writes a job's result: the job's held entries ride along, no round trip of their own
+        super().increment_successful_job_count(pipeline)
+        if self.batch is not None and pipeline is not None:
+            self.batch.write_to(pipeline)
+
     def handle_job_success(self, job, queue, started_job_registry):
         super().handle_job_success(job, queue, started_job_registry)  # the result is written: the job has ended
+        if self.batch is not None:
+            self.batch.clear()  # written in that transaction
         kind = job.meta.get("kind", "?")
         metrics.count(self._figures, metrics.JOBS, kind=kind, outcome=job_outcome(kind, getattr(job, "returned", None)))
         created = (job.payload().get("meta") or {}).get("created_at") if isinstance(job, RouterJob) else None
@@ -100,9 +118,16 @@ class RouterWorker(SimpleWorker):
             metrics.observe(self._figures, metrics.ORDER_TO_RESULT, max(time.time() - created, 0.0))
 
     def heartbeat(self, timeout=None, pipeline=None):
-        # between jobs (never inside a job's own bookkeeping, which passes a pipeline): a lost lease ends the loop
-        if pipeline is None and self.lease is not None and not self.lease.held():
-            raise StopRequested()
+        # between jobs (never inside a job's own bookkeeping, which passes a pipeline): a lost lease ends the loop. The
+        # lease thread (_beat) finds a lost lease within HEARTBEAT_SECONDS, and every job asks Redis again before it
+        # runs (execute_job) and before it sends (the fence), so this reads the flag, not Redis.
+        if pipeline is None:
+            if self.lease is not None and self.lease.lost.is_set():
+                raise StopRequested()
+            # RQ beats about three times a job, two round trips each; its key lives minutes, so once a second says the same
+            if time.monotonic() - self._beaten < RQ_HEARTBEAT_EVERY:
+                return None
+            self._beaten = time.monotonic()
         return super().heartbeat(timeout, pipeline)
 
     def execute_job(self, job, queue):
@@ -131,6 +156,8 @@ class RouterWorker(SimpleWorker):
         # Redis, not the job, failed (e.g. the result write timed out on a frozen Redis): the job may have done its
         # work, so it stays started and `reconcile` settles it by its tag once Redis answers, never running an order twice.
         failure = sys.exc_info()[1]
+        if self.batch is not None:
+            self.batch.flush(self._figures)  # what the job held is written now (kept for later if Redis refuses it)
         if isinstance(failure, redis.RedisError):
             raise failure
         handled = super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
@@ -200,7 +227,8 @@ def _serve_terminal(
     brokers.open()
     if settings.BROKER == "qmt":
         _publish_calendar(connection)
-    runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder, lease=lease))
+    batch = stream_backlog.Batch()
+    runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder, lease=lease, batch=batch))
     figures = metrics.Flusher(connection).start()
     stop = threading.Event()
     beat = threading.Thread(target=_beat, args=(connection, settings, stop, terminal, lease), name="worker-heartbeat", daemon=True)
@@ -221,6 +249,7 @@ def _serve_terminal(
                 dequeue_block=settings.WORKER_DEQUEUE_BLOCK,
                 lease=lease,
                 figures=connection,
+                batch=batch,
             )
             log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(terminal.queues), settings.BROKER)
             try:

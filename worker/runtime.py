@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import redis
 
+from common import stream_backlog
 from common.exceptions import BrokerUnavailable
 from common.settings import Settings
 from worker.broker_api import BrokerAccounts
@@ -24,6 +25,9 @@ class Runtime:
     brokers: BrokerAccounts  # worker.broker.Brokers in the worker; a fake in tests
     recorder: OrderEventRecorder
     lease: Lease | None = None  # the terminal's lease: checked right before every send (the fence)
+    # the running job's audit entry and closing events, written with its result in RQ's transaction (worker.runner);
+    # None (a job function called outside the worker's loop): written at once
+    batch: stream_backlog.Batch | None = None
 
 
 _current: Runtime | None = None

@@ -120,12 +120,12 @@ def test_a_standby_takes_over_a_killed_worker_with_orders_in_flight_and_none_dou
 
 PAUSE_BEFORE_SEND = """
 import os, signal
-import worker.jobs as jobs
-checked = jobs.check_fence
-def paused_then_checked(rt):
+import worker.fence as fence
+checked = fence.before_send
+def paused_then_checked(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGSTOP)  # stopped right before the fence and the send; a test's SIGCONT wakes it
-    return checked(rt)
-jobs.check_fence = paused_then_checked
+    return checked(*args, **kwargs)
+fence.before_send = paused_then_checked
 """
 
 

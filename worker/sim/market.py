@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 from common.symbols import Board, Instrument, instrument
 
@@ -69,6 +70,8 @@ class PriceSource:
         self._pinned: dict[str, SimPrice] = {}
         self._names: dict[str, str] = {}
         self._file = Path(prices_file) if prices_file else None
+        self._entries: dict[str, Any] = {}  # the prices file as last parsed, and its bytes then
+        self._read: bytes | None = None
 
     def name_of(self, code: str) -> str:
         """The instrument's name (an ST name narrows the main board's daily limit to ±5%)."""
@@ -113,6 +116,12 @@ class PriceSource:
 
     def _file_entry(self, code: str):
         """The prices file's entry for `code`: a price, or {"last", "prev_close", "name"}; None when absent."""
-        if self._file is None or not self._file.exists():
+        if self._file is None:
             return None
-        return json.loads(self._file.read_text(encoding="utf-8")).get(code)
+        try:
+            text = self._file.read_bytes()  # every time: a test or a user may edit it while it runs
+        except OSError:
+            return None
+        if text != self._read:  # parsed again only when it changed
+            self._entries, self._read = json.loads(text.decode("utf-8")), text
+        return self._entries.get(code)
