@@ -212,11 +212,15 @@ def open_loop(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]]
 
 
 def job_times(connection: redis.Redis, job_id: str) -> tuple[float | None, float | None]:
-    """(started, result written) in unix seconds, from RQ's own records: the job hash and its result stream's entry id."""
+    """(started, result written) in unix seconds, from RQ's own records: the job hash and its result stream's entry id.
+
+    The entry id holds whole milliseconds (the moment cut down): the middle of that millisecond is taken, so a
+    sub-millisecond figure is not made to look up to 1 ms earlier than it was.
+    """
     raw = connection.hget(f"rq:job:{job_id}", "started_at")
     started = datetime.fromisoformat(raw.decode().replace("Z", "+00:00")).timestamp() if raw else None
     entries: Any = connection.xrange(f"rq:results:{job_id}", count=1)
-    result = int(entries[0][0].decode().split("-")[0]) / 1000 if entries else None
+    result = (int(entries[0][0].decode().split("-")[0]) + 0.5) / 1000 if entries else None
     return started, result
 
 
