@@ -26,6 +26,7 @@ from tests.support import order_payload, wait_until
 
 E2E_SECONDS = 10  # each steady load lasts this long (times --scale)
 WORKER_JOBS = 1000
+WORKER_ROUNDS = 2
 CANCEL_BEHIND = 1000
 FULL_DAY = 5000
 KEPT = (1000, 30_000)
@@ -201,7 +202,7 @@ def _router_worker_rate(context: Context, label: str, in_day: int) -> tuple[floa
     return rate, startup
 
 
-def worker_throughput(context: Context) -> dict[str, Any]:
+def _bare_worker_rate(context: Context) -> tuple[float, float]:
     count = context.count(WORKER_JOBS)
     stack = context.stack()
     connection = context.redis.connection
@@ -209,12 +210,22 @@ def worker_throughput(context: Context) -> dict[str, Any]:
     for _ in range(count):
         queue.enqueue_call("tests.bench.baseline.noop", result_ttl=baseline.RESULT_TTL)
     stack.start("bare-worker")
-    bare_startup = _worker_ready(stack)
-    bare = _steady_rate(connection, f"rq:finished:{baseline.QUEUE}", count, "worker: bare RQ no-op")
+    startup = _worker_ready(stack)
+    rate = _steady_rate(connection, f"rq:finished:{baseline.QUEUE}", count, "worker: bare RQ no-op")
     stack.stop()
-    finished("worker: bare RQ no-op", f"{bare:.0f} jobs/s")
-    fresh, startup = _router_worker_rate(context, "worker: router, fresh day", 0)
-    full, _ = _router_worker_rate(context, f"worker: router, {FULL_DAY:,} in day", FULL_DAY)
+    finished("worker: bare RQ no-op", f"{rate:.0f} jobs/s")
+    return rate, startup
+
+
+def worker_throughput(context: Context) -> dict[str, Any]:
+    """Bare and router in turn, WORKER_ROUNDS times, the best of each: a 2-core machine's passing load hits one run, not both."""
+    count = context.count(WORKER_JOBS)
+    bares, routers = [], []
+    for _ in range(WORKER_ROUNDS):
+        bares.append(_bare_worker_rate(context))
+        routers.append(_router_worker_rate(context, "worker: router, fresh day", 0))
+    (bare, bare_startup), (fresh, startup) = max(bares), max(routers)
+    full, _ = max(_router_worker_rate(context, f"worker: router, {FULL_DAY:,} in day", FULL_DAY) for _ in range(WORKER_ROUNDS))
     return {
         "bare_rq": round(bare, 1),
         "router_fresh": round(fresh, 1),
