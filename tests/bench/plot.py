@@ -15,6 +15,7 @@ def latency_png(samples: dict[str, dict[str, list[float]]], out: Path) -> Path |
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib import ticker
     except ImportError:
         return None
     figure, axes = plt.subplots(1, len(samples), figsize=(6.5 * len(samples), 4.5), squeeze=False)
@@ -26,6 +27,9 @@ def latency_png(samples: dict[str, dict[str, list[float]]], out: Path) -> Path |
             shares = [(i + 1) / len(ordered) for i in range(len(ordered))]
             axis.step(ordered, shares, where="post", label=name, linestyle="--" if name.startswith("bare") else "-")
         axis.set_xscale("log")
+        axis.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, 20, 50 ms
+        axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_formatter(ticker.NullFormatter())  # the log axis' own labels (3×10⁰ ...) overlap
         axis.set_xlabel("ms after the request was due")
         axis.set_ylabel("share of orders")
         axis.set_title(f"end to end at {load}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -187,14 +188,20 @@ def closed_loop(port: int, path: str, requests: list[tuple[bytes, dict[str, str]
 
 
 def open_loop(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], rate: float, connections: int = 16) -> Load:
-    """Request i is due at start + i/rate whatever the answers before it did (an open loop: queueing shows)."""
+    """Request i is due at start + i/rate whatever the answers before it did (an open loop: queueing shows).
+
+    Each is due a random part of a millisecond later too: a result's moment is known to the millisecond
+    (job_times), and on an exact grid every due→result figure would fall on the same fraction of one.
+    """
     load = Load(sent=[Sent(0.0) for _ in requests])
     wall0, perf0 = time.time() + 0.2, time.perf_counter() + 0.2
+    jitter = random.Random(len(requests))  # the same dither for the router and its baseline
+    offsets = [jitter.random() / 1000 for _ in requests]
 
     def run(offset: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for index in range(offset, len(requests), connections):
-            due = index / rate
+            due = index / rate + offsets[index]
             pause = perf0 + due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
