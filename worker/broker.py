@@ -180,15 +180,19 @@ class Brokers:
     def indexes(self) -> list[int]:
         return sorted(self._by_index)
 
-    def next_sim_day(self, days: int) -> str:
-        """The simulator only: settle `days` trading days on every session's books; the new day (ISO date)."""
+    def sim_day_after(self, days: int) -> str:
+        """The simulator only: the trading day (ISO) `days` sessions after the simulator's day (its first session's)."""
+        self._simulator_only()
+        return self._sessions[0].trader.session_after(days)
+
+    def roll_sim_until(self, day: str) -> str:
+        """The simulator only: settle every session's books day by day until `day` (ISO; reached already: nothing); the day now."""
+        self._simulator_only()
+        return [session.trader.roll_until(day) for session in self._sessions][-1]
+
+    def _simulator_only(self) -> None:
         if self._settings.BROKER != "sim":
             raise SimulatorOnly(f"the trading day can be moved only on the simulator; BROKER is {self._settings.BROKER}")
-        day = ""
-        for session in self._sessions:
-            for _ in range(days):
-                day = session.trader.roll_day()
-        return day
 
     def close(self) -> None:
         self._stop.set()

@@ -160,9 +160,15 @@ class BrokerAccounts(Protocol):
         """The trader_index of every enabled account, ascending."""
         ...
 
-    def next_sim_day(self, days: int) -> str:
-        """The simulator only: settle `days` trading days (T+1, repo, open orders end); the new day, ISO.
+    def sim_day_after(self, days: int) -> str:
+        """The simulator only: the trading day (ISO) `days` sessions after the simulator's day.
 
         Raises SimulatorOnly on a real terminal.
+        """
+        ...
+
+    def roll_sim_until(self, day: str) -> str:
+        """The simulator only: settle trading days (T+1, repo, open orders end) until the simulator's day is `day`
+        (ISO; a day reached already settles nothing); the day now, ISO. Raises SimulatorOnly on a real terminal.
         """
         ...

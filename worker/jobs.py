@@ -346,7 +346,14 @@ def run_sim_day(payload: dict) -> dict:
     """Move the simulator on by `days` trading days, settling each (T+1 released, repo repaid, open orders end)."""
     roll = SimDayPayload.model_validate(payload)
     rt = runtime.current()
-    day = rt.brokers.next_sim_day(roll.days)
+    job = get_current_job()
+    target = job.meta.get("roll_to") if job is not None else None
+    if target is None:
+        target = rt.brokers.sim_day_after(roll.days)
+        if job is not None:  # kept before any day is settled: run again (its worker died), it rolls to this day, not past it
+            job.meta["roll_to"] = target
+            job.save_meta()
+    day = rt.brokers.roll_sim_until(target)
     audit.record(
         rt.redis, "sim.next_day", client_id=roll.meta.client_id, source=roll.meta.source, outcome="done", payload=payload, job_ids=[_job_id()]
     )

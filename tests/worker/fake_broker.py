@@ -202,5 +202,8 @@ class FakeAccounts:
     def indexes(self) -> list[int]:
         return list(range(len(self.brokers)))
 
-    def next_sim_day(self, days: int) -> str:
+    def sim_day_after(self, days: int) -> str:
+        raise SimulatorOnly("the fake broker has no trading days")
+
+    def roll_sim_until(self, day: str) -> str:
         raise SimulatorOnly("the fake broker has no trading days")

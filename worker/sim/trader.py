@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -245,6 +246,20 @@ class SimTrader:
         """Settle the day and move to the next trading day (ISO date): T+1 release, repo repaid, open orders end."""
         with self._locked(full=True):  # it drops old orders and trades: only a snapshot says that
             return settlement.roll_day(self.exchange).isoformat()
+
+    def session_after(self, days: int) -> str:
+        """The trading day (ISO) `days` sessions after the simulator's day."""
+        with self._locked(write=False):
+            day = self.exchange.day
+            for _ in range(days):
+                day = self.exchange.calendar.next_session(day, weekdays_past_data=True) or day
+            return day.isoformat()
+
+    def roll_until(self, day: str) -> str:
+        """Settle day by day until the simulator's day is `day` (ISO); a day reached already rolls nothing. The day now."""
+        with self._locked(full=True):
+            settlement.roll_until(self.exchange, date.fromisoformat(day))
+            return self.exchange.day.isoformat()
 
     # -- internals -------------------------------------------------------------------------------
     @contextmanager
