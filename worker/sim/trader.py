@@ -265,7 +265,15 @@ class SimTrader:
     @contextmanager
     def _locked(self, write: bool = True, full: bool = False) -> Iterator[None]:
         """Hold the books (this process's threads, and other processes by the file lock); read them again when another
-        process changed them; settle any calendar days passed; save after a change (reads skip the write)."""
+        process changed them; settle any calendar days passed; save after a change (reads skip the write).
+
+        A read whose books are the ones on disk and need no day settled skips the file lock (a write elsewhere
+        changes the stamp first): a quote then costs no lock file opened and closed."""
+        if not write and not full:
+            with self._lock:
+                if self._stamp is not None and self._store.stamp() == self._stamp and not (self._auto_roll and self.exchange.day < books.today()):
+                    yield
+                    return
         with self._lock, self._file_lock:
             current = self._store.stamp()
             if current != self._stamp:
