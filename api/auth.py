@@ -20,6 +20,7 @@ from api.openapi import documented
 from api.schemas import Done, LoginRequest
 from api.signing import sign, signature_matches
 from common import clock, keys, logs
+from common.callers import Caller
 from common.exceptions import (
     AuthError,
     InvalidRequest,
@@ -33,7 +34,6 @@ from common.exceptions import (
     UnknownClient,
 )
 from common.settings import SCOPES
-from common.submission import Caller
 
 log = logging.getLogger("api.auth")
 ROLE_SCOPES = {"admin": SCOPES, "trader": ("trade", "cancel", "query")}

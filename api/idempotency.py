@@ -14,8 +14,8 @@ from flask import request
 
 from api.auth import parsed_body
 from api.signing import canonical_body
+from common.callers import Idempotency
 from common.exceptions import InvalidIdempotencyKey
-from common.submission import Idempotency
 
 HEADER = "Idempotency-Key"
 HEADER_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII

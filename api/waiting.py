@@ -13,8 +13,9 @@ import logging
 import redis
 from flask import Flask, Response, jsonify, request
 
+from common.callers import Caller, Queued
 from common.exceptions import InvalidRequest, RouterError
-from common.submission import WAIT_MAX_SECONDS, Caller, Desk, Queued
+from common.submission import WAIT_MAX_SECONDS, Desk
 
 HEADER = "Prefer"
 log = logging.getLogger("web")

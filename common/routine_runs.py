@@ -18,10 +18,11 @@ from pydantic import BaseModel, Field
 
 from common import clock, keys, routines
 from common.calendar import TradingCalendar
+from common.callers import Caller, Idempotency, Queued
 from common.exceptions import RouterError, RoutineAlreadyRan, UnknownRoutine
 from common.routines import AllinRoutine, NhgRoutine
 from common.settings import SCOPES
-from common.submission import Caller, Desk, Idempotency, Queued
+from common.submission import Desk
 from common.verdicts import Verdict
 
 RunState = Literal["firing", "fired", "done", "no_op", "failed", "missed"]

@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
 import redis
 
 from common import clock, events, jobqueue, keys, risk, routines, terminals
+from common.callers import Caller, Idempotency, Queued
 from common.events import Event, EventBase, JobEvent  # by name: in the Desk, `events` is also its method
 from common.exceptions import (
     DuplicateJob,
@@ -30,7 +30,6 @@ from common.exceptions import (
     OrderNotFound,
     RateLimited,
     RiskRejected,
-    ScopeDenied,
     SimulatorOnly,
     StoreUnavailable,
     UnknownAccount,
@@ -39,7 +38,6 @@ from common.exceptions import (
 from common.orders import BUY, REPO_CODES, SELL, PriceType, is_market, xt_price_type
 from common.payloads import (
     CancelPayload,
-    JobMeta,
     JobView,
     OrderPayload,
     OrderType,
@@ -60,65 +58,7 @@ LIMITS_RECHECKS = 5  # an order is checked again when the limits changed meanwhi
 WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
 Side = Literal["buy", "sell"]
 Payload = OrderPayload | CancelPayload  # what is counted against the rate caps
-# The waiting allowance all logged-in users' pages share (WAIT_SLOTS_PER_CLIENT): 20 open status pages never take
-# the slots a signing client's job polls need (common.waiting).
-WEB_USERS = "web users"
 SHARED_QUERY_MAX_AGE = 10.0  # seconds: the oldest answer a query may ask to share (Desk.query's max_age)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking: a signing client, a logged-in web user (`user:<name>`) or an in-process routine."""
-
-    client_id: str
-    scopes: tuple[str, ...]
-    accounts: tuple[int, ...] | None = None  # trader indexes it may use; None: all
-    source: str = ""  # remote address; empty for in-process callers
-    default_wait: float = 0.0  # seconds its order answers wait for the broker's verdict unless it asks otherwise
-
-    def require(self, scope: str) -> None:
-        if scope not in self.scopes:
-            raise ScopeDenied(f"client {self.client_id} lacks the {scope!r} scope")
-
-    def require_account(self, index: int) -> None:
-        if self.accounts is not None and index not in self.accounts:
-            raise ScopeDenied(f"client {self.client_id} may not use trader_index {index}", "trader_index")
-
-    @property
-    def sees_every_job(self) -> bool:
-        """Admins and logged-in users see every job (the status page); a signing client sees its own."""
-        return "admin" in self.scopes or self.client_id.startswith("user:")
-
-    @property
-    def waiting_key(self) -> str:
-        """Whose allowance of waiting slots a wait draws on: the client's own; every logged-in user's page shares one."""
-        return WEB_USERS if self.client_id.startswith("user:") else self.client_id
-
-    def meta(self) -> JobMeta:
-        return JobMeta(client_id=self.client_id, source=self.source)
-
-
-@dataclass(frozen=True)
-class Queued:
-    """The jobs one action put on the queues: (trader_index, job_id), one per target account, in account order.
-
-    trader_index is None for a job of no one account (the simulator's day roll).
-    """
-
-    jobs: tuple[tuple[int | None, str], ...]
-    replayed: bool = False  # an idempotent retry: these are the original jobs, nothing new was queued
-
-    @property
-    def job_ids(self) -> list[str]:
-        return [job_id for _, job_id in self.jobs]
-
-
-@dataclass(frozen=True)
-class Idempotency:
-    """A client's idempotency key and what makes two requests the same (None: the payloads decide)."""
-
-    key: str
-    fingerprint: str | None = None
 
 
 class Desk:

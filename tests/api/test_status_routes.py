@@ -9,7 +9,7 @@ import pytest
 
 from api import create_app
 from common import events
-from common.submission import WEB_USERS, Caller
+from common.callers import WEB_USERS, Caller
 from tests.support import make_settings, signed_headers
 
 API = "/qmt/trade/api"

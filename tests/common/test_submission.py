@@ -15,9 +15,10 @@ from rq.serializers import JSONSerializer
 
 from api import create_app
 from common import enqueue_script, jobqueue, keys, risk
+from common.callers import Caller, Idempotency
 from common.exceptions import IdempotencyConflict, RateLimited, ScopeDenied, StoreUnavailable, TradingHalted, WorkerUnanswered
 from common.orders import BUY, PriceType
-from common.submission import Caller, Desk, Idempotency
+from common.submission import Desk
 from tests.support import CLIENT_ID, make_settings, signed_headers, sim_prices_file, while_worker_runs
 
 API = "/qmt/trade/api"

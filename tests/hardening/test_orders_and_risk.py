@@ -9,8 +9,9 @@ import logging
 import pytest
 
 from common import jobqueue, risk
+from common.callers import Caller
 from common.payloads import CancelPayload, QueryPayload
-from common.submission import Caller, Desk
+from common.submission import Desk
 from tests.support import make_settings, sim_prices_file
 from tests.support import order_payload as order
 from tests.worker.test_jobs_any_broker import FakeBackend, SimBackend

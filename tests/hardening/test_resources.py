@@ -11,9 +11,10 @@ import redis
 
 from api import create_app
 from common import audit, events, jobqueue, keys
+from common.callers import WEB_USERS, Caller
 from common.exceptions import StoreUnavailable
 from common.orders import BUY, PriceType
-from common.submission import WEB_USERS, Caller, Desk
+from common.submission import Desk
 from tests.support import CLIENT_ID, make_settings, signed_headers, sim_prices_file, wait_until, while_worker_runs
 
 API = "/qmt/trade/api"
