@@ -113,19 +113,13 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
     queued); EnqueueUnanswered, naming the ids, when Redis took the request but did not answer in time (a frozen
     server), so the jobs may appear once it wakes — all of them or none.
     """
-    stream, cap = events.where()
-    script_keys = [keys.RISK_LIMITS, stream, keys.PENDING_JOBS, Queue.redis_queues_keys]
-    args: list[Any] = ["1" if caps else "0", caps.limits_json if caps else "", caps.per_second if caps else 0,
-                       caps.per_day if caps else 0, time.time(), cap, len(jobs)]  # fmt: skip
-    for admit in jobs:
-        queue_kind = JOB_ROUTES[admit.payload.kind][0]
-        target = queue(connection, admit.terminal.queue(queue_kind) if admit.terminal else queue_kind)
-        fields, ttl = _job_fields(target, admit)
-        event = events.fields(admit.announce) if admit.announce is not None else {"kind": "", "ts": "", "body": ""}
-        script_keys += [Job.key_for(admit.job_id), target.key, *(admit.counters or ("", ""))]
-        args += [admit.job_id, admit.fingerprint or "", "1" if admit.counters else "0", event["kind"], repr(event["ts"]) if event["ts"] else "",
-                 event["body"], ttl, len(fields), *fields]  # fmt: skip
     ids = [admit.job_id for admit in jobs]
+    if len(set(ids)) != len(ids):  # the script checks every id before it writes any: one id twice would be queued twice
+        raise ValueError(f"a job id appears twice in one enqueue: {ids}")
+    try:
+        script_keys, args = _script_arguments(connection, jobs, caps)
+    except redis.RedisError as error:  # RQ asks Redis its version once per connection here: nothing of the jobs was sent
+        raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
     try:
         answer = enqueue_script.run(connection, script_keys, args)
     except redis.TimeoutError as error:
@@ -153,6 +147,23 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
         if entry != "=" and admit.announce is not None:
             events.counted(connection, admit.announce)
     return [(job_id, entry == "=") for job_id, entry in zip(ids, answer[1:], strict=True)]
+
+
+def _script_arguments(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | None) -> tuple[list[str], list[Any]]:
+    """The enqueue script's KEYS and ARGV (common.enqueue_script)."""
+    stream, cap = events.where()
+    script_keys = [keys.RISK_LIMITS, stream, keys.PENDING_JOBS, Queue.redis_queues_keys]
+    args: list[Any] = ["1" if caps else "0", caps.limits_json if caps else "", caps.per_second if caps else 0,
+                       caps.per_day if caps else 0, time.time(), cap, len(jobs)]  # fmt: skip
+    for admit in jobs:
+        queue_kind = JOB_ROUTES[admit.payload.kind][0]
+        target = queue(connection, admit.terminal.queue(queue_kind) if admit.terminal else queue_kind)
+        fields, ttl = _job_fields(target, admit)
+        event = events.fields(admit.announce) if admit.announce is not None else {"kind": "", "ts": "", "body": ""}
+        script_keys += [Job.key_for(admit.job_id), target.key, *(admit.counters or ("", ""))]
+        args += [admit.job_id, admit.fingerprint or "", "1" if admit.counters else "0", event["kind"], repr(event["ts"]) if event["ts"] else "",
+                 event["body"], ttl, len(fields), *fields]  # fmt: skip
+    return script_keys, args
 
 
 def _job_fields(target: Queue, admit: Admit) -> tuple[list[Any], int]:

@@ -54,7 +54,8 @@ def save(connection: redis.Redis, limits: RiskLimits) -> None:
 
 
 # The limits as this process last saw them in each Redis: the door checks an order against them without asking Redis,
-# and the enqueue script confirms in its one round trip that they are still the stored ones (common.jobqueue.Caps).
+# and the enqueue script confirms in its one round trip that they are still the stored ones (common.jobqueue.Caps);
+# an order they refuse is checked again with the stored ones first (refreshed), so stricter old limits never stick.
 _lock = threading.Lock()
 _assumed: WeakKeyDictionary[redis.Redis, tuple[str, RiskLimits]] = WeakKeyDictionary()
 
@@ -71,6 +72,17 @@ def seen(connection: redis.Redis, raw: str) -> tuple[str, RiskLimits]:
     with _lock:
         _assumed[connection] = (raw, limits)
     return raw, limits
+
+
+def refreshed(connection: redis.Redis, raw: str) -> tuple[str, RiskLimits] | None:
+    """After limits remembered as `raw` refused an order: the stored ones when they differ (check again with them),
+    None when the refusal stands (the same, or Redis does not answer: refusing is the safe side)."""
+    try:
+        stored: Any = connection.get(keys.RISK_LIMITS)
+    except redis.RedisError:
+        return None
+    stored = stored.decode() if isinstance(stored, bytes) else stored or ""
+    return None if stored == raw else seen(connection, stored)
 
 
 def counter_keys(account_index: int, now: float | None = None) -> tuple[str, str]:

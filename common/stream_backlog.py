@@ -37,6 +37,9 @@ def xadd(connection: redis.Redis, stream: str, fields: dict[Any, Any], maxlen: i
     with _lock:
         waiting = _pending.get(connection)
         earlier = [waiting.popleft() for _ in range(min(len(waiting), MAX_FLUSHED_PER_WRITE))] if waiting else []
+    if also is not None and earlier:  # older entries go first and may fail: the caller's commands do not wait on them
+        _run(connection, also)
+        also = None
     entries = [*earlier, (stream, fields, maxlen)]
     for written, (name, values, cap) in enumerate(entries):
         try:
@@ -49,6 +52,15 @@ def xadd(connection: redis.Redis, stream: str, fields: dict[Any, Any], maxlen: i
             log.error("Redis refused a %s entry (%s); %d kept to write later", name, failure.__class__.__name__, pending(connection))
             return None
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+def _run(connection: redis.Redis, commands: Callable[[Any], None]) -> None:
+    try:
+        with connection.pipeline(transaction=False) as pipe:
+            commands(pipe)
+            pipe.execute()
+    except redis.RedisError as failure:
+        log.error("Redis refused commands sent beside a stream entry: %s", failure.__class__.__name__)
 
 
 def _with_also(connection: redis.Redis, also: Callable[[Any], None], stream: str, fields: dict[Any, Any], maxlen: int) -> Any:

@@ -257,6 +257,10 @@ class Desk:
                     caller, payloads, RateLimited(risk.cap_message(limits, payloads[capped.index].account_index, capped.which), "trader_index")
                 )
             except RiskRejected as refusal:
+                fresher = risk.refreshed(self.redis, raw)  # refused by the limits remembered: are they still the stored ones?
+                if fresher is not None:
+                    raw, limits = fresher
+                    continue
                 self._refused(caller, payloads, refusal)
             except DuplicateJob as duplicate:
                 assert idempotency is not None  # random ids never meet

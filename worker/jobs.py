@@ -89,7 +89,15 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         symbol, volume, price, notional = _resolve(order, broker, rt.settings)
         for _ in range(LIMITS_RECHECKS):
             # the kill switch halts orders still queued when it was thrown; sized and market orders meet the notional cap here
-            risk.check_order(limits, symbol, notional)
+            try:
+                risk.check_order(limits, symbol, notional)
+            except RiskRejected:
+                fresher = risk.refreshed(rt.redis, raw)  # refused by the limits remembered: are they still the stored ones?
+                if fresher is None:
+                    raise
+                raw, limits = fresher
+                verdict, detail = "stale", raw
+                continue
             rt.recorder.expect(tag, order.meta.client_id)
             verdict, detail = fence.before_send(rt.redis, rt.lease, raw, _job_event(order, tag, "sent", volume=volume, price=price, symbol=symbol))
             if verdict != "stale":

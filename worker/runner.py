@@ -91,6 +91,7 @@ class RouterWorker(LeanWorker):
         self.stop_asked = False  # SIGINT/SIGTERM arrived (RQ records it only when a job is running)
         self.lease = lease
         self.batch = batch  # the runtime's: a job's audit entry and closing events, written with its result
+        self._batch_sent = False  # they went into the result's transaction (whose answer may then be lost)
         self._beaten = -RQ_HEARTBEAT_EVERY  # monotonic time of the last heartbeat written outside a pipeline
         super().__init__(*args, **kwargs)
         self._figures = figures or self.connection  # the connection whose metrics the worker's Flusher writes
@@ -106,8 +107,10 @@ class RouterWorker(LeanWorker):
         super().increment_successful_job_count(pipeline)
         if self.batch is not None and pipeline is not None:
             self.batch.write_to(pipeline)
+            self._batch_sent = True
 
     def handle_job_success(self, job, queue, started_job_registry):
+        self._batch_sent = False
         super().handle_job_success(job, queue, started_job_registry)  # the result is written: the job has ended
         if self.batch is not None:
             self.batch.clear()  # written in that transaction
@@ -157,7 +160,13 @@ class RouterWorker(LeanWorker):
         # work, so it stays started and `reconcile` settles it by its tag once Redis answers, never running an order twice.
         failure = sys.exc_info()[1]
         if self.batch is not None:
-            self.batch.flush(self._figures)  # what the job held is written now (kept for later if Redis refuses it)
+            if self._batch_sent and isinstance(failure, redis.TimeoutError):
+                # the result's transaction carrying them was sent and its answer lost: Redis runs it when it answers,
+                # so writing them again would write them twice
+                self.batch.clear()
+            else:
+                self.batch.flush(self._figures)  # what the job held is written now (kept for later if Redis refuses it)
+            self._batch_sent = False
         if isinstance(failure, redis.RedisError):
             raise failure
         handled = super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)

@@ -8,8 +8,10 @@ const riskForm = document.getElementById("risk-form");
 const routinesForm = document.getElementById("routines-form");
 const ROUTINE_STATE = ["next_fire", "today", "last"];  // what GET /routines adds to each routine; not part of it
 let loadedLimits = { blocked_symbols: [] };
-let riskEdited = false;  // as for the routines below: a late load never replaces what the admin is typing
-riskForm.addEventListener("input", () => { riskEdited = true; });
+// As for the routines below, a late load never replaces what the admin is typing; the fields not typed in are filled,
+// so a save never sends a field the admin did not see (an empty block list would unblock every symbol).
+const riskTyped = new Set();
+riskForm.addEventListener("input", (event) => riskTyped.add(event.target.name));
 
 function showKillSwitch(on) {
   document.getElementById("kill-switch-state").replaceChildren(on
@@ -26,11 +28,10 @@ async function loadRisk() {
   showKillSwitch(limits.kill_switch);
   const counts = Object.entries(answer.data.actions_today).map(([index, count]) => `${accountName(Number(index))}: ${count}`);
   document.getElementById("actions-today").textContent = `Counted today: ${counts.join(" · ") || "none"}`;
-  if (riskEdited) return;
-  riskForm.max_order_notional.value = limits.max_order_notional;
-  riskForm.max_actions_per_day.value = limits.max_actions_per_day;
-  riskForm.max_actions_per_second.value = limits.max_actions_per_second;
-  riskForm.blocked_symbols.value = limits.blocked_symbols.join(", ");
+  const shown = { ...limits, blocked_symbols: limits.blocked_symbols.join(", ") };
+  for (const name of ["max_order_notional", "max_actions_per_day", "max_actions_per_second", "blocked_symbols"]) {
+    if (!riskTyped.has(name)) riskForm[name].value = shown[name];
+  }
 }
 
 // Only what differs from the limits loaded is sent, so the change recorded (and listed below) is what the admin changed.
@@ -54,7 +55,7 @@ riskForm.addEventListener("submit", async (event) => {
   const answer = await api("PUT", "/risk", change);
   if (!answer.ok) return showErrors(riskForm, answer.data, { symbol: "blocked_symbols" });
   flash(messages, "success", "Risk limits saved.");
-  riskEdited = false;
+  riskTyped.clear();
   await loadRisk();
   await loadChanges();
 });

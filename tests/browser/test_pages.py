@@ -115,6 +115,30 @@ def test_an_admin_changes_a_risk_limit_that_the_signed_api_then_enforces(site: S
     site.shoot(page, "config")
 
 
+def test_typing_a_limit_before_the_page_has_loaded_them_keeps_the_block_list(site: Site, new_page):
+    page = new_page()
+    site.log_in(page, "admin")
+    page.click("nav >> text=Config")
+    expect(page.locator("#r-notional")).not_to_have_value("")
+    page.fill("#r-blocked", "600000")
+    page.click("#save-risk")
+    expect(page.locator("#r-blocked")).to_have_value("600000.SH")
+
+    held = []  # the next GET /risk is held back until the admin has typed a cap
+    page.route(re.compile(r".*/risk$"), lambda route: held.append(route) if not held else route.continue_())
+    page.reload()
+    page.fill("#r-notional", "700")
+    held[0].continue_()
+    expect(page.locator("#r-blocked")).to_have_value("600000.SH")  # filled by the late answer: the admin never typed there
+    expect(page.locator("#r-notional")).to_have_value("700")  # what the admin typed stays
+    page.click("#save-risk")
+    expect(page.locator("#messages")).to_contain_text("Risk limits saved")
+    expect(page.locator("#changes .change").first).to_contain_text("max_order_notional")
+    expect(page.locator("#changes .change").first).not_to_contain_text("blocked_symbols")
+    page.reload()
+    expect(page.locator("#r-blocked")).to_have_value("600000.SH")
+
+
 def test_a_thrown_kill_switch_a_stale_worker_and_an_unknown_calendar_are_impossible_to_miss(site: Site, new_page, real_redis):
     status = new_page()
     site.log_in(status, "trader")

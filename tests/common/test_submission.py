@@ -165,3 +165,18 @@ def test_the_one_way_in_and_the_event_stream_import_no_flask_and_no_role():
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_limits_remembered_stricter_than_the_stored_ones_never_refuse_an_order(settings):
+    server = fakeredis.FakeServer(version=(7, 0))
+    admin_side = fakeredis.FakeRedis(server=server)
+    admin_side.set(keys.RISK_LIMITS, risk.RiskLimits(max_order_notional=0).model_dump_json())  # no cap, set before this process
+    desk = Desk(settings, fakeredis.FakeRedis(server=server))  # it starts with the defaults in mind (a 1,000,000 cap)
+    big = desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=200_000, price=10.0, price_type=PriceType.LIMIT)
+    assert len(big.jobs) == 1  # 2,000,000 yuan: allowed by the stored limits
+
+    risk.save(desk.redis, risk.RiskLimits(kill_switch=True))  # this process sees the switch thrown
+    with pytest.raises(TradingHalted):
+        desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+    admin_side.set(keys.RISK_LIMITS, risk.RiskLimits().model_dump_json())  # another process releases it
+    assert desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT).jobs
