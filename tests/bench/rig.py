@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -168,23 +169,7 @@ def _post(connection: http.client.HTTPConnection, path: str, request: tuple[byte
 
 def closed_loop(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], connections: int) -> Load:
     """As fast as `connections` keep-alive connections go: the intake's capacity."""
-    load = Load(sent=[Sent(0.0) for _ in requests])
-
-    def run(offset: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        for index in range(offset, len(requests), connections):
-            load.sent[index].scheduled = time.time()
-            _post(connection, path, requests[index], load.sent[index])
-        connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    load.seconds = time.perf_counter() - started
-    return load
+    return _send(port, path, requests, connections, lambda index: time.time(), time.perf_counter())
 
 
 def open_loop(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], rate: float, connections: int = 16) -> Load:
@@ -193,19 +178,29 @@ def open_loop(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]]
     Each is due a random part of a millisecond later too: a result's moment is known to the millisecond
     (job_times), and on an exact grid every due→result figure would fall on the same fraction of one.
     """
-    load = Load(sent=[Sent(0.0) for _ in requests])
     wall0, perf0 = time.time() + 0.2, time.perf_counter() + 0.2
     jitter = random.Random(len(requests))  # the same dither for the router and its baseline
     offsets = [jitter.random() / 1000 for _ in requests]
 
+    def wait_until_due(index: int) -> float:
+        due = index / rate + offsets[index]
+        pause = perf0 + due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        return wall0 + due
+
+    return _send(port, path, requests, connections, wait_until_due, perf0)
+
+
+def _send(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], connections: int, due_at: Callable[[int], float], since: float) -> Load:
+    """Every request over `connections` keep-alive connections (thread k sends requests k, k + connections, ...);
+    `due_at(i)` waits until request i is due and answers that moment (unix seconds); the load's seconds count from `since`."""
+    load = Load(sent=[Sent(0.0) for _ in requests])
+
     def run(offset: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for index in range(offset, len(requests), connections):
-            due = index / rate + offsets[index]
-            pause = perf0 + due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            load.sent[index].scheduled = wall0 + due
+            load.sent[index].scheduled = due_at(index)
             _post(connection, path, requests[index], load.sent[index])
         connection.close()
 
@@ -214,7 +209,7 @@ def open_loop(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]]
         thread.start()
     for thread in threads:
         thread.join()
-    load.seconds = time.perf_counter() - perf0
+    load.seconds = time.perf_counter() - since
     return load
 
 
