@@ -17,9 +17,10 @@ A stored job's meta is RQ's JSONSerializer output, so its fingerprint is read wi
 from __future__ import annotations
 
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import redis
+
+from common import store
 
 LUA = """
 local n = tonumber(ARGV[7])
@@ -88,13 +89,8 @@ end
 return answer
 """
 
-_scripts: WeakKeyDictionary[redis.Redis, Any] = WeakKeyDictionary()
-
 
 def run(connection: redis.Redis, keys: list[str], args: list[Any]) -> list[str]:
     """Run the script (EVALSHA; loaded on first use and again after a Redis restart) and answer its reply as text."""
-    script = _scripts.get(connection)
-    if script is None:
-        script = _scripts[connection] = connection.register_script(LUA)
-    reply = script(keys=keys, args=args)
+    reply = store.script(connection, LUA)(keys=keys, args=args)
     return [part.decode() if isinstance(part, bytes) else str(part) for part in reply]

@@ -85,11 +85,6 @@ def refreshed(connection: redis.Redis, raw: str) -> tuple[str, RiskLimits] | Non
     return None if stored == raw else seen(connection, stored)
 
 
-def counter_keys(account_index: int, now: float | None = None) -> tuple[str, str]:
-    """The per-second and per-day counter keys an order or cancel on the account counts on at `now` (default: now)."""
-    return _counters(account_index, now)
-
-
 def cap_message(limits: RiskLimits, account_index: int, which: str) -> str:
     """Why an action on the account is refused past its `which` ("second" or "day") cap."""
     if which == "second":
@@ -107,15 +102,16 @@ def check_order(limits: RiskLimits, symbol: str, notional: float | None) -> None
         raise RiskRejected(f"order notional {notional:,.2f} yuan exceeds the per-order cap of {limits.max_order_notional:,.2f}", "volume")
 
 
-def _counters(account_index: int, now: float | None = None) -> tuple[str, str]:
-    """The per-second and per-day counter keys of an account at `now` (unix seconds; trading day in Shanghai)."""
+def counter_keys(account_index: int, now: float | None = None) -> tuple[str, str]:
+    """The per-second and per-day counter keys an order or cancel on the account counts on at `now` (unix seconds;
+    trading day in Shanghai; default: now)."""
     now = time.time() if now is None else now
     return keys.risk_second(account_index, int(now)), keys.risk_day(account_index, datetime.fromtimestamp(now, SHANGHAI).date().isoformat())
 
 
 def count_action(connection: redis.Redis, limits: RiskLimits, account_index: int, now: float | None = None) -> None:
     """Count one order or cancel on an account; refuse it (uncounted) past the per-second or daily cap."""
-    second_key, day_key = _counters(account_index, now)
+    second_key, day_key = counter_keys(account_index, now)
     with connection.pipeline() as pipe:
         pipe.incr(second_key)
         pipe.expire(second_key, 5)
@@ -140,5 +136,5 @@ def _take_back(connection: redis.Redis, second_key: str, day_key: str) -> None:
 
 
 def actions_today(connection: redis.Redis, account_index: int) -> int:
-    raw: Any = connection.get(_counters(account_index)[1])
+    raw: Any = connection.get(counter_keys(account_index)[1])
     return int(raw) if raw else 0

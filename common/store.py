@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
+from weakref import WeakKeyDictionary
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -23,6 +25,20 @@ def embedded_server():
 
             _embedded_server = fakeredis.FakeServer(version=(7, 0))
         return _embedded_server
+
+
+_scripts: WeakKeyDictionary[redis.Redis, dict[str, Any]] = WeakKeyDictionary()
+_scripts_lock = threading.Lock()
+
+
+def script(connection: redis.Redis, source: str) -> Any:
+    """`source` registered with `connection` (redis-py's Script: EVALSHA, loaded again after a Redis restart), made once
+    per connection and script: the callers run theirs on every order."""
+    with _scripts_lock:
+        known = _scripts.setdefault(connection, {})
+        if source not in known:
+            known[source] = connection.register_script(source)
+        return known[source]
 
 
 def connect(settings: Settings, socket_timeout: float | None = None, connect_timeout: float = 2.0) -> redis.Redis:

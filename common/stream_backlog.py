@@ -38,7 +38,7 @@ def xadd(connection: redis.Redis, stream: str, fields: dict[Any, Any], maxlen: i
         waiting = _pending.get(connection)
         earlier = [waiting.popleft() for _ in range(min(len(waiting), MAX_FLUSHED_PER_WRITE))] if waiting else []
     if also is not None and earlier:  # older entries go first and may fail: the caller's commands do not wait on them
-        _run(connection, also)
+        run(connection, also)
         also = None
     entries = [*earlier, (stream, fields, maxlen)]
     for written, (name, values, cap) in enumerate(entries):
@@ -54,7 +54,8 @@ def xadd(connection: redis.Redis, stream: str, fields: dict[Any, Any], maxlen: i
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 
-def _run(connection: redis.Redis, commands: Callable[[Any], None]) -> None:
+def run(connection: redis.Redis, commands: Callable[[Any], None]) -> None:
+    """Send `commands` (they add to a pipeline) in one round trip; a Redis error is logged, never raised."""
     try:
         with connection.pipeline(transaction=False) as pipe:
             commands(pipe)

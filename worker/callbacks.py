@@ -18,7 +18,7 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from common import events, keys
+from common import events, keys, stream_backlog
 from worker.snapshots import order_view, trade_view
 from worker.xt_broker import order_from_xt, trade_from_xt
 
@@ -130,14 +130,6 @@ class OrderEventRecorder:
         except ValidationError as error:
             log.error("%s event not recorded: %s", kind.__name__, error)
             if also is not None:
-                self._write(also)
+                stream_backlog.run(self._redis, also)
             return
         events.append(self._redis, event, also=also)
-
-    def _write(self, writes: Callable[[Any], None]) -> None:
-        try:
-            with self._redis.pipeline(transaction=False) as pipe:
-                writes(pipe)
-                pipe.execute()
-        except redis.RedisError as error:
-            log.error("could not store an order state: %s", error)

@@ -9,12 +9,11 @@ Any doubt means the order is not sent: a lost lease, a Redis error or no answer.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-from weakref import WeakKeyDictionary
+from typing import Literal
 
 import redis
 
-from common import events, keys
+from common import events, keys, store
 from worker.lease import Lease
 
 LUA = """
@@ -26,20 +25,16 @@ redis.call("XADD", KEYS[3], "MAXLEN", "~", ARGV[3], "*", "kind", ARGV[4], "ts", 
 return {"ok", ""}
 """
 
-_scripts: WeakKeyDictionary[redis.Redis, Any] = WeakKeyDictionary()
 Verdict = Literal["ok", "lost", "stale", "unanswered"]
 
 
 def before_send(connection: redis.Redis, lease: Lease | None, limits_json: str, sent: events.EventBase) -> tuple[Verdict, str]:
     """("ok", ""): send now, the event is in. ("stale", the stored limits' JSON): check the order again with them.
     ("lost", "") or ("unanswered", the Redis error): do not send; nothing was appended."""
-    script = _scripts.get(connection)
-    if script is None:
-        script = _scripts[connection] = connection.register_script(LUA)
     stream, cap = events.where()
     entry = events.fields(sent)
     try:
-        verdict, detail = script(
+        verdict, detail = store.script(connection, LUA)(
             keys=[lease.key if lease else "", keys.RISK_LIMITS, stream],
             args=[lease.token if lease else "", limits_json, cap, entry["kind"], repr(entry["ts"]), entry["body"]],
         )
