@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from api import router
 from api.auth import current_caller, require
 from api.openapi import documented
+from common.audit import mask_account
 from common.exceptions import InvalidRequest
 
 bp = Blueprint("events_api", __name__, url_prefix="/qmt/trade/api")
@@ -65,5 +66,5 @@ def list_events():
         if limit != int(limit):
             raise InvalidRequest("limit must be a whole number", "limit")
         found, cursor = router().desk.events(current_caller(), request.args.get("after", "0-0"), int(limit), _number("wait", 0), kinds)
-    body = [{"id": entry_id, **event.model_dump(mode="json")} for entry_id, event in found]
+    body = [{"id": entry_id, **event.model_dump(mode="json"), "account_id": mask_account(event.account_id)} for entry_id, event in found]
     return jsonify(EventsAnswer(events=body, next=cursor).model_dump(mode="json"))

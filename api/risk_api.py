@@ -45,7 +45,7 @@ class KillSwitch(BaseModel):
 
 
 def _answer(limits: RiskLimits, extra: dict | None = None):
-    counts = router().desk.actions_today()
+    counts = router().desk.actions_today(current_caller())
     return jsonify({**RiskAnswer(limits=limits, actions_today=counts).model_dump(mode="json"), **(extra or {})})
 
 

@@ -61,7 +61,7 @@ def _answer():
         "data_ends": trading.data_ends.isoformat() if trading.data_ends else None,
         "warning": trading.warning(now.date()) or published.get("warning"),
     }
-    return jsonify(RoutinesAnswer(calendar=today, routines=routine_runs.status(desk, trading, now)).model_dump(mode="json"))
+    return jsonify(RoutinesAnswer(calendar=today, routines=routine_runs.status(desk, trading, now, current_caller())).model_dump(mode="json"))
 
 
 @bp.get("")

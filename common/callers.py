@@ -25,13 +25,18 @@ class Caller:
     accounts: tuple[int, ...] | None = None  # trader indexes it may use; None: all
     source: str = ""  # remote address; empty for in-process callers
     default_wait: float = 0.0  # seconds its order answers wait for the broker's verdict unless it asks otherwise
+    from_page: bool = False  # a web page's session: a left-out trader_index never fans out to every account
+
+    def may_reach(self, index: int) -> bool:
+        """May this caller act on (or see) the account at trader_index `index`?"""
+        return self.accounts is None or index in self.accounts
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
             raise ScopeDenied(f"client {self.client_id} lacks the {scope!r} scope")
 
     def require_account(self, index: int) -> None:
-        if self.accounts is not None and index not in self.accounts:
+        if not self.may_reach(index):
             raise ScopeDenied(f"client {self.client_id} may not use trader_index {index}", "trader_index")
 
     @property

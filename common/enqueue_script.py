@@ -4,8 +4,8 @@ In order, all or none:
 1. the risk limits the door checked against are still the stored ones (else: "stale" and the stored JSON);
 2. no job id exists with another request's fingerprint (else: "conflict", the job's index and that fingerprint);
    a job id that exists with the same fingerprint is an idempotent retry: not queued again, not counted;
-3. each counted job takes one from its account's per-second and per-day counters; past a cap every count
-   taken is given back (else: "over", the job's index and "second" or "day");
+3. each counted job takes one from its account's per-second and per-day counters (common.risk.COUNT_LUA, the risk
+   gate's own counting); past a cap every count taken is given back (else: "over", the job's index and "second" or "day");
 4. each new job: its id on the pending index (worker.recovery), its queue on RQ's list of queues, its
    "accepted" event on the event stream, RQ's job hash (the fields of RQ's own Job.to_dict) and its id at the
    tail of its queue — exactly what RQ's unique enqueue writes.
@@ -20,9 +20,11 @@ from typing import Any
 
 import redis
 
-from common import store
+from common import risk, store
 
-LUA = """
+LUA = (
+    risk.COUNT_LUA
+    + """
 local n = tonumber(ARGV[7])
 local jobs, pos = {}, 8
 for j = 1, n do
@@ -50,25 +52,15 @@ for j, job in ipairs(jobs) do
     retry[j] = true
   end
 end
-local per_second, per_day, taken = tonumber(ARGV[3]), tonumber(ARGV[4]), {}
+local counting, counted_job = {}, {}
 for j, job in ipairs(jobs) do
   if job.counted and not retry[j] then
-    local second = redis.call("INCR", KEYS[job.k + 2])
-    redis.call("EXPIRE", KEYS[job.k + 2], 5)
-    local day = redis.call("INCR", KEYS[job.k + 3])
-    redis.call("EXPIRE", KEYS[job.k + 3], 259200)
-    taken[#taken + 1] = job.k
-    local over = nil
-    if per_second > 0 and second > per_second then over = "second" elseif per_day > 0 and day > per_day then over = "day" end
-    if over then
-      for _, k in ipairs(taken) do
-        redis.call("DECR", KEYS[k + 2])
-        redis.call("DECR", KEYS[k + 3])
-      end
-      return {"over", tostring(j - 1), over}
-    end
+    counting[#counting + 1] = {KEYS[job.k + 2], KEYS[job.k + 3]}
+    counted_job[#counting] = j
   end
 end
+local at, over = count_actions(counting, tonumber(ARGV[3]), tonumber(ARGV[4]))
+if at > 0 then return {"over", tostring(counted_job[at] - 1), over} end
 local answer = {"ok"}
 for j, job in ipairs(jobs) do
   if retry[j] then
@@ -88,6 +80,7 @@ for j, job in ipairs(jobs) do
 end
 return answer
 """
+)
 
 
 def run(connection: redis.Redis, keys: list[str], args: list[Any]) -> list[str]:

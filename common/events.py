@@ -135,6 +135,7 @@ class JobEvent(EventBase):
     volume: int = 0  # shares (张); 0 when the worker sizes it
     price: float = 0.0
     reason: str = ""
+    order_id: int | None = None  # sent: the broker's order number
 
 
 class RiskEvent(EventBase):

@@ -155,7 +155,7 @@ class SizeRoundsToZero(RouterError):
 
 
 class NoQuote(RouterError):
-    """A market-style or sized order needs a quote the broker does not have for the symbol."""
+    """A market-style or sized order needs a quote (the price, or the day's upper limit) the router does not have (HTTP 503)."""
 
 
 class DuplicateJob(RouterError):

@@ -25,6 +25,7 @@ from common.exceptions import DuplicateJob, EnqueueUnanswered, JobNotFound, Stor
 from common.orders import ORDER_JUNK
 from common.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
 from common.payloads import JobStatus as JobStatusName
+from common.risk import LimitsChanged
 from common.terminals import Terminal
 
 Payload = OrderPayload | CancelPayload | QueryPayload | SimDayPayload
@@ -61,14 +62,6 @@ class Caps:
     limits_json: str
     per_second: int
     per_day: int
-
-
-class LimitsChanged(Exception):
-    """The stored risk limits are not the ones the door checked against: check again with `stored` (nothing was queued)."""
-
-    def __init__(self, stored: str):
-        super().__init__("the risk limits changed")
-        self.stored = stored
 
 
 class CapReached(Exception):

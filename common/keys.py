@@ -112,3 +112,8 @@ WORKER_SILENT = f"{PREFIX}:worker:silent"  # set while the worker's heartbeat is
 def notify_consumer(name: str) -> str:
     """Set (with a short expiry) while the notifier consumer `name` is alive; when it lapses, its events are rescued."""
     return f"{PREFIX}:notify:consumer:{name}"
+
+
+def quote(code: str) -> str:
+    """JSON: the latest quote the worker read for `code` (common.quotes), with the day's price limits; kept a day."""
+    return f"{PREFIX}:quote:{code}"

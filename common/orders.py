@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from common.exceptions import PriceTypeUnsupported
-from common.symbols import Board, Instrument
+from common.exceptions import InvalidSymbol, PriceTypeUnsupported
+from common.symbols import Board, Instrument, instrument
 
 # xtquant's numbers under xtconstant's own names, copied so the web and the scheduler never import
 # the broker SDK; tests/common/test_orders.py pins each one to xtconstant.
@@ -34,6 +34,15 @@ BUY = STOCK_BUY
 SELL = STOCK_SELL
 SIDE_NAMES = {BUY: "buy", SELL: "sell"}
 REPO_CODES = ("131810.SZ", "204001.SH")  # 1-day reverse repo: R-001, GC001
+
+
+def repo_codes(codes: list[str]) -> list[str]:
+    """Reverse-repo codes normalised, each once, in the order given; InvalidSymbol (field repo_codes) for any other code."""
+    found = [instrument(code) for code in codes]
+    wrong = [inst.code for inst in found if inst.board is not Board.REPO]
+    if wrong:
+        raise InvalidSymbol(f"repo_codes must be reverse-repo codes (e.g. {', '.join(REPO_CODES)}), got {', '.join(wrong)}", "repo_codes")
+    return list(dict.fromkeys(inst.code for inst in found))
 
 
 class PriceType(IntEnum):

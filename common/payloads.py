@@ -109,7 +109,7 @@ class CancelPayload(_Model):
         return self
 
 
-QueryWhat = Literal["accounts", "asset", "positions", "orders", "order", "trades"]
+QueryWhat = Literal["accounts", "asset", "positions", "orders", "order", "trades", "quote"]
 
 
 class QueryPayload(_Model):
@@ -119,6 +119,7 @@ class QueryPayload(_Model):
     account_id: str | None = None
     order_id: int | None = None
     cancelable_only: bool = False
+    symbol: str | None = None  # quote: the normalised code
     meta: JobMeta = Field(default_factory=JobMeta)
 
 

@@ -195,10 +195,16 @@ def run_now(desk: Desk, name: str, who: str, *, force: bool = False) -> RoutineR
     return fire(desk, routine, clock.today(), trigger=who, force=force)
 
 
-def status(desk: Desk, trading: TradingCalendar, now: datetime) -> list[dict[str, Any]]:
-    """Every routine with its next fire time, today's verdict and its latest run, for the API and the status page."""
+def status(desk: Desk, trading: TradingCalendar, now: datetime, caller: Caller) -> list[dict[str, Any]]:
+    """Every routine with its next fire time, today's verdict and its latest run, for the API and the status page.
+
+    A caller limited to some accounts sees only the routines that act on those alone: a run's jobs and sums are of
+    every account it acts on."""
     found = []
+    every = len(desk.settings.enabled_accounts)
     for routine in routines.current(desk.redis, desk.settings.ROUTINES):
+        if not all(caller.may_reach(index) for index in routine.indexes(every)):
+            continue
         today = read(desk.redis, routine.name, now.date().isoformat())
         upcoming = routines.next_fire(routine, trading, now, fired_today=today is not None)
         last = today or latest(desk.redis, routine.name, now.date())

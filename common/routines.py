@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 from common import keys
 from common.calendar import AFTERNOON, MORNING, REPO_AFTERNOON, TradingCalendar
-from common.exceptions import InvalidRoutine
-from common.orders import REPO_CODES
-from common.symbols import Board, instrument, normalize
+from common.exceptions import InvalidRoutine, InvalidSymbol
+from common.orders import REPO_CODES, repo_codes
+from common.symbols import normalize
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 Accounts = int | list[int] | Literal["all"]
@@ -79,10 +79,10 @@ class NhgRoutine(_Routine):
     @field_validator("repo_codes")
     @classmethod
     def _repo(cls, codes: list[str]) -> list[str]:
-        normalised = [normalize(code) for code in codes]
-        if any(instrument(code).board is not Board.REPO for code in normalised):
-            raise ValueError(f"repo_codes must be reverse-repo codes (e.g. {', '.join(REPO_CODES)}), got {codes}")
-        return normalised
+        try:
+            return repo_codes(codes)
+        except InvalidSymbol as wrong:
+            raise ValueError(wrong.message) from None
 
     def sessions(self) -> tuple[tuple[TimeOfDay, TimeOfDay], ...]:
         return (MORNING, REPO_AFTERNOON)

@@ -17,7 +17,7 @@ from typing import Any, Literal, NoReturn
 
 import redis
 
-from common import clock, events, jobqueue, keys, risk, routines, terminals
+from common import clock, events, jobqueue, keys, quotes, risk, routines, terminals
 from common.callers import Caller, Idempotency, Queued
 from common.events import Event, EventBase, JobEvent  # by name: in the Desk, `events` is also its method
 from common.exceptions import (
@@ -27,15 +27,16 @@ from common.exceptions import (
     InvalidPrice,
     InvalidRequest,
     JobNotFound,
+    NoQuote,
     OrderNotFound,
     RateLimited,
     RiskRejected,
     SimulatorOnly,
-    StoreUnavailable,
     UnknownAccount,
     WorkerUnanswered,
 )
 from common.orders import BUY, REPO_CODES, SELL, PriceType, is_market, xt_price_type
+from common.orders import repo_codes as repo_codes_of
 from common.payloads import (
     CancelPayload,
     JobView,
@@ -48,13 +49,13 @@ from common.payloads import (
     idempotent_job_id,
     new_job_id,
 )
+from common.quotes import Quote
 from common.risk import RiskLimits
 from common.settings import AccountConfig, Settings
-from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
+from common.symbols import Board, check_volume, instrument, is_on_tick
 from common.verdicts import RUNNING, Verdict, await_verdicts
 from common.waiting import WaitingSlots
 
-LIMITS_RECHECKS = 5  # an order is checked again when the limits changed meanwhile; a sixth change in that time is an error
 WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
 Side = Literal["buy", "sell"]
 Payload = OrderPayload | CancelPayload  # what is counted against the rate caps
@@ -81,7 +82,9 @@ class Desk:
         if trader_index is not None:
             caller.require_account(trader_index)
             return [(trader_index, self.account_at(trader_index))]
-        found = [(i, a) for i, a in enumerate(self.settings.enabled_accounts) if caller.accounts is None or i in caller.accounts]
+        if caller.from_page:  # a page always names its account: a body lost on the way must not become every account
+            raise InvalidRequest("trader_index is required: a request from a web page names the account it acts on", "trader_index")
+        found = [(i, a) for i, a in enumerate(self.settings.enabled_accounts) if caller.may_reach(i)]
         if not found:
             raise UnknownAccount("no enabled account that this client may use", "trader_index")
         return found
@@ -113,7 +116,8 @@ class Desk:
             raise InvalidOrderSide(f"reverse repo {inst.code} is lent with a sell (order_type 24); buying it is borrowing", "order_type")
         xt_type = xt_price_type(price_type, inst)
         if sizing == "volume":
-            (check_buy_volume if order_type == BUY else check_sell_volume)(inst, volume)
+            check_volume(inst, order_type, volume)  # repo lending amounts too, as the broker checks them
+        codes = repo_codes_of(repo_codes) if sizing == "repo" and repo_codes else None
         if 0 < price < float(inst.tick):
             raise InvalidPrice(f"price {price} is below one tick ({inst.tick}) of {inst.code}", "price")
         if not is_market(xt_type):
@@ -136,6 +140,7 @@ class Desk:
                 sizing=sizing,
                 position_pct=position_pct,
                 reserve_amount=reserve_amount,
+                repo_codes=codes,
                 strategy_name=strategy_name,
                 deadline=deadline,
                 meta=meta,
@@ -162,7 +167,7 @@ class Desk:
 
         Sized and priced (the best-quoted of `repo_codes`, default R-001 and GC001) in the worker, where the cash is known.
         """
-        codes = list(repo_codes or REPO_CODES)
+        codes = repo_codes_of(repo_codes) if repo_codes else list(REPO_CODES)
         return self.place(
             caller,
             trader_index,
@@ -190,19 +195,21 @@ class Desk:
         return self._submit(caller, self._side_cancels(caller, self.target_accounts(caller, trader_index), side), idempotency)
 
     def kill_switch(self, caller: Caller, on: bool, cancel_open: bool = False) -> tuple[RiskLimits, Queued]:
-        """Throw (or reset) the kill switch; with `cancel_open`, also cancel every open order of every account.
+        """Throw (or reset) the kill switch; with `cancel_open`, also cancel every open order of each account the caller
+        may cancel on (the cancel scope, its own accounts): throwing stops everyone, its cancels touch only what is the caller's.
 
         Its cancels are not counted against the rate caps: stopping a runaway strategy is never refused.
         """
         if not on or "trade" not in caller.scopes:  # anyone who may trade may stop trading; only admins resume it
             caller.require("admin")
-        limits = risk.load(self.redis).model_copy(update={"kill_switch": on})
-        risk.save(self.redis, limits)
+        if on and cancel_open and "admin" not in caller.scopes:
+            caller.require("cancel")
+        limits = risk.change(self.redis, kill_switch=on)
         queued: list[tuple[int, str]] = []
         if on and cancel_open:
-            everyone = list(enumerate(self.settings.enabled_accounts))
+            own = [(i, a) for i, a in enumerate(self.settings.enabled_accounts) if caller.may_reach(i)]
             for side in ("buy", "sell"):
-                cancels = self._side_cancels(caller, everyone, side, kill_switch=True)
+                cancels = self._side_cancels(caller, own, side, kill_switch=True)
                 queued += [(p.account_index, self._enqueue(p)) for p in cancels]
         events.append(self.redis, events.KillSwitchEvent(on=on, by=caller.client_id, job_ids=[job_id for _, job_id in queued]))
         return limits, Queued(tuple(queued))
@@ -240,36 +247,55 @@ class Desk:
             )  # fmt: skip
             for payload, job_id in zip(payloads, ids, strict=True)
         ]
-        raw, limits = risk.assumed(self.redis)
-        for _ in range(LIMITS_RECHECKS):
-            try:
-                for payload in payloads:
-                    if isinstance(payload, OrderPayload):
-                        known = payload.sizing == "volume" and payload.price > 0
-                        risk.check_order(limits, payload.symbol, payload.volume * payload.price if known else None)
-                caps = jobqueue.Caps(raw, limits.max_actions_per_second, limits.max_actions_per_day)
-                queued = jobqueue.enqueue_all(self.redis, jobs, caps)
-            except jobqueue.LimitsChanged as changed:
-                raw, limits = risk.seen(self.redis, changed.stored)
-                continue
-            except jobqueue.CapReached as capped:
-                self._refused(
-                    caller, payloads, RateLimited(risk.cap_message(limits, payloads[capped.index].account_index, capped.which), "trader_index")
-                )
-            except RiskRejected as refusal:
-                fresher = risk.refreshed(self.redis, raw)  # refused by the limits remembered: are they still the stored ones?
-                if fresher is not None:
-                    raw, limits = fresher
-                    continue
-                self._refused(caller, payloads, refusal)
-            except DuplicateJob as duplicate:
-                assert idempotency is not None  # random ids never meet
-                raise IdempotencyConflict(f"idempotency key {idempotency.key!r} was used for a different request (job {duplicate.job_id})") from None
-            return Queued(tuple((payload.account_index, job_id) for payload, (job_id, _) in zip(payloads, queued, strict=True)),
-                          any(retried for _, retried in queued))  # fmt: skip
-        raise StoreUnavailable(f"the risk limits changed {LIMITS_RECHECKS} times while the order was checked: send it again")
+        orders = [(p, self._cost(p)) for p in payloads if isinstance(p, OrderPayload)]
+        quote = self._door_quote(orders[0][0], orders[0][1]) if orders else None  # one symbol per request
 
-    def _refused(self, caller: Caller, payloads: Sequence[Payload], refusal: RiskRejected) -> NoReturn:
+        def attempt(raw: str, limits: RiskLimits) -> list[tuple[str, bool]]:
+            for _, cost in orders:
+                risk.check_order(limits, cost, quote)
+            try:
+                return jobqueue.enqueue_all(self.redis, jobs, jobqueue.Caps(raw, limits.max_actions_per_second, limits.max_actions_per_day))
+            except jobqueue.CapReached as capped:
+                raise RateLimited(risk.cap_message(limits, payloads[capped.index].account_index, capped.which), "trader_index") from None
+
+        try:
+            queued = risk.checked(self.redis, attempt)
+        except (RiskRejected, NoQuote) as refusal:
+            self._refused(caller, payloads, refusal)
+        except DuplicateJob as duplicate:
+            assert idempotency is not None  # random ids never meet
+            raise IdempotencyConflict(f"idempotency key {idempotency.key!r} was used for a different request (job {duplicate.job_id})") from None
+        return Queued(tuple((payload.account_index, job_id) for payload, (job_id, _) in zip(payloads, queued, strict=True)),
+                      any(retried for _, retried in queued))  # fmt: skip
+
+    @staticmethod
+    def _cost(order: OrderPayload) -> risk.OrderCost:
+        """What the risk gate prices of an order at the door: its volume only when given (the worker sizes the rest)."""
+        return risk.OrderCost(
+            symbol=order.symbol,
+            buy=order.order_type == BUY,
+            market=is_market(order.xt_price_type),
+            volume=order.volume if order.sizing == "volume" else None,
+            limit_price=order.price,
+            lending=order.sizing == "repo" or instrument(order.symbol).board is Board.REPO,
+        )
+
+    def _door_quote(self, order: OrderPayload, cost: risk.OrderCost) -> Quote | None:
+        """The last quote the router has of the order's code when the gate needs one to price it (a market order under a
+        notional cap); none read today: the worker is asked for one, waiting up to QUERY_TIMEOUT. None when not needed."""
+        if not risk.needs_quote(risk.assumed(self.redis)[1], cost):
+            return None
+        found = quotes.last_known(self.redis, cost.symbol)
+        if found is not None:
+            return found
+        payload = QueryPayload(what="quote", symbol=cost.symbol, account_index=order.account_index, account_id=order.account_id, meta=order.meta)
+        try:
+            answer = self._answer(self._shared_query(payload, SHARED_QUERY_MAX_AGE))
+        except WorkerUnanswered as error:
+            raise NoQuote(f"no quote for {cost.symbol} to price a market order at its upper limit: {error.message}", "symbol") from None
+        return Quote(**answer) if answer else None
+
+    def _refused(self, caller: Caller, payloads: Sequence[Payload], refusal: RiskRejected | NoQuote) -> NoReturn:
         first = payloads[0]
         symbol = first.symbol if isinstance(first, OrderPayload) else ""
         events.append(self.redis, events.RiskEvent(reason=refusal.message, client_id=caller.client_id, symbol=symbol,
@@ -420,13 +446,15 @@ class Desk:
                 continue
         return found
 
-    @staticmethod
-    def _visible_to(caller: Caller, kinds: Sequence[str] = ()) -> Callable[[EventBase], bool]:
-        """Which events the caller may see (of `kinds`, or all)."""
+    def _visible_to(self, caller: Caller, kinds: Sequence[str] = ()) -> Callable[[EventBase], bool]:
+        """Which events the caller may see (of `kinds`, or all): none of an account it may not use."""
+        indexes = {account.account_id: index for index, account in enumerate(self.settings.enabled_accounts)}
 
         def visible(event: EventBase) -> bool:
             if kinds and event.kind not in kinds:
                 return False
+            if caller.accounts is not None and event.account_id and not caller.may_reach(indexes.get(event.account_id, -1)):
+                return False  # another account's: its orders, fills, statuses and jobs are not this caller's to see
             if caller.sees_every_job:
                 return True
             if event.client_id:
@@ -446,8 +474,7 @@ class Desk:
     def change_risk_limits(self, caller: Caller, **change: Any) -> RiskLimits:
         """Change any subset of the limits (admin); what is left out stays as it is."""
         caller.require("admin")
-        limits = RiskLimits.model_validate({**risk.load(self.redis).model_dump(), **change})
-        risk.save(self.redis, limits)
+        limits = risk.change(self.redis, **change)
         events.append(self.redis, events.ConfigEvent(what="risk_limits", by=caller.client_id, change=change))
         return limits
 
@@ -457,9 +484,10 @@ class Desk:
         routines.save(self.redis, routines.validate(replacement))
         events.append(self.redis, events.ConfigEvent(what="routines", by=caller.client_id, change={"routines": replacement}))
 
-    def actions_today(self) -> dict[int, int]:
-        """Orders and cancels counted today, per trader_index."""
-        return {index: risk.actions_today(self.redis, index) for index in range(len(self.settings.enabled_accounts))}
+    def actions_today(self, caller: Caller) -> dict[int, int]:
+        """Orders and cancels counted today, per trader_index the caller may see."""
+        every = range(len(self.settings.enabled_accounts))
+        return {index: risk.actions_today(self.redis, index) for index in every if caller.may_reach(index)}
 
 
 def accepted_event(payload: Payload, job_id: str) -> events.JobEvent:

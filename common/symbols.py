@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from common.exceptions import InvalidSymbol, LotSizeViolation
@@ -194,6 +194,32 @@ def check_sell_volume(inst: Instrument, volume: int, can_use_volume: int | None 
             f"volume {volume} of {inst.code} is an odd lot that does not close the sellable remainder {can_use_volume}",
             "volume",
         )
+
+
+def check_volume(inst: Instrument, order_type: int, volume: int, can_use_volume: int | None = None) -> None:
+    """Raise LotSizeViolation unless `volume` is legal for an order of `order_type` (23 buy, 24 sell) on `inst`.
+
+    Reverse repo is lent with a sell but follows the exchange's lending amounts (a minimum and a multiple, the buy lot
+    of the REPO board); other sells may close an odd remainder (`can_use_volume`, unknown at the door).
+    """
+    if order_type == 23 or inst.board is Board.REPO:
+        check_buy_volume(inst, volume)
+    else:
+        check_sell_volume(inst, volume, can_use_volume)
+
+
+def price_limits(inst: Instrument, prev_close: float, name: str = "") -> tuple[float, float] | None:
+    """The day's (down, up) price limits in yuan from the previous close, on the tick; None where the board has none.
+
+    The exchange's own figure (the terminal's instrument detail) is better where it is known: a new listing has
+    no limit for its first days, which this table cannot tell.
+    """
+    pct = inst.limit_pct_for(name)
+    if pct is None or prev_close <= 0:
+        return None
+    down = (Decimal(str(prev_close)) * (1 - pct) / inst.tick).to_integral_value(ROUND_HALF_UP) * inst.tick
+    up = (Decimal(str(prev_close)) * (1 + pct) / inst.tick).to_integral_value(ROUND_HALF_UP) * inst.tick
+    return float(down), float(up)
 
 
 def round_down_volume(inst: Instrument, volume: float) -> int:

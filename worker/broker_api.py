@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NewType, Protocol
 
-from worker.quotes import Quote
+from common.quotes import Quote
 
 OrderId = NewType("OrderId", int)  # the broker's order number (xtquant's order_id), > 0
 

@@ -36,6 +36,8 @@ class OrderEventRecorder:
         self._latest: dict[int, dict] = {}  # order_id -> state, for waiters in this process
         self._errors: dict[str, dict] = {}  # job tag -> order error, for waiters
         self._clients: dict[str, str] = {}  # job tag -> client id, oldest first (events name the client)
+        self._unsent: dict[str, events.JobEvent] = {}  # job tag -> its "sent" event, until the broker has the order
+        self._telling = threading.Lock()  # held while a "sent" is claimed and written: the order's own events come after it
         self._changed = threading.Condition()
 
     # -- waiting (worker main thread) ------------------------------------------------------
@@ -60,12 +62,33 @@ class OrderEventRecorder:
         with self._changed:
             self._latest.pop(order_id, None)
 
-    def expect(self, tag: str, client_id: str) -> None:
-        """The job `tag` is about to send an order for `client_id`: its events will name that client."""
+    def expect(self, tag: str, client_id: str, sent: events.JobEvent | None = None) -> None:
+        """The job `tag` is about to send an order for `client_id`: its events will name that client, and `sent` is
+        appended once the broker has the order (tell_sent), before the order's first event."""
         with self._changed:
             self._clients[tag] = client_id
             while len(self._clients) > CLIENTS_REMEMBERED:
                 self._clients.pop(next(iter(self._clients)))
+            if sent is not None:
+                self._unsent[tag] = sent
+                while len(self._unsent) > CLIENTS_REMEMBERED:
+                    self._unsent.pop(next(iter(self._unsent)))
+
+    def forget_sent(self, tag: str) -> None:
+        """The job's order was never sent: its "sent" is never told."""
+        with self._changed:
+            self._unsent.pop(tag, None)
+
+    def tell_sent(self, tag: str, order_id: int) -> None:
+        """The broker has the job's order: append its "sent" event (with the broker's order id), once, by whichever
+        learns it first (the order's first callback, or the send's answer), and before any event of the order itself."""
+        if not JOB_TAG.match(tag or ""):
+            return
+        with self._telling:
+            with self._changed:
+                found = self._unsent.pop(tag, None)
+            if found is not None:
+                events.append(self._redis, found.model_copy(update={"order_id": order_id}))
 
     def _owner(self, remark: str) -> dict[str, str]:
         """job_id and client_id for an order's events, when the order is one of this router's jobs."""
@@ -78,6 +101,7 @@ class OrderEventRecorder:
     def on_stock_order(self, pushed: Any) -> None:
         order = order_from_xt(pushed)
         state = order_view(order)
+        self.tell_sent(order.order_remark, order.order_id)  # the broker has it: "sent" comes before its states
         # stored before the waiting job hears of it, so a job's result never shows a state GET /jobs/<id> cannot
         self._event(events.OrderEvent, **state, **self._owner(order.order_remark), also=self._state_writer(order.order_remark, state))
         with self._changed:
@@ -87,6 +111,7 @@ class OrderEventRecorder:
     def on_stock_trade(self, pushed: Any) -> None:
         trade = trade_from_xt(pushed)
         view = trade_view(trade)
+        self.tell_sent(trade.order_remark, trade.order_id)
         self._event(events.TradeEvent, **view, **self._owner(trade.order_remark))
 
     def on_order_error(self, error: Any) -> None:

@@ -8,37 +8,36 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from typing import Any, cast
 
 from rq import get_current_job
 
-from common import audit, clock, events, metrics, risk
+from common import audit, clock, events, metrics, quotes, risk
 from common.exceptions import (
     BrokerTimeout,
     BrokerUnavailable,
     CancelRefused,
     NoQuote,
     OrderRefused,
-    PriceTooFar,
     RateLimited,
     RiskRejected,
     SizeRoundsToZero,
+    StoreUnavailable,
     UnknownAccount,
 )
 from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
-from common.settings import Settings
+from common.quotes import Quote
 from common.symbols import Board, instrument
 from worker import fence, runtime
 from worker.broker_api import Broker, Order, OrderId
 from worker.lease import LeaseLost
-from worker.quotes import Quote
 from worker.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 from worker.snapshots import order_view, portfolio_view, position_view, trade_view
 
 log = logging.getLogger("worker.jobs")
 ORDER_ACK_WAIT = 1.0  # seconds to wait for the broker's first status before the job reports
-LIMITS_RECHECKS = 5  # an order is checked again when the risk limits changed meanwhile; a sixth change means it is not sent
 
 
 def _job_id() -> str:
@@ -84,26 +83,21 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     if not broker.connected and not broker.wait_online(order.deadline - clock.time()):
         log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
-    raw, limits = risk.assumed(rt.redis)
     try:
-        symbol, volume, price, notional = _resolve(order, broker, rt.settings)
-        for _ in range(LIMITS_RECHECKS):
-            # the kill switch halts orders still queued when it was thrown; sized and market orders meet the notional cap here
-            try:
-                risk.check_order(limits, symbol, notional)
-            except RiskRejected:
-                fresher = risk.refreshed(rt.redis, raw)  # refused by the limits remembered: are they still the stored ones?
-                if fresher is None:
-                    raise
-                raw, limits = fresher
-                verdict, detail = "stale", raw
-                continue
-            rt.recorder.expect(tag, order.meta.client_id)
-            verdict, detail = fence.before_send(rt.redis, rt.lease, raw, _job_event(order, tag, "sent", volume=volume, price=price, symbol=symbol))
-            if verdict != "stale":
-                break
-            raw, limits = risk.seen(rt.redis, detail)
-    except (SizeRoundsToZero, NoQuote, BrokerUnavailable, RiskRejected) as error:
+        symbol, volume, price, cost, quote = _resolve(order, broker, rt)
+
+        def attempt(raw: str, limits: risk.RiskLimits) -> tuple[fence.Verdict, str]:
+            # the kill switch halts orders still queued when it was thrown; every order meets the caps again, priced fresh
+            risk.check_order(limits, cost, quote, rt.settings.MAX_PRICE_DEVIATION_PCT)
+            rt.recorder.expect(tag, order.meta.client_id, _job_event(order, tag, "sent", symbol=cost.symbol, volume=volume, price=price))
+            verdict, detail = fence.before_send(rt.redis, rt.lease, raw)
+            if verdict == "stale":
+                raise risk.LimitsChanged(detail)
+            return verdict, detail
+
+        verdict, detail = risk.checked(rt.redis, attempt)
+    except (SizeRoundsToZero, NoQuote, BrokerUnavailable, RiskRejected, StoreUnavailable) as error:
+        rt.recorder.forget_sent(tag)  # never sent: its "sent" is never told
         log.info("job %s not sent: %s", tag, error.message)
         nothing = isinstance(error, SizeRoundsToZero)
         return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", nothing_to_send=nothing, **base).model_dump()
@@ -112,8 +106,8 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         reason = {
             "lost": "the worker lost its terminal's lease to another worker",
             "unanswered": f"Redis did not answer the check before the send ({detail})",
-            "stale": "the risk limits kept changing while the order was checked",
         }[verdict]
+        rt.recorder.forget_sent(tag)
         log.error("job %s not sent: %s", tag, reason)
         return OrderResult(outcome="not_submitted", error=f"{reason}; never sent", **base).model_dump()
     submitted_at = time.time()
@@ -121,12 +115,18 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     try:
         order_id = broker.place_order(symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
     except BrokerTimeout as error:
-        return _settle_unanswered(broker, tag, base, str(error))
+        settled = _settle_unanswered(broker, tag, base, str(error))
+        if settled["outcome"] == "submitted":  # found by its tag: the broker has it after all
+            rt.recorder.tell_sent(tag, settled["order_id"])
+        return settled
     except BrokerUnavailable as error:
+        rt.recorder.forget_sent(tag)
         return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", **base).model_dump()
     except OrderRefused as refusal:
+        rt.recorder.forget_sent(tag)
         log.info("job %s rejected by broker: %s", tag, refusal.message)
         return OrderResult(outcome="rejected", error=refusal.message, submitted_at=submitted_at, **base).model_dump()
+    rt.recorder.tell_sent(tag, order_id)
     state = rt.recorder.wait_for_order(order_id, ORDER_ACK_WAIT)
     rt.recorder.forget(order_id)
     if state is None:
@@ -182,62 +182,55 @@ def order_basics(order: OrderPayload) -> dict[str, Any]:
     }
 
 
-def _resolve(order: OrderPayload, broker: Broker, settings: Settings) -> tuple[str, int, float, float | None]:
-    """The symbol, volume and price to send, sized where the account is known (docs/architecture.md, "Domain rules"), and the
-    order's notional in yuan for the risk cap (None for reverse repo: lending, not market risk).
+def _resolve(order: OrderPayload, broker: Broker, rt: runtime.Runtime) -> tuple[str, int, float, risk.OrderCost, Quote | None]:
+    """The symbol, volume and price to send, sized where the account is known (docs/architecture.md, "Domain rules"), what
+    the risk gate prices (common.risk) and the fresh quote it prices with.
 
-    Market types send price 0, except STAR, where the price is the protective price.
+    A market buy is sized at the day's upper limit, the price the broker freezes its cash at (risk.worst_price): sized at
+    the last price it would be refused for want of cash. Market types send price 0, except STAR, where the price is the
+    protective price.
     """
-    fees = Fees.from_settings(settings)
+    fees = Fees.from_settings(rt.settings)
     market = is_market(order.xt_price_type)
     if order.sizing == "repo":
         return _repo_order(order, broker, fees)
     inst = instrument(order.symbol)
+    quote = broker.quote(inst.code)
+    if quote is not None and market:
+        quotes.remember(rt.redis, quote)  # the door prices the next market order of this code with it
     price = order.price
     if market or price <= 0:
-        quote = broker.quote(inst.code)
         if quote is None:
             raise NoQuote(f"no quote for {inst.code}: a market-type or unpriced order needs one", "symbol")
         price = price or quote.last
-    elif settings.MAX_PRICE_DEVIATION_PCT and inst.board is not Board.REPO:  # a repo price is a rate, not a price
-        _check_deviation(inst.code, price, broker.quote(inst.code), settings.MAX_PRICE_DEVIATION_PCT)
     volume = order.volume
     share = order.position_pct or 0.0  # OrderPayload requires it with position_pct sizing
-    if order.sizing == "position_pct" and order.order_type == BUY:
+    buy = order.order_type == BUY
+    sized = risk.OrderCost(inst.code, buy, market, None, 0.0 if market else price, lending=inst.board is Board.REPO)
+    if order.sizing == "position_pct" and buy:
         asset = broker.query_asset()
-        volume = pct_buy_volume(inst, asset.total_asset, price, share, asset.cash, fees)
+        volume = pct_buy_volume(inst, asset.total_asset, risk.worst_price(sized, quote), share, asset.cash, fees)
     elif order.sizing == "position_pct":
         position = broker.query_position(inst.code)
         volume = pct_sell_volume(inst, position.can_use_volume if position else 0, share)
     elif order.sizing == "allin":
-        volume = allin_volume(inst, broker.query_asset().cash, price, fees)
+        volume = allin_volume(inst, broker.query_asset().cash, risk.worst_price(sized, quote), fees)
     send_price = 0.0 if market and inst.board is not Board.STAR else price
-    return inst.code, volume, send_price, round(volume * price, 2)
+    cost = risk.OrderCost(inst.code, buy, market, volume, sized.limit_price, sized.lending)
+    return inst.code, volume, send_price, cost, quote
 
 
-def _check_deviation(code: str, price: float, quote: Quote | None, limit_pct: float) -> None:
-    """Refuse a limit price (yuan) further than `limit_pct` percent from the latest quote; no quote: let it through, logged."""
-    if quote is None or quote.last <= 0:
-        log.warning("no quote for %s: the limit price %s is sent unchecked against MAX_PRICE_DEVIATION_PCT", code, price)
-        return
-    off = abs(price - quote.last) / quote.last * 100
-    if off > limit_pct:
-        raise PriceTooFar(
-            f"limit price {price} is {off:.1f}% from the latest price {quote.last} of {code}, beyond MAX_PRICE_DEVIATION_PCT ({limit_pct:g}%)",
-            "price",
-        )
-
-
-def _repo_order(order: OrderPayload, broker: Broker, fees: Fees) -> tuple[str, int, float, None]:
+def _repo_order(order: OrderPayload, broker: Broker, fees: Fees) -> tuple[str, int, float, risk.OrderCost, Quote | None]:
     """Lend idle cash at the best of the 1-day repo rates compared (the higher bid; a lender sells)."""
     codes = order.repo_codes or REPO_CODES
-    quotes = [q for q in (broker.quote(code) for code in codes) if q is not None]
-    if not quotes:
+    found = [q for q in (broker.quote(code) for code in codes) if q is not None]
+    if not found:
         raise NoQuote(f"no quote for {' or '.join(codes)}: cannot price the reverse repo", "symbol")
-    best = max(quotes, key=lambda q: q.bid or q.last)
+    best = max(found, key=lambda q: q.bid or q.last)
     cash = broker.query_asset().cash
     volume = repo_volume(instrument(best.code), cash, order.reserve_amount, fees)
-    return best.code, volume, order.price or best.bid or best.last, None
+    rate = order.price or best.bid or best.last
+    return best.code, volume, rate, risk.OrderCost(best.code, False, False, volume, rate, lending=True), best
 
 
 def _query_order(broker: Broker, order_id: OrderId) -> dict | None:
@@ -338,6 +331,11 @@ def run_query(payload: dict) -> Any:
     broker = rt.brokers.broker(query.account_index or 0)
     if query.account_id is not None and query.account_id != broker.account_id:
         raise UnknownAccount(f"trader_index {query.account_index} is now account {broker.account_id}, not {query.account_id}")
+    if query.what == "quote":  # for the door, which prices a market order at the day's upper limit (common.risk)
+        quote = broker.quote(instrument(query.symbol or "").code)
+        if quote is not None:
+            quotes.remember(rt.redis, quote)
+        return asdict(quote) if quote else None
     if query.what == "asset":
         return portfolio_view(broker.query_asset(), broker.query_positions())
     if query.what == "positions":

@@ -9,7 +9,7 @@ import pytest
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from common import jobqueue, keys
+from common import jobqueue, keys, quotes
 from tests.support import signed_headers
 
 TRADE = "/qmt/trade/api/trade"
@@ -136,6 +136,8 @@ def test_a_json_array_body_is_422_not_a_crash(client, fake_redis):
 
 
 def test_market_price_type_is_mapped_per_exchange(client, fake_redis):
+    for code in ("600000.SH", "000001.SZ"):  # the worker's last quotes, which price a market order at its upper limit
+        quotes.remember(fake_redis, quotes.Quote(code, 10.0, 10.0, up_limit=11.0, down_limit=9.0))
     sh = post(client, {**ORDER, "price_type": 2, "price": 0})
     sz = post(client, {**ORDER, "symbol": "000001", "price_type": 2, "price": 0})
     assert sh.status_code == sz.status_code == 202

@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 
 from common.exceptions import BrokerTimeout, CancelRefused, OrderRefused, SimulatorOnly, UnknownAccount
 from common.orders import BUY, OPEN_STATUSES
-from common.symbols import Board, instrument
+from common.quotes import Quote
+from common.symbols import Board, instrument, price_limits
 from tests.support import SIM_PRICES
 from worker.broker_api import Asset, Order, OrderId, Position, Trade
-from worker.quotes import Quote
 
 REPORTED, CANCELLED, FILLED = 50, 54, 56  # xtquant order statuses the fake uses
 REPO_FACE_VALUE = 100.0  # yuan per 张
@@ -126,7 +126,10 @@ class FakeBroker:
 
     def quote(self, symbol: str) -> Quote | None:
         last = self.prices.get(symbol)
-        return Quote(symbol, last, last, last, last) if last else None
+        if not last:
+            return None
+        band = price_limits(instrument(symbol), last)  # the previous close taken as today's price
+        return Quote(symbol, last, last, last, last, up_limit=band[1] if band else None, down_limit=band[0] if band else None)
 
     # -- the books ---------------------------------------------------------------------------
     def _rest(self, order: Order, deal_price: float, lending: bool) -> Order:

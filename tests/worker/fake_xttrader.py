@@ -14,6 +14,7 @@ from worker.xtquant_sdk import xtconstant, xttype
 
 created: list[XtQuantTrader] = []
 ticks: dict[str, dict] = {}  # what the fake xtdata.get_full_tick answers, by code
+details: dict[str, dict] = {}  # what the fake xtdata.get_instrument_detail answers, by code
 connect_codes: list[int] = []  # scripted answers of connect(), across traders; 0 once exhausted
 
 
@@ -86,12 +87,17 @@ def reset() -> None:
     created.clear()
     connect_codes.clear()
     ticks.clear()
+    details.clear()
 
 
 class xtdata:  # noqa: N801 - stands in for the module xtquant.xtdata
     @staticmethod
     def get_full_tick(codes: list[str]) -> dict:
         return {code: ticks[code] for code in codes if code in ticks}
+
+    @staticmethod
+    def get_instrument_detail(code: str) -> dict | None:
+        return details.get(code)
 
 
 def accepted_order(account_id, order_id, stock_code, order_type, volume, price_type, price, strategy_name, order_remark) -> xttype.XtOrder:

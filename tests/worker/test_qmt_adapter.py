@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from common import jobqueue, keys
+from common import jobqueue, keys, risk
 from common.exceptions import BrokerTimeout, BrokerUnavailable
 from common.payloads import JOB_TAG_MAX_BYTES
 from tests.support import make_settings, wait_until
@@ -60,6 +60,9 @@ def test_an_order_reaches_order_stock_with_exact_xtquant_arguments(settings, fak
 
 def test_market_orders_send_price_zero_except_star_protective_price(settings, fake_redis):
     fake_xttrader.ticks.update({"600000.SH": {"lastPrice": 10.0, "lastClose": 9.9}, "688981.SH": {"lastPrice": 49.0, "lastClose": 48.0}})
+    fake_xttrader.details.update(
+        {"600000.SH": {"UpStopPrice": 10.89, "DownStopPrice": 8.91}, "688981.SH": {"UpStopPrice": 57.6, "DownStopPrice": 38.4}}
+    )
     jobqueue.enqueue(fake_redis, order(account_id="8881234567", price_type=2, xt_price_type=42, price=10.0), settings.JOB_TTL)
     jobqueue.enqueue(
         fake_redis, order(account_id="8881234567", symbol="688981.SH", volume=200, price_type=2, xt_price_type=42, price=50.0), settings.JOB_TTL
@@ -67,6 +70,22 @@ def test_market_orders_send_price_zero_except_star_protective_price(settings, fa
     serve(settings, fake_redis, burst=True)
     sent = [(c[3], c[6], c[7]) for c in fake_xttrader.created[0].calls if c[0] == "order_stock"]
     assert sent == [("600000.SH", 42, 0.0), ("688981.SH", 42, 50.0)]
+
+
+def test_a_market_order_is_priced_at_the_terminals_upper_limit_and_never_sent_without_one(settings, fake_redis):
+    """The real adapter reads the day's upper limit from xtdata.get_instrument_detail; the cap meets 100 x 10.89, not 100 x 10."""
+    risk.save(fake_redis, risk.RiskLimits(max_order_notional=1_050))
+    fake_xttrader.ticks.update({"600000.SH": {"lastPrice": 10.0, "lastClose": 9.9}, "000001.SZ": {"lastPrice": 11.0, "lastClose": 11.0}})
+    fake_xttrader.details.update({"600000.SH": {"UpStopPrice": 10.89, "DownStopPrice": 8.91}})  # none for 000001.SZ
+    over = jobqueue.enqueue(fake_redis, order(account_id="8881234567", price_type=2, xt_price_type=42, price=0.01), settings.JOB_TTL)
+    unpriced = jobqueue.enqueue(
+        fake_redis, order(account_id="8881234567", symbol="000001.SZ", price_type=2, xt_price_type=44, price=0.01), settings.JOB_TTL
+    )
+    serve(settings, fake_redis, burst=True)
+    assert not [c for c in fake_xttrader.created[0].calls if c[0] == "order_stock"]
+    refused = jobqueue.view(fake_redis, over).result
+    assert refused["outcome"] == "not_submitted" and "1,089.00 yuan (100 x 10.89 yuan, the day's upper limit)" in refused["error"]
+    assert "no upper price limit known for 000001.SZ" in jobqueue.view(fake_redis, unpriced).result["error"]
 
 
 def _open_brokers(settings, fake_redis):

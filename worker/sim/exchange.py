@@ -15,7 +15,7 @@ from common import clock
 from common.calendar import TradingCalendar, cancels_allowed, in_continuous_session
 from common.exceptions import InvalidSymbol, LotSizeViolation
 from common.orders import OPEN_STATUSES
-from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick
+from common.symbols import Board, check_volume, instrument, is_on_tick, price_limits
 from worker.sim import views
 from worker.sim.book import Account, Book, Loan
 from worker.sim.market import PriceSource, SimPrice
@@ -149,10 +149,7 @@ class Exchange:
         if lending and order["order_type"] == xc.STOCK_BUY:
             raise Rejected(f"逆回购只能融出(卖出) {inst.code}: a retail account lends with a sell")
         try:
-            if order["order_type"] == xc.STOCK_BUY or lending:
-                check_buy_volume(inst, order["volume"])
-            else:
-                check_sell_volume(inst, order["volume"], holding.can_use_volume if holding.can_use_volume >= order["volume"] else None)
+            check_volume(inst, order["order_type"], order["volume"], holding.can_use_volume if holding.can_use_volume >= order["volume"] else None)
         except LotSizeViolation as error:
             raise Rejected(f"委托数量不符合交易规则: {error.message}") from None
         if lending:
@@ -176,14 +173,7 @@ class Exchange:
 
     def limits(self, code: str, quote: SimPrice) -> tuple[float, float] | None:
         """(down, up) price limits from the previous close; None where the board has none."""
-        inst = instrument(code)
-        pct = inst.limit_pct_for(self.prices.name_of(code))
-        if pct is None or inst.board is Board.REPO:
-            return None
-        prev = quote.prev_close
-        down = float(round(prev * (1 - float(pct)) / float(inst.tick)) * inst.tick)
-        up = float(round(prev * (1 + float(pct)) / float(inst.tick)) * inst.tick)
-        return round(down, 3), round(up, 3)
+        return price_limits(instrument(code), quote.prev_close, self.prices.name_of(code))
 
     # -- matching -------------------------------------------------------------------------------
     def match_code(self, code: str) -> Events:

@@ -234,6 +234,15 @@ class SimTrader:
         with self._locked(write=False):
             return {code: self.exchange.quote(code).full_tick() for code in codes}
 
+    def get_instrument_detail(self, code: str) -> dict | None:
+        """The code's day facts in xtdata.get_instrument_detail's shape (PreClose, UpStopPrice, DownStopPrice; 0: no limit)."""
+        with self._locked(write=False):
+            quote = self.exchange.quote(code)
+            band = self.exchange.limits(code, quote)
+            name = self.exchange.prices.name_of(code)
+        down, up = band or (0.0, 0.0)
+        return {"InstrumentID": code.split(".")[0], "InstrumentName": name, "PreClose": quote.prev_close, "UpStopPrice": up, "DownStopPrice": down}
+
     def set_price(self, stock_code: str, last: float, prev_close: float | None = None, available: int | None = None, name: str | None = None) -> None:
         """Pin a code's price (and previous close, the volume that can trade, its name); resting orders that became marketable fill."""
         with self._locked():
