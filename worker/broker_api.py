@@ -12,6 +12,7 @@ Money in yuan (repo: rate in percent), volumes in shares (张 for bonds and repo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import NewType, Protocol
 
 from common.quotes import Quote
@@ -142,6 +143,11 @@ class Broker(Protocol):
 
     def query_trades(self) -> list[Trade]:
         """Today's fills."""
+        ...
+
+    def orders_since(self, day: date) -> list[Order] | None:
+        """The orders of every trading day from `day` (a date in Shanghai) to today; None when the broker cannot say
+        for the days before today (QMT's query_stock_orders knows today's only)."""
         ...
 
     def quote(self, symbol: str) -> Quote | None:

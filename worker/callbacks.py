@@ -91,11 +91,27 @@ class OrderEventRecorder:
                 events.append(self._redis, found.model_copy(update={"order_id": order_id}))
 
     def _owner(self, remark: str) -> dict[str, str]:
-        """job_id and client_id for an order's events, when the order is one of this router's jobs."""
+        """job_id and client_id for an order's events, when the order is one of this router's jobs: from memory for the
+        orders this worker sent, else from the job kept in Redis (an order sent before a restart still tells its owner)."""
         if not JOB_TAG.match(remark or ""):
             return {}
         with self._changed:
-            return {"job_id": remark, "client_id": self._clients.get(remark, "")}
+            client_id = self._clients.get(remark)
+        if client_id is None:
+            client_id = self._stored_owner(remark)
+            if client_id:
+                self.expect(remark, client_id)
+        return {"job_id": remark, "client_id": client_id}
+
+    def _stored_owner(self, tag: str) -> str:
+        """The client the job `tag` was queued for, from its job record in Redis; "" when it cannot be read."""
+        try:
+            meta: Any = self._redis.hget(f"rq:job:{tag}", "meta")
+            found = json.loads(meta).get("client_id", "") if meta else ""
+        except (redis.RedisError, ValueError, AttributeError) as error:
+            log.warning("the owner of order %s could not be read: %s", tag, error.__class__.__name__)
+            return ""
+        return found if isinstance(found, str) else ""
 
     # -- xtquant callbacks (broker thread) ---------------------------------------------------
     def on_stock_order(self, pushed: Any) -> None:

@@ -6,14 +6,16 @@ order_remark) or records why it did not. Domain outcomes are results, not except
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict
 from typing import Any, cast
 
+import redis
 from rq import get_current_job
 
-from common import audit, clock, events, metrics, quotes, risk
+from common import audit, clock, events, keys, metrics, quotes, risk
 from common.exceptions import (
     BrokerTimeout,
     BrokerUnavailable,
@@ -51,20 +53,36 @@ def run_order(payload: dict) -> dict:
     tag = _job_id()
     rt = runtime.current()
     result = _place(order, tag, rt)
-    if result["outcome"] != "submitted":  # sent and the broker's statuses are recorded as they happen
-        events.append(rt.redis, _job_event(order, tag, result["outcome"], result.get("error") or ""), rt.batch)
+    settle_order(rt.redis, order, tag, result, batch=rt.batch)
+    return result
+
+
+def settle_order(
+    connection: redis.Redis, order: OrderPayload, tag: str, result: dict, *, batch: Any = None, found: Order | None = None, job_ttl: int = 0
+) -> None:
+    """Tell an order job's end, once: the closing event (why it was never sent, or rejected, or unknown) and the audit
+    entry; for the worker finishing a job and for recovery settling one a dead worker left alike.
+
+    A submitted order's later story is the broker's (its order and trade events). `found`: recovery found the order at
+    the broker by its tag, so its state now is stored for GET /jobs/<id> (kept `job_ttl` seconds) and told as an event.
+    """
+    if result["outcome"] != "submitted":
+        events.append(connection, _job_event(order, tag, result["outcome"], result.get("error") or ""), batch)
+    elif found is not None:
+        state = order_view(found)
+        connection.set(keys.order_state(tag), json.dumps(state, ensure_ascii=False), ex=job_ttl or None)
+        events.append(connection, events.OrderEvent(**state, job_id=tag, client_id=order.meta.client_id), batch)
     audit.record(
-        rt.redis,
+        connection,
         "order.outcome",
         client_id=order.meta.client_id,
         source=order.meta.source,
         outcome=result["outcome"],
-        payload=payload,
+        payload=order.model_dump(mode="json"),
         job_ids=[tag],
         error=result.get("error"),
-        batch=rt.batch,
+        batch=batch,
     )
-    return result
 
 
 def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
@@ -126,11 +144,21 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         rt.recorder.forget_sent(tag)
         log.info("job %s rejected by broker: %s", tag, refusal.message)
         return OrderResult(outcome="rejected", error=refusal.message, submitted_at=submitted_at, **base).model_dump()
+    except Exception as error:  # noqa: BLE001 - any other failure of the send (an xtquant error, a full disk): the order may be live
+        log.exception("job %s: the send failed unexpectedly; looking for its order by tag", tag)
+        settled = _settle_unanswered(broker, tag, base, f"the send failed unexpectedly ({error.__class__.__name__}: {error})")
+        if settled["outcome"] == "submitted":
+            rt.recorder.tell_sent(tag, settled["order_id"])
+        return settled
     rt.recorder.tell_sent(tag, order_id)
-    state = rt.recorder.wait_for_order(order_id, ORDER_ACK_WAIT)
-    rt.recorder.forget(order_id)
-    if state is None:
-        state = _query_order(broker, order_id) or {}
+    try:
+        state = rt.recorder.wait_for_order(order_id, ORDER_ACK_WAIT)
+        rt.recorder.forget(order_id)
+        if state is None:
+            state = _query_order(broker, order_id) or {}
+    except Exception:  # noqa: BLE001 - the broker has the order: a failure to read its first status must not fail the job
+        log.exception("job %s: order %s sent; its first status could not be read", tag, order_id)
+        state = {}
     status = state.get("order_status")
     rejected = status == 57
     log.info("job %s order %s %s", tag, order_id, status_name(status))
@@ -264,15 +292,17 @@ def found_result(found: Order, base: dict[str, Any]) -> OrderResult:
 
 
 def _settle_unanswered(broker: Broker, tag: str, base: dict[str, Any], reason: str) -> dict:
-    """order_stock did not answer in time: look for the order by its tag before saying anything."""
+    """order_stock did not answer (in time, or at all): look for the order by its tag before saying anything."""
     try:
         found = order_by_tag(broker, tag)
-    except BrokerUnavailable:
+    except Exception:  # noqa: BLE001 - the broker cannot be asked now: the outcome stays unknown, never guessed
         found = None
     if found is not None:
         return found_result(found, base).model_dump()
     log.error("job %s: %s, and no order carries its tag yet", tag, reason)
-    return OrderResult(outcome="unknown", error=f"{reason}; no order with tag {tag} found yet", **base).model_dump()
+    return OrderResult(
+        outcome="unknown", error=f"{reason}; no order with tag {tag} found yet: look for order_remark {tag} in QMT before sending it again", **base
+    ).model_dump()
 
 
 def run_cancel(payload: dict) -> dict:

@@ -2,8 +2,10 @@
 
 An order job that was running when its worker died either reached the broker (an order carries
 the job's tag in order_remark) or did not. Before taking new jobs, the worker looks for each such
-tag among the broker's orders of the day and records `submitted` (with the order id) or
-`not_submitted`. Cancels and queries are safe to repeat and go back to the front of their queue.
+tag among the broker's orders of every day since the job started and records `submitted` (with the
+order id) or `not_submitted`; where the broker cannot say for those days (QMT answers for today only),
+`unknown` with the tag to look for in the terminal — never "not sent". The end is told as the worker
+tells any job's (worker.jobs.settle_order). Cancels and queries are safe to repeat and go back to the front of their queue.
 This runs before RQ's own abandoned-job sweep, which would only call them failed.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import date, datetime
 from typing import Any
 
 import redis
@@ -21,19 +24,21 @@ from rq.results import Result
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
-from common import keys, terminals
+from common import clock, keys, terminals
 from common.exceptions import BrokerUnavailable, UnknownAccount
 from common.jobqueue import queue
 from common.payloads import OrderPayload, OrderResult
 from worker.broker_api import BrokerAccounts, Order
-from worker.jobs import found_result, order_basics, order_by_tag
+from worker.jobs import found_result, order_basics, settle_order
 
 log = logging.getLogger("worker.recovery")
 SETTLE_WAIT = 1.0  # seconds to let the broker record an order that was in flight before concluding it never arrived
 PENDING_GRACE = 300.0  # seconds an id may sit on the pending index before its job exists (an enqueue under way) before it is dropped
 
 
-def reconcile(connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int, queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY) -> dict[str, str]:
+def reconcile(
+    connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int, queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY, order_ttl: int = 60
+) -> dict[str, str]:
     """Settle every job left in a started registry of our queues; returns {job_id: what was recorded}.
 
     Call it before this worker takes jobs: then whatever is in those registries was left by a dead worker.
@@ -48,7 +53,7 @@ def reconcile(connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int, qu
                 connection.zrem(registry.key, f"{job_id}:{execution_id}", job_id)
                 continue
             if queue_name.split("@")[0] == keys.ORDER_QUEUE:  # order@<terminal> too
-                settled[job_id] = _settle_order(connection, registry, job, brokers, job_ttl)
+                settled[job_id] = _settle_order(connection, registry, job, brokers, job_ttl, order_ttl)
             else:  # cancels and queries are safe to run again
                 registry.remove_executions(job)
                 connection.zrem(registry.key, job.id)
@@ -157,14 +162,20 @@ def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:
     queue(connection, queue_name).enqueue_job(job, at_front=True)
 
 
-def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Job, brokers: BrokerAccounts, job_ttl: int) -> str:
+def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Job, brokers: BrokerAccounts, job_ttl: int, order_ttl: int) -> str:
+    """Look for the order of a job a dead worker left running by its tag, on every day it could have reached the broker,
+    and settle the job with what was found (jobs.settle_order: result, order state, the closing event, told once)."""
     order = OrderPayload.model_validate(job.kwargs["payload"])
     base = order_basics(order)
+    started = _queued_day(order, order_ttl)
+    found: Order | None = None
     try:
-        found = _find_by_tag(brokers, order, job.id)
-        if found is None:
+        orders = _orders_since(brokers, order, started)
+        found = _by_tag(orders, job.id)
+        if found is None and orders is not None:
             time.sleep(SETTLE_WAIT)
-            found = _find_by_tag(brokers, order, job.id)
+            orders = _orders_since(brokers, order, started)
+            found = _by_tag(orders, job.id)
     except (UnknownAccount, BrokerUnavailable):
         result = OrderResult(
             outcome="unknown",
@@ -172,20 +183,40 @@ def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Jo
             **base,
         )
     else:
-        if found is None:
-            result = OrderResult(outcome="not_submitted", error="the worker stopped before the order reached the broker; never sent", **base)
-        else:
+        if found is not None:
             result = found_result(found, {**base, "volume": found.volume, "price": found.price})
+        elif orders is None:  # the broker answers for today only: whether it reached the broker on that day is not known
+            result = OrderResult(
+                outcome="unknown",
+                error=f"the worker stopped while placing this order on {started}, and the broker can no longer say whether it "
+                f"received it: look for order_remark {job.id} among that day's orders in QMT before sending it again",
+                **base,
+            )
+        else:
+            result = OrderResult(outcome="not_submitted", error="the worker stopped before the order reached the broker; never sent", **base)
     _finish(connection, registry, job, result.model_dump(), job_ttl)
+    settle_order(connection, order, job.id, result.model_dump(), found=found, job_ttl=job_ttl)
     return result.outcome
 
 
-def _find_by_tag(brokers: BrokerAccounts, order: OrderPayload, tag: str) -> Order | None:
-    """The order carrying `tag`, or None. Raises UnknownAccount, or BrokerUnavailable when the broker cannot be asked."""
+def _queued_day(order: OrderPayload, order_ttl: int) -> date:
+    """The first day (Shanghai) the order could have reached the broker: when it was queued, by the router's clock
+    (its deadline is that moment plus ORDER_TTL); never after today."""
+    queued = datetime.fromtimestamp(order.deadline - order_ttl, clock.SHANGHAI).date()
+    return min(queued, clock.today())
+
+
+def _orders_since(brokers: BrokerAccounts, order: OrderPayload, day: date) -> list[Order] | None:
+    """The account's orders from `day` to today; None when the broker cannot say for those days. Raises UnknownAccount,
+    or BrokerUnavailable when the broker cannot be asked."""
     broker = brokers.broker(order.account_index)
     if not broker.connected and not broker.wait_online(broker.call_timeout):
         raise BrokerUnavailable(f"the broker of trader_index {order.account_index} stayed disconnected")
-    return order_by_tag(broker, tag)
+    return broker.orders_since(day)
+
+
+def _by_tag(orders: list[Order] | None, tag: str) -> Order | None:
+    return next((o for o in orders or [] if o.order_remark == tag), None)
 
 
 def _finish(connection: redis.Redis, registry: StartedJobRegistry, job: Job, result: dict, job_ttl: int) -> None:

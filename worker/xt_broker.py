@@ -9,8 +9,10 @@ Each call runs bounded by the session (BrokerUnavailable / BrokerTimeout, see Br
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
+from common import clock
 from common.exceptions import BrokerUnavailable, CancelRefused, OrderRefused
 from worker.broker_api import Asset, Order, OrderId, Position, Trade
 from worker.quotes import Quote, read_quote
@@ -91,6 +93,17 @@ class XtBroker:
     def query_trades(self) -> list[Trade]:
         found = self._session.run(lambda trader: trader.query_stock_trades(self._account), "query_stock_trades")
         return [trade_from_xt(t) for t in found or []]
+
+    def orders_since(self, day: date) -> list[Order] | None:
+        """Today's orders when `day` is today; the simulator keeps every day's (query_history_orders); a real terminal
+        answers for today only, so None for earlier days: the caller must not conclude an order was never sent."""
+        if day >= clock.today():
+            return self.query_orders()
+        history = getattr(self._session.trader, "query_history_orders", None)
+        if history is None:
+            return None
+        found = self._session.run(lambda trader: trader.query_history_orders(self._account, day.isoformat()), "query_history_orders")
+        return None if found is None else [order_from_xt(o) for o in found]
 
     def quote(self, symbol: str) -> Quote | None:
         """The trader's own price source (the simulator) or xtdata; None when unanswered in time (a quote is only a read)."""

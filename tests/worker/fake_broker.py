@@ -11,7 +11,9 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, replace
+from datetime import date
 
+from common import clock
 from common.exceptions import BrokerTimeout, CancelRefused, OrderRefused, SimulatorOnly, UnknownAccount
 from common.orders import BUY, OPEN_STATUSES
 from common.quotes import Quote
@@ -123,6 +125,9 @@ class FakeBroker:
 
     def query_trades(self) -> list[Trade]:
         return list(self.trades)
+
+    def orders_since(self, day: date) -> list[Order] | None:
+        return self.query_orders() if day >= clock.today() else None  # like a real terminal: today's orders only
 
     def quote(self, symbol: str) -> Quote | None:
         last = self.prices.get(symbol)

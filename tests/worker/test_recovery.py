@@ -18,9 +18,10 @@ def settings(tmp_path):
     return make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), SIM_PRICES_FILE=sim_prices_file(tmp_path))
 
 
-def crash(settings, connection, reached_broker: bool) -> str:
-    """A worker takes an order job and dies (before or after sending it): the job stays in the started registry."""
-    job_id = jobqueue.enqueue(connection, order_payload(), settings.JOB_TTL)
+def crash(settings, connection, reached_broker: bool, **order) -> str:
+    """A worker takes an order job (`order_payload(**order)`) and dies (before or after sending it): the job stays in the
+    started registry."""
+    job_id = jobqueue.enqueue(connection, order_payload(**order), settings.JOB_TTL)
     dead = RouterWorker(
         [jobqueue.queue(connection, name) for name in keys.QUEUES_BY_PRIORITY], connection=connection, serializer=JSONSerializer, name="dead-worker"
     )
@@ -147,3 +148,20 @@ def test_jobs_orphaned_before_the_pending_index_existed_are_found_once_at_start(
     serve(settings, fake_redis, burst=True)
     assert jobqueue.view(fake_redis, job_id).status == "finished"
     assert fake_redis.exists(f"{keys.PENDING_INDEXED}:{keys.CANCEL_QUEUE}")  # swept once; later scans use the index
+
+
+def test_a_job_left_running_on_an_earlier_day_is_unknown_where_the_broker_answers_for_today_only(settings, fake_redis):
+    """A real terminal answers today's orders alone: a job queued yesterday is never called 'never sent'."""
+    from datetime import datetime, timedelta
+
+    from common import clock
+    from tests.worker.fake_broker import FakeAccounts, FakeBroker
+    from worker.recovery import reconcile
+
+    yesterday = clock.now() - timedelta(days=1)
+    job_id = crash(settings, fake_redis, reached_broker=False, deadline=yesterday.timestamp() + settings.ORDER_TTL)
+    settled = reconcile(fake_redis, FakeAccounts([FakeBroker("SIM000001", settings.SIM_STARTING_CASH)]), settings.JOB_TTL)
+    assert settled == {job_id: "unknown"}
+    view = jobqueue.view(fake_redis, job_id)
+    day = datetime.fromtimestamp(yesterday.timestamp(), clock.SHANGHAI).date().isoformat()
+    assert view.result["outcome"] == "unknown" and f"on {day}" in view.result["error"] and f"order_remark {job_id}" in view.result["error"]

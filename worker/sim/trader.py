@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -202,6 +202,15 @@ class SimTrader:
         with self._locked(write=False):
             orders = [o for o in self.book.account(account.account_id).orders.values() if o["day"] == self.book.day]
             return [views.xt_order(account.account_id, o) for o in orders if not cancelable_only or o["status"] in OPEN]
+
+    def query_history_orders(self, account: Any, start_day: str) -> list | None:
+        """The simulator only (QMT answers today's orders alone): every order from `start_day` (ISO) to today, oldest
+        first; None when the books no longer reach back that far (settlement.KEEP_DAYS)."""
+        with self._locked(write=False):
+            if date.fromisoformat(start_day) < self.exchange.day - timedelta(days=settlement.KEEP_DAYS):
+                return None
+            orders = [o for o in self.book.account(account.account_id).orders.values() if o["day"] >= start_day]
+            return [views.xt_order(account.account_id, o) for o in sorted(orders, key=lambda o: o["order_id"])]
 
     def query_stock_trades(self, account: Any) -> list:
         with self._locked(write=False):

@@ -1,0 +1,143 @@
+"""What the owner hears about an order stays true through a killed worker, a later day and a broker that raises:
+real web and worker processes, the simulator, the real Redis.
+
+The worker is broken on purpose by a prelude that wraps the simulator's order_stock for one code (000001.SZ): it
+dies (os._exit, as a SIGKILL would leave it) or raises, before or after the broker took the order.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+import pytest
+
+from common import jobqueue
+from common.clock import SHANGHAI
+from common.payloads import QueryPayload
+from tests.integration.conftest import wait_ready
+from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
+API = "/qmt/trade/api"
+TUESDAY = datetime(2026, 12, 1, 14, 0, 0, tzinfo=SHANGHAI)  # sessions, in continuous trading
+WEDNESDAY = datetime(2026, 12, 2, 10, 0, 0, tzinfo=SHANGHAI)
+BROKEN = "000001.SZ"  # the one code whose sends the prelude breaks
+ORDER = {"trader_index": 0, "symbol": BROKEN, "volume": 100, "price": 10.9, "order_type": 23}  # under the last 11.00: it rests
+
+
+def _prelude(when: str, what: str) -> str:
+    """Wrap SimTrader.order_stock for BROKEN: `when` before|after the real send, `what` die|raise."""
+    return (
+        "import os\n"
+        "from worker.sim.trader import SimTrader\n"
+        "placed = SimTrader.order_stock\n"
+        "def broken(self, account, stock_code, *args, **kwargs):\n"
+        f"    if stock_code != {BROKEN!r}:\n"
+        "        return placed(self, account, stock_code, *args, **kwargs)\n"
+        f"    if {when!r} == 'after':\n"
+        "        placed(self, account, stock_code, *args, **kwargs)\n"
+        f"    if {what!r} == 'die':\n"
+        "        os._exit(9)\n"
+        "    raise OSError(28, 'No space left on device')\n"
+        "SimTrader.order_stock = broken\n"
+    )
+
+
+def _offset(moment: datetime) -> str:
+    return str(moment.timestamp() - time.time())
+
+
+def _ended(real_redis, job_id: str, timeout: float = 30) -> dict:
+    assert wait_until(lambda: jobqueue.view(real_redis, job_id).status in ("finished", "failed"), timeout), jobqueue.view(real_redis, job_id)
+    view = jobqueue.view(real_redis, job_id)
+    assert isinstance(view.result, dict) and view.result.get("outcome"), view  # an outcome, never a crashed job
+    return view.result
+
+
+def _orders(real_redis) -> list[dict]:
+    return jobqueue.wait(real_redis, jobqueue.enqueue(real_redis, QueryPayload(what="orders", account_index=0), 600), 15).result
+
+
+def _events_of(http, job_id: str) -> list[dict]:
+    return [e for e in http.get(f"{API}/events", query="last=500").body["events"] if e.get("job_id") == job_id]
+
+
+def _died(roles, name: str = "worker") -> bool:
+    return roles.processes[name].poll() is not None
+
+
+@pytest.mark.parametrize(("when", "outcome"), [("after", "submitted"), ("before", "not_submitted")])
+def test_a_worker_killed_at_the_send_is_settled_and_its_owner_told(roles, http, role_env, real_redis, when, outcome):
+    role_env["CLOCK_OFFSET_SECONDS"] = _offset(TUESDAY)
+    roles.start("api")
+    roles.start("worker", prelude=_prelude(when, "die"))
+    wait_ready(http, roles)
+    job_id = http.post(f"{API}/trade", ORDER).body["job_id"]
+    assert wait_until(lambda: _died(roles), 30), roles.log("worker")
+    roles.stop("worker")
+    roles.start("worker")
+    result = _ended(real_redis, job_id)
+    assert result["outcome"] == outcome, result
+    told = _events_of(http, job_id)
+    assert all(e["client_id"] == "test-client" for e in told), told
+    if outcome == "submitted":
+        assert [o["order_remark"] for o in _orders(real_redis)] == [job_id]
+        # recovery told the order's state, with its owner; the order's later states, after the restart, carry the owner too
+        assert any(e["kind"] == "order" for e in told), told
+        cancel = http.post(f"{API}/cancel_order", {"trader_index": 0, "order_id": result["order_id"]})
+        assert cancel.status == 202, cancel.body
+
+        def cancelled() -> list[dict]:
+            return [e for e in _events_of(http, job_id) if e["kind"] == "order" and e.get("status") == "cancelled"]
+
+        assert wait_until(cancelled, 20), _events_of(http, job_id)
+        assert [e["client_id"] for e in cancelled()] == ["test-client"]
+    else:
+        assert _orders(real_redis) == []
+        assert [e.get("stage") for e in told if e["kind"] == "job"] == ["accepted", "not_submitted"], told
+
+
+def test_a_job_left_running_overnight_is_found_in_the_brokers_history_not_called_unsent(roles, http, role_env, real_redis):
+    role_env["CLOCK_OFFSET_SECONDS"] = _offset(TUESDAY)
+    roles.start("api")
+    roles.start("worker", prelude=_prelude("after", "die"))
+    wait_ready(http, roles)
+    job_id = http.post(f"{API}/trade", ORDER).body["job_id"]
+    assert wait_until(lambda: _died(roles), 30), roles.log("worker")
+    roles.stop("worker")
+    roles.stop("api")
+
+    role_env["CLOCK_OFFSET_SECONDS"] = _offset(WEDNESDAY)  # the next trading day: today's orders no longer hold it
+    roles.start("api")
+    roles.start("worker")
+    result = _ended(real_redis, job_id)
+    assert result["outcome"] == "submitted" and result["order_id"], result
+    assert _orders(real_redis) == []  # not among Wednesday's orders: found in Tuesday's
+
+
+def test_a_send_that_raises_is_reconciled_by_its_tag_never_failed(roles, http, role_env, real_redis):
+    role_env["CLOCK_OFFSET_SECONDS"] = _offset(TUESDAY)
+    roles.start("api")
+    roles.start("worker", prelude=_prelude("after", "raise"))
+    wait_ready(http, roles)
+    live = http.post(f"{API}/trade", ORDER).body["job_id"]
+    result = _ended(real_redis, live)
+    assert result["outcome"] == "submitted" and result["order_id"], result  # the broker took it before the error
+    assert [o["order_remark"] for o in _orders(real_redis)] == [live]
+    assert [e.get("stage") for e in _events_of(http, live) if e["kind"] == "job"] == ["accepted", "sent"]
+
+
+def test_a_send_that_raises_before_the_broker_has_it_is_unknown_with_its_tag(roles, http, role_env, real_redis):
+    role_env["CLOCK_OFFSET_SECONDS"] = _offset(TUESDAY)
+    roles.start("api")
+    roles.start("worker", prelude=_prelude("before", "raise"))
+    wait_ready(http, roles)
+    job_id = http.post(f"{API}/trade", ORDER).body["job_id"]
+    result = _ended(real_redis, job_id)
+    assert result["outcome"] == "unknown" and f"look for order_remark {job_id} in QMT" in result["error"], result
+    assert "No space left on device" in result["error"]
+    told = [e.get("stage") for e in _events_of(http, job_id) if e["kind"] == "job"]
+    assert told == ["accepted", "unknown"], told
+    assert json.loads(real_redis.get(f"qmt:order:{job_id}") or "null") is None  # no order state invented
