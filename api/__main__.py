@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from common import metrics
+from common.continuity import Continuity
 from common.roles import address_in_use, role_redis, role_settings
 from common.settings import Settings
 
@@ -38,6 +39,7 @@ def main() -> int:
     from api import create_app
 
     connection = role_redis("web", settings)
+    Continuity(connection, settings.VAR_DIR, "web").start()  # a Redis that lost its data since this machine last saw it fails closed
     app = create_app(settings, connection)
     metrics.Flusher(connection).start()  # this process's request counts into Redis every second (common.metrics)
     try:

@@ -154,6 +154,7 @@ class KillSwitchEvent(EventBase):
     on: bool
     by: str
     job_ids: list[str] = Field(default_factory=list)
+    reason: str = ""  # thrown by the router itself: why (Redis lost its data)
 
 
 class ConfigEvent(EventBase):

@@ -59,6 +59,7 @@ def session_epoch(username: str) -> str:
 
 
 RISK_LIMITS = f"{PREFIX}:risk:limits"  # JSON of common.risk.RiskLimits
+STORE_ID = f"{PREFIX}:store:id"  # a random id put in at first start: gone or changed means Redis lost its data (common.continuity)
 AUDIT_STREAM = f"{PREFIX}:audit"  # append-only: every order, cancel and config change, accepted or rejected
 
 

@@ -49,6 +49,7 @@ class RiskLimits(BaseModel):
     max_actions_per_day: int = Field(default=5_000, ge=0, description="orders and cancels per account per trading day")
     max_actions_per_second: int = Field(default=20, ge=0, description="orders and cancels per account per second")
     blocked_symbols: list[str] = Field(default_factory=list, description="codes never traded, e.g. 600000.SH")
+    halted_because: str = Field(default="", description="why the router threw the kill switch itself (Redis lost its data)")
 
     @field_validator("blocked_symbols")
     @classmethod
@@ -79,6 +80,9 @@ def change(connection: redis.Redis, **fields: Any) -> RiskLimits:
     """Change some of the stored limits and keep the rest, atomically (WATCH/MULTI, again on a concurrent change):
     a kill switch thrown while an admin changes a cap is never undone by the cap's write. Returns the limits now in force."""
     changed: list[RiskLimits] = []
+
+    if fields.get("kill_switch") is False:
+        fields = {**fields, "halted_because": ""}  # released by an admin: the router's own reason goes with it
 
     def apply(pipe: Any) -> None:
         raw = pipe.get(keys.RISK_LIMITS)
@@ -191,7 +195,9 @@ def check_order(limits: RiskLimits, cost: OrderCost, quote: Quote | None = None,
     finger. Without a quote the band is not checked (logged): the exchange's own price limits still hold.
     """
     if limits.kill_switch:
-        raise TradingHalted("trading is halted by the kill switch; cancels still run")
+        raise TradingHalted(
+            f"trading is halted: {limits.halted_because}" if limits.halted_because else "trading is halted by the kill switch; cancels still run"
+        )
     if cost.symbol in limits.blocked_symbols:
         raise RiskRejected(f"{cost.symbol} is on the block list", "symbol")
     if cost.lending:

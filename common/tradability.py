@@ -56,8 +56,9 @@ def judge(connection: redis.Redis, settings: Settings) -> Verdict:
         if connection.hget(keys.broker_connection(index), "connected") != b"1":
             reasons.append(f"account {index} ({mask_account(account.account_id)}) is not connected to the broker")
     reasons += _calendar_reasons(connection)
-    if risk.load(connection).kill_switch:
-        reasons.append("the kill switch is on")
+    limits = risk.load(connection)
+    if limits.kill_switch:
+        reasons.append(f"the kill switch is on: {limits.halted_because}" if limits.halted_because else "the kill switch is on")
     return Verdict(can_trade=not reasons, reasons=reasons)
 
 

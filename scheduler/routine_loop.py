@@ -19,8 +19,9 @@ from typing import Any
 
 import redis
 
-from common import calendar, clock, events, keys, routine_runs, routines
+from common import calendar, clock, continuity, events, keys, routine_runs, routines
 from common.calendar import TradingCalendar
+from common.continuity import Continuity
 from common.exceptions import RoutineAlreadyRan
 from common.routine_runs import RoutineRun
 from common.settings import Settings
@@ -47,15 +48,27 @@ class RoutineLoop:
         self._unknown_logged: set[tuple[str, str]] = set()
         self._renew = connection.register_script(RENEW)
         self._resign = connection.register_script(RESIGN)
+        self.continuity = Continuity(connection, settings.VAR_DIR, "scheduler")
+        self._halt_logged = ""
 
     def tick(self) -> None:
         """Lead if nobody else does, then fire what is due. Never raises: the next tick tries again."""
         try:
+            if self.continuity.known is None:
+                self.continuity.start()
+            else:
+                self.continuity.check()
             if not self.lead():
                 return
             now = clock.now()
             trading = self.calendar(now.date())
             self.publish_calendar(now, trading)
+            halted = continuity.halted_by_loss(self.redis)
+            if halted:  # the routines' once-a-day records are gone with Redis's data: none fires until an admin confirms
+                if halted != self._halt_logged:
+                    log.error("routines do not fire: %s", halted)
+                    self._halt_logged = halted
+                return
             for routine in routines.current(self.redis, self.settings.ROUTINES):
                 if routine.enabled:
                     self.consider(routine, trading, now)

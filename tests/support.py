@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -35,6 +36,7 @@ def make_settings(**overrides: Any) -> Settings:
     """Settings for a test: no .env, one signing client, two simulator accounts, then `overrides`."""
     values: dict[str, Any] = {
         "_env_file": None,
+        "VAR_DIR": tempfile.mkdtemp(prefix="router-var-"),  # never the checkout's var/: each test's run-time files are its own
         "FLASK_SECRET_KEY": "test-flask-secret",
         "QMT_CLIENT_ACCOUNT": CLIENT_ID,
         "QMT_CLIENT_SECRET": CLIENT_SECRET,

@@ -1,6 +1,7 @@
 """python -m worker [--terminal NAME] [--burst]: the worker role for one QMT terminal, against REDIS_URL.
 
-Exit status 3: another worker took over the terminal's lease (a service manager restarts this one as its standby).
+A worker whose terminal another worker took over stands by until the lease is free again; with --burst it exits with
+status 3 instead.
 """
 
 from __future__ import annotations

@@ -18,7 +18,10 @@ from common import keys, store
 from worker.lease import Lease
 
 LUA = """
-if KEYS[1] ~= "" and redis.call("GET", KEYS[1]) ~= ARGV[1] then return {"lost", ""} end
+if KEYS[1] ~= "" then
+  local holder = redis.call("GET", KEYS[1])
+  if holder ~= ARGV[1] then return {"lost", holder or ""} end
+end
 local stored = redis.call("GET", KEYS[2])
 if not stored then stored = "" end
 if stored ~= ARGV[2] then return {"stale", stored} end
@@ -30,7 +33,7 @@ Verdict = Literal["ok", "lost", "stale", "unanswered"]
 
 def before_send(connection: redis.Redis, lease: Lease | None, limits_json: str) -> tuple[Verdict, str]:
     """("ok", ""): send now. ("stale", the stored limits' JSON): check the order again with them.
-    ("lost", "") or ("unanswered", the Redis error): do not send."""
+    ("lost", the holder or "" for nobody) or ("unanswered", the Redis error): do not send."""
     try:
         verdict, detail = store.script(connection, LUA)(
             keys=[lease.key if lease else "", keys.RISK_LIMITS],
@@ -40,5 +43,6 @@ def before_send(connection: redis.Redis, lease: Lease | None, limits_json: str) 
         return "unanswered", error.__class__.__name__
     verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
     if verdict == "lost" and lease is not None:
-        lease.lost.set()
+        holder = detail.decode() if isinstance(detail, bytes) else detail
+        lease.judge(holder or None)  # another's: stand by; lapsed: the renewal takes it again
     return verdict, detail.decode() if isinstance(detail, bytes) else detail

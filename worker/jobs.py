@@ -122,7 +122,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     base.update(symbol=symbol, volume=volume, price=price)
     if verdict != "ok":
         reason = {
-            "lost": "the worker lost its terminal's lease to another worker",
+            "lost": "the worker did not hold its terminal's lease at the send (another worker's, or lapsed)",
             "unanswered": f"Redis did not answer the check before the send ({detail})",
         }[verdict]
         rt.recorder.forget_sent(tag)

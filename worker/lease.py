@@ -2,8 +2,10 @@
 
 The active worker holds `qmt:worker:lease:<terminal>` (a token with a time to live) and renews it
 with its heartbeat; a standby waits until the lease lapses (the active one killed, its machine off,
-its network cut) and takes it. A worker that finds its lease gone stops taking jobs, and every send
-to QMT is preceded by `held()` — QMT has no fencing token, so that check is the fence. What remains
+its network cut) and takes it. A worker that finds another holding its lease stops taking jobs and
+stands by; one that finds it lapsed with nobody holding it (Redis restarted, even empty, or this
+process paused) takes it again. Every send to QMT is preceded by `held()` — QMT has no fencing
+token, so that check is the fence. What remains
 is the moment between the check and the send (docs/architecture.md, "Terminals and a standby").
 """
 
@@ -19,7 +21,17 @@ import redis
 
 log = logging.getLogger("worker.lease")
 POLL_SECONDS = 0.5  # how often a standby asks for the lease
-RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+# 1: renewed; 2: it had lapsed and nobody held it (Redis restarted, or unreachable or this process paused for longer than
+# the lease): taken again; 0: another worker holds it.
+RENEW = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if not holder then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
+return 0
+"""
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
@@ -35,7 +47,8 @@ class Lease:
         self.key = key
         self.seconds = seconds
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lost = threading.Event()
+        self.lost = threading.Event()  # another worker holds the lease: this one stands by
+        self.retaken = threading.Event()  # it had lapsed and is ours again: check the jobs left running before the next
         self._renew = connection.register_script(RENEW)
         self._release = connection.register_script(RELEASE)
 
@@ -46,6 +59,7 @@ class Lease:
             try:
                 if self.connection.set(self.key, self.token, nx=True, px=self.seconds * 1000):
                     self.lost.clear()
+                    self.retaken.clear()  # start-up checks the jobs left running anyway
                     log.info("active on %s (lease %s)", self.key, self.token)
                     return True
                 if not announced:
@@ -58,16 +72,24 @@ class Lease:
         return False
 
     def renew(self) -> bool:
-        """Extend the lease; False (and `lost` set) when another worker holds it now. A Redis error keeps the verdict for later."""
+        """Extend the lease, or take it again when it lapsed and nobody holds it; False (and `lost` set) when another
+        worker holds it now. A Redis error keeps the verdict for later."""
         try:
-            if self._renew(keys=[self.key], args=[self.token, self.seconds * 1000]):
-                return True
+            renewed = self._renew(keys=[self.key], args=[self.token, self.seconds * 1000])
         except redis.RedisError as error:
             log.warning("lease not renewed: Redis %s", error.__class__.__name__)
             return not self.lost.is_set()
-        if not self.lost.is_set():
-            log.error("lost the lease on %s to another worker: taking no more jobs", self.key)
-        self.lost.set()
+        if renewed == 2:
+            log.warning(
+                "the lease on %s had lapsed and nobody held it (Redis restarted or unreachable, or this process paused, for "
+                "longer than %d s): taken again; jobs left running are checked against the broker before the next one",
+                self.key,
+                self.seconds,
+            )
+            self.retaken.set()
+        if renewed:
+            return True
+        self._held_by_another()
         return False
 
     def held(self) -> bool:
@@ -78,10 +100,27 @@ class Lease:
             holder = self.connection.get(self.key)
         except redis.RedisError:
             return False
-        if holder is None or holder.decode() != self.token:
-            self.lost.set()
-            return False
-        return True
+        return self.judge(holder.decode() if holder is not None else None)
+
+    def judge(self, holder: str | None) -> bool:
+        """Is `holder` (the lease's value just read; None: nobody) this worker? Another worker's: `lost` is set. Nobody's
+        (lapsed): not now, but the renewal takes it again within a heartbeat, so this worker does not stand by."""
+        if holder == self.token:
+            return True
+        if holder is not None:
+            self._held_by_another(holder)
+        return False
+
+    def _held_by_another(self, holder: str | None = None) -> None:
+        if not self.lost.is_set():
+            if holder is None:
+                try:
+                    found = self.connection.get(self.key)
+                    holder = found.decode() if found is not None else "?"
+                except redis.RedisError:
+                    holder = "?"
+            log.error("worker %s holds the lease on %s now: this worker takes no more jobs and stands by", holder, self.key)
+        self.lost.set()
 
     def release(self) -> None:
         """Give the lease up at a clean stop, so a standby takes over at once."""

@@ -23,6 +23,7 @@ from rq.timeouts import TimerDeathPenalty
 from rq.utils import import_attribute
 
 from common import events, logs, metrics, stream_backlog, terminals
+from common.continuity import Continuity
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
 from common.payloads import JOB_ROUTES
@@ -125,8 +126,8 @@ class RouterWorker(LeanWorker):
         # lease thread (_beat) finds a lost lease within HEARTBEAT_SECONDS, and every job asks Redis again before it
         # runs (execute_job) and before it sends (the fence), so this reads the flag, not Redis.
         if pipeline is None:
-            if self.lease is not None and self.lease.lost.is_set():
-                raise StopRequested()
+            if self.lease is not None and (self.lease.lost.is_set() or self.lease.retaken.is_set()):
+                raise StopRequested()  # stand by; or, the lease taken again after it lapsed, check the jobs left running first
             # RQ beats about three times a job, two round trips each; its key lives minutes, so once a second says the same
             if time.monotonic() - self._beaten < RQ_HEARTBEAT_EVERY:
                 return None
@@ -183,13 +184,18 @@ def job_outcome(kind: str, result: object) -> str:
     return "done"
 
 
-def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event, terminal: Terminal, lease: Lease) -> None:
-    """Heartbeat even while a job blocks the main thread, so the status page can tell 'busy' from 'dead'; renew
-    the terminal's lease; and every ORPHAN_SCAN_SECONDS, requeue jobs lost between a queue and this worker."""
+def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event, terminal: Terminal, lease: Lease, continuity: Continuity) -> None:
+    """Heartbeat even while a job blocks the main thread, so the status page can tell 'busy' from 'dead'; notice a Redis
+    that lost its data (common.continuity); renew the terminal's lease; and every ORPHAN_SCAN_SECONDS, requeue jobs lost
+    between a queue and this worker."""
     fields = {"pid": os.getpid(), "host": socket.gethostname(), "broker": settings.BROKER, "started": time.time(), "terminal": terminal.name}
     watch = OrphanWatch(connection, terminal.queues)
     next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS
     while not stop.is_set():
+        try:
+            continuity.check()  # before the lease: a Redis that came back empty fails closed before any job is taken
+        except redis.RedisError as error:
+            log.warning("the store's id not checked: Redis %s", error.__class__.__name__)
         if not lease.renew():
             return  # another worker is active: this one takes no more jobs and beats no more
         try:
@@ -209,21 +215,26 @@ def serve(
     """Serve one terminal: take its lease (a standby waits here), open its broker sessions, and take its jobs until
     stopped (SIGINT/SIGTERM), until the queues are empty with `burst`, or until another worker takes the lease.
 
-    Returns False when it stopped because it lost the lease (so `python -m worker` can say so), else True.
-    `dequeue` is RQ's connection (common.store.dequeue_connection: a socket timeout above the blocking
-    dequeue); `connection` (short timeout) serves the jobs, callbacks and heartbeat. A lost or frozen
-    Redis does not end the worker: it waits for Redis, settles the job it was running (by its tag,
-    never resending) and takes jobs again.
+    Returns False when, with `burst`, it stopped because another worker holds the lease, else True. Without `burst` a
+    worker whose lease another worker took stands by (it waits for the lease again) rather than exit, and one whose lease
+    lapsed with nobody holding it takes it again. `dequeue` is RQ's connection (common.store.dequeue_connection: a
+    socket timeout above the blocking dequeue); `connection` (short timeout) serves the jobs, callbacks and heartbeat.
+    A lost, frozen or restarted Redis does not end the worker: it waits for Redis, settles the job it was running (by
+    its tag, never resending) and takes jobs again.
     """
     terminal = terminals.named(settings, terminal_name)
     lease = Lease(connection, terminal.lease_key, settings.WORKER_LEASE_SECONDS)
     stopping = _stop_signals()  # until RQ's loop installs its own handlers: a stop asked during start-up is kept
-    if not lease.acquire(stopping):
-        return True
-    try:
-        return _serve_terminal(settings, connection, dequeue or connection, burst, terminal, lease, stopping)
-    finally:
-        lease.release()
+    while lease.acquire(stopping):
+        try:
+            kept = _serve_terminal(settings, connection, dequeue or connection, burst, terminal, lease, stopping)
+        finally:
+            lease.release()
+        if kept or burst:
+            return kept
+        log.warning("terminal %s: standing by until the lease is free again", terminal.name)
+        _stop_signals(stopping)  # RQ's loop had its own handlers: a stop asked while standing by must end the wait
+    return True
 
 
 def _serve_terminal(
@@ -239,8 +250,10 @@ def _serve_terminal(
     batch = stream_backlog.Batch()
     runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder, lease=lease, batch=batch))
     figures = metrics.Flusher(connection).start()
+    continuity = Continuity(connection, settings.VAR_DIR, "worker")
+    continuity.start()
     stop = threading.Event()
-    beat = threading.Thread(target=_beat, args=(connection, settings, stop, terminal, lease), name="worker-heartbeat", daemon=True)
+    beat = threading.Thread(target=_beat, args=(connection, settings, stop, terminal, lease, continuity), name="worker-heartbeat", daemon=True)
     beat.start()
     events.append(connection, events.WorkerEvent(state="up", host=socket.gethostname(), reason=f"terminal {terminal.name}"))
     try:
@@ -268,10 +281,14 @@ def _serve_terminal(
                     return True
                 worker.work(burst=burst, with_scheduler=False, logging_level=None)
                 if lease.lost.is_set():
-                    log.error("terminal %s: another worker holds the lease now; this one stops", terminal.name)
+                    log.error("terminal %s: another worker holds the lease now; this one takes no more jobs", terminal.name)
                     return False
                 if burst or worker.stop_asked:
                     return True
+                if lease.retaken.is_set():
+                    lease.retaken.clear()
+                    log.warning("terminal %s: the lease is this worker's again; checking the jobs left running, then taking jobs", terminal.name)
+                    continue
                 # RQ's loop quits on a Redis timeout or any error it cannot place (logged above by RQ): not a stop request
                 log.error("the job loop ended without a stop request (Redis frozen or lost?); taking jobs again once Redis answers")
             except redis.RedisError as error:
