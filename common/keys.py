@@ -118,3 +118,8 @@ def notify_consumer(name: str) -> str:
 def quote(code: str) -> str:
     """JSON: the latest quote the worker read for `code` (common.quotes), with the day's price limits; kept a day."""
     return f"{PREFIX}:quote:{code}"
+
+
+def notify_told(what: str, job_id: str) -> str:
+    """Set once DingTalk took a message telling `what` (a state, "rejected", a fill's trade id) of job `job_id`: told once."""
+    return f"{PREFIX}:notify:told:{job_id}:{what}"

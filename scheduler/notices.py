@@ -61,13 +61,25 @@ class Selection:
 
 
 def topic(event: events.EventBase) -> tuple[str, str] | None:
-    """Events telling the same thing (one rejection as an order status, an order error and a job stage) share a topic."""
+    """What an event tells of a job, when it tells a job's end or a fill: events telling the same thing share it (one
+    rejection as an order status, an order error and a job stage; a state told again after a restart), so DingTalk
+    tells each once (by job and state; a fill by its trade id)."""
+    if not event.job_id:
+        return None
     rejection = (
         (isinstance(event, events.OrderEvent) and event.status == "rejected")
         or isinstance(event, events.OrderErrorEvent)
         or (isinstance(event, events.JobEvent) and event.stage == "rejected")
     )
-    return ("rejected", event.job_id) if rejection and event.job_id else None
+    if rejection:
+        return ("rejected", event.job_id)
+    if isinstance(event, events.OrderEvent) and event.status:
+        return (f"order:{event.status}", event.job_id)
+    if isinstance(event, events.JobEvent):
+        return (f"job:{event.stage}", event.job_id)
+    if isinstance(event, events.TradeEvent) and event.traded_id:
+        return (f"trade:{event.traded_id}", event.job_id)
+    return None
 
 
 def line(event: events.EventBase) -> str:

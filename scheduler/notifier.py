@@ -30,7 +30,7 @@ from typing import Any
 
 import redis
 
-from common import events, keys
+from common import events, keys, metrics
 from common.exceptions import NotificationFailed
 from common.settings import Settings
 from scheduler import notices
@@ -47,6 +47,7 @@ ALIVE_SECONDS = 15  # a consumer's liveness key; longer than one post can take (
 RESCUE_EVERY = 5.0  # seconds between looks for events a stopped consumer left
 RESCUE_IDLE_MS = 1_000  # an entry claimed this recently is another rescuer's
 BACKOFF_SECONDS = (1, 2, 4, 8, 15, 30, 60)  # after the 1st, 2nd, ... failure in a row; then 60 s
+TOLD_SECONDS = 3 * 86_400  # how long a job's state is remembered as told (keys.notify_told)
 
 # A slot of the per-minute budget, by Redis's clock: 0 when taken, else milliseconds until the oldest slot frees.
 RESERVE = """
@@ -147,13 +148,14 @@ class Notifier:
         chosen: list[Notice] = []
         skipped: list[str] = []
         topics = {notice.topic for notice in self.held if notice.topic}
-        for entry_id, event in entries:
-            if event is None or not self.chosen(event):
-                skipped.append(entry_id)
-                continue
+        candidates = [(entry_id, event) for entry_id, event in entries if event is not None and self.chosen(event)]
+        told = self._told([notices.topic(event) for _, event in candidates])
+        kept = {entry_id for entry_id, _ in candidates}
+        skipped += [entry_id for entry_id, _ in entries if entry_id not in kept]
+        for (entry_id, event), was_told in zip(candidates, told, strict=True):
             topic = notices.topic(event)
-            if topic is not None and topic in topics:
-                skipped.append(entry_id)  # the same rejection, told once already by a held line
+            if was_told or (topic is not None and topic in topics):
+                skipped.append(entry_id)  # the same end, told once already (posted before, or by a held line)
                 continue
             if topic is not None:
                 topics.add(topic)
@@ -162,6 +164,13 @@ class Notifier:
             self._held_since = time.monotonic()
         self.held = [*chosen, *self.held] if older else [*self.held, *chosen]
         self._acknowledge(skipped)
+        metrics.dingtalk_waiting(self.redis, len(self.held))
+
+    def _told(self, topics: list[tuple[str, str] | None]) -> list[bool]:
+        """Which of these were told in a message DingTalk took (keys.notify_told); False for an event of no topic."""
+        wanted = [keys.notify_told(*topic) for topic in topics if topic is not None]
+        found = iter(self.redis.mget(wanted) if wanted else [])
+        return [topic is not None and next(found) is not None for topic in topics]
 
     def attempt(self) -> None:
         """Post one message of the oldest held notices if a slot is free; acknowledge them once DingTalk took it."""
@@ -187,6 +196,13 @@ class Notifier:
         del self.held[: len(batch)]
         self._held_since = 0.0  # what is left has waited long enough
         log.info("DingTalk: sent %d event(s) in one message", len(batch))
+        metrics.dingtalk_posted(self.redis, delivered=True)
+        metrics.dingtalk_waiting(self.redis, len(self.held))
+        with self.redis.pipeline(transaction=False) as pipe:  # told: the same end arriving again later is not told twice
+            for notice in batch:
+                if notice.topic is not None:
+                    pipe.set(keys.notify_told(*notice.topic), "1", ex=TOLD_SECONDS)
+            pipe.execute()
         self._acknowledge([notice.entry_id for notice in batch])
 
     def _next_message(self) -> list[Notice]:

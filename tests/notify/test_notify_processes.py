@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,3 +155,36 @@ def test_two_schedulers_send_at_most_twenty_messages_a_minute_and_lose_none(role
     assert robot.refused == []
     for started in (roles, second):
         assert "DingTalk: sent" in started.log("scheduler"), "a scheduler sent nothing: both share the work"
+
+
+def test_a_jobs_end_is_told_once_however_often_it_arrives_and_the_figures_count_it(roles, http, role_env, real_redis, robot):
+    """The same rejection as an order status, an order error and a job stage, and again later (a restart's recovery
+    tells an order's state again): one line on DingTalk. /metrics counts the messages posted and waiting."""
+    role_env.update(robot_settings(robot))
+    roles.start("api")
+    roles.start("scheduler")
+    assert wait_until(lambda: consumers_alive(real_redis) == 1, 20), roles.log("scheduler")
+    job_id = "o00000000000000aa"
+    rejected = {"job_id": job_id, "client_id": "test-client", "account_id": "SIM000001", "order_id": 7, "symbol": "600000.SH", "side": "buy"}
+    status = events.OrderEvent(
+        **rejected, order_type=23, volume=100, price=10.0, price_type=11, order_status=57, status="rejected", status_msg="资金不足"
+    )
+
+    def told() -> int:
+        return sum(line.count(job_id) for line in robot.texts())
+
+    events.append(real_redis, status)
+    events.append(
+        real_redis,
+        events.OrderErrorEvent(**{k: rejected[k] for k in ("job_id", "client_id", "account_id", "order_id")}, error_id=-1, error_msg="资金不足"),
+    )
+    assert wait_until(lambda: told() == 1, 20), robot.texts()
+    events.append(real_redis, status)  # told again, in a later message's time
+    events.append(real_redis, events.JobEvent(stage="rejected", job_id=job_id, client_id="test-client", account_id="SIM000001", reason="资金不足"))
+    events.append(real_redis, events.CalendarEvent(message="probe after"))
+    assert wait_until(lambda: "probe after" in "\n".join(robot.texts()), 20), robot.texts()
+    assert told() == 1, robot.texts()
+
+    scrape = urllib.request.urlopen(f"{http.base_url}/metrics", timeout=10).read().decode()
+    assert f'qmt_dingtalk_messages_total{{outcome="sent"}} {len(robot.accepted)}' in scrape, scrape
+    assert "qmt_dingtalk_queued 0" in scrape, scrape
