@@ -30,6 +30,8 @@ BLOCK_SLICE_MS = 500  # one blocking read of a wait: below REDIS_SOCKET_TIMEOUT 
 MAX_AGE_DAYS = 7  # and entries older than this, whatever their number (the scheduler trims by age)
 RECENT_SCAN = 5_000  # entries `recent` reads back at most, looking for the kinds asked for
 RECENT_PAGE = 500  # entries per backwards read
+FOLLOW_SCAN = 2_000  # entries one `follow` reads at most, whatever it finds
+FOLLOW_PAGE = 200  # entries per forward read
 
 
 class EventBase(BaseModel):
@@ -258,14 +260,18 @@ def read(connection: redis.Redis, after: str = "0-0", count: int = 100, block_ms
     With `block_ms`, waits that long for the first new event. The last id returned is the next cursor.
     Entries of a kind this version does not know are skipped with a log line.
     """
+    return [(entry_id, event) for entry_id, event in _read(connection, after, count, block_ms, ()) if event is not None]
+
+
+def _read(connection: redis.Redis, after: str, count: int, block_ms: int | None, kinds: Sequence[str]) -> list[tuple[str, Event | None]]:
+    """Every entry read after `after` with its event: None for one of another kind than `kinds` (not parsed) or unreadable."""
     answer: Any = connection.xread({keys.EVENTS_STREAM: after}, count=count, block=block_ms)
-    found: list[tuple[str, Event]] = []
+    found: list[tuple[str, Event | None]] = []
     for _, entries in answer or []:
         for raw_id, fields in entries:
-            entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-            event = _parse(entry_id, fields)
-            if event is not None:
-                found.append((entry_id, event))
+            entry_id = _text(raw_id)
+            wanted = not kinds or _text(fields.get(b"kind") or fields.get("kind") or "") in kinds
+            found.append((entry_id, _parse(entry_id, fields) if wanted else None))
     return found
 
 
@@ -308,12 +314,20 @@ def oldest(connection: redis.Redis) -> str | None:
 
 
 def follow(
-    connection: redis.Redis, after: str, limit: int, wait_seconds: float, visible: Callable[[EventBase], bool]
+    connection: redis.Redis,
+    after: str,
+    limit: int,
+    wait_seconds: float,
+    visible: Callable[[EventBase], bool],
+    kinds: Sequence[str] = (),
+    scan: int = FOLLOW_SCAN,
 ) -> tuple[list[tuple[str, Event]], str]:
-    """The next `limit` events after `after` that `visible` lets through, and the cursor to resume from.
+    """The next `limit` events after `after` (of `kinds`, or all) that `visible` lets through, and the cursor to resume from.
 
-    Waits up to `wait_seconds` for the first one. Raises CursorTooOld when events after the cursor may
-    have been trimmed away (a cursor older than the oldest kept): a client never skips a gap unknowingly.
+    Waits up to `wait_seconds` for the first one. Reads at most `scan` entries (entries of other kinds are skipped
+    unparsed), so a poll costs what its answer holds, however long the stream: past that the answer may be short or
+    empty, with the cursor moved on, and the next poll reads on from there. Raises CursorTooOld when events after the
+    cursor may have been trimmed away (a cursor older than the oldest kept): a client never skips a gap unknowingly.
     The cursor moves past events the caller may not see, so they are never read twice.
     """
     cursor = after or "0-0"
@@ -322,14 +336,20 @@ def follow(
         raise CursorTooOld(f"cursor {cursor} is older than the oldest event kept ({first}); resume from after=0-0", oldest=first)
     deadline = time.monotonic() + max(wait_seconds, 0.0)
     found: list[tuple[str, Event]] = []
+    scanned = 0
     while True:
         left_ms = int((deadline - time.monotonic()) * 1000)
-        batch = read(connection, cursor, count=limit, block_ms=min(left_ms, BLOCK_SLICE_MS) if left_ms > 0 else None)
+        batch = _read(connection, cursor, min(max(limit, FOLLOW_PAGE), scan), min(left_ms, BLOCK_SLICE_MS) if left_ms > 0 else None, kinds)
+        scanned += len(batch)
         for entry_id, event in batch:
             cursor = entry_id
-            if visible(event):
+            if event is not None and visible(event):
                 found.append((entry_id, event))
+                if len(found) == limit:
+                    return found, cursor
         if found or left_ms <= 0:
+            return found, cursor
+        if batch and scanned >= scan:  # a long stretch of others' or other kinds' events: the next poll reads on
             return found, cursor
         # only others' events, or none yet: read on (blocking for what is left of the wait)
 

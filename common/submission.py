@@ -416,9 +416,9 @@ class Desk:
             raise InvalidRequest(f"wait must be between 0 and {WAIT_MAX_SECONDS} seconds", "wait")
         visible = self._visible_to(caller, kinds)
         if not wait:
-            return events.follow(self.redis, after, limit, 0, visible)
+            return events.follow(self.redis, after, limit, 0, visible, kinds)
         with self.waiting.slot(caller.waiting_key) as granted:
-            return events.follow(self.redis, after, limit, wait if granted else 0, visible)
+            return events.follow(self.redis, after, limit, wait if granted else 0, visible, kinds)
 
     def recent_events(self, caller: Caller, last: int, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, Event]], str]:
         """The caller's `last` most recent events (of `kinds`, or all), oldest first, and the cursor to follow on from."""

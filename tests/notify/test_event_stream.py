@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from common import keys, risk
+from common import events, keys, risk
 from common.risk import RiskLimits
 from tests.integration.conftest import wait_ready
 from tests.support import SignedHttpClient, wait_until
@@ -100,3 +100,33 @@ def test_a_client_follows_its_thousand_orders_in_order_and_sees_none_of_anothers
     gone = http.get(EVENTS, query=f"after={seen[0]['id']}")
     assert gone.status == 410 and stream_id(gone.body["oldest"]) > stream_id(seen[0]["id"]), gone.body
     assert http.get(EVENTS, query="after=0-0").status == 200
+
+
+def test_a_kind_filtered_poll_reads_a_bounded_page_of_a_long_stream(roles, http, real_redis):
+    """60,000 events of other kinds before the one asked for: each poll reads at most FOLLOW_SCAN entries and moves the
+    cursor on, so its cost follows the answer, not the stream's length; following on reaches the event."""
+    roles.start("api")
+    assert wait_until(lambda: _answers(http), 30), roles.log("api")
+    with real_redis.pipeline(transaction=False) as pipe:
+        for index in range(60_000):
+            fields = events.fields(events.ConfigEvent(what="risk_limits", by="load", change={"n": index}))
+            pipe.xadd(keys.EVENTS_STREAM, fields)
+        pipe.execute()
+    ids = [entry_id.decode() for entry_id, _ in real_redis.xrange(keys.EVENTS_STREAM, count=events.FOLLOW_SCAN)]
+    events.append(real_redis, events.CalendarEvent(message="the one asked for"))
+
+    first = http.get(EVENTS, query="after=0-0&kind=calendar&limit=10&wait=1")
+    assert first.status == 200 and first.body["events"] == [], first.body
+    assert first.body["next"] == ids[-1]  # one page read, not the whole stream
+    cursor, polls, found = first.body["next"], 1, []
+    while not found and polls < 60_000 // events.FOLLOW_SCAN + 5:
+        answer = http.get(EVENTS, query=f"after={cursor}&kind=calendar&limit=10&wait=1")
+        found, cursor, polls = answer.body["events"], answer.body["next"], polls + 1
+    assert [e["message"] for e in found] == ["the one asked for"], (polls, cursor)
+
+
+def _answers(http) -> bool:
+    try:
+        return http.get("/qmt/trade/api/health").status in (200, 503)
+    except OSError:
+        return False
