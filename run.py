@@ -150,10 +150,8 @@ def embedded() -> int:
     import logging
     import threading
 
-    from waitress import create_server
-
     from api import create_app
-    from api.__main__ import server_options
+    from api import server as web_server
     from common import clock
     from common.exceptions import ConfigError
     from common.logs import configure
@@ -169,7 +167,7 @@ def embedded() -> int:
     clock.set_offset(settings.CLOCK_OFFSET_SECONDS)
     connection = role_redis("run.py", settings)
     try:
-        server = create_server(create_app(settings, connection), host=settings.FLASK_HOST, port=settings.FLASK_PORT, **server_options(settings))
+        server = web_server.create(create_app(settings, connection), settings)
     except OSError as error:
         address_in_use("run.py", settings, error)
     stop = threading.Event()

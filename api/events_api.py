@@ -10,6 +10,7 @@ than the oldest event kept is 410 with that oldest id, never a silent gap.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -38,9 +39,12 @@ def _number(name: str, default: float) -> float:
     if raw is None:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise InvalidRequest(f"{name} must be a number, got {raw[:20]!r}", name) from None
+    if not math.isfinite(value):
+        raise InvalidRequest(f"{name} must be a finite number, got {raw[:20]!r}", name)
+    return value
 
 
 @bp.get("/events")

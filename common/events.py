@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, get_args
@@ -331,6 +332,8 @@ def follow(
     The cursor moves past events the caller may not see, so they are never read twice.
     """
     cursor = after or "0-0"
+    if not _is_cursor(cursor):
+        raise InvalidRequest(f"after must be a stream id from an earlier answer's next (e.g. 1700000000000-0), got {cursor[:40]!r}", "after")
     first = oldest(connection)
     if cursor not in ("0", "0-0") and first is not None and _order(cursor) < _order(first):
         raise CursorTooOld(f"cursor {cursor} is older than the oldest event kept ({first}); resume from after=0-0", oldest=first)
@@ -411,6 +414,15 @@ def trim_older_than(connection: redis.Redis, days: float, now: float | None = No
     cutoff_ms = int(((time.time() if now is None else now) - days * 86_400) * 1000)
     trimmed: Any = connection.xtrim(keys.EVENTS_STREAM, minid=f"{cutoff_ms}-0", approximate=False)
     return int(trimmed)
+
+
+CURSOR = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
+
+
+def _is_cursor(text: str) -> bool:
+    """A stream id Redis accepts: milliseconds and a sequence, each a 64-bit unsigned number."""
+    match = CURSOR.match(text)
+    return match is not None and all(int(part) < 2**64 for part in match.groups() if part is not None)
 
 
 def _order(entry_id: str) -> tuple[int, int]:

@@ -123,3 +123,8 @@ def quote(code: str) -> str:
 def notify_told(what: str, job_id: str) -> str:
     """Set once DingTalk took a message telling `what` (a state, "rejected", a fill's trade id) of job `job_id`: told once."""
     return f"{PREFIX}:notify:told:{job_id}:{what}"
+
+
+def query_rate(client: str, epoch_second: int) -> str:
+    """Counter of new query jobs one client (or every logged-in page together) queued in one second (expires in seconds)."""
+    return f"{PREFIX}:qrate:{client}:{epoch_second}"

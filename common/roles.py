@@ -6,7 +6,9 @@ resource and what to do, and exit status 2 — never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import redis
@@ -34,9 +36,28 @@ def role_settings(role: str) -> Settings:
         refuse_start(role, error.message)
     if not settings.REDIS_URL:
         refuse_start(role, "REDIS_URL is not set; run `python run.py` for the embedded single-process mode")
+    try:
+        check_var_dir(settings)
+    except ConfigError as error:
+        refuse_start(role, error.message)
     configure(settings, role)
     clock.set_offset(settings.CLOCK_OFFSET_SECONDS)
     return settings
+
+
+def check_var_dir(settings: Settings) -> None:
+    """ConfigError naming VAR_DIR when the role cannot keep its run-time files there (missing and not creatable, read-only)."""
+    folder = Path(settings.VAR_DIR)
+    probe = folder / f".writable-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(
+            f"VAR_DIR={settings.VAR_DIR} cannot hold the router's run-time files ({error.strerror or error}): make it writable "
+            "for this user, or set VAR_DIR to a folder it may write"
+        ) from None
 
 
 def role_redis(role: str, settings: Settings) -> redis.Redis:

@@ -178,7 +178,8 @@ class Settings(BaseSettings):
     ORDER_TTL: int = Field(default=60, gt=0)  # seconds an order may wait in the queue before it expires
     QUERY_TIMEOUT: float = Field(default=5.0, gt=0, le=30)  # seconds the web waits for a query job
     JOB_TTL: int = Field(default=86_400, ge=86_400)  # seconds a finished order, cancel or day-roll job stays readable
-    QUERY_RESULT_TTL: int = Field(default=300, gt=0)  # seconds a finished query job (accounts, orders, ...) stays readable
+    QUERY_RESULT_TTL: int = Field(default=60, gt=0)  # seconds a finished query job (accounts, orders, ...) stays readable: its answer was given
+    QUERY_RATE_PER_CLIENT: int = Field(default=20, ge=0)  # new query jobs a client may queue per second (logged-in pages share one); 0: no cap
     BROKER_CALL_TIMEOUT: float = Field(default=10.0, gt=0)  # seconds one broker call may take
     # percent a limit price may lie from the latest quote before the worker refuses it (a fat finger); 0: off
     MAX_PRICE_DEVIATION_PCT: float = Field(default=5.0, ge=0, le=100)

@@ -248,7 +248,7 @@ class Desk:
             for payload, job_id in zip(payloads, ids, strict=True)
         ]
         orders = [(p, self._cost(p)) for p in payloads if isinstance(p, OrderPayload)]
-        quote = self._door_quote(orders[0][0], orders[0][1]) if orders else None  # one symbol per request
+        quote = self._door_quote(caller, orders[0][0], orders[0][1]) if orders else None  # one symbol per request
 
         def attempt(raw: str, limits: RiskLimits) -> list[tuple[str, bool]]:
             for _, cost in orders:
@@ -280,7 +280,7 @@ class Desk:
             lending=order.sizing == "repo" or instrument(order.symbol).board is Board.REPO,
         )
 
-    def _door_quote(self, order: OrderPayload, cost: risk.OrderCost) -> Quote | None:
+    def _door_quote(self, caller: Caller, order: OrderPayload, cost: risk.OrderCost) -> Quote | None:
         """The last quote the router has of the order's code when the gate needs one to price it (a market order under a
         notional cap); none read today: the worker is asked for one, waiting up to QUERY_TIMEOUT. None when not needed."""
         if not risk.needs_quote(risk.assumed(self.redis)[1], cost):
@@ -290,8 +290,8 @@ class Desk:
             return found
         payload = QueryPayload(what="quote", symbol=cost.symbol, account_index=order.account_index, account_id=order.account_id, meta=order.meta)
         try:
-            answer = self._answer(self._shared_query(payload, SHARED_QUERY_MAX_AGE))
-        except WorkerUnanswered as error:
+            answer = self._answer(caller, self._shared_query(caller, payload, SHARED_QUERY_MAX_AGE))
+        except (WorkerUnanswered, RateLimited) as error:
             raise NoQuote(f"no quote for {cost.symbol} to price a market order at its upper limit: {error.message}", "symbol") from None
         return Quote(**answer) if answer else None
 
@@ -347,23 +347,53 @@ class Desk:
             account_id = account.account_id
         payload = QueryPayload(what=what, account_index=trader_index, account_id=account_id, meta=caller.meta(), **fields)
         if what == "accounts":  # every terminal's worker answers for its own accounts
-            found = [a for terminal in terminals.terminals(self.settings) for a in self._answer(self._enqueue(payload, terminal=terminal)) or []]
+            asked = [self._query_job(caller, payload, terminal=terminal) for terminal in terminals.terminals(self.settings)]
+            found = [a for job_id in asked for a in self._answer(caller, job_id) or []]
             return sorted((a for a in found if caller.accounts is None or a["index"] in caller.accounts), key=lambda a: a["index"])
-        result = self._answer(self._shared_query(payload, max_age) if max_age else self._enqueue(payload))
+        result = self._answer(caller, self._shared_query(caller, payload, max_age) if max_age else self._query_job(caller, payload))
         if what == "order" and result is None:
             raise OrderNotFound(f"no order {fields.get('order_id')} today on trader_index {trader_index}", "order_id")
         return result
 
-    def _answer(self, job_id: str) -> Any:
-        """A query job's result once the worker answered, within QUERY_TIMEOUT; WorkerUnanswered naming the job otherwise."""
-        job = jobqueue.wait(self.redis, job_id, self.settings.QUERY_TIMEOUT)
+    def _query_job(self, caller: Caller, payload: QueryPayload, terminal: terminals.Terminal | None = None) -> str:
+        """Queue a new query job, counted against the caller's QUERY_RATE_PER_CLIENT (shared across web processes):
+        past it, RateLimited (429, Retry-After 1) and nothing queued, so one client's crowd of readers never fills the
+        worker's query queue ahead of everyone else's."""
+        cap = self.settings.QUERY_RATE_PER_CLIENT
+        if cap:
+            key = keys.query_rate(caller.waiting_key, int(clock.time()))
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, 5)
+                asked, _ = pipe.execute()
+            if asked > cap:
+                raise RateLimited(
+                    f"more than {cap} queries in one second from {caller.waiting_key} (QUERY_RATE_PER_CLIENT): ask again in a second", retry_after=1
+                )
+        return self._enqueue(payload, terminal=terminal)
+
+    def _answer(self, caller: Caller, job_id: str) -> Any:
+        """A query job's result once the worker answered, within QUERY_TIMEOUT; WorkerUnanswered naming the job otherwise.
+
+        The wait holds a web thread, so it takes a waiting slot (common.waiting) as every other wait does: with none
+        free, WorkerUnanswered at once (503 with the job id and Retry-After), never a thread held outside the budget."""
+        with self.waiting.slot(caller.waiting_key) as granted:
+            if not granted:
+                raise WorkerUnanswered(
+                    f"too many answers are waiting right now (WAIT_SLOTS); the query is queued as job {job_id}: poll it, or ask again shortly",
+                    job_id=job_id,
+                    retry_after=1,
+                )
+            job = jobqueue.wait(self.redis, job_id, self.settings.QUERY_TIMEOUT)
         if job.status == "failed":
             raise WorkerUnanswered(f"the worker could not answer: {job.error}", job_id=job_id)
         if job.status != "finished":
-            raise WorkerUnanswered(f"the worker did not answer within {self.settings.QUERY_TIMEOUT:g} s; the query is still queued", job_id=job_id)
+            raise WorkerUnanswered(
+                f"the worker did not answer within {self.settings.QUERY_TIMEOUT:g} s; the query is still queued", job_id=job_id, retry_after=1
+            )
         return job.result
 
-    def _shared_query(self, payload: QueryPayload, max_age: float) -> str:
+    def _shared_query(self, caller: Caller, payload: QueryPayload, max_age: float) -> str:
         """The latest query job queued for the same question, if it was queued within `max_age` seconds; else a new one.
 
         The new one becomes the latest, for others to share. Two callers at once may both queue one: harmless.
@@ -375,7 +405,7 @@ class Desk:
             job_id, _, queued_at = found.decode().partition(" ")
             if clock.time() - float(queued_at or 0) <= max_age and jobqueue.exists(self.redis, job_id):
                 return job_id
-        job_id = self._enqueue(payload)
+        job_id = self._query_job(caller, payload)
         self.redis.set(key, f"{job_id} {clock.time()}", px=int(SHARED_QUERY_MAX_AGE * 1000))
         return job_id
 

@@ -1,6 +1,6 @@
 """The baselines the router is measured against: a bare Flask app and a bare RQ worker, as processes.
 
-    python -m tests.bench.baseline web      a waitress server with the router's own settings (api.__main__.server_options):
+    python -m tests.bench.baseline web      a waitress server with the router's own settings (api.server.options):
                                             POST /qmt/trade/api/trade answers 202 with a small JSON body (no Redis);
                                             POST /bare/enqueue enqueues a no-op RQ job and answers 202 with its id
     python -m tests.bench.baseline worker   a plain RQ SimpleWorker on the no-op queue
@@ -64,7 +64,7 @@ def main() -> int:
         return 0
     from waitress import serve
 
-    from api.__main__ import server_options
+    from api.server import options as server_options
     from tests.support import make_settings
 
     serve(bare_app(connection), host="127.0.0.1", port=int(os.environ["FLASK_PORT"]), **server_options(make_settings()))

@@ -6,7 +6,7 @@ Real Redis: a private redis-server on a free loopback port when one is installed
 of 127.0.0.1:6379 (flushed). The roles run as real processes (python -m api / worker / scheduler,
 simulator broker) in a temporary folder; the baselines are tests/bench/baseline.py.
 
-- intake: signed orders/s answered 202 by the web role (waitress, api.__main__.server_options) over
+- intake: signed orders/s answered 202 by the web role (waitress, api.server.options) over
   N keep-alive connections, beside a bare Flask 202 handler on the same server settings;
 - end to end at a steady 50 and 200 orders/s (open loop: request i is due at i/rate whatever came
   before): due -> job start, -> the simulator's order_stock call (the worker's `sent` event), ->

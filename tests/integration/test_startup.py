@@ -74,3 +74,12 @@ def test_run_py_refuses_a_bad_account_entry_and_an_empty_account_list_for_qmt_in
     one_line_refusal(
         run_role(role_env, tmp_path, str(ROOT / "run.py"), TRADER_CONFIGS="[]", BROKER="qmt", **embedded), "TRADER_CONFIGS", "BROKER=qmt"
     )
+
+
+@pytest.mark.parametrize("role", ["api", "worker", "scheduler"])
+def test_a_var_dir_that_cannot_be_written_is_one_line_naming_it(role_env, tmp_path, role):
+    """As root nothing is read-only by permission, so the folders here are ones no one can write: under a file, and in /proc."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    for var_dir in (str(blocker / "var"), "/proc/router-var"):
+        one_line_refusal(run_role(role_env, tmp_path, "-m", role, VAR_DIR=var_dir), f"VAR_DIR={var_dir}", "make it writable")
