@@ -3,13 +3,16 @@
 An account's terminal is its TRADER_CONFIGS `terminal`, else one terminal per distinct `qmt_path`.
 With a single terminal its name is "default" and its queues keep the plain names (cancel, order,
 query), so a one-terminal deployment never changes. With several, each terminal has its own
-queues (`order@<name>`, ...) served by a worker started with `--terminal <name>`; jobs queued on the
-plain queues before the move are carried to their account's terminal by the first worker that starts.
+queues (`order@<name>`, ...); `python -m worker` serves every terminal (a process each), `--terminal
+<name>` one. A terminal without a `terminal` key is named after its QMT install's folder. Jobs queued on
+the plain queues, or on a terminal's queues under the name an earlier version gave it, are carried to
+their terminal's queues by the first worker that starts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,19 +47,54 @@ class Terminal:
         return keys.worker_lease(self.name)
 
 
-def _derived_name(qmt_path: str) -> str:
-    """A stable name for a terminal known only by its path (set `terminal` in TRADER_CONFIGS for a readable one)."""
+def legacy_name(qmt_path: str) -> str:
+    """The name an earlier version derived for a terminal known only by its path (its queues may still hold jobs)."""
     return "t-" + hashlib.sha1(qmt_path.encode()).hexdigest()[:6]
 
 
+_DATA_FOLDERS = ("userdata_mini", "userdata")  # where a QMT install keeps its data: the folder above names the install
+
+
+def _readable_name(qmt_path: str) -> str:
+    """A name a person recognises for a terminal known only by its path: the QMT install's folder, e.g.
+    `D:/国金证券QMT交易端/userdata_mini` -> `国金证券QMT交易端`; letters, digits, `.`, `_` and `-` only."""
+    parts = [part for part in re.split(r"[\\/]+", qmt_path.strip()) if part and not re.fullmatch(r"[A-Za-z]:", part)]
+    if len(parts) > 1 and parts[-1].lower() in _DATA_FOLDERS:
+        parts = parts[:-1]
+    return re.sub(r"[^\w.-]+", "-", parts[-1] if parts else "").strip("-.") or "qmt"
+
+
 def terminals(settings: Any) -> list[Terminal]:
-    """Every terminal of the enabled accounts, in the order of their first account."""
+    """Every terminal of the enabled accounts, in the order of their first account; names unique within the config."""
     groups: dict[str, list[int]] = {}
     for index, account in enumerate(settings.enabled_accounts):
         groups.setdefault(account.terminal or f"path:{account.qmt_path}", []).append(index)
     if len(groups) == 1:
         return [Terminal(DEFAULT, tuple(next(iter(groups.values()))))]
-    return [Terminal(_derived_name(key[5:]) if key.startswith("path:") else key, tuple(indexes)) for key, indexes in groups.items()]
+    found: list[Terminal] = []
+    taken = {key for key in groups if not key.startswith("path:")}
+    for key, indexes in groups.items():
+        name = key
+        if key.startswith("path:"):
+            base = name = _readable_name(key[5:])
+            for number in range(2, len(groups) + 2):
+                if name not in taken:
+                    break
+                name = f"{base}-{number}"
+        taken.add(name)
+        found.append(Terminal(name, tuple(indexes)))
+    return found
+
+
+def legacy_names(settings: Any) -> dict[str, str]:
+    """{the name an earlier version gave a terminal known by its path: its name now}, where the two differ."""
+    now = {t.accounts: t.name for t in terminals(settings)}
+    before: dict[str, str] = {}
+    for account_indexes, name in now.items():
+        account = settings.enabled_accounts[account_indexes[0]]
+        if not account.terminal and len(now) > 1:
+            before[legacy_name(account.qmt_path)] = name
+    return before
 
 
 def of_account(settings: Any, index: int) -> Terminal:

@@ -247,7 +247,8 @@ return 0
 
 
 def carry_to_terminals(connection: redis.Redis, settings: Any) -> dict[str, str]:
-    """Jobs on the plain queues (queued before the accounts were split into terminals) go to their account's terminal.
+    """Jobs on the plain queues (queued before the accounts were split into terminals), or on a terminal's queues under
+    the name an earlier version gave it, go to their terminal's queues.
 
     Returns {job_id: queue it moved to}. A job for no account (an accounts query) goes to the first terminal.
     """
@@ -256,18 +257,20 @@ def carry_to_terminals(connection: redis.Redis, settings: Any) -> dict[str, str]
         return {}  # one terminal: it serves the plain queues itself
     move = connection.register_script(MOVE)
     moved: dict[str, str] = {}
+    renamed = terminals.legacy_names(settings)
     for kind in keys.QUEUES_BY_PRIORITY:
-        plain = queue(connection, kind)
-        for raw in connection.lrange(plain.key, 0, -1):
-            job_id = raw.decode()
-            try:
-                job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-                index = (job.kwargs.get("payload") or {}).get("account_index")
-            except NoSuchJobError:
-                continue
-            target = terminals.of_account(settings, index) if index is not None and index < len(settings.enabled_accounts) else found[0]
-            destination = target.queue(kind)
-            if move(keys=[plain.key, queue(connection, destination).key, job.key], args=[job_id, destination]):
-                moved[job_id] = destination
-                log.warning("job %s queued on %s before the split into terminals: moved to %s", job_id, kind, destination)
+        sources = [queue(connection, kind)] + [queue(connection, f"{kind}@{legacy}") for legacy in renamed]
+        for source in sources:
+            for raw in connection.lrange(source.key, 0, -1):
+                job_id = raw.decode()
+                try:
+                    job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+                    index = (job.kwargs.get("payload") or {}).get("account_index")
+                except NoSuchJobError:
+                    continue
+                target = terminals.of_account(settings, index) if index is not None and index < len(settings.enabled_accounts) else found[0]
+                destination = target.queue(kind)
+                if move(keys=[source.key, queue(connection, destination).key, job.key], args=[job_id, destination]):
+                    moved[job_id] = destination
+                    log.warning("job %s queued on %s (a name from before): moved to %s", job_id, source.name, destination)
     return moved
