@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 
 import redis
@@ -62,7 +63,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         SESSION_COOKIE_SECURE=settings.SESSION_COOKIE_SECURE,
         JSON_AS_ASCII=False,
         BOOTSTRAP_SERVE_LOCAL=True,  # the pages' Bootstrap from the package itself: they work with no internet
-        MAX_CONTENT_LENGTH=settings.MAX_BODY_BYTES,  # 413 before a larger body is read (waitress refuses it before Flask: api.__main__)
+        MAX_CONTENT_LENGTH=settings.MAX_BODY_BYTES,  # 413 before a larger body is read (waitress refuses it before Flask: api.server)
+        STARTED_AT=time.time(),  # /health calls a young router with no worker heartbeat yet "starting"
     )
     app.json.ensure_ascii = False
     if settings.TRUSTED_PROXIES:  # the client's address is the one the nearest proxies put in X-Forwarded-For

@@ -22,7 +22,7 @@ def main() -> int:
         listening = server.create(app, settings)
     except OSError as error:
         address_in_use("web", settings, error)
-    logging.getLogger("web").info("web listening on http://%s:%s", settings.FLASK_HOST, settings.FLASK_PORT)
+    logging.getLogger("web").info("web listening on %s", " and ".join(server.browser_urls(settings.FLASK_HOST, settings.FLASK_PORT)))
     listening.run()  # returns on Ctrl-C; SIGTERM ends the process
     return 0
 

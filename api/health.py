@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from api import router
 from api.openapi import documented
@@ -62,13 +62,15 @@ def health():
         # unauthenticated: account numbers masked
         accounts.append({"index": index, "account_id": mask_account(account.account_id), "connected": connected})
     worker_alive = all(w["alive"] for w in workers)
-    verdict = tradability.judge(connection, settings)
+    verdict = tradability.judge(connection, settings, current_app.config.get("STARTED_AT"))
     return jsonify(
         {
             "success": True,
             "ready": worker_alive and all(a["connected"] for a in accounts),
             # can it trade now: every terminal's worker alive, every account connected, today's calendar known, kill switch off
             "can_trade": verdict.can_trade,
+            "state": verdict.state,  # starting (until every worker's first heartbeat), trading, not trading
+            "starting_for": verdict.starting_for,
             "reasons": verdict.reasons,
             "worker": {"alive": worker_alive, "heartbeat_age": worker_age, "broker": workers[0]["broker"]},
             "terminals": workers,

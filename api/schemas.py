@@ -283,6 +283,8 @@ class HealthAnswer(BaseModel):
     ready: bool
     can_trade: bool = Field(description="worker heartbeat fresh, every enabled account connected, today's calendar known, kill switch off")
     reasons: list[str] = Field(description="why it cannot trade, one reason per failing condition; empty when it can")
+    state: Literal["starting", "trading", "not trading"] = Field(default="trading", description="starting until every worker's first heartbeat")
+    starting_for: float | None = Field(default=None, description="seconds it has been starting; null once started")
     worker: dict[str, Any]
     scheduler: dict[str, Any]
     accounts: list[dict[str, Any]]

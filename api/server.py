@@ -11,6 +11,7 @@ limit per client instead (docs/architecture.md, "The web server").
 from __future__ import annotations
 
 import logging
+import socket
 from collections import Counter
 from typing import Any
 
@@ -70,6 +71,22 @@ class PerAddressChannel(HTTPChannel):
             if self.open_by_address[self._address] <= 0:
                 del self.open_by_address[self._address]
         super().del_channel(map)
+
+
+def browser_urls(host: str, port: int, path: str = "/") -> list[str]:
+    """The addresses a browser can open for a server bound to `host`: bound to every address (0.0.0.0, ::, empty),
+    127.0.0.1 and this machine's LAN addresses (from its host name; nothing is sent anywhere), never 0.0.0.0 itself."""
+    if host not in ("0.0.0.0", "::", ""):
+        return [f"http://{host}:{port}{path}"]
+    found = ["127.0.0.1"]
+    try:
+        for *_, address in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            ip = str(address[0])
+            if not ip.startswith("127.") and ip not in found:
+                found.append(ip)
+    except OSError:
+        pass
+    return [f"http://{ip}:{port}{path}" for ip in found]
 
 
 def create(app: Flask, settings: Settings) -> Any:

@@ -128,3 +128,8 @@ def notify_told(what: str, job_id: str) -> str:
 def query_rate(client: str, epoch_second: int) -> str:
     """Counter of new query jobs one client (or every logged-in page together) queued in one second (expires in seconds)."""
     return f"{PREFIX}:qrate:{client}:{epoch_second}"
+
+
+def worker_starting(terminal: str) -> str:
+    """Unix time a worker of `terminal` began starting (its sessions opening), until its first heartbeat; expires."""
+    return f"{PREFIX}:worker:starting:{terminal}"

@@ -26,10 +26,21 @@ WORKER_STALE_SECONDS = 6.0
 SCHEDULER_STALE_SECONDS = 30.0  # it beats every 5 s
 
 
+STARTUP_GRACE_SECONDS = 30.0  # a web process this young, with no worker heartbeat yet, is starting, not broken
+
+
 @dataclass
 class Verdict:
     can_trade: bool
     reasons: list[str] = field(default_factory=list)
+    starting_for: float | None = None  # seconds the router has been starting (no worker's first heartbeat yet); None: started
+
+    @property
+    def state(self) -> str:
+        """ "starting" until every worker's first heartbeat, then "trading" or "not trading"."""
+        if self.starting_for is not None:
+            return "starting"
+        return "trading" if self.can_trade else "not trading"
 
 
 def heartbeat_age(connection: redis.Redis, key: str, now: float | None = None) -> float | None:
@@ -41,14 +52,20 @@ def heartbeat_age(connection: redis.Redis, key: str, now: float | None = None) -
         return None
 
 
-def judge(connection: redis.Redis, settings: Settings) -> Verdict:
-    """The verdict on trading now, with one reason per failing condition."""
+def judge(connection: redis.Redis, settings: Settings, web_started: float | None = None) -> Verdict:
+    """The verdict on trading now, with one reason per failing condition. A worker that has begun starting (or, with
+    none yet, a web process started at `web_started` less than STARTUP_GRACE_SECONDS ago) makes it "starting"."""
     reasons: list[str] = []
+    starting: list[float] = []
     every = terminals.terminals(settings)
     for terminal in every:
         whose = "" if len(every) == 1 else f" of terminal {terminal.name}"
         age = heartbeat_age(connection, terminal.heartbeat_key)
-        if age is None:
+        began = _starting_since(connection, terminal, web_started)
+        if age is None and began is not None:
+            starting.append(began)
+            reasons.append(f"the worker{whose} is starting ({time.time() - began:.0f} s so far): no heartbeat yet")
+        elif age is None:
             reasons.append(f"no worker heartbeat{whose}: the worker is not running, or has not written one for 20 s")
         elif age >= WORKER_STALE_SECONDS:
             reasons.append(f"worker heartbeat{whose} is {age:.0f} s old (stale after {WORKER_STALE_SECONDS:.0f} s)")
@@ -59,7 +76,20 @@ def judge(connection: redis.Redis, settings: Settings) -> Verdict:
     limits = risk.load(connection)
     if limits.kill_switch:
         reasons.append(f"the kill switch is on: {limits.halted_because}" if limits.halted_because else "the kill switch is on")
-    return Verdict(can_trade=not reasons, reasons=reasons)
+    since = min(starting) if starting else None
+    return Verdict(can_trade=not reasons, reasons=reasons, starting_for=None if since is None else round(time.time() - since, 1))
+
+
+def _starting_since(connection: redis.Redis, terminal: terminals.Terminal, web_started: float | None) -> float | None:
+    """When the terminal's worker began starting (its own mark), or the web process did when it is young; else None."""
+    raw: Any = connection.get(keys.worker_starting(terminal.name))
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        pass
+    if web_started is not None and time.time() - web_started < STARTUP_GRACE_SECONDS:
+        return web_started
+    return None
 
 
 def _calendar_reasons(connection: redis.Redis) -> list[str]:

@@ -22,7 +22,7 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import import_attribute
 
-from common import events, logs, metrics, stream_backlog, terminals
+from common import events, keys, logs, metrics, stream_backlog, terminals
 from common.continuity import Continuity
 from common.exceptions import UnknownJobFunction
 from common.jobqueue import queue
@@ -41,6 +41,7 @@ HEARTBEAT_SECONDS = 2.0
 RQ_HEARTBEAT_EVERY = 1.0  # seconds between the RQ worker heartbeats written between jobs
 REDIS_RETRY_SECONDS = 1.0
 ORPHAN_SCAN_SECONDS = 15.0
+STARTING_MARK_SECONDS = 120  # a worker still not beating this long after it began starting is no longer "starting"
 
 
 # Dotted path a job names -> the function that runs it. Jobs name their function by path (common.payloads.JOB_ROUTES);
@@ -201,6 +202,7 @@ def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event, te
         try:
             connection.hset(terminal.heartbeat_key, mapping={**fields, "ts": time.time()})
             connection.expire(terminal.heartbeat_key, int(HEARTBEAT_SECONDS * 10))
+            connection.delete(keys.worker_starting(terminal.name))
             if time.monotonic() >= next_scan:
                 next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS
                 watch.scan()
@@ -225,6 +227,10 @@ def serve(
     terminal = terminals.named(settings, terminal_name)
     lease = Lease(connection, terminal.lease_key, settings.WORKER_LEASE_SECONDS)
     stopping = _stop_signals()  # until RQ's loop installs its own handlers: a stop asked during start-up is kept
+    try:  # /health says "starting" until the first heartbeat, rather than "no worker"
+        connection.set(keys.worker_starting(terminal.name), time.time(), nx=True, ex=STARTING_MARK_SECONDS)
+    except redis.RedisError:
+        pass
     while lease.acquire(stopping):
         try:
             kept = _serve_terminal(settings, connection, dequeue or connection, burst, terminal, lease, stopping)

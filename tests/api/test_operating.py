@@ -35,16 +35,21 @@ def test_readyz_is_200_without_a_worker_and_503_for_settings_nobody_can_use(clie
     ]
 
 
-def test_health_keeps_its_fields_and_adds_the_verdict_with_its_reasons(client, fake_redis):
+def test_health_keeps_its_fields_and_adds_the_verdict_with_its_reasons(app, client, fake_redis):
     body = client.get("/qmt/trade/api/health").get_json()
     assert {"success", "ready", "worker", "scheduler", "accounts", "queues", "calendar"} <= set(body)
-    assert body["can_trade"] is False and body["reasons"][0].startswith("no worker heartbeat")
+    # a web process just started, no worker heartbeat yet: starting, not broken
+    assert (body["can_trade"], body["state"]) == (False, "starting") and body["starting_for"] >= 0
+    assert body["reasons"][0].startswith("the worker is starting")
+    app.config["STARTED_AT"] = time.time() - 60  # a minute on, still none: no worker
+    body = client.get("/qmt/trade/api/health").get_json()
+    assert (body["state"], body["starting_for"]) == ("not trading", None) and body["reasons"][0].startswith("no worker heartbeat")
     fake_redis.hset(keys.WORKER_HEARTBEAT, mapping={"ts": time.time()})
     for index in (0, 1):
         fake_redis.hset(keys.broker_connection(index), "connected", "1")
     fake_redis.set(keys.CALENDAR_STATUS, json.dumps({"today": clock.today().isoformat(), "session": True}))
     body = client.get("/qmt/trade/api/health").get_json()
-    assert (body["can_trade"], body["reasons"], body["ready"]) == (True, [], True)
+    assert (body["can_trade"], body["reasons"], body["ready"], body["state"]) == (True, [], True, "trading")
 
 
 def test_metrics_counts_requests_by_route_and_status(client):

@@ -83,3 +83,36 @@ def test_a_var_dir_that_cannot_be_written_is_one_line_naming_it(role_env, tmp_pa
     blocker.write_text("not a folder", encoding="utf-8")
     for var_dir in (str(blocker / "var"), "/proc/router-var"):
         one_line_refusal(run_role(role_env, tmp_path, "-m", role, VAR_DIR=var_dir), f"VAR_DIR={var_dir}", "make it writable")
+
+
+def test_a_healthy_start_says_starting_until_the_workers_first_heartbeat(roles, http, role_env):
+    """Polled from the first answer on, /health never calls a healthy start broken: it says starting, with how long."""
+    from tests.support import wait_until
+
+    roles.start("api")
+    roles.start("worker")
+    seen: list[dict] = []
+
+    def started() -> bool:
+        try:
+            body = http.get("/qmt/trade/api/health").body
+        except OSError:
+            return False
+        seen.append(body)
+        return body.get("ready") is True
+
+    assert wait_until(started, 60, 0.05), seen[-1:] or roles.log("worker")
+    before = [body for body in seen if not body["ready"]]
+    assert before, "the worker was ready before the web answered once: nothing shows the start"
+    assert all(body["state"] == "starting" and body["starting_for"] >= 0 for body in before if not body["worker"]["alive"]), before
+    assert not any("no worker heartbeat" in reason for body in seen for reason in body["reasons"]), [b["reasons"] for b in seen]
+
+
+def test_a_web_role_bound_to_every_address_names_an_address_a_browser_can_open(roles, role_env):
+    from tests.support import wait_until
+
+    role_env["FLASK_HOST"] = "0.0.0.0"
+    roles.start("api")
+    assert wait_until(lambda: "web listening on" in roles.log("api"), 30), roles.log("api")
+    [line] = [line for line in roles.log("api").splitlines() if "web listening on" in line]
+    assert f"http://127.0.0.1:{role_env['FLASK_PORT']}/" in line and "0.0.0.0" not in line, line
