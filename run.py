@@ -62,7 +62,15 @@ def _bootstrap(requirements: Path) -> None:
         (VENV / ".installed-requirements").write_text(_requirements_digest(ROOT / "requirements.txt"))
 
 
+def _bytecode_in_venv() -> None:
+    """Bytecode of the checkout's modules goes inside .venv, for this run and every process it starts: the checkout keeps
+    no __pycache__ folders (git status shows only .venv/ and var/ after the README's two commands)."""
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(VENV / "pycache"))
+    sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
+
+
 def _reexec_in_venv() -> None:
+    _bytecode_in_venv()
     args = [str(_venv_python()), str(Path(__file__).resolve()), *sys.argv[1:]]
     if os.name == "nt":  # Windows has no real exec: run the child and pass its exit code on
         sys.exit(subprocess.call(args))
@@ -255,6 +263,7 @@ def main() -> int:
     _bootstrap(ROOT / ("requirements-dev.txt" if testing else "requirements.txt"))
     if not _inside_venv():
         _reexec_in_venv()
+    _bytecode_in_venv()
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     if sys.argv[1:2] == ["bench"]:
@@ -262,6 +271,10 @@ def main() -> int:
 
         return bench(sys.argv[2:])
     if testing:
+        from tests.browser.locate import find_browser, how_to_install
+
+        if find_browser() is None:  # one line before the run, not a failure per page test after it
+            print(f"run.py: no Chromium, Chrome or Edge found, so the browser tests (tests/browser) will fail: {how_to_install()}", flush=True)
         return checks() or subprocess.call([sys.executable, "-m", "pytest", *sys.argv[2:]], cwd=ROOT)
     if sys.argv[1:2] == ["next-day"]:
         return next_day(sys.argv[2:])

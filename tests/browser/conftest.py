@@ -1,7 +1,7 @@
 """Browser tests: Debian's headless Chromium driven by Playwright, against the roles as real processes on the real Redis.
 
-No browser is downloaded: Playwright drives `/usr/bin/chromium` (`apt-get install -y chromium`; `.ci/run`
-installs it when missing). Without it these tests fail, saying so; they never skip silently.
+No browser is downloaded: Playwright drives an installed Chromium, Chrome or Edge (tests/browser/locate.py; `.ci/run`
+installs Debian's chromium when missing). Without one these tests fail, saying so; they never skip silently.
 Screenshots of every page, at phone (390x844) and desktop (1280x800) width, go to the folder named by
 ROUTER_SCREENSHOTS, or a pytest temporary folder (printed); never into the checkout.
 """
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.locate import find_browser, how_to_install
 from tests.integration.conftest import Roles, http, role_env, roles, wait_ready  # noqa: F401  (pytest finds fixtures by name)
 from tests.support import SignedHttpClient
 
-CHROMIUM = os.environ.get("ROUTER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = find_browser() or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -33,11 +34,7 @@ def browser() -> Iterator:
 
     expect.set_options(timeout=15_000)  # a page refreshes a panel a few seconds after the event that concerns it
     if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"the browser tests need Chromium at {CHROMIUM}: install Debian's package with "
-            "`apt-get update && apt-get install -y chromium` (.ci/run does this), or point ROUTER_CHROMIUM at one",
-            pytrace=False,
-        )
+        pytest.fail(f"the browser tests need Chromium, Chrome or Edge, and none is installed: {how_to_install()}", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
