@@ -14,6 +14,7 @@ from typing import NoReturn
 import redis
 
 from common import clock
+from common.config_mistakes import is_placeholder
 from common.exceptions import ConfigError
 from common.logs import configure
 from common.settings import Settings, get_settings
@@ -38,6 +39,7 @@ def role_settings(role: str) -> Settings:
         refuse_start(role, "REDIS_URL is not set; run `python run.py` for the embedded single-process mode")
     try:
         check_var_dir(settings)
+        check_secrets(settings)
     except ConfigError as error:
         refuse_start(role, error.message)
     configure(settings, role)
@@ -58,6 +60,21 @@ def check_var_dir(settings: Settings) -> None:
             f"VAR_DIR={settings.VAR_DIR} cannot hold the router's run-time files ({error.strerror or error}): make it writable "
             "for this user, or set VAR_DIR to a folder it may write"
         ) from None
+
+
+SECRETS = ("FLASK_SECRET_KEY", "ADMIN_PASSWORD", "TRADER_PASSWORD", "QMT_CLIENT_SECRET", "OUTER_CLIENT_SECRET")
+
+
+def check_secrets(settings: Settings) -> None:
+    """ConfigError naming the first secret that is a placeholder copied from an example (`your_secret_key`,
+    `change-me`, ...): a real deployment never starts with one. The embedded run generates its own instead."""
+    found = [(key, str(getattr(settings, key))) for key in SECRETS]
+    found += [(f"API_CLIENTS {client.client_id} secret", client.secret) for client in settings.API_CLIENTS]
+    for key, value in found:
+        if is_placeholder(value):
+            raise ConfigError(
+                f'{key} is a placeholder ({value[:24]!r}), not a secret: set a value of your own (e.g. python -c "import secrets; print(secrets.token_hex(24))")'
+            )
 
 
 def role_redis(role: str, settings: Settings) -> redis.Redis:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from common import events
+from common import config_mistakes, events
 from common.exceptions import ConfigError
 from common.routines import Routine
 
@@ -50,7 +50,7 @@ ACCOUNT_TYPES: dict[Any, str] = {1001: "STOCK", 2: "STOCK", "STOCK": "STOCK", 3:
 class AccountConfig(BaseModel):
     """One entry of TRADER_CONFIGS: a QMT account the worker trades."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     account_id: str
     qmt_path: str = ""
@@ -60,10 +60,15 @@ class AccountConfig(BaseModel):
     account_type: Literal["STOCK", "CREDIT"] = "STOCK"
     session_id: int | None = None
 
+    account_name: str = Field(default="", exclude=True)  # the old server's name for nick_name
+
     @field_validator("account_id", mode="before")
     @classmethod
     def _account_id_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+        text = str(value) if isinstance(value, int) else value
+        if isinstance(text, str) and not text.strip():
+            raise ValueError("account_id is empty: write the QMT account number (资金账号), e.g. '8881234567'")
+        return text.strip() if isinstance(text, str) else text
 
     @field_validator("account_type", mode="before")
     @classmethod
@@ -78,6 +83,13 @@ class AccountConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _old_names(cls, entry: Any) -> Any:
+        if isinstance(entry, dict):
+            known = list(cls.model_fields)
+            for name in entry:
+                if name not in known:
+                    typo = config_mistakes.closest(str(name), known)
+                    hint = f"did you mean {typo}?" if typo else f"the keys are {', '.join(known)}"
+                    raise ValueError(f"{name!r} is not a key of an account: {hint}")
         if isinstance(entry, dict) and not entry.get("nick_name") and entry.get("account_name"):
             return {**entry, "nick_name": entry["account_name"]}
         return entry
@@ -130,7 +142,7 @@ def parse_literal(raw: Any, key: str) -> Any:
                 return _parse_once(text.replace("\\", "\\\\"))  # backslashes as written (Windows paths)
             except ValueError:
                 pass
-        raise ConfigError(f"{key} is {first_error}") from None
+        raise ConfigError(config_mistakes.literal_advice(key, text) or f"{key} is {first_error}") from None
 
 
 class Settings(BaseSettings):
@@ -304,6 +316,11 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, `.env` and `overrides`; a malformed value raises ConfigError naming the key."""
+    env_file = overrides.get("_env_file", ".env")
+    if env_file and Path(env_file).is_file():
+        problem = config_mistakes.unquoted_multiline(Path(env_file))
+        if problem:
+            raise ConfigError(problem)
     try:
         return Settings(**overrides)
     except ConfigError:

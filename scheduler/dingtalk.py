@@ -11,15 +11,18 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
+from common.config_mistakes import is_placeholder
 from common.exceptions import NotificationFailed
 from common.settings import Settings
 
 POST_TIMEOUT = 5.0  # seconds for DingTalk to take the connection and answer each read; it normally answers in well under one
+log = logging.getLogger("scheduler.dingtalk")
 PREFIX = "QMT router"
 
 
@@ -37,6 +40,9 @@ class Robot:
 
     def __init__(self, settings: Settings, timeout: float = POST_TIMEOUT):
         self._token = settings.DINGTALK_ACCESS_TOKEN
+        if is_placeholder(self._token):  # copied from an example: it would be refused and retried forever
+            log.warning("DINGTALK_ACCESS_TOKEN is a placeholder (%r): DingTalk is off; set the robot's access token to turn it on", self._token)
+            self._token = ""
         self._secret = settings.DINGTALK_SECRET
         self.keyword = settings.DINGTALK_KEYWORD
         self._url = settings.DINGTALK_API_URL

@@ -116,3 +116,38 @@ def test_a_web_role_bound_to_every_address_names_an_address_a_browser_can_open(r
     assert wait_until(lambda: "web listening on" in roles.log("api"), 30), roles.log("api")
     [line] = [line for line in roles.log("api").splitlines() if "web listening on" in line]
     assert f"http://127.0.0.1:{role_env['FLASK_PORT']}/" in line and "0.0.0.0" not in line, line
+
+
+MISTAKES = [
+    ({"TRADER_CONFIGS": "[{'account_id': '8881234567', 'enabled': true}]"}, ("TRADER_CONFIGS uses true as a bare word", "write True")),
+    ({"TRADER_CONFIGS": "[{'account_id': ''}]"}, ("TRADER_CONFIGS entry 1 account_id", "account_id is empty")),
+    ({"TRADER_CONFIGS": "[{'acount_id': '8881234567'}]"}, ("TRADER_CONFIGS entry 1", "'acount_id' is not a key", "did you mean account_id?")),
+    ({"QMT_CLIENT_SECRET": "your_qmt_client_secret"}, ("QMT_CLIENT_SECRET is a placeholder", "set a value of your own")),
+    ({"FLASK_SECRET_KEY": "change-me"}, ("FLASK_SECRET_KEY is a placeholder",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"), MISTAKES, ids=["bare-true", "empty-account-id", "typo-key", "placeholder-client-secret", "placeholder-flask"]
+)
+def test_a_config_mistake_is_one_line_naming_the_key_and_the_fix(role_env, tmp_path, change, words):
+    for role in ("api", "worker"):
+        one_line_refusal(run_role(role_env, tmp_path, "-m", role, **change), *words)
+
+
+def test_a_multi_line_value_without_quotes_in_dotenv_is_one_line(role_env, tmp_path):
+    (tmp_path / ".env").write_text("TRADER_CONFIGS=[\n  {'account_id': '8881234567'}\n]\n", encoding="utf-8")
+    env = {k: v for k, v in role_env.items() if k != "TRADER_CONFIGS"}
+    done = subprocess.run([sys.executable, "-m", "api"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    one_line_refusal(done, "TRADER_CONFIGS in .env (line 1) goes on over several lines without quotes", "double quotes")
+    assert "python-dotenv" not in done.stderr, done.stderr
+
+
+def test_a_placeholder_dingtalk_token_turns_dingtalk_off_with_one_warning(roles, role_env):
+    from tests.support import wait_until
+
+    role_env["DINGTALK_ACCESS_TOKEN"] = "your_dingtalk_access_token"
+    roles.start("scheduler")
+    assert wait_until(lambda: "scheduler running" in roles.log("scheduler"), 30), roles.log("scheduler")
+    warnings = [line for line in roles.log("scheduler").splitlines() if "DINGTALK_ACCESS_TOKEN" in line]
+    assert len(warnings) == 1 and "is a placeholder" in warnings[0] and "DingTalk is off" in warnings[0], warnings
