@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 from flask import Flask, current_app
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     from flask_bootstrap import Bootstrap5
 
     from api import (
+        access,
         auth,
         csrf,
         errors,
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",  # a cross-site page never rides a logged-in cookie
         SESSION_COOKIE_SECURE=settings.SESSION_COOKIE_SECURE,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.SESSION_HOURS),
         JSON_AS_ASCII=False,
         BOOTSTRAP_SERVE_LOCAL=True,  # the pages' Bootstrap from the package itself: they work with no internet
         MAX_CONTENT_LENGTH=settings.MAX_BODY_BYTES,  # 413 before a larger body is read (waitress refuses it before Flask: api.server)
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.extensions["router"] = Router(settings=settings, redis=connection, desk=Desk(settings, connection))
     request_log.register(app)
     errors.register(app)
+    access.register(app)  # every route authenticated from the one access table, before anything else reads the request
     csrf.register(app)
     Bootstrap5(app)
     trail.register(app)

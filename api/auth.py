@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -122,7 +120,13 @@ def current_caller(reading: bool = False) -> Caller:
             _same_origin()
             if session.get(PAGE_SESSION) and request.method not in SAFE_METHODS:
                 csrf.check()  # a page's session: its state changes carry the CSRF token (api.csrf)
-            g.caller = Caller(client_id=f"user:{user}", scopes=ROLE_SCOPES[role], accounts=None, source=request.remote_addr or "")
+            g.caller = Caller(
+                client_id=f"user:{user}",
+                scopes=ROLE_SCOPES[role],
+                accounts=None,
+                source=request.remote_addr or "",
+                from_page=bool(session.get(PAGE_SESSION)),  # a page always names its account (common.submission)
+            )
         else:
             g.caller = _verify_signature(reading)
         logs.add_context(client_id=g.caller.client_id)
@@ -143,8 +147,29 @@ def _session_epoch(user: str) -> int:
 
 
 def _session_current() -> bool:
-    """Is the session cookie's login still in force (no logout of that user since)?"""
+    """Is the session cookie's login still in force: no logout of that user since, younger than SESSION_HOURS, and the
+    user's password the one it logged in with (a changed password, or a user disabled by an empty one, ends it)?"""
+    settings = current_app.extensions["router"].settings
+    try:
+        logged_in_at = float(session.get("at", 0))
+    except (TypeError, ValueError):
+        return False
+    if time.time() - logged_in_at > settings.SESSION_HOURS * 3600:
+        return False
+    if not hmac.compare_digest(str(session.get("pw", "")), _password_fingerprint(session["user"])):
+        return False
     return session.get("epoch") == _session_epoch(session["user"])
+
+
+def _password_fingerprint(user: str) -> str:
+    """An HMAC of the user's password with the app's secret, kept in the session: never the password, and no match
+    once the password changed or was emptied (the user disabled)."""
+    settings = current_app.extensions["router"].settings
+    password = {"admin": settings.ADMIN_PASSWORD, "trader": settings.TRADER_PASSWORD}.get(user, "")
+    if not password:
+        return "disabled"
+    return hmac.new(current_app.secret_key.encode() if isinstance(current_app.secret_key, str) else bytes(current_app.secret_key or b""),
+                    password.encode(), "sha256").hexdigest()[:32]  # fmt: skip
 
 
 def _same_origin() -> None:
@@ -152,21 +177,6 @@ def _same_origin() -> None:
     origin = request.headers.get("Origin")
     if request.method not in SAFE_METHODS and origin and urlsplit(origin).netloc != request.host:
         raise ScopeDenied(f"cross-site request from {origin} refused")
-
-
-def require(scope: str) -> Callable:
-    """Route decorator: authenticate, then demand `scope` (trade, cancel, query, admin)."""
-
-    def decorate(view: Callable) -> Callable:
-        @functools.wraps(view)
-        def wrapped(*args: Any, **kwargs: Any):
-            current_caller(reading=scope == "query").require(scope)
-            return view(*args, **kwargs)
-
-        wrapped.required_scope = scope  # read by the OpenAPI document
-        return wrapped
-
-    return decorate
 
 
 # -- web login ------------------------------------------------------------------------------------
@@ -217,6 +227,9 @@ def _open_session(username: str, page: bool) -> None:
     session["user"] = username
     session["role"] = username
     session["epoch"] = _session_epoch(username)
+    session["at"] = time.time()  # SESSION_HOURS counts from here, checked on every request (the cookie's own expiry is the browser's)
+    session["pw"] = _password_fingerprint(username)
+    session.permanent = True  # the cookie expires with PERMANENT_SESSION_LIFETIME (SESSION_HOURS) instead of living until the browser closes
     if page:
         session[PAGE_SESSION] = True
     log.info("login %s from %s%s", username, request.remote_addr, " (login page)" if page else "")

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, Field
 
 from api import router
-from api.auth import current_caller, require
+from api.auth import current_caller
 from api.openapi import documented
 from common.exceptions import InvalidRequest
 from common.payloads import JobView
@@ -24,7 +24,6 @@ bp = Blueprint("jobs", __name__, url_prefix="/qmt/trade/api")
     query={"wait": "seconds to wait for the job to end (0-30)"},
     errors=(400, 401, 403, 404, 503),
 )
-@require("query")
 def get_job(job_id: str):
     raw_wait = request.args.get("wait", "0")
     try:
@@ -66,7 +65,6 @@ class RecentJobsAnswer(BaseModel):
     query={"limit": "at most this many jobs (1-200, default 20)"},
     errors=(400, 401, 403, 503),
 )
-@require("query")
 def recent_jobs():
     raw = request.args.get("limit", "20")
     if not raw.isdigit():

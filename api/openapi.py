@@ -81,10 +81,10 @@ def build(app) -> dict[str, Any]:
             models.add(spec["body"])
     _, schemas = models_json_schema([(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF)
     paths: dict[str, dict] = {}
-    for rule, view, spec in sorted(routes, key=lambda r: r[0].rule):
+    for rule, _view, spec in sorted(routes, key=lambda r: r[0].rule):
         path, params = _path(rule.rule)
         params += [{"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "number"}} for n, d in spec["query"].items()]
-        scope = getattr(view, "required_scope", None)
+        scope = _scope_of(rule.endpoint)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             operation: dict[str, Any] = {"summary": spec["summary"], "operationId": f"{rule.endpoint}_{method.lower()}", "responses": {}}
             if params:
@@ -128,6 +128,14 @@ def build(app) -> dict[str, Any]:
             },
         },
     }
+
+
+def _scope_of(endpoint: str) -> str | None:
+    """The scope the access table (api.access) asks of a route; None for a route it lets anyone call."""
+    from api import access  # imported here: access imports auth, which imports this module
+
+    rule = access.rule_of(endpoint)
+    return (" or ".join(rule.any_of) or rule.scope) if rule else None
 
 
 @bp.get("/openapi.json")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from api import router
-from api.auth import current_caller, request_body, require
+from api.auth import current_caller, request_body
 from api.openapi import documented
 from api.schemas import AccountsAnswer, OrderAnswer, OrderLookup, OrdersAnswer, OrdersLookup, PortfolioAnswer, PositionsAnswer, TradesAnswer
 from common.exceptions import InvalidRequest
@@ -31,7 +31,6 @@ def _query(what, trader_index: int | None = None, **fields):
 
 @bp.get("/accounts")
 @documented("The enabled accounts, by trader_index", answers={200: AccountsAnswer}, query=SHARING, errors=(400, 401, 403, 503))
-@require("query")
 def accounts():
     return jsonify({"success": True, "accounts": _query("accounts")})
 
@@ -43,21 +42,18 @@ def accounts():
     query=SHARING,
     errors=(400,) + QUERY_ERRORS,
 )
-@require("query")
 def portfolio(trader_index: int):
     return jsonify({"success": True, "portfolio": _query("asset", trader_index)})
 
 
 @bp.get("/positions/<int:trader_index>")
 @documented("The positions of one account", answers={200: PositionsAnswer}, query=SHARING, errors=(400,) + QUERY_ERRORS)
-@require("query")
 def positions(trader_index: int):
     return jsonify({"success": True, "positions": _query("positions", trader_index)})
 
 
 @bp.post("/order")
 @documented("One of today's orders", body=OrderLookup, answers={200: OrderAnswer}, query=SHARING, errors=(400,) + QUERY_ERRORS + (422,))
-@require("query")
 def order():
     lookup = OrderLookup.model_validate(request_body())
     return jsonify({"success": True, "order": _query("order", lookup.trader_index, order_id=lookup.order_id)})
@@ -71,7 +67,6 @@ def order():
     query=SHARING,
     errors=(400,) + QUERY_ERRORS + (422,),
 )
-@require("query")
 def orders():
     lookup = OrdersLookup.model_validate(request_body())
     return jsonify({"success": True, "orders": _query("orders", lookup.trader_index, cancelable_only=lookup.cancelable_only)})
@@ -79,6 +74,5 @@ def orders():
 
 @bp.get("/trades/<int:trader_index>")
 @documented("Today's trades (fills) of one account", answers={200: TradesAnswer}, query=SHARING, errors=(400,) + QUERY_ERRORS)
-@require("query")
 def trades(trader_index: int):
     return jsonify({"success": True, "trades": _query("trades", trader_index)})

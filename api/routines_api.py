@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import router
-from api.auth import current_caller, request_body, require
+from api.auth import current_caller, request_body
 from api.openapi import documented
 from common import calendar, clock, keys, routine_runs, routines
 
@@ -66,7 +66,6 @@ def _answer():
 
 @bp.get("")
 @documented("Every scheduled routine: next fire time, today's verdict, the last outcome", answers={200: RoutinesAnswer}, errors=(401, 403, 503))
-@require("query")
 def list_routines():
     return _answer()
 
@@ -75,7 +74,6 @@ def list_routines():
 @documented(
     "Replace the routines (admin); validated as a whole, audited", body=RoutineList, answers={200: RoutinesAnswer}, errors=(400, 401, 403, 422, 503)
 )
-@require("admin")
 def replace_routines():
     change = RoutineList.model_validate(request_body())
     router().desk.change_routines(current_caller(), [r.model_dump(mode="json") for r in change.routines])
@@ -86,7 +84,6 @@ def replace_routines():
 @documented(
     "Run a routine now (admin): once per trading day unless force", body=RunNow, answers={202: RunAnswer}, errors=(400, 401, 403, 404, 409, 422, 503)
 )
-@require("admin")
 def run_now(name: str):
     order = RunNow.model_validate(request_body())
     run = routine_runs.run_now(router().desk, name, current_caller().client_id, force=order.force)

@@ -10,7 +10,7 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import router
-from api.auth import current_caller, request_body, require
+from api.auth import current_caller, request_body
 from api.openapi import documented
 from api.schemas import Accepted, Waited
 from api.trade_api import accepted
@@ -31,7 +31,6 @@ class NextDay(BaseModel):
     answers={200: Waited, 202: Accepted},
     errors=(400, 401, 403, 404, 422, 503),
 )
-@require("admin")
 def next_day():
     roll = NextDay.model_validate(request_body())
     return accepted(router().desk.next_sim_day(current_caller(), roll.days), single=True)

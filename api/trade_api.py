@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, url_for
 
 from api import idempotency, router, waiting
-from api.auth import current_caller, request_body, require
+from api.auth import current_caller, request_body
 from api.openapi import documented
 from api.schemas import (
     Accepted,
@@ -78,7 +78,6 @@ def _place(trader_index: int | None, single: bool, old_fields: dict | None = Non
 @documented(
     "Place an order: an explicit volume on one account, or position_pct of each account", body=TradeBody, answers=ORDER_ANSWERS, errors=ORDER_ERRORS
 )
-@require("trade")
 def trade():
     body = request_body()
     if isinstance(body, dict) and "volume" not in body and "position_pct" in body:
@@ -123,14 +122,12 @@ def _shares(side: int):
 
 @bp.post("/buy")
 @documented("Buy `shares` of a symbol", body=SharesRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
-@require("trade")
 def buy():
     return _shares(BUY)
 
 
 @bp.post("/sell")
 @documented("Sell `shares` of a symbol", body=SharesRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
-@require("trade")
 def sell():
     return _shares(SELL)
 
@@ -142,7 +139,6 @@ def sell():
     answers=ORDER_ANSWERS,
     errors=ORDER_ERRORS,
 )
-@require("trade")
 def outer_trade(side: str):
     order = OuterTradeRequest.model_validate(request_body())
     by_pct = order.position_pct is not None
@@ -170,7 +166,6 @@ def outer_trade(side: str):
 @documented(
     "Buy as much of a symbol as the available cash allows, leaving room for fees", body=AllinRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS
 )
-@require("trade")
 def allin():
     order = AllinRequest.model_validate(request_body())
     return _place(
@@ -187,7 +182,6 @@ def allin():
 
 @bp.post("/trade/nhg")
 @documented("Lend idle cash minus reserve_amount in 1-day reverse repo", body=NhgRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
-@require("trade")
 def nhg():
     order = NhgRequest.model_validate(request_body())
     queued = router().desk.sweep_repo(current_caller(), order.trader_index, order.reserve_amount, idempotency=idempotency.of_request())
@@ -196,7 +190,6 @@ def nhg():
 
 @bp.post("/cancel_order")
 @documented("Cancel one order", body=OrderLookup, answers={200: Waited, 202: Accepted}, errors=ORDER_ERRORS)
-@require("cancel")
 def cancel_order():
     lookup = OrderLookup.model_validate(request_body())
     queued = router().desk.cancel_order(current_caller(), lookup.trader_index, lookup.order_id, idempotency=idempotency.of_request())
@@ -205,7 +198,6 @@ def cancel_order():
 
 @bp.post("/cancel_orders/<any(buy, sale):side>")
 @documented("Cancel every open buy (or sell: /cancel_orders/sale)", body=SideCancelRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
-@require("cancel")
 def cancel_side(side: str):
     lookup = SideCancelRequest.model_validate(request_body())
     queued = router().desk.cancel_side(

@@ -156,6 +156,7 @@ class Settings(BaseSettings):
     ADMIN_PASSWORD: str = Field(default="", repr=False)
     TRADER_PASSWORD: str = Field(default="", repr=False)
     SESSION_COOKIE_SECURE: bool = False  # the login cookie is sent only over https
+    SESSION_HOURS: float = Field(default=12, gt=0, le=24 * 30)  # a login lasts this long; a password change ends it sooner
     TRUSTED_PROXIES: int = Field(default=0, ge=0)  # reverse proxies in front of the web role whose X-Forwarded-For is believed
 
     # Signing clients

@@ -109,11 +109,16 @@ async function cancelOrder(button, traderIndex, orderId) {
   }
 }
 
+// One request per account this page shows, each naming its account: a request from a page never means "every account".
 async function cancelSide(side, label) {
-  const answer = await api("POST", `/cancel_orders/${side}`, {}, { "Idempotency-Key": idempotencyKey() });
-  if (!answer.ok) return flash(messages, "danger", `${label} refused: ${answer.data.error}`);
-  const jobs = answer.data.jobs || [{ job_id: answer.data.job_id, trader_index: null }];
-  for (const job of jobs) trackJob(job.job_id, `${label} on ${accountName(job.trader_index)}`, refreshOrders);
+  for (const account of ACCOUNTS) {
+    const answer = await api("POST", `/cancel_orders/${side}`, { trader_index: account.index }, { "Idempotency-Key": idempotencyKey() });
+    if (!answer.ok) {
+      flash(messages, "danger", `${label} on ${account.name} refused: ${answer.data.error}`);
+      continue;
+    }
+    trackJob(answer.data.job_id, `${label} on ${account.name}`, refreshOrders);
+  }
 }
 
 document.getElementById("cancel-buys").addEventListener("click", () => cancelSide("buy", "cancel all buys"));
