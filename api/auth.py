@@ -91,12 +91,17 @@ def _verify_signature(reading: bool) -> Caller:
         raise _refused(UnknownClient(NOT_VERIFIED), f"unknown client {client_id!r}")
     if not matches:
         raise _refused(SignatureInvalid(NOT_VERIFIED), "signature does not match the request (wrong secret, path, query or body)")
-    changes_state = request.method not in SAFE_METHODS and not reading
+    # A signed client_order_id makes a repeat of the request answer its original jobs (common.submission), never a second
+    # order, so such a retry is let through to hear of its order. (An Idempotency-Key header is not signed: a replay
+    # could add a fresh one, so it does not lift the guard.)
+    keyed = isinstance(body, dict) and isinstance(body.get("client_order_id"), str)
+    changes_state = request.method not in SAFE_METHODS and not reading and not keyed
     # Remembered for twice the window, so a replay is caught on either side of the server clock.
     if changes_state and not router.redis.set(keys.replay_guard(expected), client_id, nx=True, ex=2 * window):
         raise ReplayedRequest(
             "request replayed: this signature was already accepted, so nothing was done. To send a second identical "
-            "order on purpose, vary strategy_name, or send client_order_id or an Idempotency-Key header"
+            "order on purpose, vary strategy_name or send a new client_order_id; to retry one safely, send it with its "
+            "client_order_id"
         )
     return Caller(
         client_id=client.client_id,

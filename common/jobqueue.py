@@ -227,10 +227,12 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
             result = {**result, **{k: order_state[k] for k in LATEST_ORDER_FIELDS if k in order_state}}
             if order_state.get("order_status") == REJECTED_STATUS and client_status == "finished":
                 client_status, error = "failed", order_state.get("status_msg") or "rejected by the broker"
+    payload = (job.kwargs or {}).get("payload") if isinstance(job.kwargs, dict) else None
     return JobView(
         job_id=job.id,
         kind=job.meta.get("kind"),
         client_id=job.meta.get("client_id"),
+        account_index=payload.get("account_index") if isinstance(payload, dict) else None,
         status=client_status,
         created_at=_iso(job.created_at),
         enqueued_at=_iso(job.enqueued_at),

@@ -181,6 +181,7 @@ class JobView(BaseModel):
     job_id: str
     kind: str | None = None
     client_id: str | None = None  # who asked for it
+    account_index: int | None = None  # the trader_index it acts on (None: no one account)
     status: JobStatus
     created_at: str | None = None
     enqueued_at: str | None = None

@@ -247,12 +247,16 @@ class Desk:
             )  # fmt: skip
             for payload, job_id in zip(payloads, ids, strict=True)
         ]
+        # an idempotent retry of jobs that exist is answered with them (the enqueue checks it is the same request): a
+        # client retrying an accepted order after the kill switch was thrown must hear of its order, not a refusal
+        retry = idempotency is not None and all(jobqueue.exists(self.redis, job_id) for job_id in ids)
         orders = [(p, self._cost(p)) for p in payloads if isinstance(p, OrderPayload)]
-        quote = self._door_quote(caller, orders[0][0], orders[0][1]) if orders else None  # one symbol per request
+        quote = self._door_quote(caller, orders[0][0], orders[0][1]) if orders and not retry else None  # one symbol per request
 
         def attempt(raw: str, limits: RiskLimits) -> list[tuple[str, bool]]:
-            for _, cost in orders:
-                risk.check_order(limits, cost, quote)
+            if not retry:  # a retry of what was accepted answers the original jobs, whatever the limits say now
+                for _, cost in orders:
+                    risk.check_order(limits, cost, quote)
             try:
                 return jobqueue.enqueue_all(self.redis, jobs, jobqueue.Caps(raw, limits.max_actions_per_second, limits.max_actions_per_day))
             except jobqueue.CapReached as capped:
@@ -420,6 +424,8 @@ class Desk:
         job = jobqueue.view(self.redis, job_id)
         if not caller.sees_every_job and job.client_id != caller.client_id:
             raise JobNotFound(f"no job {job_id}")
+        if job.account_index is not None and not caller.may_reach(job.account_index):
+            raise JobNotFound(f"no job {job_id}")  # another account's: not this caller's to see, admin or not
         if not wait or job.status not in RUNNING:
             return job
         with self.waiting.slot(caller.waiting_key) as granted:

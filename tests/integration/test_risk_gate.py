@@ -217,3 +217,22 @@ def test_no_sent_event_for_an_order_whose_check_answer_was_lost(roles, http, rol
     stages = [e.get("stage") for e in http.get(f"{API}/events", query="last=100").body["events"] if e.get("job_id") == job_id]
     assert stages == ["accepted", "not_submitted"], stages
     assert _orders(real_redis, 0) == []
+
+
+def test_a_retry_after_the_kill_switch_hears_of_its_order_and_no_client_sees_another_accounts_job(roles, http, role_env, real_redis):
+    """Found by the review of this change: a keyed retry of an accepted order answered 423 once the switch was thrown
+    (the client would think it unsent), and an admin limited to account 0 could read account 1's jobs."""
+    _start(roles, http, role_env)
+    officer, narrow = _client(http, OFFICER), _client(http, NARROW)
+    order = {"trader_index": 0, "symbol": "600000.SH", "volume": 100, "price": 10.0, "order_type": 23, "client_order_id": "retry-me-1"}
+    first = http.post(f"{API}/trade", order)
+    assert first.status == 202 and _ended(real_redis, first.body["job_id"])["outcome"] == "submitted"
+    assert officer.post(f"{API}/risk/kill_switch", {"on": True}).status == 200
+    again = http.post(f"{API}/trade", order)
+    assert again.status == 202 and again.body["job_id"] == first.body["job_id"], again.body
+    assert http.post(f"{API}/trade", {**order, "client_order_id": "a-new-one"}).status == 423  # a new order is refused
+    assert officer.post(f"{API}/risk/kill_switch", {"on": False}).status == 200
+
+    theirs = officer.post(f"{API}/trade", {**order, "trader_index": 1, "client_order_id": "account-1"}).body["job_id"]
+    assert narrow.get(f"{API}/jobs/{theirs}").status == 404  # an admin of account 0 only
+    assert officer.get(f"{API}/jobs/{theirs}").status == 200
