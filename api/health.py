@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify
 from api import router
 from api.openapi import documented
 from api.schemas import HealthAnswer
-from common import keys, terminals, tradability
+from common import durability, keys, terminals, tradability
 from common.audit import mask_account
 
 bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
@@ -34,6 +34,22 @@ def _age(beat: dict) -> float | None:
         return round(time.time() - float(beat["ts"]), 3)
     except (KeyError, ValueError):
         return None
+
+
+_KEEPS: dict[str, tuple[float, dict]] = {}  # REDIS_URL -> (when judged, the verdict): CONFIG asked once a minute
+KEEPS_SECONDS = 60.0
+
+
+def _redis_keeps(settings, connection) -> dict:
+    """Would the Redis in use lose jobs on a restart, or evict keys? (common.durability; the embedded stand-in: run.py)"""
+    if not settings.REDIS_URL:
+        return {"embedded": True, "keeps_data": None, "warnings": []}
+    judged = _KEEPS.get(settings.REDIS_URL)
+    if judged is None or time.monotonic() - judged[0] > KEEPS_SECONDS:
+        verdict = durability.judge(connection)
+        judged = (time.monotonic(), {"embedded": False, "keeps_data": verdict.safe if verdict.known else None, "warnings": verdict.problems})
+        _KEEPS[settings.REDIS_URL] = judged
+    return judged[1]
 
 
 @bp.get("/health")
@@ -79,5 +95,6 @@ def health():
             "queues": router().desk.queue_depths(),
             # the scheduler's latest verdict on today (session true/false/null) and when the calendar's data runs out
             "calendar": _json(connection, keys.CALENDAR_STATUS),
+            "redis": _redis_keeps(settings, connection),
         }
     )

@@ -291,6 +291,7 @@ class HealthAnswer(BaseModel):
     queues: dict[str, int]
     terminals: list[dict[str, Any]] = Field(default_factory=list, description="per QMT terminal: its worker's heartbeat and its accounts")
     calendar: dict[str, Any] | None = Field(default=None, description="today, session (true/false/null), source, data_ends, warning")
+    redis: dict[str, Any] = Field(default_factory=dict, description="embedded, keeps_data (AOF or RDB, and no eviction), warnings: one line each")
 
 
 class LivenessAnswer(BaseModel):

@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import redis
 
-from common import clock
+from common import clock, durability
 from common.config_mistakes import is_placeholder
 from common.exceptions import ConfigError
 from common.logs import configure
@@ -86,6 +86,8 @@ def role_redis(role: str, settings: Settings) -> redis.Redis:
         refuse_start(
             role, f"Redis at REDIS_URL={_safe_url(settings.REDIS_URL)} does not answer ({error.__class__.__name__}): start it, or correct REDIS_URL"
         )
+    if settings.REDIS_URL:  # the embedded stand-in keeps its state in VAR_DIR (run.py)
+        durability.warn_at_start(connection, role)
     return connection
 
 
