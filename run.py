@@ -135,14 +135,22 @@ def embedded_settings():
     return load_settings(**overrides), overrides
 
 
-def _banner(settings, generated: dict) -> str:
-    url = f"http://{settings.FLASK_HOST}:{settings.FLASK_PORT}"
+def _banner(settings, generated: dict, restored: str = "none") -> str:
+    from api.server import browser_urls
+    from common.embedded_state import FILE
+
+    urls = browser_urls(settings.FLASK_HOST, settings.FLASK_PORT, "")
+    if settings.REDIS_URL:
+        state = f"in Redis at {settings.REDIS_URL.rsplit('@', 1)[-1]}"
+    else:
+        state = f"kept in {Path(settings.VAR_DIR) / FILE} (a copy every second and at a clean stop)"
+        state += {"clean": "; restored from the last clean stop", "crash": "; restored from a copy up to a second old"}.get(restored, "")
     lines = [
         "",
         "QMT order router (embedded: web + worker + scheduler in one process)",
-        f"  URL      {url}/qmt/trade/api/health",
-        f"  pages    {url}/ (log in as admin or trader)",
-        f"  broker   {settings.BROKER}; Redis {'at ' + settings.REDIS_URL if settings.REDIS_URL else 'in-process stand-in (not persistent)'}",
+        *(f"  URL      {url}/qmt/trade/api/health" for url in urls),
+        f"  pages    {urls[0]}/ (log in as admin or trader)",
+        f"  broker   {settings.BROKER}; state {state}",
         f"  accounts {', '.join(a.account_id for a in settings.enabled_accounts)}",
     ]
     shown = {k: v for k, v in generated.items() if k in ("ADMIN_PASSWORD", "TRADER_PASSWORD", "QMT_CLIENT_ACCOUNT", "QMT_CLIENT_SECRET")}
@@ -161,9 +169,10 @@ def embedded() -> int:
     from api import create_app
     from api import server as web_server
     from common import clock
+    from common.embedded_state import Snapshots
     from common.exceptions import ConfigError
     from common.logs import configure
-    from common.roles import address_in_use, refuse_start, role_redis
+    from common.roles import address_in_use, check_var_dir, refuse_start, role_redis
     from scheduler.service import run as run_scheduler
     from worker.runner import serve
 
@@ -173,7 +182,19 @@ def embedded() -> int:
         refuse_start("run.py", error.message)
     configure(settings, "embedded")
     clock.set_offset(settings.CLOCK_OFFSET_SECONDS)
+    try:
+        check_var_dir(settings)
+    except ConfigError as error:
+        refuse_start("run.py", error.message)
     connection = role_redis("run.py", settings)
+    snapshots = None if settings.REDIS_URL else Snapshots(connection, settings.VAR_DIR)  # a real Redis keeps its own
+    restored = "none"
+    if snapshots is not None:
+        try:
+            restored = snapshots.restore()
+        except ConfigError as error:
+            refuse_start("run.py", error.message)
+        snapshots.start()
     try:
         server = web_server.create(create_app(settings, connection), settings)
     except OSError as error:
@@ -185,7 +206,7 @@ def embedded() -> int:
     ]
     for thread in threads:
         thread.start()
-    print(_banner(settings, generated), flush=True)
+    print(_banner(settings, generated, restored), flush=True)
     try:
         serve(settings, connection)  # returns on Ctrl-C / SIGTERM (RQ's warm shutdown)
     except ConfigError as error:
@@ -193,6 +214,8 @@ def embedded() -> int:
     finally:
         stop.set()
         server.close()
+        if snapshots is not None:
+            snapshots.stop()  # the last copy, exact: the next start picks up where this one stopped
         logging.getLogger("run").info("stopped")
     return 0
 

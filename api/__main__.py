@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from common import metrics
+from common import durability, metrics
 from common.continuity import Continuity
 from common.roles import address_in_use, role_redis, role_settings
 
@@ -14,7 +14,7 @@ def main() -> int:
     settings = role_settings("web")
     from api import create_app, server
 
-    connection = role_redis("web", settings)
+    connection = role_redis("web", settings, warn=False)  # warned below, once listening: a refusal to start stays one line
     Continuity(connection, settings.VAR_DIR, "web").start()  # a Redis that lost its data since this machine last saw it fails closed
     app = create_app(settings, connection)
     metrics.Flusher(connection).start()  # this process's request counts into Redis every second (common.metrics)
@@ -23,6 +23,7 @@ def main() -> int:
     except OSError as error:
         address_in_use("web", settings, error)
     logging.getLogger("web").info("web listening on %s", " and ".join(server.browser_urls(settings.FLASK_HOST, settings.FLASK_PORT)))
+    durability.warn_at_start(connection, "web")
     listening.run()  # returns on Ctrl-C; SIGTERM ends the process
     return 0
 

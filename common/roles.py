@@ -77,7 +77,7 @@ def check_secrets(settings: Settings) -> None:
             )
 
 
-def role_redis(role: str, settings: Settings) -> redis.Redis:
+def role_redis(role: str, settings: Settings, warn: bool = True) -> redis.Redis:
     """A Redis client for the role, once the server answers; exits with one line when it does not."""
     connection = connect(settings)
     try:
@@ -86,7 +86,7 @@ def role_redis(role: str, settings: Settings) -> redis.Redis:
         refuse_start(
             role, f"Redis at REDIS_URL={_safe_url(settings.REDIS_URL)} does not answer ({error.__class__.__name__}): start it, or correct REDIS_URL"
         )
-    if settings.REDIS_URL:  # the embedded stand-in keeps its state in VAR_DIR (run.py)
+    if warn and settings.REDIS_URL:  # the embedded stand-in keeps its state in VAR_DIR (run.py)
         durability.warn_at_start(connection, role)
     return connection
 

@@ -101,6 +101,12 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     if not broker.connected and not broker.wait_online(order.deadline - clock.time()):
         log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
+    job = get_current_job()
+    if job is not None and job.meta.get("restored"):  # restored from a copy up to a second old: it may have been sent since
+        sent = next((o for o in broker.orders_since(clock.today()) or [] if o.order_remark == tag), None)
+        if sent is not None:
+            log.warning("job %s was sent before the embedded run stopped: not sent again", tag)
+            return found_result(sent, {**base, "volume": sent.volume, "price": sent.price}).model_dump()
     try:
         symbol, volume, price, cost, quote = _resolve(order, broker, rt)
 

@@ -1,0 +1,168 @@
+"""`python run.py` keeps what it holds across a restart: risk limits, the kill switch, routines, jobs and events,
+from a clean stop exactly and after a SIGKILL as they were a second before; orders it accepted run once."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from common import jobqueue
+from common.payloads import QueryPayload
+from tests.integration.conftest import ROOT
+from tests.support import CLIENT_ID, CLIENT_SECRET, SignedHttpClient, free_port, sim_prices_file, wait_until
+
+pytestmark = pytest.mark.integration
+API = "/qmt/trade/api"
+ROUTINE = {"name": "kept-sweep", "kind": "nhg", "time": "14:57", "accounts": "all", "reserve_amount": 1000, "enabled": False}
+
+
+class Embedded:
+    """run.py as a process, started and stopped again with one VAR_DIR."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.port = free_port()
+        self.env = {
+            "PATH": "/usr/bin:/bin",
+            "PYTHONUNBUFFERED": "1",
+            "REDIS_URL": "",
+            "BROKER": "sim",
+            "TRADER_CONFIGS": "",
+            "FLASK_PORT": str(self.port),
+            "QMT_CLIENT_ACCOUNT": CLIENT_ID,
+            "QMT_CLIENT_SECRET": CLIENT_SECRET,
+            "ADMIN_PASSWORD": "embedded-admin-pw",
+            "VAR_DIR": str(tmp_path / "var"),
+            "SIM_PRICES_FILE": sim_prices_file(tmp_path),
+        }
+        self.http = SignedHttpClient(f"http://127.0.0.1:{self.port}")
+        self.process: subprocess.Popen | None = None
+        self.runs = 0
+
+    @property
+    def log(self) -> str:
+        return "".join(path.read_text(errors="replace") for path in sorted(self.tmp_path.glob("run-*.log")))
+
+    def start(self) -> None:
+        self.runs += 1
+        with open(self.tmp_path / f"run-{self.runs}.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / "run.py")], cwd=self.tmp_path, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        assert wait_until(self._ready, 60, 0.1), self.log
+
+    def _ready(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, self.log
+        try:
+            return self.http.get(f"{API}/health").body.get("ready") is True
+        except OSError:
+            return False
+
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> None:
+        assert self.process is not None
+        self.process.send_signal(how)
+        self.process.wait(30)
+
+    def admin(self) -> urllib.request.OpenerDirector:
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        login = urllib.request.Request(
+            f"{self.http.base_url}/login", data=json.dumps({"username": "admin", "password": "embedded-admin-pw"}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST",
+        )  # fmt: skip
+        opener.open(login, timeout=10).close()
+        return opener
+
+    def call(self, opener: urllib.request.OpenerDirector, method: str, path: str, body: object = None) -> dict:
+        request = urllib.request.Request(
+            self.http.base_url + path, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"}, method=method,
+        )  # fmt: skip
+        with opener.open(request, timeout=20) as answer:
+            return json.loads(answer.read())
+
+
+def _orders(run: Embedded) -> list[dict]:
+    answer = run.http.post(f"{API}/orders", {"trader_index": 0, "cancelable_only": False})
+    assert "orders" in answer.body, (answer, run.log[-3000:])
+    return answer.body["orders"]
+
+
+def test_the_embedded_run_keeps_its_state_across_a_clean_stop_and_a_sigkill(tmp_path):
+    run = Embedded(tmp_path)
+    run.start()
+    try:
+        admin = run.admin()
+        run.call(admin, "PUT", f"{API}/risk", {"max_order_notional": 123_456, "blocked_symbols": ["000002.SZ"]})
+        run.call(admin, "PUT", f"{API}/routines", {"routines": [ROUTINE]})
+        resting = [
+            run.http.post(
+                f"{API}/trade", {"trader_index": 0, "symbol": "600000.SH", "volume": 100, "price": 9.6, "order_type": 23, "strategy_name": f"r{i}"}
+            )
+            for i in range(3)
+        ]
+        job_ids = [answer.body["job_id"] for answer in resting]
+        assert all(run.http.get(f"{API}/jobs/{j}", query="wait=10").body["status"] == "finished" for j in job_ids)
+        run.call(admin, "POST", f"{API}/risk/kill_switch", {"on": True})
+        run.stop(signal.SIGTERM)
+        assert "Traceback" not in run.log
+
+        run.start()
+        assert "restored from the last clean stop" in run.log
+        admin = run.admin()
+        limits = run.call(admin, "GET", f"{API}/risk")["limits"]
+        assert (limits["max_order_notional"], limits["blocked_symbols"], limits["kill_switch"]) == (123_456, ["000002.SZ"], True)
+        assert [r["name"] for r in run.call(admin, "GET", f"{API}/routines")["routines"]] == ["kept-sweep"]
+        assert all(run.http.get(f"{API}/jobs/{j}").body["result"]["outcome"] == "submitted" for j in job_ids)  # jobs kept
+        remarks = [o["order_remark"] for o in _orders(run)]
+        assert sorted(remarks) == sorted(job_ids), remarks  # each sent once, none again
+        events = run.http.get(f"{API}/events", query="last=200").body["events"]
+        assert any(e["kind"] == "kill_switch" for e in events)  # events kept
+
+        run.call(admin, "POST", f"{API}/risk/kill_switch", {"on": False})
+        run.call(admin, "PUT", f"{API}/risk", {"max_order_notional": 654_321})
+        changed = time.monotonic()
+        assert wait_until(lambda: time.monotonic() - changed > 2.5, 5)  # a periodic copy (every second) has been written
+        run.stop(signal.SIGKILL)
+
+        run.start()
+        assert "restored from a copy up to a second old" in run.log
+        limits = run.call(run.admin(), "GET", f"{API}/risk")["limits"]
+        assert (limits["max_order_notional"], limits["kill_switch"]) == (654_321, False)
+        assert sorted(o["order_remark"] for o in _orders(run)) == sorted(job_ids)
+    finally:
+        if run.process is not None and run.process.poll() is None:
+            run.stop(signal.SIGINT)
+
+
+def test_a_restored_queued_order_already_sent_is_not_sent_again(tmp_path, monkeypatch):
+    """A copy up to a second old can show an order still queued that was sent since: the worker looks for its tag first."""
+    import fakeredis
+
+    from common.embedded_state import Snapshots
+    from tests.support import make_settings, order_payload
+    from worker.runner import serve
+
+    settings = make_settings(VAR_DIR=str(tmp_path / "var"), SIM_PRICES_FILE=sim_prices_file(tmp_path))
+    before = fakeredis.FakeRedis(server=fakeredis.FakeServer(version=(7, 0)))
+    job_id = jobqueue.enqueue(before, order_payload(), settings.JOB_TTL)
+    Snapshots(before, settings.VAR_DIR).save()  # the periodic copy: the job still queued
+    serve(settings, before, burst=True)  # ... then the order is sent, and the process is killed before the next copy
+    assert jobqueue.view(before, job_id).result["outcome"] == "submitted"
+
+    after = fakeredis.FakeRedis(server=fakeredis.FakeServer(version=(7, 0)))
+    assert Snapshots(after, settings.VAR_DIR).restore() == "crash"
+    assert jobqueue.view(after, job_id).status == "queued"
+    serve(settings, after, burst=True)
+    result = jobqueue.view(after, job_id).result
+    assert result["outcome"] == "submitted", result
+    query = jobqueue.enqueue(after, QueryPayload(what="orders", account_index=0), 60)
+    serve(settings, after, burst=True)
+    assert [o["order_remark"] for o in jobqueue.view(after, query).result] == [job_id]  # once at the broker
