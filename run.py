@@ -6,6 +6,7 @@
                              format, import-linter, mypy), then pytest [...]
     python run.py quickstart xtquant's official quick-start script against the simulator
     python run.py next-day [N] move the running simulator on N (default 1) trading days, through its web API
+    python run.py chaos [...]  install the test dependencies, then run orders through faults for 10 minutes (tests/chaos)
     python run.py bench [...]  install the test dependencies, then measure the router beside a bare Flask + RQ app
                              (tests/bench/bench_router.py; a private redis-server, else database 14 of 127.0.0.1:6379)
 
@@ -282,13 +283,17 @@ def checks() -> int:
 
 
 def main() -> int:
-    testing = sys.argv[1:2] in (["test"], ["bench"])
+    testing = sys.argv[1:2] in (["test"], ["bench"], ["chaos"])
     _bootstrap(ROOT / ("requirements-dev.txt" if testing else "requirements.txt"))
     if not _inside_venv():
         _reexec_in_venv()
     _bytecode_in_venv()
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
+    if sys.argv[1:2] == ["chaos"]:
+        from tests.chaos.run_chaos import main as chaos
+
+        return chaos(sys.argv[2:])
     if sys.argv[1:2] == ["bench"]:
         from tests.bench.bench_router import main as bench
 
