@@ -46,10 +46,9 @@ def test_the_roles_and_health_say_when_redis_would_lose_jobs(roles, http, role_e
             roles.start(role)
         assert wait_until(lambda: _health(http) is not None, 30), roles.log("api")
         keeps = _health(http)["redis"]
+        started = ("listening", "taking jobs", "scheduler running")
         for role in ("api", "worker", "scheduler"):
-            assert wait_until(
-                lambda: "listening" in roles.log(role) or "taking jobs" in roles.log(role) or "scheduler running" in roles.log(role), 30
-            )  # noqa: B023
+            assert wait_until(lambda role=role: any(word in roles.log(role) for word in started), 30), roles.log(role)
             said = [line for line in roles.log(role).splitlines() if "Redis keeps nothing on disk" in line or "Redis may evict keys" in line]
             assert len(said) == (0 if kept else 2), (role, said)
         if kept:
