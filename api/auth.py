@@ -56,6 +56,10 @@ def request_body() -> Any:
     return {} if body is None else body
 
 
+REPLAYED = (
+    "request replayed: this signature was already accepted, so nothing was done. To send a second identical order on "
+    "purpose, vary strategy_name or send a new client_order_id; to retry one safely, send it with its client_order_id"
+)
 TIMESTAMP = re.compile(r"[0-9]{1,12}")  # whole unix seconds, as the old clients send str(int(time.time()))
 # One answer for an unknown client and a wrong secret, so client ids cannot be enumerated; the audit keeps the reason.
 NOT_VERIFIED = "signature does not match the request (check the client id, the secret, the path and the canonical JSON body)"
@@ -91,24 +95,23 @@ def _verify_signature(reading: bool) -> Caller:
         raise _refused(UnknownClient(NOT_VERIFIED), f"unknown client {client_id!r}")
     if not matches:
         raise _refused(SignatureInvalid(NOT_VERIFIED), "signature does not match the request (wrong secret, path, query or body)")
-    # A signed client_order_id makes a repeat of the request answer its original jobs (common.submission), never a second
-    # order, so such a retry is let through to hear of its order. (An Idempotency-Key header is not signed: a replay
-    # could add a fresh one, so it does not lift the guard.)
-    keyed = isinstance(body, dict) and isinstance(body.get("client_order_id"), str)
-    changes_state = request.method not in SAFE_METHODS and not reading and not keyed
+    changes_state = request.method not in SAFE_METHODS and not reading
+    replay_only = False
     # Remembered for twice the window, so a replay is caught on either side of the server clock.
     if changes_state and not router.redis.set(keys.replay_guard(expected), client_id, nx=True, ex=2 * window):
-        raise ReplayedRequest(
-            "request replayed: this signature was already accepted, so nothing was done. To send a second identical "
-            "order on purpose, vary strategy_name or send a new client_order_id; to retry one safely, send it with its "
-            "client_order_id"
-        )
+        # A repeat whose signed body carries client_order_id (and no unsigned Idempotency-Key header, which a replay
+        # could change) may hear of the jobs that key already has; it can never place anything (Caller.replay_only).
+        keyed = isinstance(body, dict) and isinstance(body.get("client_order_id"), str) and "Idempotency-Key" not in request.headers
+        if not keyed:
+            raise ReplayedRequest(REPLAYED)
+        replay_only = True
     return Caller(
         client_id=client.client_id,
         scopes=tuple(client.scopes),
         accounts=client.accounts,
         source=request.remote_addr or "",
         default_wait=client.default_wait,
+        replay_only=replay_only,
     )
 
 

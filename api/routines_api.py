@@ -86,7 +86,7 @@ def replace_routines():
 )
 def run_now(name: str):
     order = RunNow.model_validate(request_body())
-    run = routine_runs.run_now(router().desk, name, current_caller().client_id, force=order.force)
+    run = routine_runs.run_now(router().desk, name, current_caller(), force=order.force)
     response = jsonify(RunAnswer(run=run.model_dump(mode="json"), job_ids=run.job_ids).model_dump(mode="json"))
     response.status_code = 202
     return response

@@ -26,6 +26,7 @@ class Caller:
     source: str = ""  # remote address; empty for in-process callers
     default_wait: float = 0.0  # seconds its order answers wait for the broker's verdict unless it asks otherwise
     from_page: bool = False  # a web page's session: a left-out trader_index never fans out to every account
+    replay_only: bool = False  # a replayed signature with its client_order_id: it may hear of that key's jobs, never place any
 
     def may_reach(self, index: int) -> bool:
         """May this caller act on (or see) the account at trader_index `index`?"""

@@ -187,12 +187,17 @@ def describe(run: RoutineRun) -> str:
     return f"routine {run.name} on {run.day}: {run.state}{': ' + run.reason if run.reason else ''}"
 
 
-def run_now(desk: Desk, name: str, who: str, *, force: bool = False) -> RoutineRun:
-    """An admin's "run it now": still once per trading day unless `force` (which the audit trail records)."""
+def run_now(desk: Desk, name: str, who: str | Caller, *, force: bool = False) -> RoutineRun:
+    """An admin's "run it now": still once per trading day unless `force` (which the audit trail records). A caller
+    limited to some accounts may run only a routine acting on those alone; one it may not see is unknown to it."""
     routine = routines.find(routines.current(desk.redis, desk.settings.ROUTINES), name)
-    if routine is None:
+    caller = who if isinstance(who, Caller) else None
+    if routine is None or (caller is not None and not desk.reaches_routine(caller, routine)):
         raise UnknownRoutine(f"no routine named {name!r}", "name")
-    return fire(desk, routine, clock.today(), trigger=who, force=force)
+    if caller is not None:
+        desk.require_routine_reach(caller, routine)
+        who = caller.client_id
+    return fire(desk, routine, clock.today(), trigger=str(who), force=force)
 
 
 def status(desk: Desk, trading: TradingCalendar, now: datetime, caller: Caller) -> list[dict[str, Any]]:

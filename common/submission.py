@@ -30,7 +30,9 @@ from common.exceptions import (
     NoQuote,
     OrderNotFound,
     RateLimited,
+    ReplayedRequest,
     RiskRejected,
+    ScopeDenied,
     SimulatorOnly,
     UnknownAccount,
     WorkerUnanswered,
@@ -56,7 +58,11 @@ from common.symbols import Board, check_volume, instrument, is_on_tick
 from common.verdicts import RUNNING, Verdict, await_verdicts
 from common.waiting import WaitingSlots
 
-WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
+WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS
+REPLAYED_NOTHING_PLACED = (
+    "request replayed: this signature was already accepted and its client_order_id has no order to answer with (it was "
+    "refused), so nothing was done: send it again with a new signature to place it"
+)  # the longest a caller may hold a job's answer
 Side = Literal["buy", "sell"]
 Payload = OrderPayload | CancelPayload  # what is counted against the rate caps
 SHARED_QUERY_MAX_AGE = 10.0  # seconds: the oldest answer a query may ask to share (Desk.query's max_age)
@@ -250,6 +256,8 @@ class Desk:
         # an idempotent retry of jobs that exist is answered with them (the enqueue checks it is the same request): a
         # client retrying an accepted order after the kill switch was thrown must hear of its order, not a refusal
         retry = idempotency is not None and all(jobqueue.exists(self.redis, job_id) for job_id in ids)
+        if caller.replay_only and not retry:  # a replayed signature never places anything (a refused order stays refused)
+            raise ReplayedRequest(REPLAYED_NOTHING_PLACED)
         orders = [(p, self._cost(p)) for p in payloads if isinstance(p, OrderPayload)]
         quote = self._door_quote(caller, orders[0][0], orders[0][1]) if orders and not retry else None  # one symbol per request
 
@@ -491,6 +499,8 @@ class Desk:
                 return False
             if caller.accounts is not None and event.account_id and not caller.may_reach(indexes.get(event.account_id, -1)):
                 return False  # another account's: its orders, fills, statuses and jobs are not this caller's to see
+            if caller.accounts is not None and isinstance(event, events.ConfigEvent):
+                return False  # limits and routines of every account: only for callers of every account
             if caller.sees_every_job:
                 return True
             if event.client_id:
@@ -515,10 +525,31 @@ class Desk:
         return limits
 
     def change_routines(self, caller: Caller, replacement: list[dict[str, Any]]) -> None:
-        """Replace every scheduled routine (admin), validated as a whole (common.routines)."""
+        """Replace every scheduled routine the caller may see (admin), validated as a whole (common.routines).
+
+        A caller limited to some accounts may write only routines acting on those alone (not "all"), and the routines it
+        cannot see (acting on other accounts too) are kept as they are, never deleted by its replacement."""
         caller.require("admin")
-        routines.save(self.redis, routines.validate(replacement))
+        wanted = routines.validate(replacement)
+        for routine in wanted:
+            self.require_routine_reach(caller, routine)
+        hidden = [r for r in routines.current(self.redis, self.settings.ROUTINES) if not self.reaches_routine(caller, r)]
+        clash = sorted({r.name for r in hidden} & {r.name for r in wanted})
+        if clash:
+            raise ScopeDenied(f"routine {clash[0]!r} acts on accounts this client may not use", "routines")
+        routines.save(self.redis, [*hidden, *wanted] if hidden else wanted)
         events.append(self.redis, events.ConfigEvent(what="routines", by=caller.client_id, change={"routines": replacement}))
+
+    def reaches_routine(self, caller: Caller, routine: Any) -> bool:
+        """Does every account the routine acts on belong to the caller?"""
+        return caller.accounts is None or all(caller.may_reach(i) for i in routine.indexes(len(self.settings.enabled_accounts)))
+
+    def require_routine_reach(self, caller: Caller, routine: Any) -> None:
+        """ScopeDenied unless the caller may use every account the routine acts on ("all" only for an unlimited caller)."""
+        if not self.reaches_routine(caller, routine) or (caller.accounts is not None and getattr(routine, "accounts", None) == "all"):
+            raise ScopeDenied(
+                f"routine {routine.name!r} acts on accounts this client may not use (it may use {list(caller.accounts or [])})", "routines"
+            )
 
     def actions_today(self, caller: Caller) -> dict[int, int]:
         """Orders and cancels counted today, per trader_index the caller may see."""

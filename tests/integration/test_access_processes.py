@@ -15,6 +15,8 @@ import urllib.request
 
 import pytest
 
+from common import jobqueue
+from common.payloads import QueryPayload
 from tests.integration.conftest import wait_ready
 from tests.support import signed_headers, wait_until
 
@@ -141,3 +143,80 @@ def test_a_login_ends_when_its_password_changes_and_after_its_hours(roles, role_
     logged_in = time.monotonic()
     assert wait_until(lambda: time.monotonic() - logged_in > 2.5, 5)
     assert _send(base, "GET", f"{API}/risk", None, {}, opener)[0] == 401
+
+
+LIMITED_ADMIN = {
+    "client_id": "admin-of-0",
+    "secret": "admin-of-0-secret-0123456789",
+    "scopes": ["trade", "cancel", "query", "admin"],
+    "accounts": [0],
+}
+OF_ONE = {"client_id": "query-of-1", "secret": "query-of-1-secret-0123456789", "scopes": ["query"], "accounts": [1]}
+ORDER = {"trader_index": 0, "symbol": "600000.SH", "volume": 100, "price": 10.0, "order_type": 23}
+
+
+def _signed(client: dict, method: str, path: str, body: object) -> dict[str, str]:
+    return signed_headers(method, path, body, client_id=client["client_id"], secret=client["secret"])
+
+
+def test_a_captured_keyed_order_is_never_placed_again_by_its_replays(roles, http, role_env, real_redis):
+    """Found by an attack on this change: replaying a signed order with client_order_id plus a fresh, unsigned
+    Idempotency-Key header placed a new order each time; and replaying a keyed order refused by the kill switch placed
+    it once the switch was released."""
+    role_env.update(API_CLIENTS=json.dumps([OFFICER]))
+    roles.start("api")
+    roles.start("worker")
+    wait_ready(http, roles)
+    base, path = http.base_url, f"{API}/trade"
+    body = {**ORDER, "client_order_id": "captured-1"}
+    headers = signed_headers("POST", path, body)
+    first = _send(base, "POST", path, body, headers)
+    assert first[0] == 202, first
+    for attempt in range(3):
+        status, answer, _ = _send(base, "POST", path, body, {**headers, "Idempotency-Key": f"attacker-{attempt}"})
+        assert status == 401 and "replayed" in answer["error"], (status, answer)
+    status, answer, _ = _send(base, "POST", path, body, headers)  # the same bytes: it hears of its own order
+    assert status == 202 and answer["job_id"] == first[1]["job_id"], answer
+
+    officer = {"client_id": OFFICER["client_id"], "secret": OFFICER["secret"]}
+    assert _send(base, "POST", f"{API}/risk/kill_switch", {"on": True}, _signed(officer, "POST", f"{API}/risk/kill_switch", {"on": True}))[0] == 200
+    refused_body = {**ORDER, "client_order_id": "refused-1"}
+    refused_headers = signed_headers("POST", path, refused_body)
+    assert _send(base, "POST", path, refused_body, refused_headers)[0] == 423
+    release = {"on": False}
+    assert _send(base, "POST", f"{API}/risk/kill_switch", release, _signed(officer, "POST", f"{API}/risk/kill_switch", release))[0] == 200
+    status, answer, _ = _send(base, "POST", path, refused_body, refused_headers)
+    assert status == 401 and "refused" in answer["error"], (status, answer)  # told halted: never placed by its replay
+
+    orders = jobqueue.wait(real_redis, jobqueue.enqueue(real_redis, QueryPayload(what="orders", account_index=0), 600), 20).result
+    assert [o["order_remark"] for o in orders] == [first[1]["job_id"]], orders
+
+
+def test_an_admin_limited_to_an_account_reaches_no_other_through_routines_or_events(roles, http, role_env):
+    """Found by an attack on this change: an admin limited to account 0 could write and run a routine on account 1 (and
+    its PUT deleted the routines it could not see), and any client read every account's routine edits in /events."""
+    theirs = {"name": "sweep-of-1", "kind": "nhg", "time": "14:57", "accounts": [1], "reserve_amount": 50_000, "enabled": False}
+    role_env.update(API_CLIENTS=json.dumps([OFFICER, LIMITED_ADMIN, OF_ONE]))
+    roles.start("api")
+    base = http.base_url
+    assert wait_until(lambda: _answers(base), 30), roles.log("api")
+    put = {"routines": [theirs]}
+    assert _send(base, "PUT", f"{API}/routines", put, _signed(OFFICER, "PUT", f"{API}/routines", put))[0] == 200
+
+    for accounts in ([1], "all"):
+        attempt = {"routines": [{"name": "x", "kind": "allin", "time": "10:00", "accounts": accounts, "symbol": "600000.SH", "price": 10.0}]}
+        status, answer, _ = _send(base, "PUT", f"{API}/routines", attempt, _signed(LIMITED_ADMIN, "PUT", f"{API}/routines", attempt))
+        assert status == 403 and "may not use" in answer["error"], (accounts, status, answer)
+    mine = {"routines": [{"name": "mine", "kind": "nhg", "time": "14:57", "accounts": [0], "enabled": False}]}
+    assert _send(base, "PUT", f"{API}/routines", mine, _signed(LIMITED_ADMIN, "PUT", f"{API}/routines", mine))[0] == 200
+    listed = _send(base, "GET", f"{API}/routines", None, _signed(OFFICER, "GET", f"{API}/routines", None))[1]["routines"]
+    assert sorted(r["name"] for r in listed) == ["mine", "sweep-of-1"]  # the one it could not see is kept
+    run = {"force": True}
+    status, _, _ = _send(base, "POST", f"{API}/routines/sweep-of-1/run", run, _signed(LIMITED_ADMIN, "POST", f"{API}/routines/sweep-of-1/run", run))
+    assert status == 404
+
+    for client in (LIMITED_ADMIN, OF_ONE):
+        query = "last=100&kind=config"
+        events = _send(base, "GET", f"{API}/events?{query}", None, signed_headers("GET", f"{API}/events", None, query=query,
+                                                                                      client_id=client["client_id"], secret=client["secret"]))[1]  # fmt: skip
+        assert events["events"] == [], (client["client_id"], events)
