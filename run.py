@@ -232,7 +232,7 @@ def next_day(argv: list[str]) -> int:
     from common.roles import refuse_start
     from common.settings import load_settings
 
-    days = int(argv[0]) if argv and argv[0].isdigit() else 1
+    days = int(argv[0]) if argv else 1  # checked to be 1-10 before anything ran (_check_arguments)
     try:
         settings = load_settings()
     except ConfigError as error:
@@ -282,7 +282,39 @@ def checks() -> int:
     return 0
 
 
+COMMANDS = ("test", "bench", "chaos", "quickstart", "next-day")
+NEXT_DAY_MAX = 10  # trading days one next-day may move (the route's own limit)
+
+
+def _usage_error(problem: str) -> None:
+    """One line saying what is wrong, the usage, and exit status 2 (before anything is installed)."""
+    print(f"run.py: {problem}\n{__doc__.strip()}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _check_arguments(argv: list[str]) -> None:
+    """Refuse a misuse before anything runs: an unknown command, a next-day count that is not 1-10; answer --help."""
+    if not argv:
+        return
+    command = argv[0]
+    if command in ("-h", "--help", "help"):
+        print(__doc__.strip())
+        sys.exit(0)
+    if command not in COMMANDS:
+        _usage_error(f"unknown command {command!r}: the commands are {', '.join(COMMANDS)} (none: run the router)")
+    if command == "next-day":
+        rest = argv[1:]
+        if rest[:1] in (["-h"], ["--help"]):
+            print("python run.py next-day [N]: move the running simulator on N trading days (1-10, default 1)")
+            sys.exit(0)
+        if len(rest) > 1 or (rest and not (rest[0].isdigit() and 1 <= int(rest[0]) <= NEXT_DAY_MAX)):
+            _usage_error(f"next-day takes one whole number of trading days from 1 to {NEXT_DAY_MAX}, got {' '.join(rest)!r}")
+    if command == "quickstart" and argv[1:]:
+        _usage_error(f"quickstart takes no arguments, got {' '.join(argv[1:])!r}")
+
+
 def main() -> int:
+    _check_arguments(sys.argv[1:])
     testing = sys.argv[1:2] in (["test"], ["bench"], ["chaos"])
     _bootstrap(ROOT / ("requirements-dev.txt" if testing else "requirements.txt"))
     if not _inside_venv():

@@ -151,3 +151,25 @@ def test_a_placeholder_dingtalk_token_turns_dingtalk_off_with_one_warning(roles,
     assert wait_until(lambda: "scheduler running" in roles.log("scheduler"), 30), roles.log("scheduler")
     warnings = [line for line in roles.log("scheduler").splitlines() if "DINGTALK_ACCESS_TOKEN" in line]
     assert len(warnings) == 1 and "is a placeholder" in warnings[0] and "DingTalk is off" in warnings[0], warnings
+
+
+@pytest.mark.parametrize(
+    ("args", "first_line"),
+    [
+        (["tset"], "run.py: unknown command 'tset'"),
+        (["next-day", "abc"], "run.py: next-day takes one whole number of trading days from 1 to 10, got 'abc'"),
+        (["next-day", "-1"], "run.py: next-day takes one whole number of trading days from 1 to 10, got '-1'"),
+        (["next-day", "1", "2"], "run.py: next-day takes one whole number"),
+    ],
+)
+def test_a_run_py_misuse_is_exit_2_with_the_problem_then_the_usage(role_env, tmp_path, args, first_line):
+    done = run_role(role_env, tmp_path, str(ROOT / "run.py"), *args)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith(first_line) and "python run.py test" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_run_py_help_prints_the_usage_and_starts_nothing(role_env, tmp_path):
+    for args in (["help"], ["--help"], ["next-day", "--help"]):
+        done = run_role(role_env, tmp_path, str(ROOT / "run.py"), *args)
+        assert done.returncode == 0 and "python run.py" in done.stdout and "listening" not in done.stdout + done.stderr, (args, done)
