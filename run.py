@@ -97,26 +97,29 @@ def _saved_credentials(var_dir: str) -> dict[str, str]:
     return saved
 
 
-def _generated_credentials(var_dir: str) -> dict[str, str]:
-    """Secrets for keys left empty in .env, generated once and kept in VAR_DIR so clients keep working."""
+def _generated_credentials(var_dir: str, needed: set[str]) -> dict[str, str]:
+    """Secrets for the keys `needed` (left empty in .env), generated once and kept in VAR_DIR so clients keep working.
+    Only those are kept: a key .env now sets is dropped from the file, and with none needed there is no file."""
     import secrets
 
     credentials = Path(var_dir) / CREDENTIALS_FILE
     saved = _saved_credentials(var_dir)
-    wanted = {
+    makers = {
         "FLASK_SECRET_KEY": lambda: secrets.token_hex(32),
         "ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12),
         "TRADER_PASSWORD": lambda: secrets.token_urlsafe(12),
         "QMT_CLIENT_ACCOUNT": lambda: "qmt-client",
         "QMT_CLIENT_SECRET": lambda: secrets.token_hex(24),
     }
-    for key, make in wanted.items():
-        saved.setdefault(key, make())
+    kept = {key: saved.get(key) or make() for key, make in makers.items() if key in needed}
+    if not kept:
+        credentials.unlink(missing_ok=True)
+        return kept
     credentials.parent.mkdir(parents=True, exist_ok=True)
-    credentials.write_text("".join(f"{k}={v}\n" for k, v in saved.items()), encoding="utf-8")
+    credentials.write_text("".join(f"{k}={v}\n" for k, v in kept.items()), encoding="utf-8")
     if os.name != "nt":
         credentials.chmod(0o600)
-    return saved
+    return kept
 
 
 def embedded_settings():
@@ -125,10 +128,12 @@ def embedded_settings():
 
     configured = load_settings()
     overrides: dict = {}
-    generated = _generated_credentials(configured.VAR_DIR)
-    for key, value in generated.items():
-        if not getattr(configured, key):
-            overrides[key] = value
+    needed = {
+        key
+        for key in ("FLASK_SECRET_KEY", "ADMIN_PASSWORD", "TRADER_PASSWORD", "QMT_CLIENT_ACCOUNT", "QMT_CLIENT_SECRET")
+        if not getattr(configured, key)
+    }
+    overrides.update(_generated_credentials(configured.VAR_DIR, needed))
     if not configured.TRADER_CONFIGS and configured.BROKER == "sim":
         overrides["TRADER_CONFIGS"] = [SIM_ACCOUNT]
     if not configured.ROUTINES:

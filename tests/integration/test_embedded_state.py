@@ -99,6 +99,10 @@ def test_the_embedded_run_keeps_its_state_across_a_clean_stop_and_a_sigkill(tmp_
     run = Embedded(tmp_path)
     run.start()
     try:
+        # only what was generated is kept (.env here sets the admin password and the client): the file says so
+        kept = Path(run.env["VAR_DIR"]) / "embedded-credentials.env"
+        assert sorted(line.split("=")[0] for line in kept.read_text().splitlines()) == ["FLASK_SECRET_KEY", "TRADER_PASSWORD"]
+        assert f"generated credentials (kept in {kept})" in run.log
         admin = run.admin()
         run.call(admin, "PUT", f"{API}/risk", {"max_order_notional": 123_456, "blocked_symbols": ["000002.SZ"]})
         run.call(admin, "PUT", f"{API}/routines", {"routines": [ROUTINE]})
