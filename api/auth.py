@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from flask import Blueprint, Response, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
 
 from api import body, csrf
@@ -57,8 +58,9 @@ def request_body() -> Any:
 
 
 REPLAYED = (
-    "request replayed: this signature was already accepted, so nothing was done. To send a second identical order on "
-    "purpose, vary strategy_name or send a new client_order_id; to retry one safely, send it with its client_order_id"
+    "request replayed: the same signed request was already received{at}, so nothing was done again (this is not an "
+    "authentication failure). To place a second identical order on purpose, vary strategy_name or send a new "
+    "client_order_id; to retry one safely, send it with its client_order_id"
 )
 TIMESTAMP = re.compile(r"[0-9]{1,12}")  # whole unix seconds, as the old clients send str(int(time.time()))
 # One answer for an unknown client and a wrong secret, so client ids cannot be enumerated; the audit keeps the reason.
@@ -98,12 +100,12 @@ def _verify_signature(reading: bool) -> Caller:
     changes_state = request.method not in SAFE_METHODS and not reading
     replay_only = False
     # Remembered for twice the window, so a replay is caught on either side of the server clock.
-    if changes_state and not router.redis.set(keys.replay_guard(expected), client_id, nx=True, ex=2 * window):
+    if changes_state and not router.redis.set(keys.replay_guard(expected), f"{client_id} {time.time():.0f}", nx=True, ex=2 * window):
         # A repeat whose signed body carries client_order_id (and no unsigned Idempotency-Key header, which a replay
         # could change) may hear of the jobs that key already has; it can never place anything (Caller.replay_only).
         keyed = isinstance(body, dict) and isinstance(body.get("client_order_id"), str) and "Idempotency-Key" not in request.headers
         if not keyed:
-            raise ReplayedRequest(REPLAYED)
+            raise ReplayedRequest(REPLAYED.format(at=_first_received(router.redis, expected)))
         replay_only = True
     return Caller(
         client_id=client.client_id,
@@ -113,6 +115,16 @@ def _verify_signature(reading: bool) -> Caller:
         default_wait=client.default_wait,
         replay_only=replay_only,
     )
+
+
+def _first_received(connection: Any, signature: str) -> str:
+    """ " at HH:MM:SS" (Shanghai) when the replayed signature was first accepted; "" when that is not known."""
+    try:
+        raw = connection.get(keys.replay_guard(signature))
+        seconds = float((raw.decode() if isinstance(raw, bytes) else str(raw or "")).rsplit(" ", 1)[-1])
+    except (ValueError, redis.RedisError):
+        return ""
+    return f" at {datetime.fromtimestamp(seconds, clock.SHANGHAI):%H:%M:%S} (Shanghai time)"
 
 
 def current_caller(reading: bool = False) -> Caller:

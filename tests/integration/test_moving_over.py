@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -98,7 +99,10 @@ def test_identical_queries_are_never_replays_and_a_replayed_order_says_what_to_d
     again = started.request("POST", f"{API}/buy", order)  # same second, same body: the same signature
     assert first.status == 202
     assert again.status == 401 and "replayed" in again.body["error"]
-    assert all(word in again.body["error"] for word in ("strategy_name", "client_order_id", "Idempotency-Key"))
+    # its own words: when it was first received, that it is no authentication failure, and how to place it again
+    assert re.search(r"already received at \d\d:\d\d:\d\d \(Shanghai time\)", again.body["error"]), again.body
+    assert "not an authentication failure" in again.body["error"] and "new client_order_id" in again.body["error"]
+    assert all(word in again.body["error"] for word in ("strategy_name", "client_order_id"))
 
 
 def test_positions_keep_the_old_percent_and_a_day_roll_lets_todays_buy_be_sold(started, role_env):
