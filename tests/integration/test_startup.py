@@ -90,6 +90,14 @@ def test_a_healthy_start_says_starting_until_the_workers_first_heartbeat(roles, 
     from tests.support import wait_until
 
     roles.start("api")
+
+    def answers() -> bool:
+        try:
+            return http.get("/qmt/trade/api/health").status in (200, 503)
+        except OSError:
+            return False
+
+    assert wait_until(answers, 30, 0.05), roles.log("api")  # the web first, as a service manager may start it
     roles.start("worker")
     seen: list[dict] = []
 
