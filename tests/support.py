@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import tempfile
 import time
@@ -15,6 +16,9 @@ from api.signing import sign
 from common.payloads import OrderPayload
 from common.settings import Settings, load_settings
 
+# The processes a test starts with an environment of its own write their bytecode where this run's goes (run.py puts it
+# under .venv), never into the checkout.
+KEEP_BYTECODE_AWAY = {key: value for key, value in os.environ.items() if key == "PYTHONPYCACHEPREFIX"}
 CLIENT_ID = "test-client"
 CLIENT_SECRET = "test-secret-0123456789"
 ACCOUNTS = [{"account_id": "SIM000001", "nick_name": "main"}, {"account_id": "SIM000002", "nick_name": "second"}]

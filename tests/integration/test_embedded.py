@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.integration.conftest import ROOT
-from tests.support import CLIENT_ID, CLIENT_SECRET, SignedHttpClient, free_port, wait_until
+from tests.support import CLIENT_ID, CLIENT_SECRET, KEEP_BYTECODE_AWAY, SignedHttpClient, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -18,6 +18,7 @@ def test_the_readme_run_command_serves_signed_orders_end_to_end(tmp_path):
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
+        **KEEP_BYTECODE_AWAY,
         "PYTHONUNBUFFERED": "1",
         "REDIS_URL": "",  # the embedded default, whatever a developer's .env says
         "BROKER": "sim",

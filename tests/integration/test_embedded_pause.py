@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.integration.conftest import ROOT
-from tests.support import CLIENT_ID, CLIENT_SECRET, SignedHttpClient, free_port, wait_until
+from tests.support import CLIENT_ID, CLIENT_SECRET, KEEP_BYTECODE_AWAY, SignedHttpClient, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 LEASE = 3  # WORKER_LEASE_SECONDS for this run: the pause below outlasts it
@@ -21,6 +21,7 @@ def test_the_embedded_run_paused_past_its_lease_goes_on_when_it_wakes(tmp_path):
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
+        **KEEP_BYTECODE_AWAY,
         "PYTHONUNBUFFERED": "1",
         "REDIS_URL": "",
         "BROKER": "sim",

@@ -17,7 +17,7 @@ import pytest
 from common import jobqueue
 from common.payloads import QueryPayload
 from tests.integration.conftest import ROOT
-from tests.support import CLIENT_ID, CLIENT_SECRET, SignedHttpClient, free_port, sim_prices_file, wait_until
+from tests.support import CLIENT_ID, CLIENT_SECRET, KEEP_BYTECODE_AWAY, SignedHttpClient, free_port, sim_prices_file, wait_until
 
 pytestmark = pytest.mark.integration
 API = "/qmt/trade/api"
@@ -32,6 +32,7 @@ class Embedded:
         self.port = free_port()
         self.env = {
             "PATH": "/usr/bin:/bin",
+            **KEEP_BYTECODE_AWAY,
             "PYTHONUNBUFFERED": "1",
             "REDIS_URL": "",
             "BROKER": "sim",

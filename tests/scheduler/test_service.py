@@ -12,7 +12,7 @@ import pytest
 
 from common import keys
 from scheduler.service import run
-from tests.support import wait_until
+from tests.support import KEEP_BYTECODE_AWAY, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def test_run_beats_until_stopped(settings, fake_redis):
 
 @pytest.mark.integration
 def test_python_m_scheduler_idles_and_exits_cleanly_on_sigterm(redis_url, real_redis, tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url}
+    env = {"PATH": "/usr/bin:/bin", **KEEP_BYTECODE_AWAY, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url}
     process = subprocess.Popen([sys.executable, "-m", "scheduler"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert wait_until(lambda: real_redis.hget(keys.SCHEDULER_HEARTBEAT, "pid") == str(process.pid).encode(), 15)
@@ -41,6 +41,6 @@ def test_python_m_scheduler_idles_and_exits_cleanly_on_sigterm(redis_url, real_r
 
 
 def test_python_m_scheduler_refuses_to_start_without_redis_url(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "REDIS_URL": ""}
+    env = {"PATH": "/usr/bin:/bin", **KEEP_BYTECODE_AWAY, "PYTHONPATH": str(ROOT), "REDIS_URL": ""}
     done = subprocess.run([sys.executable, "-m", "scheduler"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "REDIS_URL is not set" in done.stderr

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import wait_until
+from tests.support import KEEP_BYTECODE_AWAY, wait_until
 from worker.sim.quickstart import official_script
 from worker.xtquant_sdk import xtconstant as xc
 from worker.xtquant_sdk import xttype
@@ -123,7 +123,7 @@ def test_the_official_quick_start_runs_with_only_its_import_line_changed(tmp_pat
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **KEEP_BYTECODE_AWAY},
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
