@@ -85,9 +85,7 @@ def change(connection: redis.Redis, **fields: Any) -> RiskLimits:
         fields = {**fields, "halted_because": ""}  # released by an admin: the router's own reason goes with it
 
     def apply(pipe: Any) -> None:
-        raw = pipe.get(keys.RISK_LIMITS)
-        stored = RiskLimits.model_validate_json(raw) if raw else RiskLimits()
-        after = RiskLimits.model_validate({**stored.model_dump(), **fields})
+        after = RiskLimits.model_validate({**_parsed(pipe.get(keys.RISK_LIMITS)).model_dump(), **fields})
         pipe.multi()
         pipe.set(keys.RISK_LIMITS, after.model_dump_json())
         changed[:] = [after]
@@ -104,6 +102,11 @@ _lock = threading.Lock()
 _assumed: WeakKeyDictionary[redis.Redis, tuple[str, RiskLimits]] = WeakKeyDictionary()
 
 
+def _parsed(raw: Any) -> RiskLimits:
+    """The limits a stored JSON holds (bytes or text); the defaults for none stored."""
+    return RiskLimits.model_validate_json(raw) if raw else RiskLimits()
+
+
 def assumed(connection: redis.Redis) -> tuple[str, RiskLimits]:
     """The stored JSON ("" for none stored) and the limits this process last saw in `connection`'s Redis; the defaults at first."""
     with _lock:
@@ -112,7 +115,7 @@ def assumed(connection: redis.Redis) -> tuple[str, RiskLimits]:
 
 def seen(connection: redis.Redis, raw: str) -> tuple[str, RiskLimits]:
     """Remember `raw` (the stored JSON, "" for none) as the limits now in `connection`'s Redis; it and the limits it holds."""
-    limits = RiskLimits.model_validate_json(raw) if raw else RiskLimits()
+    limits = _parsed(raw)
     with _lock:
         _assumed[connection] = (raw, limits)
     return raw, limits
@@ -158,11 +161,10 @@ def checked(connection: redis.Redis, attempt: Callable[[str, RiskLimits], T]) ->
 
 @dataclass(frozen=True)
 class OrderCost:
-    """What the gate needs of an order: its code, side, whether it is a market type, its volume (None: the worker sizes
-    it) and its limit price in yuan (0 for a market type). Reverse repo (`lending`) is lending, not market risk."""
+    """What the gate needs of an order: its code, whether it is a market type, its volume (None: the worker sizes it)
+    and its limit price in yuan (0 for a market type). Reverse repo (`lending`) is lending, not market risk."""
 
     symbol: str
-    buy: bool
     market: bool
     volume: int | None
     limit_price: float
@@ -188,8 +190,8 @@ def needs_quote(limits: RiskLimits, cost: OrderCost) -> bool:
     return cost.market and cost.volume is not None and not cost.lending and bool(limits.max_order_notional)
 
 
-def check_order(limits: RiskLimits, cost: OrderCost, quote: Quote | None = None, band_pct: float = 0.0) -> float | None:
-    """Refuse an order the limits forbid, saying which limit and why; its notional in yuan when its volume is known.
+def check_order(limits: RiskLimits, cost: OrderCost, quote: Quote | None = None, band_pct: float = 0.0) -> None:
+    """Refuse an order the limits forbid, saying which limit and why (its notional in yuan, priced by `worst_price`).
 
     `band_pct` (MAX_PRICE_DEVIATION_PCT, 0: off): a limit price further than that from the quote's last price is a fat
     finger. Without a quote the band is not checked (logged): the exchange's own price limits still hold.
@@ -201,13 +203,12 @@ def check_order(limits: RiskLimits, cost: OrderCost, quote: Quote | None = None,
     if cost.symbol in limits.blocked_symbols:
         raise RiskRejected(f"{cost.symbol} is on the block list", "symbol")
     if cost.lending:
-        return None
-    notional = None
-    if cost.volume is not None and (limits.max_order_notional or not cost.market):
+        return
+    if cost.volume is not None and limits.max_order_notional:
         price = worst_price(cost, quote)
         notional = round(cost.volume * price, 2)
         priced = "the day's upper limit" if cost.market else "its limit price"
-        if limits.max_order_notional and notional > limits.max_order_notional:
+        if notional > limits.max_order_notional:
             raise RiskRejected(
                 f"order notional {notional:,.2f} yuan ({cost.volume} x {price} yuan, {priced}) exceeds the per-order cap of "
                 f"{limits.max_order_notional:,.2f}",
@@ -215,7 +216,6 @@ def check_order(limits: RiskLimits, cost: OrderCost, quote: Quote | None = None,
             )
     if band_pct and not cost.market and cost.limit_price > 0:
         _check_band(cost, quote, band_pct)
-    return notional
 
 
 def _check_band(cost: OrderCost, quote: Quote | None, band_pct: float) -> None:

@@ -206,9 +206,8 @@ def status(desk: Desk, trading: TradingCalendar, now: datetime, caller: Caller) 
     A caller limited to some accounts sees only the routines that act on those alone: a run's jobs and sums are of
     every account it acts on."""
     found = []
-    every = len(desk.settings.enabled_accounts)
     for routine in routines.current(desk.redis, desk.settings.ROUTINES):
-        if not all(caller.may_reach(index) for index in routine.indexes(every)):
+        if not desk.reaches_routine(caller, routine):
             continue
         today = read(desk.redis, routine.name, now.date().isoformat())
         upcoming = routines.next_fire(routine, trading, now, fired_today=today is not None)

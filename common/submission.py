@@ -58,11 +58,11 @@ from common.symbols import Board, check_volume, instrument, is_on_tick
 from common.verdicts import RUNNING, Verdict, await_verdicts
 from common.waiting import WaitingSlots
 
-WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS
+WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
 REPLAYED_NOTHING_PLACED = (
     "request replayed: this signature was already accepted and its client_order_id has no order to answer with (it was "
     "refused), so nothing was done: send it again with a new signature to place it"
-)  # the longest a caller may hold a job's answer
+)
 Side = Literal["buy", "sell"]
 Payload = OrderPayload | CancelPayload  # what is counted against the rate caps
 SHARED_QUERY_MAX_AGE = 10.0  # seconds: the oldest answer a query may ask to share (Desk.query's max_age)
@@ -83,6 +83,10 @@ class Desk:
             raise UnknownAccount(f"trader_index {index} selects no enabled account ({len(accounts)} enabled)", "trader_index")
         return accounts[index]
 
+    def reachable(self, caller: Caller) -> list[tuple[int, AccountConfig]]:
+        """Every enabled account the caller may use, with its trader_index."""
+        return [(i, a) for i, a in enumerate(self.settings.enabled_accounts) if caller.may_reach(i)]
+
     def target_accounts(self, caller: Caller, trader_index: int | None) -> list[tuple[int, AccountConfig]]:
         """The one account named, or every enabled account the caller may use (fan-out)."""
         if trader_index is not None:
@@ -90,7 +94,7 @@ class Desk:
             return [(trader_index, self.account_at(trader_index))]
         if caller.from_page:  # a page always names its account: a body lost on the way must not become every account
             raise InvalidRequest("trader_index is required: a request from a web page names the account it acts on", "trader_index")
-        found = [(i, a) for i, a in enumerate(self.settings.enabled_accounts) if caller.may_reach(i)]
+        found = self.reachable(caller)
         if not found:
             raise UnknownAccount("no enabled account that this client may use", "trader_index")
         return found
@@ -213,9 +217,8 @@ class Desk:
         limits = risk.change(self.redis, kill_switch=on)
         queued: list[tuple[int, str]] = []
         if on and cancel_open:
-            own = [(i, a) for i, a in enumerate(self.settings.enabled_accounts) if caller.may_reach(i)]
             for side in ("buy", "sell"):
-                cancels = self._side_cancels(caller, own, side, kill_switch=True)
+                cancels = self._side_cancels(caller, self.reachable(caller), side, kill_switch=True)
                 queued += [(p.account_index, self._enqueue(p)) for p in cancels]
         events.append(self.redis, events.KillSwitchEvent(on=on, by=caller.client_id, job_ids=[job_id for _, job_id in queued]))
         return limits, Queued(tuple(queued))
@@ -285,7 +288,6 @@ class Desk:
         """What the risk gate prices of an order at the door: its volume only when given (the worker sizes the rest)."""
         return risk.OrderCost(
             symbol=order.symbol,
-            buy=order.order_type == BUY,
             market=is_market(order.xt_price_type),
             volume=order.volume if order.sizing == "volume" else None,
             limit_price=order.price,
@@ -361,7 +363,7 @@ class Desk:
         if what == "accounts":  # every terminal's worker answers for its own accounts
             asked = [self._query_job(caller, payload, terminal=terminal) for terminal in terminals.terminals(self.settings)]
             found = [a for job_id in asked for a in self._answer(caller, job_id) or []]
-            return sorted((a for a in found if caller.accounts is None or a["index"] in caller.accounts), key=lambda a: a["index"])
+            return sorted((a for a in found if caller.may_reach(a["index"])), key=lambda a: a["index"])
         result = self._answer(caller, self._shared_query(caller, payload, max_age) if max_age else self._query_job(caller, payload))
         if what == "order" and result is None:
             raise OrderNotFound(f"no order {fields.get('order_id')} today on trader_index {trader_index}", "order_id")

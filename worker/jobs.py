@@ -103,7 +103,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
     job = get_current_job()
     if job is not None and job.meta.get("restored"):  # restored from a copy up to a second old: it may have been sent since
-        sent = next((o for o in broker.orders_since(clock.today()) or [] if o.order_remark == tag), None)
+        sent = order_by_tag(broker, tag)
         if sent is not None:
             log.warning("job %s was sent before the embedded run stopped: not sent again", tag)
             return found_result(sent, {**base, "volume": sent.volume, "price": sent.price}).model_dump()
@@ -240,7 +240,7 @@ def _resolve(order: OrderPayload, broker: Broker, rt: runtime.Runtime) -> tuple[
     volume = order.volume
     share = order.position_pct or 0.0  # OrderPayload requires it with position_pct sizing
     buy = order.order_type == BUY
-    sized = risk.OrderCost(inst.code, buy, market, None, 0.0 if market else price, lending=inst.board is Board.REPO)
+    sized = risk.OrderCost(inst.code, market, None, 0.0 if market else price, lending=inst.board is Board.REPO)
     if order.sizing == "position_pct" and buy:
         asset = broker.query_asset()
         volume = pct_buy_volume(inst, asset.total_asset, risk.worst_price(sized, quote), share, asset.cash, fees)
@@ -250,7 +250,7 @@ def _resolve(order: OrderPayload, broker: Broker, rt: runtime.Runtime) -> tuple[
     elif order.sizing == "allin":
         volume = allin_volume(inst, broker.query_asset().cash, risk.worst_price(sized, quote), fees)
     send_price = 0.0 if market and inst.board is not Board.STAR else price
-    cost = risk.OrderCost(inst.code, buy, market, volume, sized.limit_price, sized.lending)
+    cost = risk.OrderCost(inst.code, market, volume, sized.limit_price, sized.lending)
     return inst.code, volume, send_price, cost, quote
 
 
@@ -264,7 +264,7 @@ def _repo_order(order: OrderPayload, broker: Broker, fees: Fees) -> tuple[str, i
     cash = broker.query_asset().cash
     volume = repo_volume(instrument(best.code), cash, order.reserve_amount, fees)
     rate = order.price or best.bid or best.last
-    return best.code, volume, rate, risk.OrderCost(best.code, False, False, volume, rate, lending=True), best
+    return best.code, volume, rate, risk.OrderCost(best.code, False, volume, rate, lending=True), best
 
 
 def _query_order(broker: Broker, order_id: OrderId) -> dict | None:
