@@ -42,6 +42,13 @@ class _Routine(BaseModel):
             raise ValueError(f"routine name {value!r} must be 1-40 lowercase letters, digits, '_' or '-', starting with a letter or digit")
         return value
 
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: TimeOfDay) -> TimeOfDay:
+        if value.tzinfo is not None:
+            raise ValueError("time is a Shanghai time of day, HH:MM, with no time zone or offset (leave out the Z or +08:00)")
+        return value
+
     @field_validator("accounts")
     @classmethod
     def _accounts(cls, value: Accounts) -> Accounts:

@@ -92,6 +92,14 @@ def test_a_change_of_routines_is_a_config_event_naming_who(app, fake_redis):
     assert len(events.read(fake_redis)) == 1  # a refused change records nothing
 
 
+@pytest.mark.parametrize("time", ["14:57Z", "14:57:00+08:00", "06:57:00.5Z"])
+def test_a_routine_time_with_a_zone_or_offset_is_refused_saying_so(app, time):
+    """The fuzzer's find: a time with an offset could not be compared with the session's times (500)."""
+    answer = logged_in(app, "admin").put("/qmt/trade/api/routines", json={"routines": [{"name": "nhg-daily", "kind": "nhg", "time": time}]})
+    assert answer.status_code == 422, answer.get_json()
+    assert "no time zone or offset" in answer.get_data(as_text=True)
+
+
 def test_every_logged_in_page_shares_one_waiting_allowance():
     assert Caller("user:admin", ()).waiting_key == Caller("user:trader", ()).waiting_key == WEB_USERS
     assert Caller("qmt-client", ()).waiting_key == "qmt-client"
