@@ -37,6 +37,7 @@ class OrderEventRecorder:
         self._errors: dict[str, dict] = {}  # job tag -> order error, for waiters
         self._clients: dict[str, str] = {}  # job tag -> client id, oldest first (events name the client)
         self._unsent: dict[str, events.JobEvent] = {}  # job tag -> its "sent" event, until the broker has the order
+        self._tagged: dict[str, int] = {}  # job tag -> order id, for a job whose send went unanswered (wait_for_tag)
         self._telling = threading.Lock()  # held while a "sent" is claimed and written: the order's own events come after it
         self._changed = threading.Condition()
 
@@ -52,6 +53,20 @@ class OrderEventRecorder:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return state
+                self._changed.wait(left)
+
+    def wait_for_tag(self, tag: str, timeout: float) -> tuple[dict | None, dict | None]:
+        """The broker's first word of the order tagged `tag`, waiting up to `timeout` s: (its latest state, its order
+        error), (None, None) when none came. For a send that went unanswered: the order's callbacks carry the tag."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                order_id = self._tagged.get(tag)
+                state = self._latest.get(order_id) if order_id is not None else None
+                error = self._errors.get(tag)
+                left = deadline - time.monotonic()
+                if state is not None or error is not None or left <= 0:
+                    return state, error
                 self._changed.wait(left)
 
     def order_error(self, tag: str) -> dict | None:
@@ -122,6 +137,12 @@ class OrderEventRecorder:
         self._event(events.OrderEvent, **state, **self._owner(order.order_remark), also=self._state_writer(order.order_remark, state))
         with self._changed:
             self._latest[order.order_id] = state
+            while len(self._latest) > CLIENTS_REMEMBERED:  # the orders no job waits for any more (later fills, hand orders)
+                self._latest.pop(next(iter(self._latest)))
+            if JOB_TAG.match(order.order_remark or ""):
+                self._tagged[order.order_remark] = order.order_id
+                while len(self._tagged) > CLIENTS_REMEMBERED:
+                    self._tagged.pop(next(iter(self._tagged)))
             self._changed.notify_all()
 
     def on_stock_trade(self, pushed: Any) -> None:
@@ -140,6 +161,8 @@ class OrderEventRecorder:
         }
         with self._changed:
             self._errors[detail["order_remark"]] = detail
+            while len(self._errors) > CLIENTS_REMEMBERED:
+                self._errors.pop(next(iter(self._errors)))
             self._changed.notify_all()
         self._event(events.OrderErrorEvent, **detail, **self._owner(detail["order_remark"]))
 

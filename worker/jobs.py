@@ -138,11 +138,8 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     metrics.observe(rt.redis, metrics.ORDER_TO_BROKER, max(submitted_at - order.meta.created_at, 0.0))
     try:
         order_id = broker.place_order(symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
-    except BrokerTimeout as error:
-        settled = _settle_unanswered(broker, tag, base, str(error))
-        if settled["outcome"] == "submitted":  # found by its tag: the broker has it after all
-            rt.recorder.tell_sent(tag, settled["order_id"])
-        return settled
+    except BrokerTimeout as error:  # the call may still be running: it has as long again to answer before the tag search
+        return _settle_unanswered(rt, broker, tag, base, str(error), wait=rt.settings.BROKER_CALL_TIMEOUT, submitted_at=submitted_at)
     except BrokerUnavailable as error:
         rt.recorder.forget_sent(tag)
         return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", **base).model_dump()
@@ -152,10 +149,8 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         return OrderResult(outcome="rejected", error=refusal.message, submitted_at=submitted_at, **base).model_dump()
     except Exception as error:  # noqa: BLE001 - any other failure of the send (an xtquant error, a full disk): the order may be live
         log.exception("job %s: the send failed unexpectedly; looking for its order by tag", tag)
-        settled = _settle_unanswered(broker, tag, base, f"the send failed unexpectedly ({error.__class__.__name__}: {error})")
-        if settled["outcome"] == "submitted":
-            rt.recorder.tell_sent(tag, settled["order_id"])
-        return settled
+        reason = f"the send failed unexpectedly ({error.__class__.__name__}: {error})"
+        return _settle_unanswered(rt, broker, tag, base, reason, wait=0.0, submitted_at=submitted_at)
     rt.recorder.tell_sent(tag, order_id)
     try:
         state = rt.recorder.wait_for_order(order_id, ORDER_ACK_WAIT)
@@ -165,9 +160,14 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     except Exception:  # noqa: BLE001 - the broker has the order: a failure to read its first status must not fail the job
         log.exception("job %s: order %s sent; its first status could not be read", tag, order_id)
         state = {}
+    log.info("job %s order %s %s", tag, order_id, status_name(state.get("order_status")))
+    return _answered(order_id, state, base, submitted_at)
+
+
+def _answered(order_id: int, state: dict, base: dict[str, Any], submitted_at: float) -> dict:
+    """The result of an order the broker has, from its first state (status 57: the broker rejected it)."""
     status = state.get("order_status")
     rejected = status == 57
-    log.info("job %s order %s %s", tag, order_id, status_name(status))
     return OrderResult(
         outcome="rejected" if rejected else "submitted",
         order_id=order_id,
@@ -297,14 +297,28 @@ def found_result(found: Order, base: dict[str, Any]) -> OrderResult:
     )
 
 
-def _settle_unanswered(broker: Broker, tag: str, base: dict[str, Any], reason: str) -> dict:
-    """order_stock did not answer (in time, or at all): look for the order by its tag before saying anything."""
-    try:
-        found = order_by_tag(broker, tag)
-    except Exception:  # noqa: BLE001 - the broker cannot be asked now: the outcome stays unknown, never guessed
-        found = None
-    if found is not None:
-        return found_result(found, base).model_dump()
+def _settle_unanswered(rt: runtime.Runtime, broker: Broker, tag: str, base: dict[str, Any], reason: str, *, wait: float, submitted_at: float) -> dict:
+    """order_stock did not answer (in time, or at all): hear the broker's word of the tag for up to `wait` s (a hung call
+    may still place the order; its callbacks carry the tag), then look for the order by its tag. Never guessed: what
+    neither finds is `unknown`, and the order's "sent" stays expected, told if the broker reports it later."""
+    state, refusal = rt.recorder.wait_for_tag(tag, wait)
+    if state is None and refusal is None:
+        try:
+            found = order_by_tag(broker, tag)
+        except Exception:  # noqa: BLE001 - the broker cannot be asked now: the outcome stays unknown, never guessed
+            found = None
+        state = order_view(found) if found is not None else None
+    if state is not None:
+        log.warning("job %s: %s, but the broker has its order %s", tag, reason, state["order_id"])
+        rt.recorder.tell_sent(tag, state["order_id"])
+        rt.recorder.forget(state["order_id"])
+        return _answered(state["order_id"], state, base, submitted_at)
+    if refusal is not None:
+        rt.recorder.forget_sent(tag)
+        log.info("job %s rejected by broker after an unanswered send: %s", tag, refusal["error_msg"])
+        return OrderResult(
+            outcome="rejected", order_id=refusal["order_id"], error=refusal["error_msg"], submitted_at=submitted_at, **base
+        ).model_dump()
     log.error("job %s: %s, and no order carries its tag yet", tag, reason)
     return OrderResult(
         outcome="unknown", error=f"{reason}; no order with tag {tag} found yet: look for order_remark {tag} in QMT before sending it again", **base

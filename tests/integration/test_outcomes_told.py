@@ -28,13 +28,17 @@ ORDER = {"trader_index": 0, "symbol": BROKEN, "volume": 100, "price": 10.9, "ord
 
 
 def _prelude(when: str, what: str) -> str:
-    """Wrap SimTrader.order_stock for BROKEN: `when` before|after the real send, `what` die|raise."""
+    """Wrap SimTrader.order_stock for BROKEN: `when` before|after the real send, `what` die|raise, or hang N seconds
+    (`what` "hang:N") before the real send, which then goes through."""
     return (
-        "import os\n"
+        "import os, time\n"
         "from worker.sim.trader import SimTrader\n"
         "placed = SimTrader.order_stock\n"
         "def broken(self, account, stock_code, *args, **kwargs):\n"
         f"    if stock_code != {BROKEN!r}:\n"
+        "        return placed(self, account, stock_code, *args, **kwargs)\n"
+        f"    if {what!r}.startswith('hang:'):\n"
+        f"        time.sleep(float({what!r}[5:]))\n"
         "        return placed(self, account, stock_code, *args, **kwargs)\n"
         f"    if {when!r} == 'after':\n"
         "        placed(self, account, stock_code, *args, **kwargs)\n"
@@ -141,3 +145,44 @@ def test_a_send_that_raises_before_the_broker_has_it_is_unknown_with_its_tag(rol
     told = [e.get("stage") for e in _events_of(http, job_id) if e["kind"] == "job"]
     assert told == ["accepted", "unknown"], told
     assert json.loads(real_redis.get(f"qmt:order:{job_id}") or "null") is None  # no order state invented
+
+
+CALL_TIMEOUT = 1.0  # BROKER_CALL_TIMEOUT of the hang tests
+
+
+def test_a_send_that_hangs_past_the_call_timeout_but_answers_within_as_long_again_ends_once(roles, http, role_env, real_redis):
+    """The chaos run's find: a send answered after BROKER_CALL_TIMEOUT was told `unknown` and then filled, two ends."""
+    role_env.update(CLOCK_OFFSET_SECONDS=_offset(TUESDAY), BROKER_CALL_TIMEOUT=str(CALL_TIMEOUT))
+    roles.start("api")
+    roles.start("worker", prelude=_prelude("before", f"hang:{CALL_TIMEOUT * 1.6}"))
+    wait_ready(http, roles)
+    job_id = http.post(f"{API}/trade", ORDER).body["job_id"]
+    result = _ended(real_redis, job_id)
+    assert result["outcome"] == "submitted" and result["order_id"] and not result["error"], result
+    assert [o["order_remark"] for o in _orders(real_redis)] == [job_id]
+    assert [e.get("stage") for e in _events_of(http, job_id) if e["kind"] == "job"] == ["accepted", "sent"]
+    assert "did not answer order_stock" in roles.log("worker")
+
+
+def test_a_send_answered_after_the_job_ended_unknown_shows_the_order_the_broker_reported(roles, http, role_env, real_redis):
+    role_env.update(CLOCK_OFFSET_SECONDS=_offset(TUESDAY), BROKER_CALL_TIMEOUT=str(CALL_TIMEOUT))
+    roles.start("api")
+    roles.start("worker", prelude=_prelude("before", f"hang:{CALL_TIMEOUT * 4}"))
+    wait_ready(http, roles)
+    job_id = http.post(f"{API}/trade", ORDER).body["job_id"]
+    result = _ended(real_redis, job_id)
+    assert result["outcome"] == "unknown" and f"look for order_remark {job_id} in QMT" in result["error"], result
+
+    def reported() -> dict | None:
+        view = http.get(f"{API}/jobs/{job_id}").body
+        return view if view["result"]["outcome"] == "submitted" else None
+
+    assert wait_until(reported, 20), http.get(f"{API}/jobs/{job_id}").body
+    view = reported()
+    assert view and view["result"]["order_id"] == view["order"]["order_id"] and view["result"]["error"] is None, view
+    assert "after the job ended" in view["result"]["resolved"], view
+    # the owner hears it too: the unknown, then the order's "sent" with the broker's id, then the order's own state
+    told = _events_of(http, job_id)
+    assert [e.get("stage") for e in told if e["kind"] == "job"] == ["accepted", "unknown", "sent"], told
+    assert [e["order_id"] for e in told if e.get("stage") == "sent"] == [view["result"]["order_id"]]
+    assert [o["order_remark"] for o in _orders(real_redis)] == [job_id]
