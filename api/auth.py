@@ -114,6 +114,7 @@ def _verify_signature(reading: bool) -> Caller:
         source=request.remote_addr or "",
         default_wait=client.default_wait,
         replay_only=replay_only,
+        old_protocol=client.old_protocol,
     )
 
 
@@ -140,12 +141,16 @@ def current_caller(reading: bool = False) -> Caller:
             _same_origin()
             if session.get(PAGE_SESSION) and request.method not in SAFE_METHODS:
                 csrf.check()  # a page's session: its state changes carry the CSRF token (api.csrf)
+            page = bool(session.get(PAGE_SESSION))
             g.caller = Caller(
                 client_id=f"user:{user}",
                 scopes=ROLE_SCOPES[role],
                 accounts=None,
                 source=request.remote_addr or "",
-                from_page=bool(session.get(PAGE_SESSION)),  # a page always names its account (common.submission)
+                from_page=page,  # a page always names its account (common.submission)
+                # a script that logged in as the old server's clients did waits for the verdict; a page polls its jobs
+                default_wait=0.0 if page else current_app.extensions["router"].settings.LOGIN_CLIENT_DEFAULT_WAIT,
+                old_protocol=not page,
             )
         else:
             g.caller = _verify_signature(reading)

@@ -203,9 +203,13 @@ class FanOutAccepted(BaseModel):
 class OrderVerdict(BaseModel):
     """One job's outcome in a waiting answer, in the old server's shape."""
 
-    trader_index: int
+    trader_index: int | None = Field(description="the account; null for a job of no one account (the simulator's day roll)")
+    job_id: str
     status: Literal["success", "failed"] = Field(description="success: the broker accepted the order (reported or filled)")
-    error: str | None = Field(description="failed: the broker's reason, or why it was never sent")
+    outcome: Literal["success", "failed", "not_yet_known"] = Field(
+        description="not_yet_known (status failed, to an old client only): no verdict within the wait; the job may still place the order"
+    )
+    error: str | None = Field(description="failed: the broker's reason, why it was never sent, or that the outcome is not yet known")
     result: dict[str, Any] = Field(
         description="order_id, symbol, side, volume (shares), price (yuan), price_type, order_status "
         "(xtquant code), status (its name), status_msg, traded_volume, traded_price; "
@@ -216,6 +220,7 @@ class OrderVerdict(BaseModel):
 class Waited(BaseModel):
     """200 to `Prefer: wait=N` (or a client's default wait) when every job got the broker's verdict within N s."""
 
+    success: bool = Field(description="true when the broker accepted every order")
     message: str
     results: list[OrderVerdict]
     job_ids: list[str]
@@ -309,8 +314,16 @@ class ReadinessAnswer(BaseModel):
     reasons: list[str]
 
 
-class Queued(RootModel[Accepted | FanOutAccepted]):
-    """202: queued; one job when trader_index was given, else one job per account."""
+class NotYetKnown(Waited):
+    """202 to a client of the old server (QMT_CLIENT_*, OUTER_CLIENT_*, a script logged in by /login) whose wait ended
+    before every verdict: the old failure shape, saying the outcome is not yet known, with the job ids."""
+
+    success: Literal[False] = False
+    error: str
+
+
+class Queued(RootModel[Accepted | FanOutAccepted | NotYetKnown]):
+    """202: queued; one job when trader_index was given, else one job per account (an old client: NotYetKnown)."""
 
 
 class TradeBody(RootModel[TradeRequest | PctTradeRequest]):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import router
 from api.auth import current_caller, request_body
 from api.openapi import documented
-from api.schemas import Accepted, Waited
+from api.schemas import Queued, Waited
 from api.trade_api import accepted
 
 bp = Blueprint("sim_api", __name__, url_prefix="/qmt/trade/api/sim")
@@ -28,7 +28,7 @@ class NextDay(BaseModel):
 @documented(
     "Simulator only (admin): move to the next trading day — T+1 released, repo repaid, open orders end",
     body=NextDay,
-    answers={200: Waited, 202: Accepted},
+    answers={200: Waited, 202: Queued},
     errors=(400, 401, 403, 404, 422, 503),
 )
 def next_day():

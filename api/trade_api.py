@@ -133,6 +133,7 @@ def sell():
 
 
 @bp.post("/outer/trade/<any(buy, sell):side>")
+@bp.post("/outer/trade/batch/<any(buy, sell):side>")  # the old server's batch route (its qmt_trader_client.py): every account
 @documented(
     "Buy or sell by position_pct (buy: of total asset; sell: of the sellable holding) or order_num shares",
     body=OuterTradeRequest,
@@ -189,7 +190,7 @@ def nhg():
 
 
 @bp.post("/cancel_order")
-@documented("Cancel one order", body=OrderLookup, answers={200: Waited, 202: Accepted}, errors=ORDER_ERRORS)
+@documented("Cancel one order", body=OrderLookup, answers={200: Waited, 202: Queued}, errors=ORDER_ERRORS)
 def cancel_order():
     lookup = OrderLookup.model_validate(request_body())
     queued = router().desk.cancel_order(current_caller(), lookup.trader_index, lookup.order_id, idempotency=idempotency.of_request())

@@ -16,6 +16,7 @@ from flask import Flask, Response, jsonify, request
 from common.callers import Caller, Queued
 from common.exceptions import InvalidRequest, RouterError
 from common.submission import WAIT_MAX_SECONDS, Desk
+from common.verdicts import Verdict
 
 HEADER = "Prefer"
 log = logging.getLogger("web")
@@ -52,28 +53,47 @@ def register(app: Flask) -> None:
 
 
 def waited_answer(desk: Desk, caller: Caller, queued: Queued, wait: float, **old_fields: object) -> Response | None:
-    """The old server's synchronous answer when every verdict comes within `wait` seconds; else None.
+    """The old server's synchronous answer when every verdict comes within `wait` seconds; else None (the 202), except
+    to a client of the old server (`Caller.old_protocol`), which gets the old failure shape saying the outcome is not
+    yet known, with the job ids: it cannot poll, and would read a 202 as success.
 
     `old_fields` are the extra keys the old server put on this route's answer (operation, reserve_amount, ...).
-    The jobs are queued already: a Redis failure while waiting is None (the 202 with the job ids), never an error,
-    so a client never retries an order that was placed.
+    The jobs are queued already: a Redis failure while waiting is never an error answer, so a client never retries an
+    order that was placed.
     """
     try:
-        verdicts = desk.verdicts(caller, queued, wait)
+        known, missing = desk.verdicts_within(caller, queued, wait)
     except (RouterError, redis.RedisError) as failure:
-        log.warning("waiting for the verdict on %s failed (%s); answered 202", ",".join(queued.job_ids), failure.__class__.__name__)
+        log.warning("waiting for the verdict on %s failed (%s)", ",".join(queued.job_ids), failure.__class__.__name__)
+        known, missing = [None] * len(queued.jobs), f"Redis did not answer while the verdict was awaited ({failure.__class__.__name__})"
+    if missing and not caller.old_protocol:
         return None
-    if verdicts is None:
-        return None
-    succeeded = sum(1 for v in verdicts if v.succeeded)
-    body = {
-        "message": f"{succeeded} of {len(verdicts)} accepted by the broker",
-        "results": [
-            {"trader_index": v.trader_index, "result": v.result, "status": "success" if v.succeeded else "failed", "error": v.error} for v in verdicts
-        ],
-        "job_ids": queued.job_ids,
-        **old_fields,
-    }
+    results = [_result(index, job_id, verdict, missing) for (index, job_id), verdict in zip(queued.jobs, known, strict=True)]
+    succeeded = sum(1 for verdict in known if verdict is not None and verdict.succeeded)
+    body: dict[str, object] = {"success": not missing and succeeded == len(known), "job_ids": queued.job_ids}
+    if missing:
+        pending = [job_id for (_, job_id), verdict in zip(queued.jobs, known, strict=True) if verdict is None]
+        body["error"] = NOT_YET_KNOWN.format(why=missing, ids=", ".join(pending))
+        body["message"] = f"outcome not yet known for {len(pending)} of {len(known)}"
+    else:
+        body["message"] = f"{succeeded} of {len(known)} accepted by the broker"
+    body.update(results=results, **old_fields)
     response = jsonify(body)
-    response.headers["Preference-Applied"] = f"wait={wait:g}"
+    response.status_code = 202 if missing else 200
+    response.headers["Preference-Applied"] = "respond-async" if missing else f"wait={wait:g}"
     return response
+
+
+NOT_YET_KNOWN = (
+    "outcome not yet known: {why}. The order is queued as job {ids} and may still be placed: look it up with "
+    "GET /qmt/trade/api/jobs/<job_id> (or in QMT) before sending it again"
+)
+
+
+def _result(trader_index: int | None, job_id: str, verdict: Verdict | None, missing: str) -> dict[str, object]:
+    """One job's entry in the old answer's `results`: its verdict, or a failure saying it is not yet known."""
+    if verdict is None:
+        error = NOT_YET_KNOWN.format(why=missing, ids=job_id)
+        return {"trader_index": trader_index, "job_id": job_id, "status": "failed", "outcome": "not_yet_known", "error": error, "result": {}}
+    status = "success" if verdict.succeeded else "failed"
+    return {"trader_index": trader_index, "job_id": job_id, "status": status, "outcome": status, "error": verdict.error, "result": verdict.result}

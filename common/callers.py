@@ -27,6 +27,7 @@ class Caller:
     default_wait: float = 0.0  # seconds its order answers wait for the broker's verdict unless it asks otherwise
     from_page: bool = False  # a web page's session: a left-out trader_index never fans out to every account
     replay_only: bool = False  # a replayed signature with its client_order_id: it may hear of that key's jobs, never place any
+    old_protocol: bool = False  # a client of the old server: an order answer whose verdict is not in is a failure, never a 202
 
     def may_reach(self, index: int) -> bool:
         """May this caller act on (or see) the account at trader_index `index`?"""

@@ -103,6 +103,7 @@ class ApiClient(BaseModel):
     scopes: tuple[str, ...] = SCOPES
     accounts: tuple[int, ...] | None = None  # None: every enabled account
     default_wait: float = Field(default=0.0, ge=0, le=30)  # seconds an order answer waits for the broker's verdict; 0: 202 at once
+    old_protocol: bool = False  # answers as the old server did: a verdict not in by the wait is a failure saying "not yet known"
 
     def may(self, scope: str) -> bool:
         return scope in self.scopes
@@ -165,8 +166,10 @@ class Settings(BaseSettings):
     QMT_CLIENT_SECRET: str = Field(default="", repr=False)
     OUTER_CLIENT_ACCOUNT: str = ""
     OUTER_CLIENT_SECRET: str = Field(default="", repr=False)
-    QMT_CLIENT_DEFAULT_WAIT: float = Field(default=0.0, ge=0, le=30)  # seconds; old SDKs cannot poll a job
-    OUTER_CLIENT_DEFAULT_WAIT: float = Field(default=0.0, ge=0, le=30)
+    # seconds an old client's order answer waits for the broker's verdict: the old SDKs cannot poll a job; 0: 202 at once
+    QMT_CLIENT_DEFAULT_WAIT: float = Field(default=10.0, ge=0, le=30)
+    OUTER_CLIENT_DEFAULT_WAIT: float = Field(default=10.0, ge=0, le=30)
+    LOGIN_CLIENT_DEFAULT_WAIT: float = Field(default=10.0, ge=0, le=30)  # the same for a script logged in by /login (not a page)
     API_CLIENTS: Annotated[list[ApiClient], NoDecode] = Field(default_factory=list, repr=False)
 
     # Accounts
@@ -309,7 +312,7 @@ class Settings(BaseSettings):
         )
         for client_id, secret, wait in legacy:
             if client_id and secret:  # the old server's clients trade, cancel and query; admin is for logins and API_CLIENTS
-                found[client_id] = ApiClient(client_id=client_id, secret=secret, scopes=TRADING_SCOPES, default_wait=wait)
+                found[client_id] = ApiClient(client_id=client_id, secret=secret, scopes=TRADING_SCOPES, default_wait=wait, old_protocol=True)
         for client in self.API_CLIENTS:
             found[client.client_id] = client
         return found

@@ -55,7 +55,7 @@ from common.quotes import Quote
 from common.risk import RiskLimits
 from common.settings import AccountConfig, Settings
 from common.symbols import Board, check_volume, instrument, is_on_tick
-from common.verdicts import RUNNING, Verdict, await_verdicts
+from common.verdicts import RUNNING, Verdict, await_verdicts, verdicts_now
 from common.waiting import WaitingSlots
 
 WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
@@ -442,12 +442,22 @@ class Desk:
             return jobqueue.wait(self.redis, job_id, wait) if granted else job
 
     def verdicts(self, caller: Caller, queued: Queued, seconds: float) -> list[Verdict] | None:
-        """The broker's verdict on every job of `queued` once all are definite within `seconds` (≤ 30); None when time runs out.
+        """The broker's verdict on every job of `queued` once all are definite within `seconds` (≤ 30); None when time runs out."""
+        known, missing = self.verdicts_within(caller, queued, seconds)
+        return None if missing else [verdict for verdict in known if verdict is not None]
 
-        The wait takes a waiting slot (common.waiting); with none left, None at once (the caller answers 202).
-        """
+    def verdicts_within(self, caller: Caller, queued: Queued, seconds: float) -> tuple[list[Verdict | None], str]:
+        """Each job's verdict after waiting up to `seconds` (≤ 30) for them all (None: not yet definite), and why not all
+        came ("" when they did): the wait ran out, or no waiting slot (common.waiting) was free, which answers at once."""
         with self.waiting.slot(caller.waiting_key) as granted:
-            return await_verdicts(self.redis, queued.jobs, seconds) if granted else None
+            if granted:
+                found = await_verdicts(self.redis, queued.jobs, seconds)
+                if found is not None:
+                    return list(found), ""
+                why = f"the broker's verdict did not come within {seconds:g} s"
+            else:
+                why = "too many answers are waiting right now (WAIT_SLOTS), so this one did not wait"
+        return verdicts_now(self.redis, queued.jobs), why
 
     def events(self, caller: Caller, after: str, limit: int, wait: float, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, Event]], str]:
         """Events after the cursor `after` that the caller may see (of `kinds`, or all), and the cursor to resume from.

@@ -16,6 +16,7 @@ from typing import Any
 import redis
 
 from common import jobqueue
+from common.exceptions import JobNotFound
 from common.orders import ORDER_UNKNOWN, ORDER_UNREPORTED, ORDER_WAIT_REPORTING
 from common.payloads import JobView
 
@@ -64,6 +65,17 @@ def verdict_of(trader_index: int | None, job: JobView) -> Verdict | None:
     if job.kind == "order" and undecided:
         return None
     return Verdict(trader_index, job.job_id, True, None, shown)
+
+
+def verdicts_now(connection: redis.Redis, jobs: tuple[tuple[int | None, str], ...]) -> list[Verdict | None]:
+    """Each job's verdict as it stands now, None while not yet definite (or the job is gone); no waiting."""
+    found: list[Verdict | None] = []
+    for trader_index, job_id in jobs:
+        try:
+            found.append(verdict_of(trader_index, jobqueue.view(connection, job_id)))
+        except JobNotFound:
+            found.append(None)
+    return found
 
 
 def await_verdicts(connection: redis.Redis, jobs: tuple[tuple[int | None, str], ...], seconds: float) -> list[Verdict] | None:

@@ -44,6 +44,9 @@ def make_settings(**overrides: Any) -> Settings:
         "FLASK_SECRET_KEY": "test-flask-secret",
         "QMT_CLIENT_ACCOUNT": CLIENT_ID,
         "QMT_CLIENT_SECRET": CLIENT_SECRET,
+        # this suite's client polls its jobs: answered 202 at once (tests/integration/test_old_sdks.py has the default wait)
+        "QMT_CLIENT_DEFAULT_WAIT": 0,
+        "LOGIN_CLIENT_DEFAULT_WAIT": 0,
         "TRADER_CONFIGS": ACCOUNTS,
         "REDIS_URL": "",
         "BROKER": "sim",

@@ -149,9 +149,9 @@ def test_openapi_documents_every_api_route_with_its_models(client, app):
         if r.endpoint not in not_api and r.endpoint != "metrics.scrape" and not r.endpoint.startswith("pages.")  # /metrics is Prometheus' text
     }
     documented = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
-    # 23 of the API (with /trades/<i>, GET /jobs and GET /risk/kill_switch), 3 of the routines, /events, the simulator's
-    # next_day (BROKER=sim only), /healthz and /readyz
-    assert len(documented) == len(routes) == 30
+    # 24 of the API (with /trades/<i>, GET /jobs, GET /risk/kill_switch and the old batch route), 3 of the routines,
+    # /events, the simulator's next_day (BROKER=sim only), /healthz and /readyz
+    assert len(documented) == len(routes) == 31
     assert "/qmt/trade/api/sim/next_day" in document["paths"]
     real = create_app(make_settings(BROKER="qmt"), app.extensions["router"].redis).test_client()
     assert "/qmt/trade/api/sim/next_day" not in real.get("/openapi.json").get_json()["paths"]

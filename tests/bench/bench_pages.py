@@ -201,6 +201,7 @@ def main() -> int:
             "LOG_LEVEL": "WARNING",
             "QMT_CLIENT_ACCOUNT": CLIENT_ID,
             "QMT_CLIENT_SECRET": CLIENT_SECRET,
+            "QMT_CLIENT_DEFAULT_WAIT": "0",  # the bench's orders are load for the pages, answered at once
             "TRADER_CONFIGS": json.dumps(ACCOUNTS),
             "VAR_DIR": f"{workdir}/var",
             "SIM_PRICES_FILE": sim_prices_file(workdir),

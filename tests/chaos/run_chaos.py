@@ -179,27 +179,40 @@ def _check(stack: Stack, record: Record, http: SignedHttpClient) -> tuple[list[s
     doubled = [t for t, n in tags.items() if n > 1]
     if doubled:
         problems.append(f"{len(doubled)} order(s) at the broker twice: {doubled[:5]}")
-    told: dict[str, list[str]] = {}
+    # what the owner heard of each job's end: the job's own closing stage, and the order's final state at the broker
+    closed: dict[str, list[str]] = {}
+    final: dict[str, list[str]] = {}
     cursor = "0-0"
     while True:
         page = http.get(f"{API}/events", query=f"after={cursor}&limit=1000").body
         for event in page.get("events", []):
             if event.get("job_id") in views:
                 if event["kind"] == "job" and event.get("stage") in ENDS:
-                    told.setdefault(event["job_id"], []).append(event["stage"])
+                    closed.setdefault(event["job_id"], []).append(event["stage"])
                 elif event["kind"] == "order" and event.get("status") in FINAL_STATUSES:
-                    told.setdefault(event["job_id"], []).append(event["status"])
+                    final.setdefault(event["job_id"], []).append(event["status"])
         if not page.get("events"):
             break
         cursor = page["next"]
-    twice = [j for j, ends in told.items() if len(set(ends)) > 1 or (ends and ends[0] in ENDS and len(ends) > 1)]
+    told = {j: closed.get(j, []) + final.get(j, []) for j in set(closed) | set(final)}
+
+    def twice_told(job_id: str) -> bool:
+        """A closing stage or a final state told twice, or two that disagree (unknown, then filled). A rejection is told
+        as the job's stage and as the order's state: one end in two events, which DingTalk tells once (job, state)."""
+        stages, states = closed.get(job_id, []), final.get(job_id, [])
+        return len(stages) > 1 or len(states) > 1 or bool(stages and states and set(stages) != set(states))
+
+    twice = [j for j in told if twice_told(j)]
     if twice:
         problems.append(f"{len(twice)} job(s) whose end was told more than once, e.g. {[(j, told[j]) for j in twice[:3]]}")
     intake = sorted(o["took"] for o in record.orders if o["redis_up"] and o["status"] == 202)
     health = sorted(took for _, took in record.health)
+    began = record.orders[0]["at"] if record.orders else 0.0
     figures = {
         "p99 intake s": _p99(intake),
         "p99 health s": _p99(health),
+        "slowest health (s into the run, s)": [(round(at - began), round(took, 2)) for at, took in sorted(record.health, key=lambda h: -h[1])[:10]],
+        "faults (s into the run)": [(round(at - began), fault) for at, fault in record.faults],
         "max intake s": max(intake, default=0),
         "max health s": max(health, default=0),
     }
@@ -279,6 +292,13 @@ def main(argv: list[str]) -> int:
     if not wait_until(lambda: _ready(http), 60, 0.5):
         stack.stop()
         raise SystemExit(f"chaos: the router did not become ready; logs in {folder}")
+    # the load's own limits: the default caps (20 actions a second, 5,000 a day per account) are a trader's, not this load's
+    admin = SignedHttpClient(stack.base_url, client_id=ADMIN["client_id"], secret=ADMIN["secret"])
+    per_day = int(args.rate * minutes * 60) + 1_000
+    answer = admin.request("PUT", f"{API}/risk", {"max_actions_per_second": 200, "max_actions_per_day": per_day})
+    if answer.status != 200:
+        stack.stop()
+        raise SystemExit(f"chaos: the admin could not set the load's limits: {answer.status} {answer.body}")
     began = time.monotonic()
     until = began + minutes * 60
     threads = [threading.Thread(target=_sender, args=(stack, record, args.rate, until, n), daemon=True) for n in range(SENDERS)]

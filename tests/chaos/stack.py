@@ -74,6 +74,7 @@ class Stack:
             "TRADER_CONFIGS": json.dumps(ACCOUNTS),
             "VAR_DIR": str(folder / "var"),
             "SIM_PRICES_FILE": sim_prices_file(folder),
+            "SIM_STARTING_CASH": "1000000000",  # 12,000 orders of 1,000 yuan fill: none is rejected for want of cash
             "CLOCK_OFFSET_SECONDS": str(clock_offset),
             "WORKER_LEASE_SECONDS": str(lease_seconds),
             "BROKER_CALL_TIMEOUT": str(call_timeout),

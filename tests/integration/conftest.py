@@ -72,6 +72,8 @@ def role_env(redis_url, real_redis, tmp_path):
         "FLASK_SECRET_KEY": "integration-secret",
         "QMT_CLIENT_ACCOUNT": CLIENT_ID,
         "QMT_CLIENT_SECRET": CLIENT_SECRET,
+        "QMT_CLIENT_DEFAULT_WAIT": "0",  # this suite's client polls its jobs (test_old_sdks.py has the default wait)
+        "LOGIN_CLIENT_DEFAULT_WAIT": "0",
         "TRADER_CONFIGS": str(ACCOUNTS),  # the old server's Python-literal form
         "VAR_DIR": str(tmp_path / "var"),
         "SIM_PRICES_FILE": sim_prices_file(tmp_path),
