@@ -133,7 +133,7 @@ def sell():
 
 
 @bp.post("/outer/trade/<any(buy, sell):side>")
-@bp.post("/outer/trade/batch/<any(buy, sell):side>")  # the old server's batch route (its qmt_trader_client.py): every account
+@bp.post("/outer/trade/batch/<any(buy, sell):side>")  # the old server's batch route, which its SDK script calls: every account
 @documented(
     "Buy or sell by position_pct (buy: of total asset; sell: of the sellable holding) or order_num shares",
     body=OuterTradeRequest,

@@ -64,14 +64,18 @@ def settle_order(
     entry; for the worker finishing a job and for recovery settling one a dead worker left alike.
 
     A submitted order's later story is the broker's (its order and trade events). `found`: recovery found the order at
-    the broker by its tag, so its state now is stored for GET /jobs/<id> (kept `job_ttl` seconds) and told as an event.
+    the broker by its tag, so its state now is stored for GET /jobs/<id> (kept `job_ttl` seconds) and told as an event,
+    unless the broker's callbacks told that state already (the job ended, but Redis lost its result).
     """
     if result["outcome"] != "submitted":
         events.append(connection, _job_event(order, tag, result["outcome"], result.get("error") or ""), batch)
     elif found is not None:
         state = order_view(found)
+        raw: Any = connection.get(keys.order_state(tag))
+        told = json.loads(raw) if raw else {}
         connection.set(keys.order_state(tag), json.dumps(state, ensure_ascii=False), ex=job_ttl or None)
-        events.append(connection, events.OrderEvent(**state, job_id=tag, client_id=order.meta.client_id), batch)
+        if (told.get("order_status"), told.get("traded_volume")) != (state["order_status"], state["traded_volume"]):
+            events.append(connection, events.OrderEvent(**state, job_id=tag, client_id=order.meta.client_id), batch)
     audit.record(
         connection,
         "order.outcome",

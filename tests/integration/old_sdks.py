@@ -66,9 +66,11 @@ class OrderHelper:
         self.base_url, self.client_id, self.secret = base_url, client_id, secret
         self.trader_index, self.strategy_name = trader_index, strategy_name
         self.last_status = 0
+        self.last_timestamp = ""  # the X-Timestamp of the last request: two in one second sign alike
 
     def _post(self, path: str, data: dict) -> Any:
         headers = _headers(self.client_id, self.secret, "POST", path, _canonical(data))
+        self.last_timestamp = headers["X-Timestamp"]
         answer = requests.post(self.base_url + path, headers=headers, json=data, timeout=60)
         self.last_status = answer.status_code
         return answer.json()
@@ -97,6 +99,10 @@ class OrderHelper:
 
     def get_positions(self) -> Any:
         return self._get(f"/qmt/trade/api/positions/{self.trader_index}").get("positions")
+
+    @property
+    def hold_positions(self) -> Any:
+        return [p for p in self.get_positions() if p.get("volume", 0) > 0 and not p.get("symbol").startswith(("13", "20"))]
 
     @property
     def cash(self) -> Any:

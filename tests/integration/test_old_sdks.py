@@ -19,12 +19,69 @@ pytestmark = pytest.mark.integration
 OUTER = ("outer_client_002", "outer-client-secret-for-tests")
 
 
+# The old server's .env, as its .env.example lays it out (Chinese comments, LOG_DIR, a quoted multi-line TRADER_CONFIGS
+# with account_type and account_name), filled in as a user would: pasted as is into the router's folder.
+OLD_DOTENV = f"""# QMT交易系统环境变量配置示例
+# Flask应用配置
+FLASK_SECRET_KEY=8c1f0a5e2b7d4c6f9a3e1b5d7c9f2a4e
+FLASK_DEBUG=true
+FLASK_HOST=0.0.0.0
+FLASK_PORT=9091
+
+# 日志配置
+LOG_LEVEL=INFO
+LOG_DIR=logs
+
+# 用户认证配置
+ADMIN_PASSWORD=old-admin-password-1
+TRADER_PASSWORD=trader-pass-for-tests
+
+# API配置
+API_SIGNATURE_TIMEOUT=300
+QMT_CLIENT_ACCOUNT={CLIENT_ID}
+QMT_CLIENT_SECRET={CLIENT_SECRET}
+OUTER_CLIENT_ACCOUNT={OUTER[0]}
+OUTER_CLIENT_SECRET={OUTER[1]}
+
+# 交易账号配置
+TRADER_CONFIGS="[
+  {{
+    'account_id': 'SIM000001',
+    'account_type': 1001,
+    'account_name': '账户1',
+    'qmt_path': 'C:/迅投极速策略交易系统交易终端 华鑫证券QMT实盘/userdata_mini',
+    'enabled': True
+  }},
+  {{
+    'account_id': 'SIM000002',
+    'account_type': 1001,
+    'account_name': '账户2',
+    'qmt_path': 'D:/迅投极速策略交易系统交易终端 大同证券QMT实盘/userdata_mini',
+    'enabled': True
+  }}
+]"
+
+# 钉钉
+DINGTALK_ACCESS_TOKEN=
+DINGTALK_SECRET=
+DINGTALK_KEYWORD=
+"""
+
+
 @pytest.fixture
-def old_env(role_env):
-    """The old server's clients with the shipped default waits (the suite's own client answers 202 at once)."""
-    for key in ("QMT_CLIENT_DEFAULT_WAIT", "LOGIN_CLIENT_DEFAULT_WAIT"):
+def old_env(role_env, tmp_path):
+    """The old server's .env pasted as is, with the shipped default waits (the suite's own client answers 202 at once);
+    the environment keeps only where this test's Redis and port are (the environment wins over .env)."""
+    (tmp_path / ".env").write_text(OLD_DOTENV, encoding="utf-8")
+    for key in (
+        "QMT_CLIENT_ACCOUNT",
+        "QMT_CLIENT_SECRET",
+        "QMT_CLIENT_DEFAULT_WAIT",
+        "LOGIN_CLIENT_DEFAULT_WAIT",
+        "TRADER_CONFIGS",
+        "FLASK_SECRET_KEY",
+    ):
         role_env.pop(key)
-    role_env.update(OUTER_CLIENT_ACCOUNT=OUTER[0], OUTER_CLIENT_SECRET=OUTER[1])
     return role_env
 
 
@@ -61,9 +118,31 @@ def test_an_order_helper_hears_the_brokers_verdict_in_the_old_shape(running, htt
     cancelled = helper.cancel_all_orders_buy()
     assert cancelled["success"] is True and cancelled["results"][0]["result"]["cancelled"], cancelled
 
-    lent = helper.nhg()
+    again = helper.call_trade("000001.SZ", 10.6, 0.01, "buy")  # another body: the same one in a second is a replay
+    assert again["results"][0]["status"] == "success", again
+    assert helper.cancel_order(again["results"][0]["result"]["order_id"])["results"][0]["status"] == "success"
+    assert helper.cancel_all_orders_sale()["success"] is True  # none open: nothing to cancel is no failure
+
+    allin = helper.trade_allin("510300.SH", 4.0)
+    assert allin["success"] is True and allin["results"][0]["result"]["volume"] > 0, allin
+    assert wait_until(lambda: {"600000.SH", "510300.SH"} <= {p["symbol"] for p in helper.hold_positions}, 10), helper.get_positions()
+    lent = OrderHelper(http.base_url, *OUTER, trader_index=1).nhg()  # account 1's idle cash: account 0's went all in
     assert lent["success"] is True and lent["results"][0]["result"]["symbol"] in ("131810.SZ", "204001.SH"), lent
-    assert wait_until(lambda: any(p["volume"] > 0 for p in helper.get_positions()), 10), helper.get_positions()
+
+
+def test_two_identical_signals_in_one_second_say_the_second_was_a_repeat_in_the_old_error_shape(running, http):
+    helper = OrderHelper(http.base_url, *OUTER, trader_index=0)
+    for _ in range(5):  # the two must fall in one second: the signature covers the whole-second timestamp
+        first = helper.call_trade("600000.SH", 9.6, 0.001, "buy")
+        stamp = helper.last_timestamp
+        second = helper.call_trade("600000.SH", 9.6, 0.001, "buy")
+        if helper.last_timestamp == stamp:
+            break
+    else:
+        pytest.fail("no two requests fell in one second in five tries")
+    assert first["success"] is True, first
+    assert helper.last_status == 401 and second["success"] is False, second
+    assert "already received" in second["error"] and "not an authentication failure" in second["error"], second
 
 
 def test_the_batch_script_trades_every_account_and_says_which_failed(running, http):
@@ -102,7 +181,6 @@ def test_a_verdict_the_wait_did_not_see_is_not_yet_known_with_the_job_id_never_s
 
 def test_a_script_logged_in_by_the_login_route_waits_for_the_verdict(roles, http, old_env):
     """The old server's /trade, /buy, /sell were for logged-in users; a script that logs in as they did waits too."""
-    old_env["TRADER_PASSWORD"] = "trader-pass-for-tests"
     roles.start("api")
     roles.start("worker")
     wait_ready(http, roles)

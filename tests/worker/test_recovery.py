@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from rq.serializers import JSONSerializer
 
-from common import jobqueue, keys
+from common import events, jobqueue, keys
 from common.payloads import QueryPayload
 from tests.support import make_settings, order_payload, sim_prices_file
+from worker.callbacks import OrderEventRecorder
 from worker.runner import RouterWorker, serve
 from worker.sim import SimTrader
 from worker.xtquant_sdk import xttype
@@ -50,6 +51,22 @@ def test_an_order_that_reached_the_broker_is_recorded_submitted_not_resent(setti
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "finished" and view.result["outcome"] == "submitted" and view.result["order_id"] > 0
     assert [o["order_remark"] for o in orders(settings, fake_redis)] == [job_id]  # exactly once at the broker
+
+
+def test_recovery_never_tells_again_a_state_the_brokers_callbacks_told(settings, fake_redis):
+    """The chaos run's find: Redis went down between a job's send and the write of its result; recovery settled the job
+    and told the order's state (filled) although the order's own callback had told it: filled, twice."""
+    job_id = crash(settings, fake_redis, reached_broker=True)
+    trader = SimTrader(settings.SIM_DATA_DIR, 2, prices_file=settings.SIM_PRICES_FILE)
+    trader.start()
+    trader.connect()
+    [placed] = trader.query_stock_orders(xttype.StockAccount("SIM000001"), False)
+    trader.stop()
+    OrderEventRecorder(fake_redis, settings.JOB_TTL).on_stock_order(placed)  # what the worker's callback told before Redis went
+    serve(settings, fake_redis, burst=True)
+    assert jobqueue.view(fake_redis, job_id).result["outcome"] == "submitted"
+    told = [e for _, e in events.read(fake_redis) if e.kind == "order" and getattr(e, "job_id", "") == job_id]
+    assert [e.order_status for e in told] == [placed.order_status], told
 
 
 def test_an_order_that_never_reached_the_broker_is_recorded_not_submitted(settings, fake_redis):
