@@ -24,27 +24,41 @@ MAX_PENDING = 1_000  # entries per connection; a few minutes of a busy day's aud
 MAX_FLUSHED_PER_WRITE = 100  # a write after an outage carries at most this many old entries, so no one answer waits long
 
 Entry = tuple[str, dict[Any, Any], int]  # stream, fields, maxlen
+Kept = tuple[str, dict[Any, Any], int, Callable[[Any], None] | None]  # an entry waiting for Redis, with the commands sent beside it
 _lock = threading.Lock()
-_pending: WeakKeyDictionary[Any, deque[Entry]] = WeakKeyDictionary()
+_pending: WeakKeyDictionary[Any, deque[Kept]] = WeakKeyDictionary()
 
 
 def xadd(connection: redis.Redis, stream: str, fields: dict[Any, Any], maxlen: int, also: Callable[[Any], None] | None = None) -> str | None:
     """Append `fields` to `stream` after any entries still waiting for this Redis; the new entry's id, or None when it waits too.
 
-    `also` adds the caller's own commands to the same round trip, before the entry (a pipeline, not a transaction);
-    one of them that Redis refuses is logged, and one lost with the connection is not written again.
+    `also` adds the caller's own commands to the same round trip, before the entry (a pipeline, not a transaction), and
+    waits with the entry when Redis refuses it: an order's state is written with the event that tells it, never apart.
     """
     with _lock:
         waiting = _pending.get(connection)
         earlier = [waiting.popleft() for _ in range(min(len(waiting), MAX_FLUSHED_PER_WRITE))] if waiting else []
-    if also is not None and earlier:  # older entries go first and may fail: the caller's commands do not wait on them
-        run(connection, also)
-        also = None
-    entries = [*earlier, (stream, fields, maxlen)]
-    for written, (name, values, cap) in enumerate(entries):
+    return _write(connection, [*earlier, (stream, fields, maxlen, also)])
+
+
+def flush(connection: redis.Redis) -> None:
+    """Write every entry still waiting for this Redis (those Redis refuses wait again): before reading what they write."""
+    with _lock:
+        waiting = _pending.get(connection)
+        earlier = list(waiting) if waiting else []
+        if waiting:
+            waiting.clear()
+    if earlier:
+        _write(connection, earlier)
+
+
+def _write(connection: redis.Redis, entries: list[Kept]) -> str | None:
+    """Write `entries` in order; at the first Redis refuses, it and the rest are kept. The last one's id, or None."""
+    entry_id: Any = None
+    for written, (name, values, cap, also) in enumerate(entries):
         try:
-            if also is not None and written == len(entries) - 1:
-                entry_id: Any = _with_also(connection, also, name, values, cap)
+            if also is not None:
+                entry_id = _with_also(connection, also, name, values, cap)
             else:
                 entry_id = connection.xadd(name, values, maxlen=cap, approximate=True)
         except redis.RedisError as failure:
@@ -77,7 +91,7 @@ def _with_also(connection: redis.Redis, also: Callable[[Any], None], stream: str
     return entry_id
 
 
-def _keep(connection: redis.Redis, entries: list[Entry]) -> None:
+def _keep(connection: redis.Redis, entries: list[Kept]) -> None:
     with _lock:
         waiting = _pending.setdefault(connection, deque())
         waiting.extendleft(reversed(entries))  # before any that other threads kept meanwhile: the older go first

@@ -15,7 +15,7 @@ from typing import Any, cast
 import redis
 from rq import get_current_job
 
-from common import audit, clock, events, keys, metrics, quotes, risk
+from common import audit, clock, events, keys, metrics, quotes, risk, stream_backlog
 from common.exceptions import (
     BrokerTimeout,
     BrokerUnavailable,
@@ -71,6 +71,7 @@ def settle_order(
         events.append(connection, _job_event(order, tag, result["outcome"], result.get("error") or ""), batch)
     elif found is not None:
         state = order_view(found)
+        stream_backlog.flush(connection)  # a callback's event still waiting for Redis writes its state with it, first
         raw: Any = connection.get(keys.order_state(tag))
         told = json.loads(raw) if raw else {}
         connection.set(keys.order_state(tag), json.dumps(state, ensure_ascii=False), ex=job_ttl or None)

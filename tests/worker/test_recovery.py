@@ -69,6 +69,23 @@ def test_recovery_never_tells_again_a_state_the_brokers_callbacks_told(settings,
     assert [e.order_status for e in told] == [placed.order_status], told
 
 
+def test_recovery_never_tells_again_a_state_whose_event_was_still_waiting_for_redis(settings, fake_redis):
+    """The next chaos run's find: Redis refused the callback's event (kept to write later) and the state written beside
+    it; recovery saw no state told and told it, then the kept event was written too: filled, twice."""
+    job_id = crash(settings, fake_redis, reached_broker=True)
+    trader = SimTrader(settings.SIM_DATA_DIR, 2, prices_file=settings.SIM_PRICES_FILE)
+    trader.start()
+    trader.connect()
+    [placed] = trader.query_stock_orders(xttype.StockAccount("SIM000001"), False)
+    trader.stop()
+    fake_redis.connection_pool.connection_kwargs["server"].connected = False  # Redis down while the callback is told
+    OrderEventRecorder(fake_redis, settings.JOB_TTL).on_stock_order(placed)
+    fake_redis.connection_pool.connection_kwargs["server"].connected = True
+    serve(settings, fake_redis, burst=True)
+    told = [e for _, e in events.read(fake_redis) if e.kind == "order" and getattr(e, "job_id", "") == job_id]
+    assert [e.order_status for e in told] == [placed.order_status], told
+
+
 def test_an_order_that_never_reached_the_broker_is_recorded_not_submitted(settings, fake_redis):
     job_id = crash(settings, fake_redis, reached_broker=False)
     serve(settings, fake_redis, burst=True)
