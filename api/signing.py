@@ -1,4 +1,4 @@
-"""HMAC-SHA256 request signing, exactly as the old server's clients do it (README.md, "How signing works").
+"""HMAC-SHA256 request signing, exactly as the old server's clients do it (docs/api.md, "How signing works").
 
 The signed string is METHOD\\nPATH\\nQUERY_STRING\\nBODY\\nTIMESTAMP\\nCLIENT_ID, where BODY is the
 canonical JSON of the parsed body (sorted keys, no spaces, ASCII escapes), or "" when there is

@@ -1,7 +1,7 @@
 """RQ's SimpleWorker with its per-job bookkeeping in fewer round trips: the same keys, hashes and registries, so RQ's own
 tools (rq info, the dashboard, registries' cleanup) see jobs and workers as they always do.
 
-Measured with `python run.py bench` (README, Benchmarks), RQ 2.12 spends about eleven round trips on every job besides the
+Measured with `python run.py bench` (docs/benchmarks.md), RQ 2.12 spends about eleven round trips on every job besides the
 job's own work. Here:
 - the execution record, the worker's "busy", the job's "started" and the PERSIST that RQ's Job.perform sends on its own
   go in one pipeline, not three round trips (prepare_job_execution);

@@ -58,7 +58,7 @@ class RouterJob(LeanJob):
         if target is None:
             raise UnknownJobFunction(
                 f"job {self.id} names {self.func_name!r}, which this worker does not run (queued by another version?); "
-                f"it was not run: drain the queues before an upgrade (README, Upgrading)"
+                f"it was not run: drain the queues before an upgrade (docs/moving-over.md, Upgrading)"
             )
         return import_attribute(target)
 
