@@ -113,7 +113,11 @@ def build(app) -> dict[str, Any]:
             paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
-        "info": {"title": "QMT order router", "version": "1.0", "description": "Signed HTTP API in front of QMT (see docs/api.md: How signing works)."},
+        "info": {
+            "title": "QMT order router",
+            "version": "1.0",
+            "description": "Signed HTTP API in front of QMT (see docs/api.md: How signing works).",
+        },
         "paths": paths,
         "components": {
             "schemas": schemas["$defs"],

@@ -24,16 +24,19 @@ def slug(heading: str) -> str:
 
 
 def anchors(page: Path) -> set[str]:
+    """The anchors of a page's headings (fenced code left out: a `# comment` there is no heading)."""
     text = FENCE.sub("", page.read_text(encoding="utf-8"))
     return {slug(line.lstrip("#")) for line in text.splitlines() if line.startswith("#")}
 
 
 def links(page: Path) -> list[str]:
+    """The targets of a page's markdown links, outside fenced code."""
     return LINK.findall(FENCE.sub("", page.read_text(encoding="utf-8")))
 
 
 @pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: p.name)
 def test_no_link_is_dead(page):
+    """Every relative link names a file that exists and, with an #anchor, a heading of that file with that anchor."""
     dead = []
     for target in links(page):
         if target.startswith(("http://", "https://", "mailto:")):
@@ -48,6 +51,7 @@ def test_no_link_is_dead(page):
 
 
 def test_every_setting_is_documented_in_exactly_one_row_of_the_configuration_page():
+    """Each field of common.settings.Settings is named, in backticks, in the first cell of exactly one table row."""
     lines = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8").splitlines()
     named = [line.split("|")[1] for line in lines if line.startswith("|")]  # a row's first cell names the keys it documents
     counts = {key: sum(1 for cell in named if f"`{key}`" in cell) for key in Settings.model_fields}
@@ -56,6 +60,7 @@ def test_every_setting_is_documented_in_exactly_one_row_of_the_configuration_pag
 
 
 def test_the_readme_fits_on_a_screen_and_links_every_page():
+    """README.md is at most 300 lines, and every docs/*.md page is linked from it."""
     text = README.read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 300, f"README.md has {len(text.splitlines())} lines; move detail to docs/"
     linked = {Path(target.partition("#")[0]).name for target in links(README)}
