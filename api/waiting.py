@@ -9,6 +9,7 @@ is the old server's synchronous shape, 200 `{"message", "results": [{"trader_ind
 from __future__ import annotations
 
 import logging
+import re
 
 import redis
 from flask import Flask, Response, jsonify, request
@@ -19,6 +20,7 @@ from common.submission import WAIT_MAX_SECONDS, Desk
 from common.verdicts import Verdict
 
 HEADER = "Prefer"
+SECONDS = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?")
 log = logging.getLogger("web")
 
 
@@ -28,10 +30,8 @@ def preferred_wait() -> float | None:
         name, _, value = preference.split(";")[0].strip().partition("=")
         if name.strip().lower() != "wait":
             continue  # other preferences (respond-async, return=...) change nothing here
-        try:
-            seconds = float(value.strip().strip('"'))
-        except ValueError:
-            seconds = -1.0
+        text = value.strip().strip('"')
+        seconds = float(text) if SECONDS.fullmatch(text) else -1.0  # plain decimal digits: no 1_0, 1e3, inf or nan
         if not 0 <= seconds < float("inf"):
             raise InvalidRequest(f"{HEADER}: wait must be a number of seconds from 0 to {WAIT_MAX_SECONDS}, got {value.strip()!r}", HEADER)
         return min(seconds, WAIT_MAX_SECONDS)

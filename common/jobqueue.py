@@ -225,7 +225,10 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
         if order_state and isinstance(result, dict) and result.get("outcome") == "unknown" and order_state.get("order_id"):
             # the send went unanswered and the job ended unknown; the broker has since reported the order with its tag
             late = f"the broker reported order {order_state['order_id']} with this job's tag after the job ended: {result.get('error')}"
-            result = {**result, "outcome": "submitted", "order_id": order_state["order_id"], "error": None, "resolved": late}
+            rejected = order_state.get("order_status") == REJECTED_STATUS
+            result = {**result, "outcome": "rejected" if rejected else "submitted", "order_id": order_state["order_id"], "resolved": late,
+                      "error": order_state.get("status_msg") or "rejected by the broker" if rejected else None,
+                      "updated_at": order_state.get("updated_at", result.get("updated_at"))}  # fmt: skip
         if order_state and isinstance(result, dict) and result.get("order_id") == order_state.get("order_id"):
             # the result is what the job saw when it ended; fills and cancels reported since are the order's latest state
             result = {**result, **{k: order_state[k] for k in LATEST_ORDER_FIELDS if k in order_state}}

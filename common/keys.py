@@ -23,6 +23,12 @@ def shared_query(question: str) -> str:
     return f"{PREFIX}:query:shared:{question}"
 
 
+def job_end_told(job_id: str) -> str:
+    """The closing stage last told of an order job that did not end at the broker (unknown, not_submitted, ...), so a
+    job settled twice (its own end, then recovery's) tells the same end once."""
+    return f"{PREFIX}:told:{job_id}"
+
+
 def order_state(job_id: str) -> str:
     """JSON: the latest broker view of the order a job placed (status, filled volume, avg price)."""
     return f"{PREFIX}:order:{job_id}"

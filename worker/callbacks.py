@@ -89,6 +89,12 @@ class OrderEventRecorder:
                 while len(self._unsent) > CLIENTS_REMEMBERED:
                     self._unsent.pop(next(iter(self._unsent)))
 
+    def awaiting_broker(self, tag: str) -> bool:
+        """Did this worker send the job `tag`'s order without the broker having told of it yet (a send that went
+        unanswered may still place it)?"""
+        with self._changed:
+            return tag in self._unsent
+
     def forget_sent(self, tag: str) -> None:
         """The job's order was never sent: its "sent" is never told."""
         with self._changed:

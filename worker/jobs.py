@@ -40,6 +40,7 @@ from worker.snapshots import order_view, portfolio_view, position_view, trade_vi
 
 log = logging.getLogger("worker.jobs")
 ORDER_ACK_WAIT = 1.0  # seconds to wait for the broker's first status before the job reports
+JOB_END_KEPT = 86_400  # seconds the closing stage told of a job is remembered when the caller names no JOB_TTL
 
 
 def _job_id() -> str:
@@ -68,7 +69,9 @@ def settle_order(
     unless the broker's callbacks told that state already (the job ended, but Redis lost its result).
     """
     if result["outcome"] != "submitted":
-        events.append(connection, _job_event(order, tag, result["outcome"], result.get("error") or ""), batch)
+        told: Any = connection.set(keys.job_end_told(tag), result["outcome"], ex=job_ttl or JOB_END_KEPT, get=True)
+        if (told.decode() if isinstance(told, bytes) else told) != result["outcome"]:  # the same end is told once
+            events.append(connection, _job_event(order, tag, result["outcome"], result.get("error") or ""), batch)
     elif found is not None:
         state = order_view(found)
         stream_backlog.flush(connection)  # a callback's event still waiting for Redis writes its state with it, first

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -37,11 +38,18 @@ PENDING_GRACE = 300.0  # seconds an id may sit on the pending index before its j
 
 
 def reconcile(
-    connection: redis.Redis, brokers: BrokerAccounts, job_ttl: int, queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY, order_ttl: int = 60
+    connection: redis.Redis,
+    brokers: BrokerAccounts,
+    job_ttl: int,
+    queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY,
+    order_ttl: int = 60,
+    in_flight: Callable[[str], bool] = lambda tag: False,
 ) -> dict[str, str]:
     """Settle every job left in a started registry of our queues; returns {job_id: what was recorded}.
 
-    Call it before this worker takes jobs: then whatever is in those registries was left by a dead worker.
+    Call it before this worker takes jobs: then whatever is in those registries was left by a dead worker, or by this
+    process before Redis went away. `in_flight(tag)`: this process sent that job's order and the broker has not yet
+    answered (the send may still place it), so an order not found is `unknown`, never "not sent".
     """
     settled: dict[str, str] = {}
     for queue_name in queues:
@@ -53,7 +61,7 @@ def reconcile(
                 connection.zrem(registry.key, f"{job_id}:{execution_id}", job_id)
                 continue
             if queue_name.split("@")[0] == keys.ORDER_QUEUE:  # order@<terminal> too
-                settled[job_id] = _settle_order(connection, registry, job, brokers, job_ttl, order_ttl)
+                settled[job_id] = _settle_order(connection, registry, job, brokers, job_ttl, order_ttl, in_flight(job_id))
             else:  # cancels and queries are safe to run again
                 registry.remove_executions(job)
                 connection.zrem(registry.key, job.id)
@@ -162,7 +170,9 @@ def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:
     queue(connection, queue_name).enqueue_job(job, at_front=True)
 
 
-def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Job, brokers: BrokerAccounts, job_ttl: int, order_ttl: int) -> str:
+def _settle_order(
+    connection: redis.Redis, registry: StartedJobRegistry, job: Job, brokers: BrokerAccounts, job_ttl: int, order_ttl: int, in_flight: bool
+) -> str:
     """Look for the order of a job a dead worker left running by its tag, on every day it could have reached the broker,
     and settle the job with what was found (jobs.settle_order: result, order state, the closing event, told once)."""
     order = OrderPayload.model_validate(job.kwargs["payload"])
@@ -190,6 +200,13 @@ def _settle_order(connection: redis.Redis, registry: StartedJobRegistry, job: Jo
                 outcome="unknown",
                 error=f"the worker stopped while placing this order on {started}, and the broker can no longer say whether it "
                 f"received it: look for order_remark {job.id} among that day's orders in QMT before sending it again",
+                **base,
+            )
+        elif in_flight:  # this process's send of it is still unanswered: the broker may place it yet
+            result = OrderResult(
+                outcome="unknown",
+                error=f"the broker has not answered this order's send yet and may still place it: look for order_remark {job.id} in QMT "
+                "before sending it again",
                 **base,
             )
         else:

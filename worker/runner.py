@@ -266,7 +266,7 @@ def _serve_terminal(
         for attempt in itertools.count():
             carry_to_terminals(connection, settings)
             # before any new job: whatever is running belongs to a dead worker (or to this one, before Redis went away)
-            recovered = reconcile(connection, brokers, settings.JOB_TTL, terminal.queues, settings.ORDER_TTL)
+            recovered = reconcile(connection, brokers, settings.JOB_TTL, terminal.queues, settings.ORDER_TTL, recorder.awaiting_broker)
             if recovered:
                 log.warning("settled %d job(s) left running by a stopped worker: %s", len(recovered), recovered)
             worker = RouterWorker(

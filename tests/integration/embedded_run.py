@@ -32,6 +32,7 @@ class Embedded:
             "FLASK_PORT": str(self.port),
             "QMT_CLIENT_ACCOUNT": CLIENT_ID,
             "QMT_CLIENT_SECRET": CLIENT_SECRET,
+            "QMT_CLIENT_DEFAULT_WAIT": "0",  # these tests queue orders and follow their jobs (test_embedded.py has the default)
             "ADMIN_PASSWORD": "embedded-admin-pw",
             "VAR_DIR": str(tmp_path / "var"),
             "SIM_PRICES_FILE": sim_prices_file(tmp_path),

@@ -150,14 +150,19 @@ def test_a_send_that_raises_before_the_broker_has_it_is_unknown_with_its_tag(rol
 CALL_TIMEOUT = 1.0  # BROKER_CALL_TIMEOUT of the hang tests
 
 
-def test_a_send_that_hangs_past_the_call_timeout_but_answers_within_as_long_again_ends_once(roles, http, role_env, real_redis):
-    """The chaos run's find: a send answered after BROKER_CALL_TIMEOUT was told `unknown` and then filled, two ends."""
+def _hung_order(roles, http, role_env, real_redis, hang: float, order: dict = ORDER) -> tuple[str, dict]:
+    """An order whose send hangs `hang` seconds before the broker takes it: its job id and the result it ended with."""
     role_env.update(CLOCK_OFFSET_SECONDS=_offset(TUESDAY), BROKER_CALL_TIMEOUT=str(CALL_TIMEOUT))
     roles.start("api")
-    roles.start("worker", prelude=_prelude("before", f"hang:{CALL_TIMEOUT * 1.6}"))
+    roles.start("worker", prelude=_prelude("before", f"hang:{hang}"))
     wait_ready(http, roles)
-    job_id = http.post(f"{API}/trade", ORDER).body["job_id"]
-    result = _ended(real_redis, job_id)
+    job_id = http.post(f"{API}/trade", order).body["job_id"]
+    return job_id, _ended(real_redis, job_id)
+
+
+def test_a_send_that_hangs_past_the_call_timeout_but_answers_within_as_long_again_ends_once(roles, http, role_env, real_redis):
+    """The chaos run's find: a send answered after BROKER_CALL_TIMEOUT was told `unknown` and then filled, two ends."""
+    job_id, result = _hung_order(roles, http, role_env, real_redis, CALL_TIMEOUT * 1.6)
     assert result["outcome"] == "submitted" and result["order_id"] and not result["error"], result
     assert [o["order_remark"] for o in _orders(real_redis)] == [job_id]
     assert [e.get("stage") for e in _events_of(http, job_id) if e["kind"] == "job"] == ["accepted", "sent"]
@@ -165,12 +170,7 @@ def test_a_send_that_hangs_past_the_call_timeout_but_answers_within_as_long_agai
 
 
 def test_a_send_answered_after_the_job_ended_unknown_shows_the_order_the_broker_reported(roles, http, role_env, real_redis):
-    role_env.update(CLOCK_OFFSET_SECONDS=_offset(TUESDAY), BROKER_CALL_TIMEOUT=str(CALL_TIMEOUT))
-    roles.start("api")
-    roles.start("worker", prelude=_prelude("before", f"hang:{CALL_TIMEOUT * 4}"))
-    wait_ready(http, roles)
-    job_id = http.post(f"{API}/trade", ORDER).body["job_id"]
-    result = _ended(real_redis, job_id)
+    job_id, result = _hung_order(roles, http, role_env, real_redis, CALL_TIMEOUT * 4)
     assert result["outcome"] == "unknown" and f"look for order_remark {job_id} in QMT" in result["error"], result
 
     def reported() -> dict | None:
@@ -186,3 +186,17 @@ def test_a_send_answered_after_the_job_ended_unknown_shows_the_order_the_broker_
     assert [e.get("stage") for e in told if e["kind"] == "job"] == ["accepted", "unknown", "sent"], told
     assert [e["order_id"] for e in told if e.get("stage") == "sent"] == [view["result"]["order_id"]]
     assert [o["order_remark"] for o in _orders(real_redis)] == [job_id]
+
+
+def test_a_rejection_the_broker_reports_after_the_job_ended_unknown_reads_rejected(roles, http, role_env, real_redis):
+    """The attack's find: a sell refused by the broker after a long hang showed outcome "submitted" in GET /jobs."""
+    job_id, result = _hung_order(roles, http, role_env, real_redis, CALL_TIMEOUT * 4, {**ORDER, "order_type": 24})  # nothing held
+    assert result["outcome"] == "unknown", result
+
+    def told() -> dict | None:
+        view = http.get(f"{API}/jobs/{job_id}").body
+        return view if view["result"]["outcome"] != "unknown" else None
+
+    assert wait_until(told, 20), http.get(f"{API}/jobs/{job_id}").body
+    view = told()
+    assert view and view["status"] == "failed" and view["result"]["outcome"] == "rejected" and view["result"]["error"], view

@@ -75,6 +75,7 @@ def test_honcho_start_with_two_terminals_serves_both_and_comes_back_after_a_sigk
         "FLASK_SECRET_KEY": "procfile-secret",
         "QMT_CLIENT_ACCOUNT": CLIENT_ID,
         "QMT_CLIENT_SECRET": CLIENT_SECRET,
+        "QMT_CLIENT_DEFAULT_WAIT": "0",  # the test follows each order's job (the default wait: test_old_sdks.py)
         "TRADER_CONFIGS": TWO_TERMINALS,
         "VAR_DIR": str(tmp_path / "var"),
         "SIM_PRICES_FILE": sim_prices_file(tmp_path),

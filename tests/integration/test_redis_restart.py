@@ -20,6 +20,8 @@ import redis
 from common import risk
 from common.clock import SHANGHAI
 from tests.integration.conftest import wait_ready
+from tests.integration.test_outcomes_told import ORDER as HUNG_ORDER
+from tests.integration.test_outcomes_told import _prelude
 from tests.support import SignedHttpClient, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -142,3 +144,33 @@ def test_a_redis_back_without_its_data_fails_closed_until_an_admin_confirms(role
     released = officer.post(f"{API}/risk/kill_switch", {"on": False})
     assert released.status == 200 and released.body["limits"]["halted_because"] == "", released.body
     assert _filled(http, {**ORDER, "strategy_name": "confirmed"})
+
+
+def test_a_send_still_hanging_while_redis_restarts_is_never_called_unsent(roles, http, role_env, private_redis):
+    """The attack's find: Redis went away while a send hung past BROKER_CALL_TIMEOUT; the job's result was lost, and the
+    worker's own recovery (the same process, its send still in flight) called the order "never sent" a moment before the
+    broker placed it. A client that believed it would have sent it again."""
+    private_redis.start(keep=True)
+    role_env.update(REDIS_URL=private_redis.url, BROKER_CALL_TIMEOUT="1", CLOCK_OFFSET_SECONDS=str(TUESDAY.timestamp() - time.time()))
+    roles.start("api")
+    roles.start("worker", prelude=_prelude("before", "hang:8"))
+    wait_ready(http, roles)
+    job_id = http.post(f"{API}/trade", HUNG_ORDER).body["job_id"]
+    posted = time.monotonic()
+    # the fault is its timing: Redis goes away after the send timed out (1 s), while the job waits for the broker's word
+    assert wait_until(lambda: time.monotonic() - posted > 1.3, 5)
+    private_redis.kill()
+    assert wait_until(lambda: "exception raised while executing" in roles.log("worker"), 15), roles.log("worker")  # the result lost
+    private_redis.start(keep=True)  # back while the send still hangs (8 s): the worker's recovery finds the job it left
+
+    def placed() -> dict | None:
+        try:
+            view = http.get(f"{API}/jobs/{job_id}").body
+        except OSError:
+            return None
+        return view if (view.get("result") or {}).get("outcome") == "submitted" else None
+
+    assert wait_until(placed, 30), (http.get(f"{API}/jobs/{job_id}").body, roles.log("worker")[-3000:])
+    stages = [e.get("stage") for e in http.get(f"{API}/events", query="last=200").body["events"] if e.get("job_id") == job_id and e["kind"] == "job"]
+    assert "not_submitted" not in stages and stages.count("unknown") <= 1 and stages.count("sent") == 1, stages
+    assert "never sent" not in roles.log("worker"), roles.log("worker")[-3000:]

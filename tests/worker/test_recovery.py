@@ -39,6 +39,16 @@ def crash(settings, connection, reached_broker: bool, **order) -> str:
     return job_id
 
 
+def the_only_order(settings):
+    """The one order at the simulated broker, as its callback would push it (an XtOrder)."""
+    trader = SimTrader(settings.SIM_DATA_DIR, 2, prices_file=settings.SIM_PRICES_FILE)
+    trader.start()
+    trader.connect()
+    [placed] = trader.query_stock_orders(xttype.StockAccount("SIM000001"), False)
+    trader.stop()
+    return placed
+
+
 def orders(settings, connection) -> list[dict]:
     job_id = jobqueue.enqueue(connection, QueryPayload(what="orders", account_index=0), settings.JOB_TTL)
     serve(settings, connection, burst=True)
@@ -57,11 +67,7 @@ def test_recovery_never_tells_again_a_state_the_brokers_callbacks_told(settings,
     """The chaos run's find: Redis went down between a job's send and the write of its result; recovery settled the job
     and told the order's state (filled) although the order's own callback had told it: filled, twice."""
     job_id = crash(settings, fake_redis, reached_broker=True)
-    trader = SimTrader(settings.SIM_DATA_DIR, 2, prices_file=settings.SIM_PRICES_FILE)
-    trader.start()
-    trader.connect()
-    [placed] = trader.query_stock_orders(xttype.StockAccount("SIM000001"), False)
-    trader.stop()
+    placed = the_only_order(settings)
     OrderEventRecorder(fake_redis, settings.JOB_TTL).on_stock_order(placed)  # what the worker's callback told before Redis went
     serve(settings, fake_redis, burst=True)
     assert jobqueue.view(fake_redis, job_id).result["outcome"] == "submitted"
@@ -73,11 +79,7 @@ def test_recovery_never_tells_again_a_state_whose_event_was_still_waiting_for_re
     """The next chaos run's find: Redis refused the callback's event (kept to write later) and the state written beside
     it; recovery saw no state told and told it, then the kept event was written too: filled, twice."""
     job_id = crash(settings, fake_redis, reached_broker=True)
-    trader = SimTrader(settings.SIM_DATA_DIR, 2, prices_file=settings.SIM_PRICES_FILE)
-    trader.start()
-    trader.connect()
-    [placed] = trader.query_stock_orders(xttype.StockAccount("SIM000001"), False)
-    trader.stop()
+    placed = the_only_order(settings)
     fake_redis.connection_pool.connection_kwargs["server"].connected = False  # Redis down while the callback is told
     OrderEventRecorder(fake_redis, settings.JOB_TTL).on_stock_order(placed)
     fake_redis.connection_pool.connection_kwargs["server"].connected = True
