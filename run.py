@@ -207,7 +207,7 @@ def embedded() -> int:
         address_in_use("run.py", settings, error)
     stop = threading.Event()
     threads = [
-        threading.Thread(target=server.run, name="web", daemon=True),
+        threading.Thread(target=_run_web, args=(server, stop), name="web", daemon=True),
         threading.Thread(target=run_scheduler, args=(settings, connection, stop), name="scheduler", daemon=True),
     ]
     for thread in threads:
@@ -224,6 +224,15 @@ def embedded() -> int:
             snapshots.stop()  # the last copy, exact: the next start picks up where this one stopped
         logging.getLogger("run").info("stopped")
     return 0
+
+
+def _run_web(server, stopping) -> None:
+    """The web server's loop; at the stop its sockets are closed under its select, which ends it without a traceback."""
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not stopping.is_set():
+            raise
 
 
 def next_day(argv: list[str]) -> int:
