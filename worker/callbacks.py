@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from pydantic import ValidationError
@@ -24,7 +24,15 @@ from worker.xt_broker import order_from_xt, trade_from_xt
 
 log = logging.getLogger("worker.callbacks")
 JOB_TAG = re.compile(r"^o[0-9a-f]{16}$")
-CLIENTS_REMEMBERED = 10_000  # job tag -> client, for the events of orders sent since this worker started
+CLIENTS_REMEMBERED = 10_000  # entries each of the recorder's maps keeps (by job tag or order id), the oldest dropped first
+T = TypeVar("T")
+
+
+def _remember(mapping: dict[Any, Any], key: Any, value: Any) -> None:
+    """mapping[key] = value, the oldest entries dropped past CLIENTS_REMEMBERED."""
+    mapping[key] = value
+    while len(mapping) > CLIENTS_REMEMBERED:
+        mapping.pop(next(iter(mapping)))
 
 
 class OrderEventRecorder:
@@ -43,30 +51,29 @@ class OrderEventRecorder:
 
     # -- waiting (worker main thread) ------------------------------------------------------
     def wait_for_order(self, order_id: int, timeout: float) -> dict | None:
-        """The order's state once the broker reported it (status past 49), or the latest after `timeout` s."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                state = self._latest.get(order_id)
-                if state and state["order_status"] >= 50:  # 48/49: not yet at the exchange
-                    return state
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return state
-                self._changed.wait(left)
+        """The order's state once the broker reported it (status past 49; 48/49 are not yet at the exchange), or the
+        latest after `timeout` s."""
+        return self._wait(lambda: self._latest.get(order_id), lambda state: bool(state and state["order_status"] >= 50), timeout)
 
     def wait_for_tag(self, tag: str, timeout: float) -> tuple[dict | None, dict | None]:
         """The broker's first word of the order tagged `tag`, waiting up to `timeout` s: (its latest state, its order
         error), (None, None) when none came. For a send that went unanswered: the order's callbacks carry the tag."""
+
+        def heard() -> tuple[dict | None, dict | None]:
+            order_id = self._tagged.get(tag)
+            return (self._latest.get(order_id) if order_id is not None else None), self._errors.get(tag)
+
+        return self._wait(heard, lambda found: found != (None, None), timeout)
+
+    def _wait(self, look: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
+        """What `look` finds once `done` holds of it, or whatever it finds after `timeout` s (woken by each callback)."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                order_id = self._tagged.get(tag)
-                state = self._latest.get(order_id) if order_id is not None else None
-                error = self._errors.get(tag)
+                found = look()
                 left = deadline - time.monotonic()
-                if state is not None or error is not None or left <= 0:
-                    return state, error
+                if done(found) or left <= 0:
+                    return found
                 self._changed.wait(left)
 
     def order_error(self, tag: str) -> dict | None:
@@ -81,13 +88,9 @@ class OrderEventRecorder:
         """The job `tag` is about to send an order for `client_id`: its events will name that client, and `sent` is
         appended once the broker has the order (tell_sent), before the order's first event."""
         with self._changed:
-            self._clients[tag] = client_id
-            while len(self._clients) > CLIENTS_REMEMBERED:
-                self._clients.pop(next(iter(self._clients)))
+            _remember(self._clients, tag, client_id)
             if sent is not None:
-                self._unsent[tag] = sent
-                while len(self._unsent) > CLIENTS_REMEMBERED:
-                    self._unsent.pop(next(iter(self._unsent)))
+                _remember(self._unsent, tag, sent)
 
     def awaiting_broker(self, tag: str) -> bool:
         """Did this worker send the job `tag`'s order without the broker having told of it yet (a send that went
@@ -142,13 +145,9 @@ class OrderEventRecorder:
         # stored before the waiting job hears of it, so a job's result never shows a state GET /jobs/<id> cannot
         self._event(events.OrderEvent, **state, **self._owner(order.order_remark), also=self._state_writer(order.order_remark, state))
         with self._changed:
-            self._latest[order.order_id] = state
-            while len(self._latest) > CLIENTS_REMEMBERED:  # the orders no job waits for any more (later fills, hand orders)
-                self._latest.pop(next(iter(self._latest)))
+            _remember(self._latest, order.order_id, state)  # bounded: later fills and hand orders are kept too
             if JOB_TAG.match(order.order_remark or ""):
-                self._tagged[order.order_remark] = order.order_id
-                while len(self._tagged) > CLIENTS_REMEMBERED:
-                    self._tagged.pop(next(iter(self._tagged)))
+                _remember(self._tagged, order.order_remark, order.order_id)
             self._changed.notify_all()
 
     def on_stock_trade(self, pushed: Any) -> None:
@@ -166,9 +165,7 @@ class OrderEventRecorder:
             "order_remark": getattr(error, "order_remark", ""),
         }
         with self._changed:
-            self._errors[detail["order_remark"]] = detail
-            while len(self._errors) > CLIENTS_REMEMBERED:
-                self._errors.pop(next(iter(self._errors)))
+            _remember(self._errors, detail["order_remark"], detail)
             self._changed.notify_all()
         self._event(events.OrderErrorEvent, **detail, **self._owner(detail["order_remark"]))
 
