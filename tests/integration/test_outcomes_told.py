@@ -16,6 +16,7 @@ import pytest
 from common import jobqueue
 from common.clock import SHANGHAI
 from common.payloads import QueryPayload
+from tests.integration.broken_send import ORDER, prelude
 from tests.integration.conftest import wait_ready
 from tests.support import wait_until
 
@@ -23,30 +24,6 @@ pytestmark = pytest.mark.integration
 API = "/qmt/trade/api"
 TUESDAY = datetime(2026, 12, 1, 14, 0, 0, tzinfo=SHANGHAI)  # sessions, in continuous trading
 WEDNESDAY = datetime(2026, 12, 2, 10, 0, 0, tzinfo=SHANGHAI)
-BROKEN = "000001.SZ"  # the one code whose sends the prelude breaks
-ORDER = {"trader_index": 0, "symbol": BROKEN, "volume": 100, "price": 10.9, "order_type": 23}  # under the last 11.00: it rests
-
-
-def _prelude(when: str, what: str) -> str:
-    """Wrap SimTrader.order_stock for BROKEN: `when` before|after the real send, `what` die|raise, or hang N seconds
-    (`what` "hang:N") before the real send, which then goes through."""
-    return (
-        "import os, time\n"
-        "from worker.sim.trader import SimTrader\n"
-        "placed = SimTrader.order_stock\n"
-        "def broken(self, account, stock_code, *args, **kwargs):\n"
-        f"    if stock_code != {BROKEN!r}:\n"
-        "        return placed(self, account, stock_code, *args, **kwargs)\n"
-        f"    if {what!r}.startswith('hang:'):\n"
-        f"        time.sleep(float({what!r}[5:]))\n"
-        "        return placed(self, account, stock_code, *args, **kwargs)\n"
-        f"    if {when!r} == 'after':\n"
-        "        placed(self, account, stock_code, *args, **kwargs)\n"
-        f"    if {what!r} == 'die':\n"
-        "        os._exit(9)\n"
-        "    raise OSError(28, 'No space left on device')\n"
-        "SimTrader.order_stock = broken\n"
-    )
 
 
 def _offset(moment: datetime) -> str:
@@ -76,7 +53,7 @@ def _died(roles, name: str = "worker") -> bool:
 def test_a_worker_killed_at_the_send_is_settled_and_its_owner_told(roles, http, role_env, real_redis, when, outcome):
     role_env["CLOCK_OFFSET_SECONDS"] = _offset(TUESDAY)
     roles.start("api")
-    roles.start("worker", prelude=_prelude(when, "die"))
+    roles.start("worker", prelude=prelude(when, "die"))
     wait_ready(http, roles)
     job_id = http.post(f"{API}/trade", ORDER).body["job_id"]
     assert wait_until(lambda: _died(roles), 30), roles.log("worker")
@@ -106,7 +83,7 @@ def test_a_worker_killed_at_the_send_is_settled_and_its_owner_told(roles, http, 
 def test_a_job_left_running_overnight_is_found_in_the_brokers_history_not_called_unsent(roles, http, role_env, real_redis):
     role_env["CLOCK_OFFSET_SECONDS"] = _offset(TUESDAY)
     roles.start("api")
-    roles.start("worker", prelude=_prelude("after", "die"))
+    roles.start("worker", prelude=prelude("after", "die"))
     wait_ready(http, roles)
     job_id = http.post(f"{API}/trade", ORDER).body["job_id"]
     assert wait_until(lambda: _died(roles), 30), roles.log("worker")
@@ -124,7 +101,7 @@ def test_a_job_left_running_overnight_is_found_in_the_brokers_history_not_called
 def test_a_send_that_raises_is_reconciled_by_its_tag_never_failed(roles, http, role_env, real_redis):
     role_env["CLOCK_OFFSET_SECONDS"] = _offset(TUESDAY)
     roles.start("api")
-    roles.start("worker", prelude=_prelude("after", "raise"))
+    roles.start("worker", prelude=prelude("after", "raise"))
     wait_ready(http, roles)
     live = http.post(f"{API}/trade", ORDER).body["job_id"]
     result = _ended(real_redis, live)
@@ -136,7 +113,7 @@ def test_a_send_that_raises_is_reconciled_by_its_tag_never_failed(roles, http, r
 def test_a_send_that_raises_before_the_broker_has_it_is_unknown_with_its_tag(roles, http, role_env, real_redis):
     role_env["CLOCK_OFFSET_SECONDS"] = _offset(TUESDAY)
     roles.start("api")
-    roles.start("worker", prelude=_prelude("before", "raise"))
+    roles.start("worker", prelude=prelude("before", "raise"))
     wait_ready(http, roles)
     job_id = http.post(f"{API}/trade", ORDER).body["job_id"]
     result = _ended(real_redis, job_id)
@@ -154,7 +131,7 @@ def _hung_order(roles, http, role_env, real_redis, hang: float, order: dict = OR
     """An order whose send hangs `hang` seconds before the broker takes it: its job id and the result it ended with."""
     role_env.update(CLOCK_OFFSET_SECONDS=_offset(TUESDAY), BROKER_CALL_TIMEOUT=str(CALL_TIMEOUT))
     roles.start("api")
-    roles.start("worker", prelude=_prelude("before", f"hang:{hang}"))
+    roles.start("worker", prelude=prelude("before", f"hang:{hang}"))
     wait_ready(http, roles)
     job_id = http.post(f"{API}/trade", order).body["job_id"]
     return job_id, _ended(real_redis, job_id)

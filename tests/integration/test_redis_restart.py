@@ -19,9 +19,9 @@ import redis
 
 from common import risk
 from common.clock import SHANGHAI
+from tests.integration.broken_send import ORDER as HUNG_ORDER
+from tests.integration.broken_send import prelude
 from tests.integration.conftest import wait_ready
-from tests.integration.test_outcomes_told import ORDER as HUNG_ORDER
-from tests.integration.test_outcomes_told import _prelude
 from tests.support import SignedHttpClient, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -153,7 +153,7 @@ def test_a_send_still_hanging_while_redis_restarts_is_never_called_unsent(roles,
     private_redis.start(keep=True)
     role_env.update(REDIS_URL=private_redis.url, BROKER_CALL_TIMEOUT="1", CLOCK_OFFSET_SECONDS=str(TUESDAY.timestamp() - time.time()))
     roles.start("api")
-    roles.start("worker", prelude=_prelude("before", "hang:8"))
+    roles.start("worker", prelude=prelude("before", "hang:8"))
     wait_ready(http, roles)
     job_id = http.post(f"{API}/trade", HUNG_ORDER).body["job_id"]
     posted = time.monotonic()
