@@ -124,7 +124,7 @@ def _generated_credentials(var_dir: str, needed: set[str]) -> dict[str, str]:
 
 def embedded_settings():
     """Settings from .env, with generated secrets for what it leaves empty and a simulator account."""
-    from common.settings import load_settings
+    from common.config.settings import load_settings
 
     configured = load_settings()
     overrides: dict = {}
@@ -143,7 +143,7 @@ def embedded_settings():
 
 def _banner(settings, generated: dict, restored: str = "none") -> str:
     from api.server import browser_urls
-    from common.embedded_state import FILE
+    from common.store.embedded_state import FILE
 
     urls = browser_urls(settings.FLASK_HOST, settings.FLASK_PORT, "")
     if settings.REDIS_URL:
@@ -174,11 +174,11 @@ def embedded() -> int:
 
     from api import create_app
     from api import server as web_server
-    from common import clock
-    from common.embedded_state import Snapshots
-    from common.exceptions import ConfigError
-    from common.logs import configure
+    from common.config import clock
+    from common.config.logs import configure
     from common.roles import address_in_use, check_var_dir, refuse_start, role_redis
+    from common.rules.exceptions import ConfigError
+    from common.store.embedded_state import Snapshots
     from scheduler.service import run as run_scheduler
     from worker.runner import serve
 
@@ -242,9 +242,9 @@ def next_day(argv: list[str]) -> int:
     import urllib.error
     import urllib.request
 
-    from common.exceptions import ConfigError
+    from common.config.settings import load_settings
     from common.roles import refuse_start
-    from common.settings import load_settings
+    from common.rules.exceptions import ConfigError
 
     days = int(argv[0]) if argv else 1  # checked to be 1-10 before anything ran (_check_arguments)
     try:

@@ -11,9 +11,9 @@ import redis
 from flask import Flask, current_app
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from common.settings import Settings, get_settings
-from common.store import connect, probe_connection
-from common.submission import Desk
+from common.config.settings import Settings, get_settings
+from common.desk.submission import Desk
+from common.store.connections import connect, probe_connection
 
 
 @dataclass

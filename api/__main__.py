@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from common import durability, metrics
-from common.continuity import Continuity
 from common.roles import address_in_use, role_redis, role_settings
+from common.store import durability, metrics
+from common.store.continuity import Continuity
 
 
 def main() -> int:
@@ -17,7 +17,7 @@ def main() -> int:
     connection = role_redis("web", settings, warn=False)  # warned below, once listening: a refusal to start stays one line
     Continuity(connection, settings.VAR_DIR, "web").start()  # a Redis that lost its data since this machine last saw it fails closed
     app = create_app(settings, connection)
-    metrics.Flusher(connection).start()  # this process's request counts into Redis every second (common.metrics)
+    metrics.Flusher(connection).start()  # this process's request counts into Redis every second (common.store.metrics)
     try:
         listening = server.create(app, settings)
     except OSError as error:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flask import Flask, request
 
 from api import auth
-from common.exceptions import InvalidRequest, ScopeDenied
+from common.rules.exceptions import InvalidRequest, ScopeDenied
 
 JSON_TYPES = ("application/json", "text/plain", "")  # what an API body may be declared as (old clients send JSON, some with text/plain or none)
 

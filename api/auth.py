@@ -18,9 +18,10 @@ from api import body, csrf
 from api.openapi import documented
 from api.schemas import Done, LoginRequest
 from api.signing import sign, signature_matches
-from common import clock, keys, logs
-from common.callers import Caller
-from common.exceptions import (
+from common.config import clock, logs
+from common.config.settings import SCOPES
+from common.desk.callers import Caller
+from common.rules.exceptions import (
     AuthError,
     InvalidRequest,
     LoginFailed,
@@ -32,7 +33,7 @@ from common.exceptions import (
     SignatureMissing,
     UnknownClient,
 )
-from common.settings import SCOPES
+from common.store import keys
 
 log = logging.getLogger("api.auth")
 ROLE_SCOPES = {"admin": SCOPES, "trader": ("trade", "cancel", "query")}
@@ -147,7 +148,7 @@ def current_caller(reading: bool = False) -> Caller:
                 scopes=ROLE_SCOPES[role],
                 accounts=None,
                 source=request.remote_addr or "",
-                from_page=page,  # a page always names its account (common.submission)
+                from_page=page,  # a page always names its account (common.desk.submission)
                 # a script that logged in as the old server's clients did waits for the verdict; a page polls its jobs
                 default_wait=0.0 if page else current_app.extensions["router"].settings.LOGIN_CLIENT_DEFAULT_WAIT,
                 old_protocol=not page,

@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from common.exceptions import InvalidRequest
+from common.rules.exceptions import InvalidRequest
 
 MAX_DEPTH = 32  # levels of nested arrays and objects; every route's body is one or two deep
 MAX_INTEGER_DIGITS = 30  # far beyond any volume, order id or amount in yuan

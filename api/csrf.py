@@ -16,7 +16,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from common.exceptions import ScopeDenied
+from common.rules.exceptions import ScopeDenied
 
 FIELD = "csrf_token"  # the forms' hidden field (Flask-WTF's default name)
 protection = CSRFProtect()

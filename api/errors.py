@@ -9,7 +9,7 @@ from flask import Flask, g, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from common import exceptions as ex
+from common.rules import exceptions as ex
 
 log = logging.getLogger("api.errors")
 

@@ -1,4 +1,4 @@
-"""GET /qmt/trade/api/events?after=<id>&limit=N&wait=S: follow what happens, from a cursor (common.events).
+"""GET /qmt/trade/api/events?after=<id>&limit=N&wait=S: follow what happens, from a cursor (common.store.events).
 
 `?last=N` answers the last N events instead (what a page shows as it opens) with the cursor to follow on
 from; `kind=` keeps only some kinds.
@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 from api import router
 from api.auth import current_caller
 from api.openapi import documented
-from common.audit import mask_account
-from common.exceptions import InvalidRequest
+from common.rules.exceptions import InvalidRequest
+from common.rules.masking import mask_account
 
 bp = Blueprint("events_api", __name__, url_prefix="/qmt/trade/api")
 DEFAULT_LIMIT = 100

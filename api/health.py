@@ -13,8 +13,8 @@ from flask import Blueprint, current_app, jsonify
 from api import router
 from api.openapi import documented
 from api.schemas import HealthAnswer
-from common import durability, keys, terminals, tradability
-from common.audit import mask_account
+from common.rules.masking import mask_account
+from common.store import durability, keys, terminals, tradability
 
 bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
 WORKER_STALE_SECONDS = tradability.WORKER_STALE_SECONDS  # the worker beats every 2 s, even while a job blocks it
@@ -41,7 +41,7 @@ KEEPS_SECONDS = 60.0
 
 
 def _redis_keeps(settings, connection) -> dict:
-    """Would the Redis in use lose jobs on a restart, or evict keys? (common.durability; the embedded stand-in: run.py)"""
+    """Would the Redis in use lose jobs on a restart, or evict keys? (common.store.durability; the embedded stand-in: run.py)"""
     if not settings.REDIS_URL:
         return {"embedded": True, "keeps_data": None, "warnings": []}
     judged = _KEEPS.get(settings.REDIS_URL)

@@ -1,6 +1,6 @@
 """Reading a request's idempotency key: an `Idempotency-Key` header, or a `client_order_id` in the body.
 
-The Desk (common.submission) turns the key into fixed job ids, one per account; RQ's unique enqueue
+The Desk (common.desk.submission) turns the key into fixed job ids, one per account; RQ's unique enqueue
 is atomic in Redis, so two web processes racing with the same key still make one job. The same key
 with a different request is refused (409). The memory lasts as long as the job: JOB_TTL, at least 24 h.
 """
@@ -14,8 +14,8 @@ from flask import request
 
 from api.auth import parsed_body
 from api.signing import canonical_body
-from common.callers import Idempotency
-from common.exceptions import InvalidIdempotencyKey
+from common.desk.callers import Idempotency
+from common.rules.exceptions import InvalidIdempotencyKey
 
 HEADER = "Idempotency-Key"
 HEADER_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII

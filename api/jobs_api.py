@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from api import router
 from api.auth import current_caller
 from api.openapi import documented
-from common.exceptions import InvalidRequest
-from common.payloads import JobView
-from common.submission import WAIT_MAX_SECONDS
+from common.desk.submission import WAIT_MAX_SECONDS
+from common.rules.exceptions import InvalidRequest
+from common.store.payloads import JobView
 
 bp = Blueprint("jobs", __name__, url_prefix="/qmt/trade/api")
 

@@ -2,7 +2,7 @@
 
 Unauthenticated, like /health (Prometheus does not sign requests) and free of secrets: account numbers
 are masked. Any web process answers for the whole router: the figures are summed in Redis
-(common.metrics, common.exposition); this process first adds its own latest counts, so its scrape
+(common.store.metrics, common.store.exposition); this process first adds its own latest counts, so its scrape
 includes the requests it answered until now.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, request
 
 from api import router
-from common import exposition, metrics
+from common.store import exposition, metrics
 
 bp = Blueprint("metrics", __name__)
 UNMATCHED = "unmatched"  # a path no route serves: one label value, so scanners cannot grow the series without end

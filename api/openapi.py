@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.schemas import Failure
-from common.payloads import JobView
+from common.store.payloads import JobView
 
 bp = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"

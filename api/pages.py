@@ -11,7 +11,7 @@ from flask import Blueprint, Response, make_response, redirect, render_template,
 
 from api import router
 from api.auth import ROLE_SCOPES, logged_in_role, login_form
-from common.audit import mask_account
+from common.rules.masking import mask_account
 
 bp = Blueprint("pages", __name__)
 

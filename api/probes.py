@@ -2,7 +2,7 @@
 
 `/healthz` answers 200 as long as the process serves HTTP; it touches nothing else, so a restart is never
 ordered because Redis or the broker is away. `/readyz` answers 200 when this process can take work —
-Redis answers within common.store.PROBE_TIMEOUT and the settings let someone in — and 503 with the
+Redis answers within common.store.connections.PROBE_TIMEOUT and the settings let someone in — and 503 with the
 failing reasons otherwise. Neither depends on the worker or on QMT: orders are queued while the worker is
 away (they wait until their ORDER_TTL), and whether the router can trade is /qmt/trade/api/health's
 verdict, not a reason to take this process out of a load balancer.
@@ -16,13 +16,13 @@ from flask import Blueprint, Flask, current_app, jsonify
 from api import router
 from api.openapi import documented
 from api.schemas import LivenessAnswer, ReadinessAnswer
-from common.settings import Settings
+from common.config.settings import Settings
 
 bp = Blueprint("probes", __name__)
 
 
 def register(app: Flask, probe: redis.Redis) -> None:
-    """The probes, with the Redis client readiness pings (short timeouts: common.store.probe_connection)."""
+    """The probes, with the Redis client readiness pings (short timeouts: common.store.connections.probe_connection)."""
     app.extensions["readiness_probe"] = probe
     app.register_blueprint(bp)
 

@@ -13,7 +13,7 @@ from api import router
 from api.auth import current_caller, request_body
 from api.openapi import documented
 from api.schemas import AccountsAnswer, OrderAnswer, OrderLookup, OrdersAnswer, OrdersLookup, PortfolioAnswer, PositionsAnswer, TradesAnswer
-from common.exceptions import InvalidRequest
+from common.rules.exceptions import InvalidRequest
 
 bp = Blueprint("query_api", __name__, url_prefix="/qmt/trade/api")
 QUERY_ERRORS = (401, 403, 404, 503)

@@ -1,10 +1,10 @@
-"""Per request, the log context (common.logs): method, path and route on every line, and the client once authenticated."""
+"""Per request, the log context (common.config.logs): method, path and route on every line, and the client once authenticated."""
 
 from __future__ import annotations
 
 from flask import Flask, request
 
-from common import logs
+from common.config import logs
 
 
 def register(app: Flask) -> None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import router
 from api.auth import current_caller, request_body
 from api.openapi import documented
-from common.submission import RiskLimits
+from common.desk.submission import RiskLimits
 
 bp = Blueprint("risk_api", __name__, url_prefix="/qmt/trade/api")
 

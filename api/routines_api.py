@@ -1,6 +1,6 @@
 """Scheduled routines (prefix /qmt/trade/api/routines): see them, change them (admin), run one now (admin).
 
-The routines themselves and their once-a-day firing are common.routines and common.routine_runs;
+The routines themselves and their once-a-day firing are common.rules.routines and common.desk.routine_runs;
 these routes authenticate, parse and translate. Every change and every run is in the audit trail.
 """
 
@@ -15,7 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import router
 from api.auth import current_caller, request_body
 from api.openapi import documented
-from common import calendar, clock, keys, routine_runs, routines
+from common.config import clock
+from common.desk import routine_runs
+from common.rules import routines
+from common.store import calendar_store, keys
 
 bp = Blueprint("routines_api", __name__, url_prefix="/qmt/trade/api/routines")
 
@@ -51,7 +54,7 @@ class RunAnswer(BaseModel):
 def _answer():
     desk = router().desk
     now = clock.now()
-    trading = calendar.load(desk.settings, desk.redis)
+    trading = calendar_store.load(desk.settings, desk.redis)
     raw: Any = desk.redis.get(keys.CALENDAR_STATUS)
     published = json.loads(raw) if raw else {}
     today = {

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, ValidationInfo, field_validator, model_validator
 
-from common.exceptions import InvalidSymbol
-from common.orders import BUY, PriceType
-from common.symbols import normalize
+from common.rules.exceptions import InvalidSymbol
+from common.rules.orders import BUY, PriceType
+from common.rules.symbols import normalize
 
 
 def _normalise(value: str) -> str:

@@ -20,7 +20,7 @@ from waitress import create_server
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
-from common.settings import Settings
+from common.config.settings import Settings
 
 log = logging.getLogger("web")
 THREADS = 32  # requests served at once; answers that wait (?wait=, Prefer: wait, queries) take at most WAIT_SLOTS of them

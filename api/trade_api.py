@@ -2,7 +2,7 @@
 
 Where `trader_index` is optional and left out, the order or cancel fans out to every enabled
 account the client may use, one job each. The door checks, risk, idempotency and the enqueue
-are the Desk's (common.submission); these routes only translate.
+are the Desk's (common.desk.submission); these routes only translate.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from api.schemas import (
     TradeRequest,
     Waited,
 )
-from common import submission
-from common.orders import BUY, SELL, PriceType
+from common.desk import submission
+from common.rules.orders import BUY, SELL, PriceType
 
 bp = Blueprint("trade_api", __name__, url_prefix="/qmt/trade/api")
 ORDER_ANSWERS = {200: Waited, 202: Queued}  # 200 only to a caller who asked to wait (Prefer: wait=N)

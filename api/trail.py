@@ -1,4 +1,4 @@
-"""Every state-changing API request into the audit trail, accepted or rejected (common.audit)."""
+"""Every state-changing API request into the audit trail, accepted or rejected (common.store.audit)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, current_app, g, request
 
-from common import audit
+from common.store import audit
 
 log = logging.getLogger("web")
 
@@ -42,7 +42,7 @@ def _record(response) -> None:
         response.status_code,
         ",".join(job_ids) or "-",
         f" error={str(error)[:200]!r}" if error else "",
-        # the job(s) and account the line is about, as fields of the JSON line (common.logs)
+        # the job(s) and account the line is about, as fields of the JSON line (common.config.logs)
         extra={
             "client_id": client_id[:100],
             "job_ids": job_ids or None,

@@ -14,10 +14,10 @@ import re
 import redis
 from flask import Flask, Response, jsonify, request
 
-from common.callers import Caller, Queued
-from common.exceptions import InvalidRequest, RouterError
-from common.submission import WAIT_MAX_SECONDS, Desk
-from common.verdicts import Verdict
+from common.desk.callers import Caller, Queued
+from common.desk.submission import WAIT_MAX_SECONDS, Desk
+from common.desk.verdicts import Verdict
+from common.rules.exceptions import InvalidRequest, RouterError
 
 HEADER = "Prefer"
 SECONDS = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?")

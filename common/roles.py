@@ -13,12 +13,13 @@ from typing import NoReturn
 
 import redis
 
-from common import clock, durability
-from common.config_mistakes import is_placeholder
-from common.exceptions import ConfigError
-from common.logs import configure
-from common.settings import Settings, get_settings
-from common.store import connect
+from common.config import clock
+from common.config.config_mistakes import is_placeholder
+from common.config.logs import configure
+from common.config.settings import Settings, get_settings
+from common.rules.exceptions import ConfigError
+from common.store import durability
+from common.store.connections import connect
 
 STARTUP_PROBLEM = 2  # exit status
 

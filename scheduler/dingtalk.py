@@ -17,9 +17,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from common.config_mistakes import is_placeholder
-from common.exceptions import NotificationFailed
-from common.settings import Settings
+from common.config.config_mistakes import is_placeholder
+from common.config.settings import Settings
+from common.rules.exceptions import NotificationFailed
 
 POST_TIMEOUT = 5.0  # seconds for DingTalk to take the connection and answer each read; it normally answers in well under one
 log = logging.getLogger("scheduler.dingtalk")

@@ -14,10 +14,10 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from common import events
-from common.audit import mask_account
-from common.clock import SHANGHAI
-from common.routine_runs import RoutineRun, describe
+from common.config.clock import SHANGHAI
+from common.desk.routine_runs import RoutineRun, describe
+from common.rules.masking import mask_account
+from common.store import events
 
 ORDER_STATUS_WORDS = {
     "rejected": "废单 rejected",

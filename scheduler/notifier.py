@@ -30,9 +30,9 @@ from typing import Any
 
 import redis
 
-from common import events, keys, metrics
-from common.exceptions import NotificationFailed
-from common.settings import Settings
+from common.config.settings import Settings
+from common.rules.exceptions import NotificationFailed
+from common.store import events, keys, metrics
 from scheduler import notices
 from scheduler.dingtalk import Robot
 

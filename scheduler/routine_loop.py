@@ -1,10 +1,10 @@
 """The scheduler's routine loop: every tick, the leader fires the routines that are due, once per trading day.
 
 One scheduler process at a time leads (a lease in Redis, renewed each tick); the per-day run record
-of common.routine_runs makes firing exactly-once even if two ever lead at once. A routine is due
+of common.desk.routine_runs makes firing exactly-once even if two ever lead at once. A routine is due
 from its time on a trading day until its grace runs out; a scheduler that starts late fires it
 once within the grace and records it as missed after. A day the calendar cannot judge fires
-nothing and says so loudly. The clock is common.clock, so tests can move it.
+nothing and says so loudly. The clock is common.config.clock, so tests can move it.
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ from typing import Any
 
 import redis
 
-from common import calendar, clock, continuity, events, keys, routine_runs, routines
-from common.calendar import TradingCalendar
-from common.continuity import Continuity
-from common.exceptions import RoutineAlreadyRan
-from common.routine_runs import RoutineRun
-from common.settings import Settings
-from common.submission import Desk
+from common.config import clock
+from common.config.settings import Settings
+from common.desk import routine_runs
+from common.desk.routine_runs import RoutineRun
+from common.desk.submission import Desk
+from common.rules import routines
+from common.rules.calendar import TradingCalendar
+from common.rules.exceptions import RoutineAlreadyRan
+from common.store import calendar_store, continuity, events, keys, routine_store
+from common.store.continuity import Continuity
 
 log = logging.getLogger("scheduler.routines")
 LEASE_SECONDS = 10  # the leader renews every tick; a dead leader is replaced after this
@@ -69,7 +72,7 @@ class RoutineLoop:
                     log.error("routines do not fire: %s", halted)
                     self._halt_logged = halted
                 return
-            for routine in routines.current(self.redis, self.settings.ROUTINES):
+            for routine in routine_store.current(self.redis, self.settings.ROUTINES):
                 if routine.enabled:
                     self.consider(routine, trading, now)
         except redis.RedisError as error:
@@ -100,7 +103,7 @@ class RoutineLoop:
     def calendar(self, today: date) -> TradingCalendar:
         """The trading calendar, rebuilt once a day (QMT may have published a newer one)."""
         if self._calendar is None or self._calendar[0] != today:
-            self._calendar = (today, calendar.load(self.settings, self.redis))
+            self._calendar = (today, calendar_store.load(self.settings, self.redis))
         return self._calendar[1]
 
     def consider(self, routine: routines.NhgRoutine | routines.AllinRoutine, trading: TradingCalendar, now: datetime) -> None:

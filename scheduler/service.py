@@ -17,8 +17,8 @@ import time
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from common import keys, metrics
-from common.settings import Settings
+from common.config.settings import Settings
+from common.store import keys, metrics
 from scheduler.dingtalk import POST_TIMEOUT
 from scheduler.notifier import Notifier
 from scheduler.routine_loop import RoutineLoop

@@ -1,6 +1,6 @@
 """The scheduler leader's upkeep of the event stream: "worker down" when its heartbeat goes stale, and trimming by age.
 
-- Each terminal's worker writes its heartbeat (common.terminals: keys.WORKER_HEARTBEAT for the default) every 2 s. When its `ts` has not changed for
+- Each terminal's worker writes its heartbeat (common.store.terminals: keys.WORKER_HEARTBEAT for the default) every 2 s. When its `ts` has not changed for
   SILENT_SECONDS of this process's own clock (so the machines' clocks need not agree), the leader appends
   one WorkerEvent(state="down") (marked in keys.WORKER_SILENT, so a new leader does not repeat it); when
   the same worker beats again, WorkerEvent(state="up"). A worker that stopped cleanly said so itself (and
@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from common import events, keys, terminals
+from common.store import events, keys, terminals
 
 log = logging.getLogger("scheduler.upkeep")
 SILENT_SECONDS = 10.0  # the worker beats every 2 s; this many seconds without a beat is a worker down

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.signing import sign
-from common.payloads import OrderPayload
-from common.settings import Settings, load_settings
+from common.config.settings import Settings, load_settings
+from common.store.payloads import OrderPayload
 
 # The processes a test starts with an environment of its own write their bytecode where this run's goes (run.py puts it
 # under .venv), never into the checkout.
@@ -155,8 +155,8 @@ def while_worker_runs(request, settings, connection, *, expect_jobs: int = 1):
     """
     import threading
 
-    from common import jobqueue as queues
-    from common import keys
+    from common.store import jobqueue as queues
+    from common.store import keys
     from worker.runner import serve
 
     answer: list = []

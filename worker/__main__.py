@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from common import terminals
-from common.exceptions import ConfigError
 from common.roles import refuse_start, role_redis, role_settings
-from common.store import dequeue_connection
+from common.rules.exceptions import ConfigError
+from common.store import terminals
+from common.store.connections import dequeue_connection
 from worker import supervisor
 from worker.runner import serve
 

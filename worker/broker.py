@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from common import calendar, events, keys
-from common.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, SimulatorOnly, UnknownAccount
-from common.settings import AccountConfig, Settings
+from common.config.settings import AccountConfig, Settings
+from common.rules.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, SimulatorOnly, UnknownAccount
+from common.store import calendar_store, events, keys
 from worker.xt_broker import XtBroker
 from worker.xtquant_sdk import trader_class, xttype
 
@@ -51,7 +51,7 @@ def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -
             starting_cash=settings.SIM_STARTING_CASH,
             prices_file=settings.SIM_PRICES_FILE or None,
             fees=Fees.from_settings(settings),
-            calendar=calendar.load(settings),
+            calendar=calendar_store.load(settings),
             exchange_hours=settings.SIM_EXCHANGE_HOURS,
         )
     try:
@@ -102,7 +102,7 @@ class BrokerSession:
         """
         if not self.connected:
             raise BrokerUnavailable(f"broker session for {self.path or 'the simulator'} is not connected")
-        # the call's thread logs with the job's context (common.logs.job_context), as if it ran in the job's own thread
+        # the call's thread logs with the job's context (common.config.logs.job_context), as if it ran in the job's own thread
         future = self._calls.submit(contextvars.copy_context().run, request, self.trader)
         try:
             return future.result(timeout=self.call_timeout)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import NewType, Protocol
 
-from common.quotes import Quote
+from common.rules.quote import Quote
 
 OrderId = NewType("OrderId", int)  # the broker's order number (xtquant's order_id), > 0
 
@@ -58,11 +58,11 @@ class Order:
     account_id: str
     symbol: str
     name: str
-    order_type: int  # common.orders.BUY or SELL
+    order_type: int  # common.rules.orders.BUY or SELL
     volume: int  # shares or 张
     price: float  # yuan; 0 for market types
     price_type: int  # xtquant's price type code
-    order_status: int  # xtquant's order status (common.orders.STATUS_NAMES)
+    order_status: int  # xtquant's order status (common.rules.orders.STATUS_NAMES)
     status_msg: str  # the broker's words, e.g. why it was rejected
     traded_volume: int
     traded_price: float  # average fill price, yuan
@@ -79,7 +79,7 @@ class Trade:
     account_id: str
     symbol: str
     name: str
-    order_type: int  # common.orders.BUY or SELL
+    order_type: int  # common.rules.orders.BUY or SELL
     traded_id: str
     traded_time: int  # unix seconds
     traded_volume: int  # shares or 张

@@ -1,4 +1,4 @@
-"""QMT's own trading calendar, published to Redis for every role (common.calendar reads it first).
+"""QMT's own trading calendar, published to Redis for every role (common.rules.calendar reads it first).
 
 Only the real terminal has it (xtdata.get_trading_calendar: past sessions, and future ones computed
 from the holidays QMT has downloaded, up to the end of the last year it has holidays for).
@@ -12,7 +12,8 @@ from typing import Any
 
 import redis
 
-from common import calendar, clock
+from common.config import clock
+from common.store import calendar_store
 
 log = logging.getLogger("worker.calendar")
 HISTORY_DAYS = 30  # enough past sessions for T+1 and the previous close
@@ -30,6 +31,6 @@ def publish(connection: redis.Redis, xtdata: Any) -> bool:
     if not sessions:
         return False
     last = date(max(sessions).year, 12, 31)  # QMT computes future sessions to the end of its last holiday year
-    calendar.publish_qmt(connection, sessions, start, last)
+    calendar_store.publish_qmt(connection, sessions, start, last)
     log.info("published QMT's trading calendar: %d sessions, %s to %s", len(sessions), start, last)
     return True

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import redis
 from pydantic import ValidationError
 
-from common import events, keys, stream_backlog
+from common.store import events, keys, stream_backlog
 from worker.snapshots import order_view, trade_view
 from worker.xt_broker import order_from_xt, trade_from_xt
 

@@ -1,7 +1,7 @@
 """The last step before an order goes to QMT, in one round trip to Redis (a Lua script, atomic):
 
 1. the fence: this worker still holds its terminal's lease (worker.lease; skipped when it runs without one);
-2. the risk limits the order was just checked against are still the stored ones (common.risk.assumed).
+2. the risk limits the order was just checked against are still the stored ones (common.rules.risk.assumed).
 
 Any doubt means the order is not sent: a lost lease, a Redis error or no answer. The job's "sent" event is not
 written here: only once the broker accepted the call (worker.jobs), so an answer lost after this check can never
@@ -14,7 +14,8 @@ from typing import Literal
 
 import redis
 
-from common import keys, store
+from common.store import connections as store
+from common.store import keys
 from worker.lease import Lease
 
 LUA = """

@@ -15,8 +15,9 @@ from typing import Any, cast
 import redis
 from rq import get_current_job
 
-from common import audit, clock, events, keys, metrics, quotes, risk, stream_backlog
-from common.exceptions import (
+from common.config import clock
+from common.rules import risk
+from common.rules.exceptions import (
     BrokerTimeout,
     BrokerUnavailable,
     CancelRefused,
@@ -28,10 +29,11 @@ from common.exceptions import (
     StoreUnavailable,
     UnknownAccount,
 )
-from common.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
-from common.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
-from common.quotes import Quote
-from common.symbols import Board, instrument
+from common.rules.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
+from common.rules.quote import Quote
+from common.rules.symbols import Board, instrument
+from common.store import audit, events, keys, metrics, quotes, risk_state, stream_backlog
+from common.store.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
 from worker import fence, runtime
 from worker.broker_api import Broker, Order, OrderId
 from worker.lease import LeaseLost
@@ -124,10 +126,10 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
             rt.recorder.expect(tag, order.meta.client_id, _job_event(order, tag, "sent", symbol=cost.symbol, volume=volume, price=price))
             verdict, detail = fence.before_send(rt.redis, rt.lease, raw)
             if verdict == "stale":
-                raise risk.LimitsChanged(detail)
+                raise risk_state.LimitsChanged(detail)
             return verdict, detail
 
-        verdict, detail = risk.checked(rt.redis, attempt)
+        verdict, detail = risk_state.checked(rt.redis, attempt)
     except (SizeRoundsToZero, NoQuote, BrokerUnavailable, RiskRejected, StoreUnavailable) as error:
         rt.recorder.forget_sent(tag)  # never sent: its "sent" is never told
         log.info("job %s not sent: %s", tag, error.message)
@@ -226,7 +228,7 @@ def order_basics(order: OrderPayload) -> dict[str, Any]:
 
 def _resolve(order: OrderPayload, broker: Broker, rt: runtime.Runtime) -> tuple[str, int, float, risk.OrderCost, Quote | None]:
     """The symbol, volume and price to send, sized where the account is known (docs/architecture.md, "Domain rules"), what
-    the risk gate prices (common.risk) and the fresh quote it prices with.
+    the risk gate prices (common.rules.risk) and the fresh quote it prices with.
 
     A market buy is sized at the day's upper limit, the price the broker freezes its cash at (risk.worst_price): sized at
     the last price it would be refused for want of cash. Market types send price 0, except STAR, where the price is the
@@ -351,11 +353,11 @@ def run_cancel(payload: dict) -> dict:
             wanted = BUY if cancel.side == "buy" else SELL
             targets = [o.order_id for o in broker.query_orders(cancelable_only=True) if o.order_type == wanted]
         counted = cancel.order_id is None and not cancel.kill_switch  # one order's cancel was counted at the door
-        limits = risk.load(rt.redis) if counted else None
+        limits = risk_state.load(rt.redis) if counted else None
         for position, order_id in enumerate(targets):
             if limits is not None:
                 try:
-                    risk.count_action(rt.redis, limits, cancel.account_index)
+                    risk_state.count_action(rt.redis, limits, cancel.account_index)
                 except RateLimited as capped:
                     result.refused += [{"order_id": left, "error": f"not sent: {capped.message}"} for left in targets[position:]]
                     break
@@ -389,7 +391,7 @@ def run_query(payload: dict) -> Any:
     broker = rt.brokers.broker(query.account_index or 0)
     if query.account_id is not None and query.account_id != broker.account_id:
         raise UnknownAccount(f"trader_index {query.account_index} is now account {broker.account_id}, not {query.account_id}")
-    if query.what == "quote":  # for the door, which prices a market order at the day's upper limit (common.risk)
+    if query.what == "quote":  # for the door, which prices a market order at the day's upper limit (common.rules.risk)
         quote = broker.quote(instrument(query.symbol or "").code)
         if quote is not None:
             quotes.remember(rt.redis, quote)

@@ -1,7 +1,7 @@
 """Quotes for sizing, pricing and market orders: the simulator's price source, or QMT's own (xtdata).
 
 The price comes from the full tick; the day's price limits from the instrument detail (UpStopPrice /
-DownStopPrice), which the risk gate prices a market order at (common.risk). Where the terminal does not give a
+DownStopPrice), which the risk gate prices a market order at (common.rules.risk). Where the terminal does not give a
 limit the quote has none: nothing here guesses one.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from common.quotes import Quote
+from common.rules.quote import Quote
 from worker.xtquant_sdk import market_data
 
 __all__ = ["Quote", "from_full_tick", "read_quote"]

@@ -25,10 +25,11 @@ from rq.results import Result
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
-from common import clock, keys, terminals
-from common.exceptions import BrokerUnavailable, UnknownAccount
-from common.jobqueue import queue
-from common.payloads import OrderPayload, OrderResult
+from common.config import clock
+from common.rules.exceptions import BrokerUnavailable, UnknownAccount
+from common.store import keys, terminals
+from common.store.jobqueue import queue
+from common.store.payloads import OrderPayload, OrderResult
 from worker.broker_api import BrokerAccounts, Order
 from worker.jobs import found_result, order_basics, settle_order
 
@@ -101,7 +102,7 @@ def find_orphans(connection: redis.Redis, queues: tuple[str, ...] = keys.QUEUES_
     also holds each job it takes in this state for a moment: see OrphanWatch.
 
     It looks only at the pending index (keys.PENDING_JOBS: every job is put on it before it is
-    queued, common.jobqueue.enqueue), never at the finished jobs Redis keeps for JOB_TTL, and drops
+    queued, common.store.jobqueue.enqueue), never at the finished jobs Redis keeps for JOB_TTL, and drops
     from it the jobs seen started or ended, and ids whose job never appeared after PENDING_GRACE.
     """
     waiting = {name: {i.decode() for i in connection.lrange(queue(connection, name).key, 0, -1)} for name in queues}

@@ -22,13 +22,14 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import import_attribute
 
-from common import events, keys, logs, metrics, stream_backlog, terminals
-from common.continuity import Continuity
-from common.exceptions import UnknownJobFunction
-from common.jobqueue import queue
-from common.payloads import JOB_ROUTES
-from common.settings import Settings
-from common.terminals import Terminal
+from common.config import logs
+from common.config.settings import Settings
+from common.rules.exceptions import UnknownJobFunction
+from common.store import events, keys, metrics, stream_backlog, terminals
+from common.store.continuity import Continuity
+from common.store.jobqueue import queue
+from common.store.payloads import JOB_ROUTES
+from common.store.terminals import Terminal
 from worker import runtime
 from worker.broker import Brokers
 from worker.callbacks import OrderEventRecorder
@@ -44,7 +45,7 @@ ORPHAN_SCAN_SECONDS = 15.0
 STARTING_MARK_SECONDS = 120  # a worker still not beating this long after it began starting is no longer "starting"
 
 
-# Dotted path a job names -> the function that runs it. Jobs name their function by path (common.payloads.JOB_ROUTES);
+# Dotted path a job names -> the function that runs it. Jobs name their function by path (common.store.payloads.JOB_ROUTES);
 # when a function moves, its old path stays here, so jobs queued by the previous version still run.
 JOB_FUNCTIONS: dict[str, str] = {path: path for _, path in JOB_ROUTES.values()}
 
@@ -187,7 +188,7 @@ def job_outcome(kind: str, result: object) -> str:
 
 def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event, terminal: Terminal, lease: Lease, continuity: Continuity) -> None:
     """Heartbeat even while a job blocks the main thread, so the status page can tell 'busy' from 'dead'; notice a Redis
-    that lost its data (common.continuity); renew the terminal's lease; and every ORPHAN_SCAN_SECONDS, requeue jobs lost
+    that lost its data (common.store.continuity); renew the terminal's lease; and every ORPHAN_SCAN_SECONDS, requeue jobs lost
     between a queue and this worker."""
     fields = {"pid": os.getpid(), "host": socket.gethostname(), "broker": settings.BROKER, "started": time.time(), "terminal": terminal.name}
     watch = OrphanWatch(connection, terminal.queues)
@@ -219,7 +220,7 @@ def serve(
 
     Returns False when, with `burst`, it stopped because another worker holds the lease, else True. Without `burst` a
     worker whose lease another worker took stands by (it waits for the lease again) rather than exit, and one whose lease
-    lapsed with nobody holding it takes it again. `dequeue` is RQ's connection (common.store.dequeue_connection: a
+    lapsed with nobody holding it takes it again. `dequeue` is RQ's connection (common.store.connections.dequeue_connection: a
     socket timeout above the blocking dequeue); `connection` (short timeout) serves the jobs, callbacks and heartbeat.
     A lost, frozen or restarted Redis does not end the worker: it waits for Redis, settles the job it was running (by
     its tag, never resending) and takes jobs again.
@@ -281,7 +282,7 @@ def _serve_terminal(
             )
             log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(terminal.queues), settings.BROKER)
             try:
-                # logging_level=None: RQ keeps the level common.logs gave its loggers (LOG_LEVEL, quiet below DEBUG)
+                # logging_level=None: RQ keeps the level common.config.logs gave its loggers (LOG_LEVEL, quiet below DEBUG)
                 if stopping.is_set():
                     log.info("stop asked while starting: taking no jobs")
                     return True

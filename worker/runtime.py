@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import redis
 
-from common import stream_backlog
-from common.exceptions import BrokerUnavailable
-from common.settings import Settings
+from common.config.settings import Settings
+from common.rules.exceptions import BrokerUnavailable
+from common.store import stream_backlog
 from worker.broker_api import BrokerAccounts
 from worker.callbacks import OrderEventRecorder
 from worker.lease import Lease

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from common.exceptions import SizeRoundsToZero
-from common.symbols import Board, Instrument, round_down_volume
+from common.rules.exceptions import SizeRoundsToZero
+from common.rules.symbols import Board, Instrument, round_down_volume
 
 REPO_FACE_VALUE = 100  # yuan per 张 of reverse repo
 

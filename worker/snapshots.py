@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from common.orders import SIDE_NAMES, status_name
+from common.rules.orders import SIDE_NAMES, status_name
 from worker.broker_api import Asset, Order, Position, Trade
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from common.terminals import Terminal
+from common.store.terminals import Terminal
 
 log = logging.getLogger("worker.supervisor")
 BACKOFF_SECONDS = (1, 2, 5, 10, 30)  # before the 1st, 2nd, ... restart of a child that keeps stopping; then 30 s

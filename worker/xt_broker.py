@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
-from common import clock
-from common.exceptions import BrokerUnavailable, CancelRefused, OrderRefused
+from common.config import clock
+from common.rules.exceptions import BrokerUnavailable, CancelRefused, OrderRefused
 from worker.broker_api import Asset, Order, OrderId, Position, Trade
 from worker.quotes import Quote, read_quote
 

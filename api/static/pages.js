@@ -6,7 +6,7 @@ const API = "/qmt/trade/api";
 const CSRF_TOKEN = document.querySelector('meta[name="csrf-token"]').content;
 const PAGE = document.getElementById("page");
 const ACCOUNTS = JSON.parse(PAGE.dataset.accounts || "[]");
-const RUNNING = ["queued", "started", "deferred", "scheduled"];  // a job that has not ended (common.verdicts.RUNNING)
+const RUNNING = ["queued", "started", "deferred", "scheduled"];  // a job that has not ended (common.desk.verdicts.RUNNING)
 const OPEN_ORDER = [48, 49, 50, 51, 52, 55];  // xtquant statuses of an order that can still be cancelled
 
 // One API call. Never throws: {status, ok, data}; status 0 when the router did not answer.

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from common import jobqueue, keys
+from common.store import jobqueue, keys
 from tests.support import signed_headers
 
 BUY = "/qmt/trade/api/buy"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from common import jobqueue, keys
-from common.payloads import QueryPayload
+from common.store import jobqueue, keys
+from common.store.payloads import QueryPayload
 from tests.support import signed_headers
 
 
@@ -19,7 +19,7 @@ def test_an_unknown_job_is_404(client):
 
 
 def test_a_queued_job_is_shown_queued_and_wait_returns_after_n_seconds(client, fake_redis, settings):
-    from common.payloads import JobMeta
+    from common.store.payloads import JobMeta
 
     job_id = jobqueue.enqueue(fake_redis, QueryPayload(what="accounts", meta=JobMeta(client_id="test-client")), settings.JOB_TTL)
     assert get(client, f"/qmt/trade/api/jobs/{job_id}").get_json()["status"] == "queued"
@@ -60,7 +60,7 @@ def test_a_job_id_rq_could_never_have_made_is_404_not_a_crash(client):
 
 def test_a_client_sees_only_its_own_jobs(fake_redis, settings):
     from api import create_app
-    from common.payloads import JobMeta
+    from common.store.payloads import JobMeta
     from tests.support import make_settings
 
     app = create_app(make_settings(API_CLIENTS=[{"client_id": "other", "secret": "other-secret", "scopes": ["query"]}]), fake_redis)

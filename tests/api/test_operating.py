@@ -9,7 +9,8 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app
-from common import clock, keys, logs
+from common.config import clock, logs
+from common.store import keys
 from tests.api.test_trade import ORDER, post
 from tests.support import make_settings
 

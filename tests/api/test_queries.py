@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api import create_app
-from common import jobqueue
+from common.store import jobqueue
 from tests.support import make_settings, order_payload, signed_headers, sim_prices_file, while_worker_runs
 from worker.runner import serve
 

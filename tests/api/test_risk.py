@@ -8,7 +8,8 @@ import time
 import pytest
 
 from api import create_app
-from common import audit, jobqueue, keys, risk
+from common.rules import masking, risk
+from common.store import audit, jobqueue, keys, risk_state
 from tests.support import make_settings, signed_headers, wait_until
 
 API = "/qmt/trade/api"
@@ -65,7 +66,7 @@ def test_notional_cap_and_block_list(client, fake_redis):
 
 
 def test_per_second_cap_counts_orders_and_cancels(client, fake_redis):
-    risk.save(fake_redis, risk.RiskLimits(max_actions_per_second=3))
+    risk_state.save(fake_redis, risk.RiskLimits(max_actions_per_second=3))
     assert wait_until(lambda: time.time() % 1 < 0.5, 2, 0.01)  # four requests in one counting second, not across two
     answers = [post(client, "/buy", {**BUY, "strategy_name": str(i)}).status_code for i in range(2)]
     answers.append(post(client, "/cancel_order", {"trader_index": 0, "order_id": 9}).status_code)
@@ -74,11 +75,11 @@ def test_per_second_cap_counts_orders_and_cancels(client, fake_redis):
 
 
 def test_daily_cap_refuses_a_whole_fan_out(client, fake_redis):
-    risk.save(fake_redis, risk.RiskLimits(max_actions_per_day=1))
+    risk_state.save(fake_redis, risk.RiskLimits(max_actions_per_day=1))
     assert post(client, "/buy", {**BUY, "trader_index": 1}).status_code == 202  # account 1 at its cap
     fan = post(client, "/buy", {k: v for k, v in BUY.items() if k != "trader_index"})
     assert fan.status_code == 429 and "daily cap" in fan.get_json()["error"]
-    assert orders(fake_redis) == 1 and risk.actions_today(fake_redis, 0) == 0  # account 0 was not charged
+    assert orders(fake_redis) == 1 and risk_state.actions_today(fake_redis, 0) == 0  # account 0 was not charged
 
 
 def test_only_admins_change_limits_and_bad_limits_are_422(client, fake_redis):
@@ -88,7 +89,7 @@ def test_only_admins_change_limits_and_bad_limits_are_422(client, fake_redis):
     assert client.put(f"{API}/risk", json={"max_actions_per_second": -1}).status_code == 422
     assert client.put(f"{API}/risk", json={"blocked_symbols": ["AAPL"]}).status_code == 422
     assert client.put(f"{API}/risk", json={"nonsense": 1}).status_code == 422
-    assert risk.load(fake_redis) == risk.RiskLimits()
+    assert risk_state.load(fake_redis) == risk.RiskLimits()
 
 
 def test_the_audit_trail_has_accepted_and_rejected_requests_without_passwords(client, fake_redis):
@@ -110,5 +111,5 @@ def test_the_audit_trail_has_accepted_and_rejected_requests_without_passwords(cl
 
 
 def test_account_numbers_are_masked():
-    assert audit.mask_account("8881234567") == "888****567"
-    assert audit.mask_account("12345") == "*****"
+    assert masking.mask_account("8881234567") == "888****567"
+    assert masking.mask_account("12345") == "*****"

@@ -9,7 +9,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from api import create_app
-from common import jobqueue, keys
+from common.store import jobqueue, keys
 from tests.support import make_settings, signed_headers
 
 API = "/qmt/trade/api"

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from api import create_app
-from common import events
-from common.callers import WEB_USERS, Caller
+from common.desk.callers import WEB_USERS, Caller
+from common.store import events
 from tests.support import make_settings, signed_headers
 
 API = "/qmt/trade/api"

@@ -9,7 +9,7 @@ import pytest
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from common import jobqueue, keys, quotes
+from common.store import jobqueue, keys, quotes
 from tests.support import signed_headers
 
 TRADE = "/qmt/trade/api/trade"

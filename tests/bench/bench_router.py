@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8, help="client connections of the intake figure")
     parser.add_argument("--out", default="", help="folder for bench.json and latency.png (default VAR_DIR/bench)")
     args = parser.parse_args(argv)
-    from common.settings import load_settings
+    from common.config.settings import load_settings
 
     out = Path(args.out) if args.out else Path(load_settings().VAR_DIR) / "bench"
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "scale": args.scale}

@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from common import keys
+from common.store import keys
 from tests.support import ACCOUNTS, CLIENT_ID, CLIENT_SECRET, free_port, signed_headers, sim_prices_file, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

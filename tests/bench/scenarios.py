@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import jobqueue, keys, risk
-from common.payloads import CancelPayload
+from common.rules import risk
+from common.store import jobqueue, keys, risk_state
+from common.store.payloads import CancelPayload
 from tests.bench import baseline
 from tests.bench.rig import (
     TRADE,
@@ -47,7 +48,7 @@ class Context:
         folder = self.workdir / f"run{self._stacks}"
         folder.mkdir()
         self.redis.flush()
-        risk.save(self.redis.connection, risk.RiskLimits(max_actions_per_second=0, max_actions_per_day=0, max_order_notional=0))
+        risk_state.save(self.redis.connection, risk.RiskLimits(max_actions_per_second=0, max_actions_per_day=0, max_order_notional=0))
         return Stack(self.redis.url, folder)
 
     def count(self, base: int) -> int:

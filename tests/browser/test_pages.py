@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from common import keys
+from common.store import keys
 from tests.browser.conftest import TRADER_PASSWORD, Site, visible_text
 
 pytestmark = pytest.mark.integration

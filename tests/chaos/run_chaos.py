@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common.clock import SHANGHAI
-from common.settings import get_settings
+from common.config.clock import SHANGHAI
+from common.config.settings import get_settings
 from tests.chaos.stack import ADMIN, Stack
 from tests.support import SignedHttpClient, signed_headers, wait_until
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from common.settings import Settings
+from common.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -51,7 +51,7 @@ def test_no_link_is_dead(page):
 
 
 def test_every_setting_is_documented_in_exactly_one_row_of_the_configuration_page():
-    """Each field of common.settings.Settings is named, in backticks, in the first cell of exactly one table row."""
+    """Each field of common.config.settings.Settings is named, in backticks, in the first cell of exactly one table row."""
     lines = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8").splitlines()
     named = [line.split("|")[1] for line in lines if line.startswith("|")]  # a row's first cell names the keys it documents
     counts = {key: sum(1 for cell in named if f"`{key}`" in cell) for key in Settings.model_fields}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from common import events, jobqueue, keys
+from common.store import events, jobqueue, keys
 from tests.support import order_payload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,8 +56,15 @@ def test_a_filled_order_in_the_worker_appears_as_order_and_trade_events(fake_red
 def test_only_the_events_module_names_the_events_stream():
     writers = []
     for path in ROOT.glob("[acsw]*/**/*.py"):
-        if path.parts[len(ROOT.parts)] in (".venv",) or path.name == "keys.py" or path == ROOT / "common" / "events.py":
+        if path.parts[len(ROOT.parts)] in (".venv",) or path.name == "keys.py" or path == ROOT / "common" / "store" / "events.py":
             continue
         if re.search(r"EVENTS_STREAM|qmt:events", path.read_text(encoding="utf-8")):
             writers.append(str(path.relative_to(ROOT)))
     assert writers == []
+
+
+def test_the_kinds_the_settings_know_are_the_kinds_the_stream_writes():
+    """NOTIFY_EVENTS is checked against common.rules.event_kinds (below the store); the models are the store's."""
+    from common.rules import event_kinds
+
+    assert event_kinds.KINDS == events.KINDS

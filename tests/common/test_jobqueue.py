@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from common import jobqueue, keys
+from common.store import jobqueue, keys
 from tests.support import order_payload
 
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from common import logs
+from common.config import logs
 from tests.support import CLIENT_SECRET, make_settings
 
 AUDIT = logging.getLogger(logs.AUDIT_LOGGER)

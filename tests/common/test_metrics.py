@@ -9,7 +9,9 @@ import fakeredis
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from common import clock, exposition, keys, metrics, risk, tradability
+from common.config import clock
+from common.rules import risk
+from common.store import exposition, keys, metrics, risk_state, tradability
 from tests.support import make_settings
 
 
@@ -96,11 +98,11 @@ def test_the_verdict_names_every_condition_that_fails(fake_redis):
     for index in (0, 1):
         fake_redis.hset(keys.broker_connection(index), "connected", "1")
     fake_redis.set(keys.CALENDAR_STATUS, json.dumps({"today": clock.today().isoformat(), "session": True}))
-    risk.save(fake_redis, risk.RiskLimits(kill_switch=True))
+    risk_state.save(fake_redis, risk.RiskLimits(kill_switch=True))
     assert tradability.judge(fake_redis, settings).reasons == ["worker heartbeat is 14 s old (stale after 6 s)", "the kill switch is on"]
 
     fake_redis.hset(keys.WORKER_HEARTBEAT, mapping={"ts": time.time()})
-    risk.save(fake_redis, risk.RiskLimits())
+    risk_state.save(fake_redis, risk.RiskLimits())
     assert tradability.judge(fake_redis, settings) == tradability.Verdict(can_trade=True, reasons=[])
     fake_redis.set(keys.CALENDAR_STATUS, json.dumps({"today": clock.today().isoformat(), "session": None}))
     assert "does not know whether today" in tradability.judge(fake_redis, settings).reasons[0]

@@ -1,14 +1,15 @@
-"""common.orders: its copies of xtquant's numbers match xtconstant, and common/, api/, scheduler/ never load xtquant."""
+"""common.rules.orders: its copies of xtquant's numbers match xtconstant, and common/, api/, scheduler/ never load xtquant."""
 
 from __future__ import annotations
 
 import pytest
 
-from common import jobqueue, orders
+from common.rules import orders
+from common.store import jobqueue
 from tests.import_probe import run_probe
 from worker.xtquant_sdk import xtconstant
 
-# Every xtconstant number common.orders keeps a copy of; a name added there must be added here too.
+# Every xtconstant number common.rules.orders keeps a copy of; a name added there must be added here too.
 COPIED_NAMES = (
     "STOCK_BUY",
     "STOCK_SELL",
@@ -60,6 +61,6 @@ def test_sides_and_the_late_rejection_status_use_the_named_numbers():
 
 def test_common_api_and_scheduler_import_without_xtquant(tmp_path):
     report, printed = run_probe(tmp_path, *SDK_FREE)
-    assert {"common.orders", "common.jobqueue", "api.trade_api", "scheduler.service"} <= set(report["imported"])
+    assert {"common.rules.orders", "common.store.jobqueue", "api.trade_api", "scheduler.service"} <= set(report["imported"])
     assert not report["xtquant_imported"]
     assert report["network_attempts"] == [] and printed == ""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.exceptions import ConfigError
-from common.settings import load_settings
+from common.config.settings import load_settings
+from common.rules.exceptions import ConfigError
 
 OLD_FORM = "[{'account_id': '8881234567', 'qmt_path': 'D:\\\\qmt\\\\userdata_mini', 'nick_name': '主账户', 'enabled': True}, {'account_id': 123, 'enabled': False}]"
 
@@ -103,7 +103,7 @@ def test_windows_paths_with_single_backslashes_are_read_as_written(raw):
 def test_env_example_lists_every_setting_and_nothing_else():
     from pathlib import Path
 
-    from common.settings import Settings
+    from common.config.settings import Settings
 
     example = Path(__file__).resolve().parents[2] / ".env.example"
     listed = {line.split("=", 1)[0] for line in example.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")}

@@ -14,11 +14,12 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from api import create_app
-from common import enqueue_script, jobqueue, keys, risk
-from common.callers import Caller, Idempotency
-from common.exceptions import IdempotencyConflict, RateLimited, ScopeDenied, StoreUnavailable, TradingHalted, WorkerUnanswered
-from common.orders import BUY, PriceType
-from common.submission import Desk
+from common.desk.callers import Caller, Idempotency
+from common.desk.submission import Desk
+from common.rules import risk
+from common.rules.exceptions import IdempotencyConflict, RateLimited, ScopeDenied, StoreUnavailable, TradingHalted, WorkerUnanswered
+from common.rules.orders import BUY, PriceType
+from common.store import enqueue_script, jobqueue, keys, risk_state
 from tests.support import CLIENT_ID, make_settings, signed_headers, sim_prices_file, while_worker_runs
 
 API = "/qmt/trade/api"
@@ -93,7 +94,7 @@ def test_an_idempotency_key_without_a_request_fingerprint_compares_the_orders(se
     first = desk.place(TEST_CLIENT, 0, idempotency=Idempotency("nhg-2026-12-01"), **order)
     again = desk.place(TEST_CLIENT, 0, idempotency=Idempotency("nhg-2026-12-01"), **order)
     assert again.jobs == first.jobs and again.replayed and not first.replayed
-    assert jobqueue.queue(desk.redis, keys.ORDER_QUEUE).count == 1 and risk.actions_today(desk.redis, 0) == 1
+    assert jobqueue.queue(desk.redis, keys.ORDER_QUEUE).count == 1 and risk_state.actions_today(desk.redis, 0) == 1
     with pytest.raises(IdempotencyConflict):
         desk.place(TEST_CLIENT, 0, idempotency=Idempotency("nhg-2026-12-01"), **{**order, "volume": 200})
 
@@ -111,7 +112,7 @@ def test_the_desk_checks_scopes_and_accounts_for_in_process_callers_too(settings
 
 def test_kill_switch_cancels_are_never_refused_by_the_rate_caps(settings):
     desk = Desk(settings, new_redis())
-    risk.save(desk.redis, risk.RiskLimits(max_actions_per_second=1, max_actions_per_day=1))
+    risk_state.save(desk.redis, risk.RiskLimits(max_actions_per_second=1, max_actions_per_day=1))
     desk.cancel_side(TEST_CLIENT, 0, "buy")
     with pytest.raises(RateLimited):
         desk.cancel_side(TEST_CLIENT, 0, "sell")
@@ -130,20 +131,20 @@ def test_a_fan_out_redis_refuses_queues_and_counts_none_of_its_jobs(settings, mo
     with pytest.raises(StoreUnavailable):
         desk.place(TEST_CLIENT, None, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
     assert sum(jobqueue.queue(desk.redis, name).count for name in keys.QUEUES_BY_PRIORITY) == 0
-    assert [risk.actions_today(desk.redis, index) for index in (0, 1)] == [0, 0]
+    assert [risk_state.actions_today(desk.redis, index) for index in (0, 1)] == [0, 0]
 
     monkeypatch.setattr(enqueue_script, "run", real_run)
     queued = desk.place(TEST_CLIENT, None, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
-    assert len(queued.jobs) == 2 and [risk.actions_today(desk.redis, index) for index in (0, 1)] == [1, 1]
+    assert len(queued.jobs) == 2 and [risk_state.actions_today(desk.redis, index) for index in (0, 1)] == [1, 1]
 
 
 def test_a_fan_out_one_account_of_which_is_over_its_cap_queues_and_counts_nothing(settings):
     desk = Desk(settings, new_redis())
-    risk.save(desk.redis, risk.RiskLimits(max_actions_per_day=1))
+    risk_state.save(desk.redis, risk.RiskLimits(max_actions_per_day=1))
     desk.place(TEST_CLIENT, 1, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
     with pytest.raises(RateLimited, match="trader_index 1"):
         desk.place(TEST_CLIENT, None, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
-    assert [risk.actions_today(desk.redis, index) for index in (0, 1)] == [0, 1]
+    assert [risk_state.actions_today(desk.redis, index) for index in (0, 1)] == [0, 1]
     assert jobqueue.queue(desk.redis, keys.ORDER_QUEUE).count == 1
 
 
@@ -159,7 +160,7 @@ def test_limits_changed_by_another_process_are_checked_before_the_order_is_queue
 
 def test_the_one_way_in_and_the_event_stream_import_no_flask_and_no_role():
     probe = (
-        "import sys, common.submission, common.events; "
+        "import sys, common.desk.submission, common.store.events; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'api', 'worker', 'scheduler')))"
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -175,7 +176,7 @@ def test_limits_remembered_stricter_than_the_stored_ones_never_refuse_an_order(s
     big = desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=200_000, price=10.0, price_type=PriceType.LIMIT)
     assert len(big.jobs) == 1  # 2,000,000 yuan: allowed by the stored limits
 
-    risk.save(desk.redis, risk.RiskLimits(kill_switch=True))  # this process sees the switch thrown
+    risk_state.save(desk.redis, risk.RiskLimits(kill_switch=True))  # this process sees the switch thrown
     with pytest.raises(TradingHalted):
         desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
     admin_side.set(keys.RISK_LIMITS, risk.RiskLimits().model_dump_json())  # another process releases it

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.exceptions import InvalidSymbol, LotSizeViolation
-from common.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick, normalize, round_down_volume
+from common.rules.exceptions import InvalidSymbol, LotSizeViolation
+from common.rules.symbols import Board, check_buy_volume, check_sell_volume, instrument, is_on_tick, normalize, round_down_volume
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 
 from api import create_app
 from api.signing import string_to_sign
-from common import audit, jobqueue, keys
+from common.store import audit, jobqueue, keys
 from tests.support import CLIENT_ID, CLIENT_SECRET, make_settings, signed_headers
 
 API = "/qmt/trade/api"

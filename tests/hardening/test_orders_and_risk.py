@@ -8,10 +8,11 @@ import logging
 
 import pytest
 
-from common import jobqueue, risk
-from common.callers import Caller
-from common.payloads import CancelPayload, QueryPayload
-from common.submission import Desk
+from common.desk.callers import Caller
+from common.desk.submission import Desk
+from common.rules import risk
+from common.store import jobqueue, risk_state
+from common.store.payloads import CancelPayload, QueryPayload
 from tests.support import make_settings, sim_prices_file
 from tests.support import order_payload as order
 from tests.worker.test_jobs_any_broker import FakeBackend, SimBackend
@@ -99,21 +100,21 @@ def backend(request, tmp_path, fake_redis, monkeypatch):
 
 def test_a_cancel_all_counts_each_cancel_and_stops_at_the_cap(backend):
     resting = _resting_buys(backend, 5)
-    risk.save(backend.redis, risk.RiskLimits(max_actions_per_day=3, max_actions_per_second=0))
+    risk_state.save(backend.redis, risk.RiskLimits(max_actions_per_day=3, max_actions_per_second=0))
     [job_id] = backend.run(CancelPayload(account_index=0, account_id="SIM000001", side="buy"))
     done = _result(backend, job_id)
     assert len(done["cancelled"]) == 3 and len(done["refused"]) == 2, done
     assert all("daily cap" in r["error"] for r in done["refused"]), done
     assert {r["order_id"] for r in done["refused"]} | set(done["cancelled"]) == set(resting)
     assert done["accepted"] is False and "daily cap" in done["error"]
-    assert risk.actions_today(backend.redis, 0) == 3
+    assert risk_state.actions_today(backend.redis, 0) == 3
     still_open = [o for o in _orders(backend, 0) if o["order_status"] == 50]
     assert len(still_open) == 2, "a refused cancel reached the broker"
 
 
 def test_the_per_second_cap_stops_a_cancel_all_too(backend):
     _resting_buys(backend, 4)
-    risk.save(backend.redis, risk.RiskLimits(max_actions_per_second=2, max_actions_per_day=0))
+    risk_state.save(backend.redis, risk.RiskLimits(max_actions_per_second=2, max_actions_per_day=0))
     [job_id] = backend.run(CancelPayload(account_index=0, account_id="SIM000001", side="buy"))
     done = _result(backend, job_id)
     assert 1 <= len(done["cancelled"]) <= 2 * 2, done  # the cap is per second: a second boundary may pass mid-way
@@ -122,7 +123,7 @@ def test_the_per_second_cap_stops_a_cancel_all_too(backend):
 
 def test_the_kill_switch_cancels_everything_past_the_caps(backend):
     resting = _resting_buys(backend, 5)
-    risk.save(backend.redis, risk.RiskLimits(max_actions_per_day=3, max_actions_per_second=1))
+    risk_state.save(backend.redis, risk.RiskLimits(max_actions_per_day=3, max_actions_per_second=1))
     _, queued = Desk(backend.settings, backend.redis).kill_switch(ADMIN, True, cancel_open=True)
     payloads = [jobqueue.queue(backend.redis, "cancel").fetch_job(job_id).kwargs["payload"] for job_id in queued.job_ids]
     assert payloads and all(p["kill_switch"] is True for p in payloads), payloads

@@ -10,11 +10,11 @@ import pytest
 import redis
 
 from api import create_app
-from common import audit, events, jobqueue, keys
-from common.callers import WEB_USERS, Caller
-from common.exceptions import StoreUnavailable
-from common.orders import BUY, PriceType
-from common.submission import Desk
+from common.desk.callers import WEB_USERS, Caller
+from common.desk.submission import Desk
+from common.rules.exceptions import StoreUnavailable
+from common.rules.orders import BUY, PriceType
+from common.store import audit, events, jobqueue, keys
 from tests.support import CLIENT_ID, make_settings, signed_headers, sim_prices_file, wait_until, while_worker_runs
 
 API = "/qmt/trade/api"
@@ -180,7 +180,7 @@ def test_prefer_wait_beyond_the_total_slots_answers_202_at_once(real_redis):
 
 
 def test_waiting_slots_are_counted_per_client_and_in_total_and_given_back():
-    from common.waiting import WaitingSlots
+    from common.desk.waiting import WaitingSlots
 
     slots = WaitingSlots(total=3, per_client=2)
     with slots.slot("a") as a1, slots.slot("a") as a2, slots.slot("a") as a3, slots.slot("b") as b1, slots.slot("c") as c1:

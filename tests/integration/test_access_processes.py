@@ -15,8 +15,8 @@ import urllib.request
 
 import pytest
 
-from common import jobqueue
-from common.payloads import QueryPayload
+from common.store import jobqueue
+from common.store.payloads import QueryPayload
 from tests.integration.conftest import wait_ready
 from tests.support import signed_headers, wait_until
 

@@ -11,8 +11,9 @@ import urllib.request
 
 import pytest
 
-from common import jobqueue, risk
-from common.payloads import QueryPayload
+from common.rules import risk
+from common.store import jobqueue, risk_state
+from common.store.payloads import QueryPayload
 from tests.integration.conftest import wait_ready
 from tests.support import order_deadline, signed_headers, wait_until
 
@@ -102,7 +103,7 @@ def _up(client) -> bool:
 
 
 def test_a_worker_killed_with_200_orders_in_flight_loses_and_doubles_nothing(roles, http, real_redis):
-    risk.save(real_redis, risk.RiskLimits(max_actions_per_second=0))  # 200 orders as fast as HTTP goes
+    risk_state.save(real_redis, risk.RiskLimits(max_actions_per_second=0))  # 200 orders as fast as HTTP goes
     roles.start("api")
     worker = roles.start("worker")
     wait_ready(http, roles)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from common import jobqueue
-from common.payloads import QueryPayload
+from common.store import jobqueue
+from common.store.payloads import QueryPayload
 from tests.integration.embedded_run import Embedded
 from tests.support import sim_prices_file, wait_until
 
@@ -80,7 +80,7 @@ def test_a_restored_queued_order_already_sent_is_not_sent_again(tmp_path, monkey
     """A copy up to a second old can show an order still queued that was sent since: the worker looks for its tag first."""
     import fakeredis
 
-    from common.embedded_state import Snapshots
+    from common.store.embedded_state import Snapshots
     from tests.support import make_settings, order_payload
     from worker.runner import serve
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from common import jobqueue
-from common.payloads import QueryPayload
+from common.store import jobqueue
+from common.store.payloads import QueryPayload
 from tests.integration.conftest import wait_ready
 from tests.support import order_deadline, wait_until
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from common import jobqueue, risk
+from common.rules import risk
+from common.store import jobqueue, risk_state
 from tests.integration.conftest import Roles, wait_ready
 from tests.support import free_port, wait_until
 
@@ -124,7 +125,7 @@ def test_redis_stopped_and_restarted_under_load(role_env, tmp_path, http):
             }
             raise AssertionError(f"jobs that never ended: {stuck}\n{roles.log('worker')[-5000:]}")
         assert roles.processes["worker"].poll() is None, "the worker died with the Redis connection"
-        from common.payloads import QueryPayload
+        from common.store.payloads import QueryPayload
 
         query = jobqueue.enqueue(connection, QueryPayload(what="orders", account_index=0), 86_400)
         tags = [o["order_remark"] for o in jobqueue.wait(connection, query, 20).result]
@@ -142,7 +143,7 @@ def test_kill_switch_with_real_processes(roles, http, real_redis):
     wait_ready(http, roles)
     resting = http.post(f"{API}/trade", ORDER)
     order_id = http.get(f"{API}/jobs/{resting.body['job_id']}", query="wait=10").body["result"]["order_id"]
-    risk.save(real_redis, risk.RiskLimits(kill_switch=True))
+    risk_state.save(real_redis, risk.RiskLimits(kill_switch=True))
     halted = http.post(f"{API}/trade", {**ORDER, "strategy_name": "after"})
     assert halted.status == 423 and "kill switch" in halted.body["error"]
     cancel = http.post(f"{API}/cancel_order", {"trader_index": 0, "order_id": order_id})

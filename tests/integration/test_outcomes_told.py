@@ -13,9 +13,9 @@ from datetime import datetime
 
 import pytest
 
-from common import jobqueue
-from common.clock import SHANGHAI
-from common.payloads import QueryPayload
+from common.config.clock import SHANGHAI
+from common.store import jobqueue
+from common.store.payloads import QueryPayload
 from tests.integration.broken_send import ORDER, prelude
 from tests.integration.conftest import wait_ready
 from tests.support import wait_until

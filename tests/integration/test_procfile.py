@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from common import terminals
+from common.store import terminals
 from tests.integration.conftest import ROOT
 from tests.support import CLIENT_ID, CLIENT_SECRET, SignedHttpClient, free_port, make_settings, sim_prices_file, wait_until
 

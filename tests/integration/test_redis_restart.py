@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from common import risk
-from common.clock import SHANGHAI
+from common.config.clock import SHANGHAI
+from common.store import risk_state
 from tests.integration.broken_send import ORDER as HUNG_ORDER
 from tests.integration.broken_send import prelude
 from tests.integration.conftest import wait_ready
@@ -114,7 +114,7 @@ def test_a_redis_restart_with_its_data_past_the_lease_stops_nothing(roles, http,
     _outage(roles, private_redis, keep=True)
     assert "another worker holds the lease" not in roles.log("worker") and "stands by" not in roles.log("worker")
     assert wait_until(lambda: _filled(http, {**ORDER, "strategy_name": "after"}), 30)
-    assert not risk.load(private_redis.connection()).kill_switch
+    assert not risk_state.load(private_redis.connection()).kill_switch
 
 
 def test_a_redis_back_without_its_data_fails_closed_until_an_admin_confirms(roles, http, role_env, private_redis):

@@ -15,9 +15,10 @@ from datetime import datetime
 
 import pytest
 
-from common import jobqueue, quotes, risk
-from common.clock import SHANGHAI
-from common.payloads import QueryPayload
+from common.config.clock import SHANGHAI
+from common.rules import risk
+from common.store import jobqueue, quotes, risk_state
+from common.store.payloads import QueryPayload
 from tests.integration.conftest import wait_ready
 from tests.support import SignedHttpClient, wait_until
 
@@ -65,7 +66,7 @@ def _orders(real_redis, account: int) -> list[dict]:
 def test_a_market_buy_is_priced_at_the_upper_limit_at_the_door_and_again_in_the_worker(roles, http, role_env, real_redis):
     """price 0.01 with a market price_type, 100,000 shares of a 10-yuan stock, cap 10,000 yuan: refused, never sent."""
     _start(roles, http, role_env)
-    risk.save(real_redis, risk.RiskLimits(max_order_notional=10_000))
+    risk_state.save(real_redis, risk.RiskLimits(max_order_notional=10_000))
     token = {"trader_index": 0, "symbol": "600000.SH", "volume": 100_000, "price": 0.01, "order_type": 23, "price_type": 1}
     refused = http.post(f"{API}/trade", token)
     assert refused.status == 403, refused.body
@@ -76,7 +77,7 @@ def test_a_market_buy_is_priced_at_the_upper_limit_at_the_door_and_again_in_the_
     quotes.remember(real_redis, quotes.Quote("600000.SH", 0.01, 0.01, up_limit=0.02, down_limit=0.01))
     passed = http.post(f"{API}/trade", {**token, "volume": 100})  # 100 x 0.02 at the door; 100 x 11.0 = 1,100 in the worker
     assert passed.status == 202, passed.body
-    risk.save(real_redis, risk.RiskLimits(max_order_notional=1_000))
+    risk_state.save(real_redis, risk.RiskLimits(max_order_notional=1_000))
     result = _ended(real_redis, passed.body["job_id"])
     assert result["outcome"] == "not_submitted" and "1,100.00 yuan (100 x 11.0 yuan, the day's upper limit)" in result["error"], result
     assert _orders(real_redis, 0) == []
@@ -147,7 +148,7 @@ def test_concurrent_kill_switch_and_limit_changes_lose_no_update(roles, http, ro
         for thread in sent:
             thread.join(30)
         assert answers == {"switch": 200, "cap": 200}, answers
-        stored = risk.load(real_redis)
+        stored = risk_state.load(real_redis)
         if stored.kill_switch != on or stored.max_order_notional != 100_000 + pair:
             wrong.append((pair, on, stored))
     assert wrong == []
@@ -164,7 +165,7 @@ def test_a_client_sees_and_counts_only_its_own_accounts(roles, http, role_env, r
         assert (
             officer.post(f"{API}/trade", {"trader_index": index, "symbol": "600000.SH", "volume": 100, "price": 10.0, "order_type": 23}).status == 202
         )
-    assert wait_until(lambda: risk.actions_today(real_redis, 1) == 1, 10)
+    assert wait_until(lambda: risk_state.actions_today(real_redis, 1) == 1, 10)
 
     counts = narrow.get(f"{API}/risk").body["actions_today"]
     assert counts == {"0": 1}, counts
@@ -191,7 +192,7 @@ def test_the_kill_switchs_cancels_touch_only_the_callers_accounts(roles, http, r
         _ended(real_redis, job_id)
     assert [o["status"] for o in _orders(real_redis, 0)] == ["cancelled"]
     assert [o["status"] for o in _orders(real_redis, 1)] == ["reported"], "account 1 is not the narrow client's"
-    assert risk.load(real_redis).kill_switch  # throwing it stops everyone
+    assert risk_state.load(real_redis).kill_switch  # throwing it stops everyone
 
 
 def test_no_sent_event_for_an_order_whose_check_answer_was_lost(roles, http, role_env, real_redis):

@@ -11,9 +11,10 @@ from datetime import datetime
 
 import pytest
 
-from common import jobqueue, keys, routine_runs
-from common.clock import SHANGHAI
-from common.payloads import QueryPayload
+from common.config.clock import SHANGHAI
+from common.desk import routine_runs
+from common.store import jobqueue, keys
+from common.store.payloads import QueryPayload
 from tests.integration.conftest import wait_ready
 from tests.support import wait_until
 

@@ -15,8 +15,9 @@ import pytest
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from common import jobqueue, keys, risk
-from common.payloads import QueryPayload
+from common.rules import risk
+from common.store import jobqueue, keys, risk_state
+from common.store.payloads import QueryPayload
 from tests.integration.conftest import Roles, wait_ready
 from tests.support import order_deadline, wait_until
 
@@ -62,7 +63,7 @@ def test_each_terminal_has_its_own_worker_and_a_fan_out_reaches_both(roles, http
 
 
 def test_jobs_on_the_plain_queues_move_to_their_terminal_when_the_accounts_are_split(roles, http, role_env, real_redis):
-    from common.payloads import OrderPayload
+    from common.store.payloads import OrderPayload
 
     # queued by a one-terminal deployment (plain queues), then the configuration names two terminals
     plain = [jobqueue.enqueue(real_redis, OrderPayload(account_index=i, account_id=f"SIM00000{i + 1}", symbol="600000.SH", order_type=23,
@@ -85,7 +86,7 @@ def lease_holder(connection) -> bytes | None:
 
 def test_a_standby_takes_over_a_killed_worker_with_orders_in_flight_and_none_doubled(roles, http, role_env, real_redis):
     _standby_env(role_env)
-    risk.save(real_redis, risk.RiskLimits(max_actions_per_second=0, max_actions_per_day=0))
+    risk_state.save(real_redis, risk.RiskLimits(max_actions_per_second=0, max_actions_per_day=0))
     roles.start("api")
     active = start_worker(roles, "worker-active")
     wait_ready(http, roles)

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from common import events, keys, risk
-from common.risk import RiskLimits
+from common.rules.risk import RiskLimits
+from common.store import events, keys, risk_state
 from tests.integration.conftest import wait_ready
 from tests.support import SignedHttpClient, wait_until
 
@@ -53,7 +53,7 @@ def stream_id(text: str) -> tuple[int, int]:
 
 def test_a_client_follows_its_thousand_orders_in_order_and_sees_none_of_anothers(roles, http, role_env, real_redis):
     role_env["API_CLIENTS"] = json.dumps([OTHER])
-    risk.save(real_redis, RiskLimits(max_actions_per_second=0, max_actions_per_day=0))
+    risk_state.save(real_redis, RiskLimits(max_actions_per_second=0, max_actions_per_day=0))
     roles.start("api")
     roles.start("worker")
     wait_ready(http, roles)

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from common import events, keys
-from common.exceptions import NotificationFailed
+from common.rules.exceptions import NotificationFailed
+from common.store import events, keys
 from scheduler import notifier as notifier_module
 from scheduler.dingtalk import Robot
 from scheduler.notices import Selection

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from common import events, keys
+from common.store import events, keys
 from tests.integration.conftest import Roles, wait_ready
 from tests.notify.robot import robot_settings
 from tests.support import wait_until

@@ -9,9 +9,11 @@ from datetime import datetime
 
 import pytest
 
-from common import clock, keys, routine_runs
-from common.calendar import load as load_calendar
-from common.clock import SHANGHAI
+from common.config import clock
+from common.config.clock import SHANGHAI
+from common.desk import routine_runs
+from common.store import keys
+from common.store.calendar_store import load as load_calendar
 from scheduler.routine_loop import RoutineLoop
 from tests.support import make_settings, sim_prices_file
 from worker.runner import serve
@@ -150,7 +152,7 @@ def test_an_allin_routine_buys_with_all_available_cash_at_the_latest_quote(setti
 
 
 def test_run_now_is_once_a_day_unless_forced(settings_for, real_redis):
-    from common.exceptions import RoutineAlreadyRan
+    from common.rules.exceptions import RoutineAlreadyRan
 
     loop = RoutineLoop(settings_for(), real_redis, follow_outcomes=False)
     with clock.travel_to(at("2026-12-01T10:00:00")):

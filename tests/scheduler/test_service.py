@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from common import keys
+from common.store import keys
 from scheduler.service import run
 from tests.support import KEEP_BYTECODE_AWAY, wait_until
 

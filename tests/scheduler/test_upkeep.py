@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from common import events, keys
+from common.store import events, keys
 from scheduler import upkeep as upkeep_module
 from scheduler.upkeep import Upkeep
 from tests.support import wait_until

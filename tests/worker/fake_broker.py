@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass, replace
 from datetime import date
 
-from common import clock
-from common.exceptions import BrokerTimeout, CancelRefused, OrderRefused, SimulatorOnly, UnknownAccount
-from common.orders import BUY, OPEN_STATUSES
-from common.quotes import Quote
-from common.symbols import Board, instrument, price_limits
+from common.config import clock
+from common.rules.exceptions import BrokerTimeout, CancelRefused, OrderRefused, SimulatorOnly, UnknownAccount
+from common.rules.orders import BUY, OPEN_STATUSES
+from common.rules.quote import Quote
+from common.rules.symbols import Board, instrument, price_limits
 from tests.support import SIM_PRICES
 from worker.broker_api import Asset, Order, OrderId, Position, Trade
 

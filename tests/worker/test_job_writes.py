@@ -10,7 +10,8 @@ from redis.client import Pipeline
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from common import jobqueue, keys, risk
+from common.rules import risk
+from common.store import jobqueue, keys, risk_state
 from tests.support import make_settings, order_payload, sim_prices_file
 from worker.runner import serve
 
@@ -27,7 +28,7 @@ def _result(connection, job_id: str) -> dict:
 def test_a_kill_switch_released_by_another_process_no_longer_stops_this_worker(settings):
     server = fakeredis.FakeServer(version=(7, 0))
     worker_side, admin_side = fakeredis.FakeRedis(server=server), fakeredis.FakeRedis(server=server)
-    risk.save(worker_side, risk.RiskLimits(kill_switch=True))  # this process saw the switch thrown
+    risk_state.save(worker_side, risk.RiskLimits(kill_switch=True))  # this process saw the switch thrown
     halted = jobqueue.enqueue(worker_side, order_payload(), settings.JOB_TTL)
     serve(settings, worker_side, burst=True)
     assert _result(worker_side, halted)["outcome"] == "not_submitted"
@@ -39,7 +40,7 @@ def test_a_kill_switch_released_by_another_process_no_longer_stops_this_worker(s
 
 
 def test_the_audit_entry_and_closing_event_are_written_once_when_the_result_answer_is_lost(settings, fake_redis, monkeypatch):
-    risk.save(fake_redis, risk.RiskLimits(blocked_symbols=["600000.SH"]))  # refused in the worker: it has a closing event
+    risk_state.save(fake_redis, risk.RiskLimits(blocked_symbols=["600000.SH"]))  # refused in the worker: it has a closing event
     job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
     real, lost = Pipeline.execute, []
 

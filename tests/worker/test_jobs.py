@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from common import jobqueue, keys
-from common.payloads import CancelPayload, QueryPayload
+from common.store import jobqueue, keys
+from common.store.payloads import CancelPayload, QueryPayload
 from tests.support import make_settings, sim_prices_file
 from tests.support import order_payload as order
 from worker import broker as broker_module
@@ -56,9 +56,10 @@ def test_an_order_for_an_account_that_changed_index_is_not_sent(settings, fake_r
 
 
 def test_a_broker_refusal_is_a_failed_job_with_the_reason(settings, fake_redis):
-    from common import risk
+    from common.rules import risk
+    from common.store import risk_state
 
-    risk.save(fake_redis, risk.RiskLimits(max_order_notional=0))  # no cap: let the broker refuse it
+    risk_state.save(fake_redis, risk.RiskLimits(max_order_notional=0))  # no cap: let the broker refuse it
     settings = settings.model_copy(update={"MAX_PRICE_DEVIATION_PCT": 0})  # nor the fat-finger guard (100 is far off the quote)
     [job_id] = run_jobs(settings, fake_redis, order(volume=1_000_000, price=100.0))  # 100,000,000 yuan: no cash for it
     view = jobqueue.view(fake_redis, job_id)
@@ -137,23 +138,25 @@ def test_cancel_all_buys_cancels_only_open_buys(settings, fake_redis):
 
 
 def test_the_kill_switch_halts_orders_already_queued(settings, fake_redis):
-    from common import audit, risk
+    from common.rules import risk
+    from common.store import audit, risk_state
 
     job_id = jobqueue.enqueue(fake_redis, order(), settings.JOB_TTL)
-    risk.save(fake_redis, risk.RiskLimits(kill_switch=True))
+    risk_state.save(fake_redis, risk.RiskLimits(kill_switch=True))
     serve(settings, fake_redis, burst=True)
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "failed" and "kill switch" in view.error and view.result["outcome"] == "not_submitted"
-    risk.save(fake_redis, risk.RiskLimits())
+    risk_state.save(fake_redis, risk.RiskLimits())
     assert _orders(settings, fake_redis) == []
     [entry] = [e for e in audit.recent(fake_redis) if e["action"] == "order.outcome"]
     assert entry["job_ids"] == [job_id] and entry["outcome"] == "not_submitted"
 
 
 def test_a_market_order_meets_the_notional_cap_at_the_quote(settings, fake_redis):
-    from common import risk
+    from common.rules import risk
+    from common.store import risk_state
 
-    risk.save(fake_redis, risk.RiskLimits(max_order_notional=5_000))
+    risk_state.save(fake_redis, risk.RiskLimits(max_order_notional=5_000))
     [job_id] = run_jobs(settings, fake_redis, order(volume=1_000, price=0, price_type=5, xt_price_type=44))  # 1,000 at the 10.00 quote
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "failed" and "exceeds the per-order cap of 5,000.00" in view.error

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from rq.serializers import JSONSerializer
 
-from common import calendar, clock, jobqueue, keys, risk
-from common.orders import REPO_CODES
-from common.payloads import CancelPayload, QueryPayload
-from common.settings import Settings
-from common.symbols import instrument
+from common.config import clock
+from common.config.settings import Settings
+from common.rules import risk
+from common.rules.orders import REPO_CODES
+from common.rules.symbols import instrument
+from common.store import calendar_store, jobqueue, keys, risk_state
+from common.store.payloads import CancelPayload, QueryPayload
 from tests.support import SIM_PRICES, make_settings, sim_prices_file
 from tests.support import order_payload as order
 from tests.worker.fake_broker import FakeAccounts, FakeBroker
@@ -97,7 +99,7 @@ class SimBackend:
 
     def hold(self, symbol: str, volume: int) -> None:
         """Buy `volume` of `symbol` on the previous trading day: the worker's simulator rolls to today, so it is sellable."""
-        yesterday = calendar.default().previous_session(clock.today(), weekdays_past_data=True).isoformat()
+        yesterday = calendar_store.default().previous_session(clock.today(), weekdays_past_data=True).isoformat()
         trader = SimTrader(
             self.settings.SIM_DATA_DIR,
             1,
@@ -241,7 +243,7 @@ def test_the_repo_sweep_lends_idle_cash_above_the_reserve(backend):
 
 
 def test_a_refused_order_is_rejected_with_the_brokers_reason(backend):
-    risk.save(backend.redis, risk.RiskLimits(max_order_notional=0))  # no cap: let the broker refuse it
+    risk_state.save(backend.redis, risk.RiskLimits(max_order_notional=0))  # no cap: let the broker refuse it
     [job_id] = backend.run(order(volume=1_000_000))  # 10,000,000 yuan: more than the cash
     view = jobqueue.view(backend.redis, job_id)
     assert view.status == "failed" and view.result["outcome"] == "rejected" and "可用资金不足" in view.error

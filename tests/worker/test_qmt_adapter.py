@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from common import jobqueue, keys, risk
-from common.exceptions import BrokerTimeout, BrokerUnavailable
-from common.payloads import JOB_TAG_MAX_BYTES
+from common.rules import risk
+from common.rules.exceptions import BrokerTimeout, BrokerUnavailable
+from common.store import jobqueue, keys, risk_state
+from common.store.payloads import JOB_TAG_MAX_BYTES
 from tests.support import make_settings, wait_until
 from tests.support import order_payload as order
 from tests.worker import fake_xttrader
@@ -74,7 +75,7 @@ def test_market_orders_send_price_zero_except_star_protective_price(settings, fa
 
 def test_a_market_order_is_priced_at_the_terminals_upper_limit_and_never_sent_without_one(settings, fake_redis):
     """The real adapter reads the day's upper limit from xtdata.get_instrument_detail; the cap meets 100 x 10.89, not 100 x 10."""
-    risk.save(fake_redis, risk.RiskLimits(max_order_notional=1_050))
+    risk_state.save(fake_redis, risk.RiskLimits(max_order_notional=1_050))
     fake_xttrader.ticks.update({"600000.SH": {"lastPrice": 10.0, "lastClose": 9.9}, "000001.SZ": {"lastPrice": 11.0, "lastClose": 11.0}})
     fake_xttrader.details.update({"600000.SH": {"UpStopPrice": 10.89, "DownStopPrice": 8.91}})  # none for 000001.SZ
     over = jobqueue.enqueue(fake_redis, order(account_id="8881234567", price_type=2, xt_price_type=42, price=0.01), settings.JOB_TTL)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rq.serializers import JSONSerializer
 
-from common import events, jobqueue, keys
-from common.payloads import QueryPayload
+from common.store import events, jobqueue, keys
+from common.store.payloads import QueryPayload
 from tests.support import make_settings, order_payload, sim_prices_file
 from worker.callbacks import OrderEventRecorder
 from worker.runner import RouterWorker, serve
@@ -190,7 +190,7 @@ def test_a_job_left_running_on_an_earlier_day_is_unknown_where_the_broker_answer
     """A real terminal answers today's orders alone: a job queued yesterday is never called 'never sent'."""
     from datetime import datetime, timedelta
 
-    from common import clock
+    from common.config import clock
     from tests.worker.fake_broker import FakeAccounts, FakeBroker
     from worker.recovery import reconcile
 

@@ -6,8 +6,8 @@ import pytest
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from common import jobqueue, keys
-from common.payloads import SimDayPayload
+from common.store import jobqueue, keys
+from common.store.payloads import SimDayPayload
 from tests.support import make_settings, sim_prices_file
 from worker.recovery import _requeue
 from worker.runner import serve

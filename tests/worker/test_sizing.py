@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.exceptions import SizeRoundsToZero
-from common.symbols import instrument
+from common.rules.exceptions import SizeRoundsToZero
+from common.rules.symbols import instrument
 from worker.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 
 FEES = Fees()

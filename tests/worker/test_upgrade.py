@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from common import jobqueue, keys
+from common.store import jobqueue, keys
 from tests.support import make_settings, sim_prices_file
 from worker.runner import serve
 

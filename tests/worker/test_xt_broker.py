@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from common.exceptions import BrokerUnavailable, CancelRefused, OrderRefused
+from common.rules.exceptions import BrokerUnavailable, CancelRefused, OrderRefused
 from tests.worker.fake_xttrader import accepted_order
 from worker.broker import BrokerSession
 from worker.broker_api import Asset, Broker, Order, Position, Trade

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from common import clock
+from common.config import clock
 
 STATE_FILE = "sim_state.json"
 LOCK_FILE = ".sim_state.lock"  # held for each change, never for the life of a process
 
 
 def today() -> date:
-    """The simulator's calendar day: the router's clock (common.clock), so tests can move it."""
+    """The simulator's calendar day: the router's clock (common.config.clock), so tests can move it."""
     return clock.today()
 
 

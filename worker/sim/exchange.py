@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from common import clock
-from common.calendar import TradingCalendar, cancels_allowed, in_continuous_session
-from common.exceptions import InvalidSymbol, LotSizeViolation
-from common.orders import OPEN_STATUSES
-from common.symbols import Board, check_volume, instrument, is_on_tick, price_limits
+from common.config import clock
+from common.rules.calendar import TradingCalendar, cancels_allowed, in_continuous_session
+from common.rules.exceptions import InvalidSymbol, LotSizeViolation
+from common.rules.orders import OPEN_STATUSES
+from common.rules.symbols import Board, check_volume, instrument, is_on_tick, price_limits
 from worker.sim import views
 from worker.sim.book import Account, Book, Loan
 from worker.sim.market import PriceSource, SimPrice

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from common.orders import OPEN_STATUSES
+from common.rules.orders import OPEN_STATUSES
 from worker.sim import book as books
 
 JOURNAL_FILE = "sim_state.journal"

@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from common.symbols import Board, Instrument, instrument
+from common.rules.symbols import Board, Instrument, instrument
 
 DAILY_MOVE = 0.03
 

@@ -46,9 +46,9 @@ class DemoTrader(SimTrader):
 
 
 def main() -> int:
-    from common.exceptions import ConfigError
+    from common.config.settings import load_settings
     from common.roles import refuse_start
-    from common.settings import load_settings
+    from common.rules.exceptions import ConfigError
 
     try:
         DemoTrader.data_dir = load_settings().SIM_DATA_DIR

@@ -1,6 +1,6 @@
 """End of a trading day in the simulator: open orders end, T+1 shares become sellable, repo principal and interest return.
 
-Trading days come from the calendar (common.calendar), holidays included.
+Trading days come from the calendar (common.rules.calendar), holidays included.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from common import calendar
+from common.store import calendar_store
 from worker.sim import book as books
 from worker.sim import journal, settlement, views
 from worker.sim.exchange import OPEN, Exchange
@@ -37,7 +37,7 @@ log = logging.getLogger("worker.sim")
 class SimTrader:
     """config: starting_cash (yuan, default 1,000,000), prices_file (JSON {code: price}), fees (worker.sizing.Fees),
     auto_roll (default True: a new calendar day settles the previous one on the next call), start_day (ISO date of new books),
-    calendar (common.calendar.TradingCalendar; default exchange_calendars' days), exchange_hours (default False: fills at any hour)."""
+    calendar (common.rules.calendar.TradingCalendar; default exchange_calendars' days), exchange_hours (default False: fills at any hour)."""
 
     def __init__(self, path: str, session: int, callback: Any = None, **config: Any):
         self.path = Path(path)
@@ -63,7 +63,7 @@ class SimTrader:
             self.book,
             PriceSource(config.get("prices_file")),
             config.get("fees") or Fees(),
-            config.get("calendar") or calendar.default(),
+            config.get("calendar") or calendar_store.default(),
             hours=bool(config.get("exchange_hours", False)),
         )
 

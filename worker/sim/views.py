@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.symbols import instrument
+from common.rules.symbols import instrument
 from worker.xtquant_sdk import xtconstant as xc
 from worker.xtquant_sdk import xttype
 

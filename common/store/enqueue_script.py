@@ -1,0 +1,90 @@
+"""The one round trip that queues jobs (common.store.jobqueue.enqueue_all), as a Lua script Redis runs atomically.
+
+In order, all or none:
+1. the risk limits the door checked against are still the stored ones (else: "stale" and the stored JSON);
+2. no job id exists with another request's fingerprint (else: "conflict", the job's index and that fingerprint);
+   a job id that exists with the same fingerprint is an idempotent retry: not queued again, not counted;
+3. each counted job takes one from its account's per-second and per-day counters (common.rules.risk.COUNT_LUA, the risk
+   gate's own counting); past a cap every count taken is given back (else: "over", the job's index and "second" or "day");
+4. each new job: its id on the pending index (worker.recovery), its queue on RQ's list of queues, its
+   "accepted" event on the event stream, RQ's job hash (the fields of RQ's own Job.to_dict) and its id at the
+   tail of its queue — exactly what RQ's unique enqueue writes.
+Answers "ok" and, per job, the event entry id ("" without one) or "=" for an idempotent retry.
+
+A stored job's meta is RQ's JSONSerializer output, so its fingerprint is read with cjson.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from common.store import connections as store
+from common.store import risk_state
+
+LUA = (
+    risk_state.COUNT_LUA
+    + """
+local n = tonumber(ARGV[7])
+local jobs, pos = {}, 8
+for j = 1, n do
+  local nf = tonumber(ARGV[pos + 7])
+  jobs[j] = {id = ARGV[pos], fp = ARGV[pos + 1], counted = ARGV[pos + 2] == "1", kind = ARGV[pos + 3],
+             ts = ARGV[pos + 4], body = ARGV[pos + 5], ttl = tonumber(ARGV[pos + 6]), nf = nf, first = pos + 8,
+             k = 5 + 4 * (j - 1)}
+  pos = pos + 8 + nf
+end
+if ARGV[1] == "1" then
+  local stored = redis.call("GET", KEYS[1])
+  if not stored then stored = "" end
+  if stored ~= ARGV[2] then return {"stale", stored} end
+end
+local retry = {}
+for j, job in ipairs(jobs) do
+  if redis.call("EXISTS", KEYS[job.k]) == 1 then
+    local fp = ""
+    local meta = redis.call("HGET", KEYS[job.k], "meta")
+    if meta then
+      local ok, decoded = pcall(cjson.decode, meta)
+      if ok and type(decoded) == "table" and type(decoded.fingerprint) == "string" then fp = decoded.fingerprint end
+    end
+    if fp ~= job.fp then return {"conflict", tostring(j - 1), fp} end
+    retry[j] = true
+  end
+end
+local counting, counted_job = {}, {}
+for j, job in ipairs(jobs) do
+  if job.counted and not retry[j] then
+    counting[#counting + 1] = {KEYS[job.k + 2], KEYS[job.k + 3]}
+    counted_job[#counting] = j
+  end
+end
+local at, over = count_actions(counting, tonumber(ARGV[3]), tonumber(ARGV[4]))
+if at > 0 then return {"over", tostring(counted_job[at] - 1), over} end
+local answer = {"ok"}
+for j, job in ipairs(jobs) do
+  if retry[j] then
+    answer[j + 1] = "="
+  else
+    redis.call("ZADD", KEYS[3], "NX", ARGV[5], job.id)
+    redis.call("SADD", KEYS[4], KEYS[job.k + 1])
+    local entry = ""
+    if job.kind ~= "" then
+      entry = redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[6], "*", "kind", job.kind, "ts", job.ts, "body", job.body)
+    end
+    redis.call("HSET", KEYS[job.k], unpack(ARGV, job.first, job.first + job.nf - 1))
+    if job.ttl > 0 then redis.call("EXPIRE", KEYS[job.k], job.ttl) end
+    redis.call("RPUSH", KEYS[job.k + 1], job.id)
+    answer[j + 1] = entry
+  end
+end
+return answer
+"""
+)
+
+
+def run(connection: redis.Redis, keys: list[str], args: list[Any]) -> list[str]:
+    """Run the script (EVALSHA; loaded on first use and again after a Redis restart) and answer its reply as text."""
+    reply = store.script(connection, LUA)(keys=keys, args=args)
+    return [part.decode() if isinstance(part, bytes) else str(part) for part in reply]
