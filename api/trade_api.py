@@ -7,7 +7,10 @@ are the Desk's (common.desk.submission); these routes only translate.
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, url_for
+from collections.abc import Mapping
+
+from flask import Blueprint, Response, jsonify, url_for
+from pydantic import BaseModel
 
 from api import idempotency, router, waiting
 from api.auth import current_caller, request_body
@@ -27,10 +30,11 @@ from api.schemas import (
     Waited,
 )
 from common.desk import submission
+from common.rules.order_request import AllIn, OrderRequest, Percent, Shares, Side
 from common.rules.orders import BUY, SELL, PriceType
 
 bp = Blueprint("trade_api", __name__, url_prefix="/qmt/trade/api")
-ORDER_ANSWERS = {200: Waited, 202: Queued}  # 200 only to a caller who asked to wait (Prefer: wait=N)
+ORDER_ANSWERS: dict[int, type[BaseModel]] = {200: Waited, 202: Queued}  # 200 only to a caller who asked to wait (Prefer: wait=N)
 ORDER_ERRORS = (400, 401, 403, 404, 409, 422, 423, 429, 503)
 
 
@@ -38,7 +42,7 @@ def _status_url(job_id: str) -> str:
     return url_for("jobs.get_job", job_id=job_id, _external=False)
 
 
-def accepted(queued: submission.Queued, single: bool, **old_fields: object):
+def accepted(queued: submission.Queued, single: bool, **old_fields: object) -> Response:
     """202 with the job (single) or every job (fan-out); `Idempotent-Replayed` when these are the original jobs.
 
     A caller who asked to wait (api.waiting) gets the old server's 200 answer instead when the broker decides in time.
@@ -69,8 +73,8 @@ def accepted(queued: submission.Queued, single: bool, **old_fields: object):
     return response
 
 
-def _place(trader_index: int | None, single: bool, old_fields: dict | None = None, **order):
-    queued = router().desk.place(current_caller(), trader_index, idempotency=idempotency.of_request(), **order)
+def _place(trader_index: int | None, single: bool, request: OrderRequest, old_fields: Mapping[str, object] | None = None) -> Response:
+    queued = router().desk.place(current_caller(), trader_index, request, idempotency=idempotency.of_request())
     return accepted(queued, single, **(old_fields or {}))
 
 
@@ -78,57 +82,33 @@ def _place(trader_index: int | None, single: bool, old_fields: dict | None = Non
 @documented(
     "Place an order: an explicit volume on one account, or position_pct of each account", body=TradeBody, answers=ORDER_ANSWERS, errors=ORDER_ERRORS
 )
-def trade():
+def trade() -> Response:
     body = request_body()
     if isinstance(body, dict) and "volume" not in body and "position_pct" in body:
         pct = PctTradeRequest.model_validate(body)
-        return _place(
-            pct.trader_index,
-            pct.trader_index is not None,
-            symbol=pct.symbol,
-            order_type=pct.order_type or (SELL if pct.position_pct < 0 else BUY),
-            price=pct.trade_price,
-            price_type=pct.pricetype,
-            strategy_name=pct.strategy_name,
-            sizing="position_pct",
-            position_pct=abs(pct.position_pct),
-        )
+        side = pct.order_type or (SELL if pct.position_pct < 0 else BUY)
+        request = OrderRequest(pct.symbol, side, Percent(abs(pct.position_pct)), pct.trade_price, pct.pricetype, pct.strategy_name)
+        return _place(pct.trader_index, pct.trader_index is not None, request)
     order = TradeRequest.model_validate(body)
-    return _place(
-        order.trader_index,
-        True,
-        symbol=order.symbol,
-        order_type=order.order_type,
-        volume=order.volume,
-        price=order.price,
-        price_type=order.price_type,
-        strategy_name=order.strategy_name,
-    )
+    request = OrderRequest(order.symbol, order.order_type, Shares(order.volume), order.price, order.price_type, order.strategy_name)
+    return _place(order.trader_index, True, request)
 
 
-def _shares(side: int):
+def _shares(side: Side) -> Response:
     order = SharesRequest.model_validate(request_body())
-    return _place(
-        order.trader_index,
-        order.trader_index is not None,
-        symbol=order.symbol,
-        order_type=side,
-        volume=order.shares,
-        price=order.price,
-        price_type=order.price_type,
-        strategy_name=order.strategy_name,
-    )
+    request = OrderRequest(order.symbol, side, Shares(order.shares), order.price, order.price_type, order.strategy_name)
+    return _place(order.trader_index, order.trader_index is not None, request)
 
 
 @bp.post("/buy")
 @documented("Buy `shares` of a symbol", body=SharesRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
-def buy():
+def buy() -> Response:
     return _shares(BUY)
 
 
 @bp.post("/sell")
 @documented("Sell `shares` of a symbol", body=SharesRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
-def sell():
+def sell() -> Response:
     return _shares(SELL)
 
 
@@ -140,58 +120,41 @@ def sell():
     answers=ORDER_ANSWERS,
     errors=ORDER_ERRORS,
 )
-def outer_trade(side: str):
+def outer_trade(side: str) -> Response:
     order = OuterTradeRequest.model_validate(request_body())
     by_pct = order.position_pct is not None
-    sized = {"sizing": "position_pct", "position_pct": order.position_pct} if by_pct else {"volume": order.order_num}
+    size = Percent(order.position_pct) if order.position_pct is not None else Shares(order.order_num or 0)
     old_fields = {
         "operation": side,
         "trade_mode": "position_pct" if by_pct else "order_num",
         "trade_param": order.position_pct if by_pct else order.order_num,
         "strategy_name": order.strategy_name,
     }
-    return _place(
-        order.trader_index,
-        order.trader_index is not None,
-        old_fields,
-        symbol=order.symbol,
-        order_type=BUY if side == "buy" else SELL,
-        price=order.trade_price,
-        price_type=order.price_type,
-        strategy_name=order.strategy_name,
-        **sized,
-    )
+    request = OrderRequest(order.symbol, BUY if side == "buy" else SELL, size, order.trade_price, order.price_type, order.strategy_name)
+    return _place(order.trader_index, order.trader_index is not None, request, old_fields)
 
 
 @bp.post("/trade/allin")
 @documented(
     "Buy as much of a symbol as the available cash allows, leaving room for fees", body=AllinRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS
 )
-def allin():
+def allin() -> Response:
     order = AllinRequest.model_validate(request_body())
-    return _place(
-        order.trader_index,
-        order.trader_index is not None,
-        symbol=order.symbol,
-        order_type=BUY,
-        price=order.cur_price,
-        price_type=PriceType.LIMIT,
-        strategy_name=order.strategy_name or "allin",
-        sizing="allin",
-    )
+    request = OrderRequest(order.symbol, BUY, AllIn(), order.cur_price, PriceType.LIMIT, order.strategy_name or "allin")
+    return _place(order.trader_index, order.trader_index is not None, request)
 
 
 @bp.post("/trade/nhg")
 @documented("Lend idle cash minus reserve_amount in 1-day reverse repo", body=NhgRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
-def nhg():
+def nhg() -> Response:
     order = NhgRequest.model_validate(request_body())
     queued = router().desk.sweep_repo(current_caller(), order.trader_index, order.reserve_amount, idempotency=idempotency.of_request())
     return accepted(queued, order.trader_index is not None, reserve_amount=order.reserve_amount)
 
 
 @bp.post("/cancel_order")
-@documented("Cancel one order", body=OrderLookup, answers={200: Waited, 202: Queued}, errors=ORDER_ERRORS)
-def cancel_order():
+@documented("Cancel one order", body=OrderLookup, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
+def cancel_order() -> Response:
     lookup = OrderLookup.model_validate(request_body())
     queued = router().desk.cancel_order(current_caller(), lookup.trader_index, lookup.order_id, idempotency=idempotency.of_request())
     return accepted(queued, single=True)
@@ -199,7 +162,7 @@ def cancel_order():
 
 @bp.post("/cancel_orders/<any(buy, sale):side>")
 @documented("Cancel every open buy (or sell: /cancel_orders/sale)", body=SideCancelRequest, answers=ORDER_ANSWERS, errors=ORDER_ERRORS)
-def cancel_side(side: str):
+def cancel_side(side: str) -> Response:
     lookup = SideCancelRequest.model_validate(request_body())
     queued = router().desk.cancel_side(
         current_caller(), lookup.trader_index, "buy" if side == "buy" else "sell", idempotency=idempotency.of_request()

@@ -29,6 +29,7 @@ from common.rules.exceptions import (
     StoreUnavailable,
     UnknownAccount,
 )
+from common.rules.order_request import AllIn, Percent, Repo
 from common.rules.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.rules.quote import Quote
 from common.rules.symbols import Board, instrument
@@ -157,7 +158,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         rt.recorder.forget_sent(tag)
         log.info("job %s rejected by broker: %s", tag, refusal.message)
         return OrderResult(outcome="rejected", error=refusal.message, submitted_at=submitted_at, **base).model_dump()
-    except Exception as error:  # noqa: BLE001 - any other failure of the send (an xtquant error, a full disk): the order may be live
+    except Exception as error:
         log.exception("job %s: the send failed unexpectedly; looking for its order by tag", tag)
         reason = f"the send failed unexpectedly ({error.__class__.__name__}: {error})"
         return _settle_unanswered(rt, broker, tag, base, reason, wait=0.0, submitted_at=submitted_at)
@@ -167,7 +168,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         rt.recorder.forget(order_id)
         if state is None:
             state = _query_order(broker, order_id) or {}
-    except Exception:  # noqa: BLE001 - the broker has the order: a failure to read its first status must not fail the job
+    except Exception:
         log.exception("job %s: order %s sent; its first status could not be read", tag, order_id)
         state = {}
     log.info("job %s order %s %s", tag, order_id, status_name(state.get("order_status")))
@@ -236,8 +237,9 @@ def _resolve(order: OrderPayload, broker: Broker, rt: runtime.Runtime) -> tuple[
     """
     fees = Fees.from_settings(rt.settings)
     market = is_market(order.xt_price_type)
-    if order.sizing == "repo":
-        return _repo_order(order, broker, fees)
+    size = order.size
+    if isinstance(size, Repo):
+        return _repo_order(order, size, broker, fees)
     inst = instrument(order.symbol)
     quote = broker.quote(inst.code)
     if quote is not None and market:
@@ -248,31 +250,29 @@ def _resolve(order: OrderPayload, broker: Broker, rt: runtime.Runtime) -> tuple[
             raise NoQuote(f"no quote for {inst.code}: a market-type or unpriced order needs one", "symbol")
         price = price or quote.last
     volume = order.volume
-    share = order.position_pct or 0.0  # OrderPayload requires it with position_pct sizing
-    buy = order.order_type == BUY
     sized = risk.OrderCost(inst.code, market, None, 0.0 if market else price, lending=inst.board is Board.REPO)
-    if order.sizing == "position_pct" and buy:
+    if isinstance(size, Percent) and order.order_type == BUY:
         asset = broker.query_asset()
-        volume = pct_buy_volume(inst, asset.total_asset, risk.worst_price(sized, quote), share, asset.cash, fees)
-    elif order.sizing == "position_pct":
+        volume = pct_buy_volume(inst, asset.total_asset, risk.worst_price(sized, quote), size.share, asset.cash, fees)
+    elif isinstance(size, Percent):
         position = broker.query_position(inst.code)
-        volume = pct_sell_volume(inst, position.can_use_volume if position else 0, share)
-    elif order.sizing == "allin":
+        volume = pct_sell_volume(inst, position.can_use_volume if position else 0, size.share)
+    elif isinstance(size, AllIn):
         volume = allin_volume(inst, broker.query_asset().cash, risk.worst_price(sized, quote), fees)
     send_price = 0.0 if market and inst.board is not Board.STAR else price
     cost = risk.OrderCost(inst.code, market, volume, sized.limit_price, sized.lending)
     return inst.code, volume, send_price, cost, quote
 
 
-def _repo_order(order: OrderPayload, broker: Broker, fees: Fees) -> tuple[str, int, float, risk.OrderCost, Quote | None]:
+def _repo_order(order: OrderPayload, size: Repo, broker: Broker, fees: Fees) -> tuple[str, int, float, risk.OrderCost, Quote | None]:
     """Lend idle cash at the best of the 1-day repo rates compared (the higher bid; a lender sells)."""
-    codes = order.repo_codes or REPO_CODES
+    codes = size.codes or REPO_CODES
     found = [q for q in (broker.quote(code) for code in codes) if q is not None]
     if not found:
         raise NoQuote(f"no quote for {' or '.join(codes)}: cannot price the reverse repo", "symbol")
     best = max(found, key=lambda q: q.bid or q.last)
     cash = broker.query_asset().cash
-    volume = repo_volume(instrument(best.code), cash, order.reserve_amount, fees)
+    volume = repo_volume(instrument(best.code), cash, size.reserve_amount, fees)
     rate = order.price or best.bid or best.last
     return best.code, volume, rate, risk.OrderCost(best.code, False, volume, rate, lending=True), best
 

@@ -27,7 +27,7 @@ from rq.utils import now
 
 from common.config import clock
 from common.rules.exceptions import BrokerUnavailable, UnknownAccount
-from common.store import keys, terminals
+from common.store import jobqueue, keys, terminals
 from common.store.jobqueue import queue
 from common.store.payloads import OrderPayload, OrderResult
 from worker.broker_api import BrokerAccounts, Order
@@ -44,7 +44,7 @@ def reconcile(
     job_ttl: int,
     queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY,
     order_ttl: int = 60,
-    in_flight: Callable[[str], bool] = lambda tag: False,
+    in_flight: Callable[[str], bool] = lambda _tag: False,
 ) -> dict[str, str]:
     """Settle every job left in a started registry of our queues; returns {job_id: what was recorded}.
 
@@ -167,8 +167,8 @@ class OrphanWatch:
 
 
 def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:
-    connection.zadd(keys.PENDING_JOBS, {job.id: time.time()})  # queued again: watched again
-    queue(connection, queue_name).enqueue_job(job, at_front=True)
+    """At the front of its queue again, and watched again (the pending index): common.store.jobqueue.requeue."""
+    jobqueue.requeue(connection, job.id, queue_name)
 
 
 def _settle_order(
@@ -241,7 +241,7 @@ def _finish(connection: redis.Redis, registry: StartedJobRegistry, job: Job, res
     """Record `result` as the job's outcome, as a worker finishing it would."""
     finished = FinishedJobRegistry(job.origin, connection=connection, serializer=JSONSerializer)
     job.ended_at = now()
-    job._result = result
+    job._result = result  # noqa: SLF001 - RQ keeps a finished job's return value here; Result.create below reads it
     with connection.pipeline() as pipe:
         registry.remove_executions(job, pipeline=pipe)
         pipe.zrem(registry.key, job.id)
@@ -253,17 +253,6 @@ def _finish(connection: redis.Redis, registry: StartedJobRegistry, job: Job, res
         pipe.execute()
 
 
-# Move one job id from a plain queue to a terminal's, atomically: two workers starting at once move it once.
-MOVE = """
-if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 1 then
-  redis.call('rpush', KEYS[2], ARGV[1])
-  redis.call('hset', KEYS[3], 'origin', ARGV[2])
-  return 1
-end
-return 0
-"""
-
-
 def carry_to_terminals(connection: redis.Redis, settings: Any) -> dict[str, str]:
     """Jobs on the plain queues (queued before the accounts were split into terminals), or on a terminal's queues under
     the name an earlier version gave it, go to their terminal's queues.
@@ -273,7 +262,6 @@ def carry_to_terminals(connection: redis.Redis, settings: Any) -> dict[str, str]
     found = terminals.terminals(settings)
     if found[0].name == terminals.DEFAULT:
         return {}  # one terminal: it serves the plain queues itself
-    move = connection.register_script(MOVE)
     moved: dict[str, str] = {}
     renamed = terminals.legacy_names(settings)
     for kind in keys.QUEUES_BY_PRIORITY:
@@ -288,7 +276,7 @@ def carry_to_terminals(connection: redis.Redis, settings: Any) -> dict[str, str]
                     continue
                 target = terminals.of_account(settings, index) if index is not None and index < len(settings.enabled_accounts) else found[0]
                 destination = target.queue(kind)
-                if move(keys=[source.key, queue(connection, destination).key, job.key], args=[job_id, destination]):
+                if jobqueue.requeue(connection, job_id, destination, taken_from=source.name):
                     moved[job_id] = destination
                     log.warning("job %s queued on %s (a name from before): moved to %s", job_id, source.name, destination)
     return moved

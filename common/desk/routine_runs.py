@@ -21,9 +21,10 @@ from common.config.settings import SCOPES
 from common.desk.callers import Caller, Idempotency, Queued
 from common.desk.submission import Desk
 from common.desk.verdicts import Verdict
-from common.rules import routines
+from common.rules import order_request, routines
 from common.rules.calendar import TradingCalendar
 from common.rules.exceptions import RouterError, RoutineAlreadyRan, UnknownRoutine
+from common.rules.order_request import AllIn
 from common.rules.routines import AllinRoutine, NhgRoutine
 from common.store import keys, routine_store
 
@@ -134,10 +135,7 @@ def _submit(desk: Desk, routine: NhgRoutine | AllinRoutine, trigger: str, idempo
             queued = desk.sweep_repo(caller, index, routine.reserve_amount, repo_codes=routine.repo_codes, idempotency=idempotency)
         else:
             price = 0.0 if routine.price == "latest" else float(routine.price)
-            queued = desk.place(
-                caller, index, idempotency=idempotency, symbol=routine.symbol, order_type=23, price=price,
-                price_type=0, strategy_name=routine.name, sizing="allin",
-            )  # fmt: skip
+            queued = desk.place(caller, index, order_request.buy(routine.symbol, AllIn(), price, strategy_name=routine.name), idempotency=idempotency)
         jobs += queued.jobs
     return Queued(tuple(jobs))
 

@@ -40,10 +40,12 @@ from common.rules.exceptions import (
     UnknownAccount,
     WorkerUnanswered,
 )
-from common.rules.orders import BUY, REPO_CODES, SELL, PriceType, is_market, xt_price_type
+from common.rules.order_request import OrderRequest, Repo, Shares, wire_fields
+from common.rules.orders import BUY, REPO_CODES, SELL, is_market, xt_price_type
 from common.rules.orders import repo_codes as repo_codes_of
 from common.rules.quote import Quote
 from common.rules.risk import RiskLimits
+from common.rules.routines import AllinRoutine, NhgRoutine
 from common.rules.symbols import Board, check_volume, instrument, is_on_tick
 from common.store import events, jobqueue, keys, quotes, risk_state, routine_store, terminals
 from common.store.events import Event, EventBase, JobEvent  # by name: in the Desk, `events` is also its method
@@ -51,11 +53,9 @@ from common.store.payloads import (
     CancelPayload,
     JobView,
     OrderPayload,
-    OrderType,
     QueryPayload,
     QueryWhat,
     SimDayPayload,
-    Sizing,
     idempotent_job_id,
     new_job_id,
 )
@@ -101,59 +101,47 @@ class Desk:
             raise UnknownAccount("no enabled account that this client may use", "trader_index")
         return found
 
-    def order_payloads(
-        self,
-        caller: Caller,
-        trader_index: int | None,
-        *,
-        symbol: str,
-        order_type: OrderType,
-        price: float,
-        price_type: PriceType,
-        strategy_name: str = "",
-        volume: int = 0,
-        sizing: Sizing = "volume",
-        position_pct: float | None = None,
-        reserve_amount: float = 0.0,
-        repo_codes: list[str] | None = None,
-    ) -> list[OrderPayload]:
+    def order_payloads(self, caller: Caller, trader_index: int | None, request: OrderRequest) -> list[OrderPayload]:
         """Check an order as far as the door can know and build one payload per target account.
 
         Volumes in shares (张 for bonds and repo), prices in yuan; `price` 0 on a sized order
-        (position_pct, allin) takes the latest quote in the worker.
+        (Percent, AllIn, Repo) takes the latest quote in the worker.
         """
         targets = self.target_accounts(caller, trader_index)
-        inst = instrument(symbol)
-        if inst.board is Board.REPO and order_type == BUY:
+        inst = instrument(request.symbol)
+        size, price = request.size, request.price
+        if inst.board is Board.REPO and request.side == BUY:
             raise InvalidOrderSide(f"reverse repo {inst.code} is lent with a sell (order_type 24); buying it is borrowing", "order_type")
-        xt_type = xt_price_type(price_type, inst)
-        if sizing == "volume":
-            check_volume(inst, order_type, volume)  # repo lending amounts too, as the broker checks them
-        codes = repo_codes_of(repo_codes) if sizing == "repo" and repo_codes else None
+        xt_type = xt_price_type(request.price_type, inst)
+        if isinstance(size, Shares):
+            check_volume(inst, request.side, size.volume)  # repo lending amounts too, as the broker checks them
+        if isinstance(size, Repo) and size.codes:
+            size = Repo(size.reserve_amount, tuple(repo_codes_of(list(size.codes))))
         if 0 < price < float(inst.tick):
             raise InvalidPrice(f"price {price} is below one tick ({inst.tick}) of {inst.code}", "price")
         if not is_market(xt_type):
-            if price <= 0 and sizing == "volume":
+            if price <= 0 and isinstance(size, Shares):
                 raise InvalidPrice("a limit order needs a price above 0", "price")
             if price > 0 and not is_on_tick(inst, price):
                 raise InvalidPrice(f"price {price} is not on the {inst.tick} tick of {inst.code}", "price")
         deadline = clock.time() + self.settings.ORDER_TTL  # the worker compares it with the same clock
         meta = caller.meta()
+        wire = wire_fields(size)
         return [
             OrderPayload(
                 account_index=index,
                 account_id=account.account_id,
                 symbol=inst.code,
-                order_type=order_type,
-                volume=volume,
+                order_type=request.side,
+                volume=wire.volume,
                 price=price,
-                price_type=int(price_type),
+                price_type=int(request.price_type),
                 xt_price_type=xt_type,
-                sizing=sizing,
-                position_pct=position_pct,
-                reserve_amount=reserve_amount,
-                repo_codes=codes,
-                strategy_name=strategy_name,
+                sizing=wire.sizing,
+                position_pct=wire.position_pct,
+                reserve_amount=wire.reserve_amount,
+                repo_codes=wire.repo_codes,
+                strategy_name=request.strategy_name,
                 deadline=deadline,
                 meta=meta,
             )
@@ -161,10 +149,10 @@ class Desk:
         ]
 
     # -- orders and cancels --------------------------------------------------------------------
-    def place(self, caller: Caller, trader_index: int | None, *, idempotency: Idempotency | None = None, **order: Any) -> Queued:
-        """Place an order on one account, or on every account the caller may use; `order` as in order_payloads."""
+    def place(self, caller: Caller, trader_index: int | None, request: OrderRequest, *, idempotency: Idempotency | None = None) -> Queued:
+        """Place an order on one account, or on every account the caller may use."""
         caller.require("trade")
-        return self._submit(caller, self.order_payloads(caller, trader_index, **order), idempotency)
+        return self._submit(caller, self.order_payloads(caller, trader_index, request), idempotency)
 
     def sweep_repo(
         self,
@@ -180,19 +168,8 @@ class Desk:
         Sized and priced (the best-quoted of `repo_codes`, default R-001 and GC001) in the worker, where the cash is known.
         """
         codes = repo_codes_of(repo_codes) if repo_codes else list(REPO_CODES)
-        return self.place(
-            caller,
-            trader_index,
-            idempotency=idempotency,
-            symbol=codes[0],
-            order_type=SELL,
-            price=0.0,
-            price_type=PriceType.LIMIT,
-            strategy_name="nhg",
-            sizing="repo",
-            reserve_amount=reserve_amount,
-            repo_codes=repo_codes,
-        )
+        size = Repo(reserve_amount, tuple(repo_codes) if repo_codes else None)
+        return self.place(caller, trader_index, OrderRequest(codes[0], SELL, size, strategy_name="nhg"), idempotency=idempotency)
 
     def cancel_order(self, caller: Caller, trader_index: int, order_id: int, *, idempotency: Idempotency | None = None) -> Queued:
         """Cancel one order by its broker order id."""
@@ -291,9 +268,9 @@ class Desk:
         return risk.OrderCost(
             symbol=order.symbol,
             market=is_market(order.xt_price_type),
-            volume=order.volume if order.sizing == "volume" else None,
+            volume=order.volume if isinstance(order.size, Shares) else None,
             limit_price=order.price,
-            lending=order.sizing == "repo" or instrument(order.symbol).board is Board.REPO,
+            lending=isinstance(order.size, Repo) or instrument(order.symbol).board is Board.REPO,
         )
 
     def _door_quote(self, caller: Caller, order: OrderPayload, cost: risk.OrderCost) -> Quote | None:
@@ -347,7 +324,17 @@ class Desk:
         return Queued(tuple((None, self._enqueue(payload, terminal=terminal)) for terminal in terminals.terminals(self.settings)))
 
     # -- queries and jobs ----------------------------------------------------------------------
-    def query(self, caller: Caller, what: QueryWhat, trader_index: int | None = None, *, max_age: float = 0.0, **fields: Any) -> Any:
+    def query(
+        self,
+        caller: Caller,
+        what: QueryWhat,
+        trader_index: int | None = None,
+        *,
+        max_age: float = 0.0,
+        order_id: int | None = None,
+        cancelable_only: bool = False,
+        symbol: str | None = None,
+    ) -> Any:  # Any: the worker's JSON answer (a list or an object by `what`), as the old server's clients read it
         """Ask the worker (accounts, asset, positions, orders, order, trades) and wait up to QUERY_TIMEOUT seconds.
 
         `max_age` > 0 (at most SHARED_QUERY_MAX_AGE): an answer up to that many seconds old will do, so every caller
@@ -361,14 +348,17 @@ class Desk:
         if trader_index is not None:
             [(trader_index, account)] = self.target_accounts(caller, trader_index)
             account_id = account.account_id
-        payload = QueryPayload(what=what, account_index=trader_index, account_id=account_id, meta=caller.meta(), **fields)
+        payload = QueryPayload(
+            what=what, account_index=trader_index, account_id=account_id, order_id=order_id, cancelable_only=cancelable_only,
+            symbol=symbol, meta=caller.meta(),
+        )  # fmt: skip
         if what == "accounts":  # every terminal's worker answers for its own accounts
             asked = [self._query_job(caller, payload, terminal=terminal) for terminal in terminals.terminals(self.settings)]
             found = [a for job_id in asked for a in self._answer(caller, job_id) or []]
             return sorted((a for a in found if caller.may_reach(a["index"])), key=lambda a: a["index"])
         result = self._answer(caller, self._shared_query(caller, payload, max_age) if max_age else self._query_job(caller, payload))
         if what == "order" and result is None:
-            raise OrderNotFound(f"no order {fields.get('order_id')} today on trader_index {trader_index}", "order_id")
+            raise OrderNotFound(f"no order {order_id} today on trader_index {trader_index}", "order_id")
         return result
 
     def _query_job(self, caller: Caller, payload: QueryPayload, terminal: terminals.Terminal | None = None) -> str:
@@ -388,7 +378,7 @@ class Desk:
                 )
         return self._enqueue(payload, terminal=terminal)
 
-    def _answer(self, caller: Caller, job_id: str) -> Any:
+    def _answer(self, caller: Caller, job_id: str) -> Any:  # Any: the worker's JSON answer
         """A query job's result once the worker answered, within QUERY_TIMEOUT; WorkerUnanswered naming the job otherwise.
 
         The wait holds a web thread, so it takes a waiting slot (common.desk.waiting) as every other wait does: with none
@@ -416,7 +406,7 @@ class Desk:
         """
         question = payload.model_dump(mode="json", exclude={"meta"})
         key = keys.shared_query(hashlib.sha256(json.dumps(question, sort_keys=True).encode()).hexdigest()[:24])
-        found: Any = self.redis.get(key)
+        found: Any = self.redis.get(key)  # Any: redis-py types a sync client's answer as a union with Awaitable
         if found is not None:
             job_id, _, queued_at = found.decode().partition(" ")
             if clock.time() - float(queued_at or 0) <= max_age and jobqueue.exists(self.redis, job_id):
@@ -531,7 +521,7 @@ class Desk:
     def risk_limits(self) -> RiskLimits:
         return risk_state.load(self.redis)
 
-    def change_risk_limits(self, caller: Caller, **change: Any) -> RiskLimits:
+    def change_risk_limits(self, caller: Caller, **change: risk_state.LimitValue) -> RiskLimits:
         """Change any subset of the limits (admin); what is left out stays as it is."""
         caller.require("admin")
         limits = risk_state.change(self.redis, **change)
@@ -554,13 +544,13 @@ class Desk:
         routine_store.save(self.redis, [*hidden, *wanted] if hidden else wanted)
         events.append(self.redis, events.ConfigEvent(what="routines", by=caller.client_id, change={"routines": replacement}))
 
-    def reaches_routine(self, caller: Caller, routine: Any) -> bool:
+    def reaches_routine(self, caller: Caller, routine: NhgRoutine | AllinRoutine) -> bool:
         """Does every account the routine acts on belong to the caller?"""
         return caller.accounts is None or all(caller.may_reach(i) for i in routine.indexes(len(self.settings.enabled_accounts)))
 
-    def require_routine_reach(self, caller: Caller, routine: Any) -> None:
+    def require_routine_reach(self, caller: Caller, routine: NhgRoutine | AllinRoutine) -> None:
         """ScopeDenied unless the caller may use every account the routine acts on ("all" only for an unlimited caller)."""
-        if not self.reaches_routine(caller, routine) or (caller.accounts is not None and getattr(routine, "accounts", None) == "all"):
+        if not self.reaches_routine(caller, routine) or (caller.accounts is not None and routine.accounts == "all"):
             raise ScopeDenied(
                 f"routine {routine.name!r} acts on accounts this client may not use (it may use {list(caller.accounts or [])})", "routines"
             )

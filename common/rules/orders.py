@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
 
 from common.rules.exceptions import InvalidSymbol, PriceTypeUnsupported
 from common.rules.symbols import Board, Instrument, instrument
 
 # xtquant's numbers under xtconstant's own names, copied so the web and the scheduler never import
 # the broker SDK; tests/common/test_orders.py pins each one to xtconstant.
-STOCK_BUY = 23  # xtconstant.STOCK_BUY
-STOCK_SELL = 24  # xtconstant.STOCK_SELL
+STOCK_BUY: Final = 23  # xtconstant.STOCK_BUY
+STOCK_SELL: Final = 24  # xtconstant.STOCK_SELL
 LATEST_PRICE = 5  # xtconstant.LATEST_PRICE: the latest trade price
 FIX_PRICE = 11  # xtconstant.FIX_PRICE: limit price
 MARKET_SH_CONVERT_5_CANCEL = 42  # xtconstant.MARKET_SH_CONVERT_5_CANCEL: SH/BJ best five, rest cancelled
@@ -30,8 +31,8 @@ ORDER_SUCCEEDED = 56  # xtconstant.ORDER_SUCCEEDED
 ORDER_JUNK = 57  # xtconstant.ORDER_JUNK: rejected
 ORDER_UNKNOWN = 255  # xtconstant.ORDER_UNKNOWN
 
-BUY = STOCK_BUY
-SELL = STOCK_SELL
+BUY: Final = STOCK_BUY
+SELL: Final = STOCK_SELL
 SIDE_NAMES = {BUY: "buy", SELL: "sell"}
 REPO_CODES = ("131810.SZ", "204001.SH")  # 1-day reverse repo: R-001, GC001
 

@@ -11,6 +11,11 @@ In order, all or none:
    tail of its queue — exactly what RQ's unique enqueue writes.
 Answers "ok" and, per job, the event entry id ("" without one) or "=" for an idempotent retry.
 
+`REQUEUE_LUA` puts a job that already exists back on a queue (recovery: a job taken off its queue and never started,
+or one queued on the plain queues before the accounts were split into terminals): the same writes as RQ's
+`enqueue_job` (status "queued", origin, enqueued_at, the job's TTL, RQ's set of queues, the id pushed) plus the pending
+index. These two scripts are the only writers of queue entries, for the desk and recovery alike.
+
 A stored job's meta is RQ's JSONSerializer output, so its fingerprint is read with cjson.
 """
 
@@ -88,3 +93,24 @@ def run(connection: redis.Redis, keys: list[str], args: list[Any]) -> list[str]:
     """Run the script (EVALSHA; loaded on first use and again after a Redis restart) and answer its reply as text."""
     reply = store.script(connection, LUA)(keys=keys, args=args)
     return [part.decode() if isinstance(part, bytes) else str(part) for part in reply]
+
+
+# KEYS: 1 job hash, 2 the queue's list, 3 RQ's set of queues, 4 the pending index, 5 the list it is taken off ("" none).
+# ARGV: 1 job id, 2 queue name, 3 enqueued_at (RQ's format), 4 pending score, 5 "front" or "back".
+# Answers 1 when queued; 0 when the job no longer exists, or was no longer on the list it is taken off (moved already).
+REQUEUE_LUA = """
+if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+if KEYS[5] ~= "" and redis.call("LREM", KEYS[5], 1, ARGV[1]) == 0 then return 0 end
+redis.call("HSET", KEYS[1], "status", "queued", "origin", ARGV[2], "enqueued_at", ARGV[3])
+local ttl = tonumber(redis.call("HGET", KEYS[1], "ttl") or "")
+if ttl and ttl > 0 then redis.call("EXPIRE", KEYS[1], ttl) end
+redis.call("SADD", KEYS[3], KEYS[2])
+redis.call("ZADD", KEYS[4], ARGV[4], ARGV[1])
+if ARGV[5] == "front" then redis.call("LPUSH", KEYS[2], ARGV[1]) else redis.call("RPUSH", KEYS[2], ARGV[1]) end
+return 1
+"""
+
+
+def requeue(connection: redis.Redis, keys: list[str], args: list[str | float]) -> bool:
+    """Run REQUEUE_LUA; True when the job was queued."""
+    return bool(store.script(connection, REQUEUE_LUA)(keys=keys, args=args))

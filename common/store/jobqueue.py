@@ -19,6 +19,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.results import Result
 from rq.serializers import JSONSerializer
+from rq.utils import now, utcformat
 
 from common.rules.exceptions import DuplicateJob, EnqueueUnanswered, JobNotFound, StoreUnavailable
 from common.rules.orders import ORDER_JUNK
@@ -40,6 +41,17 @@ JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what RQ accepts as an id
 
 def queue(connection: redis.Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def requeue(connection: redis.Redis, job_id: str, queue_name: str, *, taken_from: str | None = None) -> bool:
+    """Put an existing job back on `queue_name`: at the front when it was lost on its way to the worker, at the back
+    when `taken_from` (another queue) still holds it, moving it in the same step. False when the job is gone, or was
+    no longer on `taken_from` (another worker moved it first). The enqueue script's module writes it (REQUEUE_LUA)."""
+    target = queue(connection, queue_name)
+    source = queue(connection, taken_from).key if taken_from else ""
+    script_keys = [Job.key_for(job_id), target.key, Queue.redis_queues_keys, keys.PENDING_JOBS, source]
+    args: list[str | float] = [job_id, queue_name, utcformat(now()), time.time(), "back" if taken_from else "front"]
+    return enqueue_script.requeue(connection, script_keys, args)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from common.rules.order_request import Side, Size, Sizing, WireSize, size_of
 from common.store import keys
 
 JobKind = Literal["order", "cancel", "query", "sim_day"]
-OrderType = Literal[23, 24]  # xtconstant STOCK_BUY / STOCK_SELL
 
 # kind -> (queue, job function in the worker)
 JOB_ROUTES: dict[str, tuple[str, str]] = {
@@ -53,11 +53,6 @@ class JobMeta(_Model):
     created_at: float = Field(default_factory=time.time)  # unix seconds
 
 
-# How the worker finds the volume: given, a share of the account (position_pct), all the cash (allin),
-# or idle cash minus a reserve in 1-day reverse repo (repo; the worker picks the better-quoted code).
-Sizing = Literal["volume", "position_pct", "allin", "repo"]
-
-
 class OrderPayload(_Model):
     """An order to place on one account. Volumes in shares (张 for bonds and repo), prices in yuan (repo: rate in percent)."""
 
@@ -65,18 +60,23 @@ class OrderPayload(_Model):
     account_index: int = Field(ge=0)
     account_id: str
     symbol: str  # normalised, e.g. "600000.SH"
-    order_type: OrderType
+    order_type: Side
     volume: int = Field(ge=0)  # 0 when the worker sizes the order
     price: float = Field(ge=0)  # 0 with a market price type, or to take the quote (sized orders)
     price_type: int  # the old server's code (0 limit, 1 latest, 2, 3, 5)
     xt_price_type: int  # resolved for the symbol's exchange
-    sizing: Sizing = "volume"
+    sizing: Sizing = "volume"  # the size on the wire (common.rules.order_request.wire_fields); read it as `size`
     position_pct: float | None = Field(default=None, gt=0, le=1)  # buy: of total asset; sell: of can_use_volume
     reserve_amount: float = Field(default=0.0, ge=0)  # repo: yuan never lent
     repo_codes: list[str] | None = None  # repo: the codes to compare (None: R-001 and GC001)
     strategy_name: str = ""
     deadline: float  # unix seconds; an order not started by then is never sent
     meta: JobMeta = Field(default_factory=JobMeta)
+
+    @property
+    def size(self) -> Size:
+        """The order's size as its typed variant (Shares, Percent, AllIn or Repo)."""
+        return size_of(WireSize(self.sizing, self.volume, self.position_pct, self.reserve_amount, self.repo_codes))
 
     @model_validator(mode="after")
     def _sized_or_given(self) -> OrderPayload:

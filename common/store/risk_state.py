@@ -24,6 +24,7 @@ from common.store import connections, keys
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LIMITS_RECHECKS = 5  # checked again when the limits changed meanwhile; a sixth change in that time is an error
 T = TypeVar("T")
+LimitValue = bool | int | float | str | list[str]  # the types of RiskLimits' fields, for a change of some of them
 
 
 class LimitsChanged(Exception):
@@ -45,7 +46,7 @@ def save(connection: redis.Redis, limits: RiskLimits) -> None:
     seen(connection, raw)
 
 
-def change(connection: redis.Redis, **fields: Any) -> RiskLimits:
+def change(connection: redis.Redis, **fields: LimitValue) -> RiskLimits:
     """Change some of the stored limits and keep the rest, atomically (WATCH/MULTI, again on a concurrent change):
     a kill switch thrown while an admin changes a cap is never undone by the cap's write. Returns the limits now in force."""
     changed: list[RiskLimits] = []

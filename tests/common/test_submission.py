@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import fakeredis
@@ -18,6 +19,7 @@ from common.desk.callers import Caller, Idempotency
 from common.desk.submission import Desk
 from common.rules import risk
 from common.rules.exceptions import IdempotencyConflict, RateLimited, ScopeDenied, StoreUnavailable, TradingHalted, WorkerUnanswered
+from common.rules.order_request import OrderRequest, Shares
 from common.rules.orders import BUY, PriceType
 from common.store import enqueue_script, jobqueue, keys, risk_state
 from tests.support import CLIENT_ID, make_settings, signed_headers, sim_prices_file, while_worker_runs
@@ -53,7 +55,7 @@ def test_an_order_and_a_cancel_all_through_the_desk_are_the_jobs_the_routes_make
     desk = Desk(settings, through_desk)
     client = create_app(settings, through_routes).test_client()
 
-    placed = desk.place(TEST_CLIENT, 1, symbol="sz000001", order_type=BUY, volume=300, price=9.8, price_type=PriceType.LIMIT, strategy_name="均线")
+    placed = desk.place(TEST_CLIENT, 1, OrderRequest("sz000001", BUY, Shares(300), 9.8, PriceType.LIMIT, "均线"))
     cancelled = desk.cancel_side(TEST_CLIENT, None, "buy")
     assert post(client, "/buy", {"trader_index": 1, "symbol": "sz000001", "price": 9.8, "shares": 300, "strategy_name": "均线"}).status_code == 202
     assert post(client, "/cancel_orders/buy", {}).status_code == 202
@@ -90,13 +92,13 @@ def test_a_query_the_worker_does_not_answer_names_its_job(settings):
 
 def test_an_idempotency_key_without_a_request_fingerprint_compares_the_orders(settings):
     desk = Desk(settings, new_redis())
-    order = dict(symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
-    first = desk.place(TEST_CLIENT, 0, idempotency=Idempotency("nhg-2026-12-01"), **order)
-    again = desk.place(TEST_CLIENT, 0, idempotency=Idempotency("nhg-2026-12-01"), **order)
+    order = OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT)
+    first = desk.place(TEST_CLIENT, 0, order, idempotency=Idempotency("nhg-2026-12-01"))
+    again = desk.place(TEST_CLIENT, 0, order, idempotency=Idempotency("nhg-2026-12-01"))
     assert again.jobs == first.jobs and again.replayed and not first.replayed
     assert jobqueue.queue(desk.redis, keys.ORDER_QUEUE).count == 1 and risk_state.actions_today(desk.redis, 0) == 1
     with pytest.raises(IdempotencyConflict):
-        desk.place(TEST_CLIENT, 0, idempotency=Idempotency("nhg-2026-12-01"), **{**order, "volume": 200})
+        desk.place(TEST_CLIENT, 0, replace(order, size=Shares(200)), idempotency=Idempotency("nhg-2026-12-01"))
 
 
 def test_the_desk_checks_scopes_and_accounts_for_in_process_callers_too(settings):
@@ -104,9 +106,7 @@ def test_the_desk_checks_scopes_and_accounts_for_in_process_callers_too(settings
     with pytest.raises(ScopeDenied):
         desk.cancel_side(Caller("reader", ("query",)), None, "sell")
     with pytest.raises(ScopeDenied):
-        desk.place(
-            Caller("one-account", ("trade",), accounts=(0,)), 1, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT
-        )
+        desk.place(Caller("one-account", ("trade",), accounts=(0,)), 1, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT))
     assert sum(jobqueue.queue(desk.redis, name).count for name in keys.QUEUES_BY_PRIORITY) == 0
 
 
@@ -129,21 +129,21 @@ def test_a_fan_out_redis_refuses_queues_and_counts_none_of_its_jobs(settings, mo
 
     monkeypatch.setattr(enqueue_script, "run", refused)
     with pytest.raises(StoreUnavailable):
-        desk.place(TEST_CLIENT, None, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+        desk.place(TEST_CLIENT, None, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT))
     assert sum(jobqueue.queue(desk.redis, name).count for name in keys.QUEUES_BY_PRIORITY) == 0
     assert [risk_state.actions_today(desk.redis, index) for index in (0, 1)] == [0, 0]
 
     monkeypatch.setattr(enqueue_script, "run", real_run)
-    queued = desk.place(TEST_CLIENT, None, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+    queued = desk.place(TEST_CLIENT, None, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT))
     assert len(queued.jobs) == 2 and [risk_state.actions_today(desk.redis, index) for index in (0, 1)] == [1, 1]
 
 
 def test_a_fan_out_one_account_of_which_is_over_its_cap_queues_and_counts_nothing(settings):
     desk = Desk(settings, new_redis())
     risk_state.save(desk.redis, risk.RiskLimits(max_actions_per_day=1))
-    desk.place(TEST_CLIENT, 1, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+    desk.place(TEST_CLIENT, 1, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT))
     with pytest.raises(RateLimited, match="trader_index 1"):
-        desk.place(TEST_CLIENT, None, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+        desk.place(TEST_CLIENT, None, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT))
     assert [risk_state.actions_today(desk.redis, index) for index in (0, 1)] == [0, 1]
     assert jobqueue.queue(desk.redis, keys.ORDER_QUEUE).count == 1
 
@@ -151,10 +151,10 @@ def test_a_fan_out_one_account_of_which_is_over_its_cap_queues_and_counts_nothin
 def test_limits_changed_by_another_process_are_checked_before_the_order_is_queued(settings):
     server = fakeredis.FakeServer(version=(7, 0))
     desk, other = Desk(settings, fakeredis.FakeRedis(server=server)), fakeredis.FakeRedis(server=server)
-    desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)  # limits seen
+    desk.place(TEST_CLIENT, 0, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT))  # limits seen
     other.set(keys.RISK_LIMITS, risk.RiskLimits(kill_switch=True).model_dump_json())  # as another web process would
     with pytest.raises(TradingHalted):
-        desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+        desk.place(TEST_CLIENT, 0, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT))
     assert jobqueue.queue(desk.redis, keys.ORDER_QUEUE).count == 1
 
 
@@ -173,11 +173,11 @@ def test_limits_remembered_stricter_than_the_stored_ones_never_refuse_an_order(s
     admin_side = fakeredis.FakeRedis(server=server)
     admin_side.set(keys.RISK_LIMITS, risk.RiskLimits(max_order_notional=0).model_dump_json())  # no cap, set before this process
     desk = Desk(settings, fakeredis.FakeRedis(server=server))  # it starts with the defaults in mind (a 1,000,000 cap)
-    big = desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=200_000, price=10.0, price_type=PriceType.LIMIT)
+    big = desk.place(TEST_CLIENT, 0, OrderRequest("600000", BUY, Shares(200_000), 10.0, PriceType.LIMIT))
     assert len(big.jobs) == 1  # 2,000,000 yuan: allowed by the stored limits
 
     risk_state.save(desk.redis, risk.RiskLimits(kill_switch=True))  # this process sees the switch thrown
     with pytest.raises(TradingHalted):
-        desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+        desk.place(TEST_CLIENT, 0, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT))
     admin_side.set(keys.RISK_LIMITS, risk.RiskLimits().model_dump_json())  # another process releases it
-    assert desk.place(TEST_CLIENT, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT).jobs
+    assert desk.place(TEST_CLIENT, 0, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT)).jobs

@@ -13,6 +13,7 @@ from api import create_app
 from common.desk.callers import WEB_USERS, Caller
 from common.desk.submission import Desk
 from common.rules.exceptions import StoreUnavailable
+from common.rules.order_request import OrderRequest, Shares
 from common.rules.orders import BUY, PriceType
 from common.store import audit, events, jobqueue, keys
 from tests.support import CLIENT_ID, make_settings, signed_headers, sim_prices_file, wait_until, while_worker_runs
@@ -150,7 +151,7 @@ def hold(function, *args) -> threading.Thread:
 
 def test_a_job_wait_beyond_the_clients_slots_answers_at_once_with_the_current_view(real_redis):
     desk = Desk(make_settings(WAIT_SLOTS_PER_CLIENT=1), real_redis)
-    [(_, job_id)] = desk.place(CALLER, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT).jobs
+    [(_, job_id)] = desk.place(CALLER, 0, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT)).jobs
     first = hold(desk.job, CALLER, job_id, 3.0)  # no worker: it waits its full 3 s
     assert wait_until(lambda: desk.waiting.held(CLIENT_ID) == 1, 2)
     started = time.monotonic()
@@ -166,7 +167,7 @@ def test_a_job_wait_beyond_the_clients_slots_answers_at_once_with_the_current_vi
 def test_prefer_wait_beyond_the_total_slots_answers_202_at_once(real_redis):
     settings = make_settings(WAIT_SLOTS=1)
     desk = Desk(settings, real_redis)
-    [(_, job_id)] = desk.place(CALLER, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT).jobs
+    [(_, job_id)] = desk.place(CALLER, 0, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT)).jobs
     other = Caller(client_id="user:admin", scopes=("query",))
     first = hold(desk.job, other, job_id, 3.0)
     assert wait_until(lambda: desk.waiting.held(WEB_USERS) == 1, 2)  # every logged-in user's page shares one allowance
@@ -195,7 +196,7 @@ def test_waiting_slots_are_counted_per_client_and_in_total_and_given_back():
 def test_query_results_expire_after_query_result_ttl_and_orders_keep_job_ttl(real_redis, tmp_path):
     settings = make_settings(SIM_DATA_DIR=str(tmp_path / "sim"), SIM_PRICES_FILE=sim_prices_file(tmp_path), QUERY_RESULT_TTL=120)
     desk = Desk(settings, real_redis)
-    placed = desk.place(CALLER, 0, symbol="600000", order_type=BUY, volume=100, price=10.0, price_type=PriceType.LIMIT)
+    placed = desk.place(CALLER, 0, OrderRequest("600000", BUY, Shares(100), 10.0, PriceType.LIMIT))
     orders = while_worker_runs(lambda: desk.query(CALLER, "orders", 0), settings, real_redis)
     assert len(orders) == 1
     [query_id] = [key.decode().removeprefix("rq:job:") for key in real_redis.keys("rq:job:q*")]
