@@ -38,3 +38,48 @@ def test_a_rejection_reported_after_the_job_ended_fails_the_job(fake_redis):
     fake_redis.set(keys.order_state(job_id), json.dumps({"order_id": 8, "order_status": 57, "status": "rejected", "status_msg": "资金不足"}))
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "failed" and view.error == "资金不足"
+
+
+def _lost_job(connection) -> str:
+    """A job taken off its queue that never reached a worker (the pop's answer was lost)."""
+    job_id = jobqueue.enqueue(connection, order_payload(), 86_400)
+    connection.lpop(jobqueue.queue(connection, keys.ORDER_QUEUE).key)
+    return job_id
+
+
+def _what_a_queue_holds(connection, job_id: str) -> dict:
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    listed = [raw.decode() for raw in connection.lrange(jobqueue.queue(connection, keys.ORDER_QUEUE).key, 0, -1)]
+    return {
+        "status": job.get_status(), "origin": job.origin, "position": listed.index(job_id), "queued": len(listed),
+        "queues": sorted(q.decode() for q in connection.smembers("rq:queues")), "ttl_set": connection.ttl(job.key) > 0,
+        "payload": job.kwargs, "func": job.func_name,
+    }  # fmt: skip
+
+
+def test_a_requeue_writes_what_rqs_own_enqueue_job_writes(fake_redis):
+    """Recovery's requeue (common.store.enqueue_script.REQUEUE_LUA) against RQ's Queue.enqueue_job(at_front=True)."""
+    import fakeredis
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    by_rq = fakeredis.FakeRedis(server=fakeredis.FakeServer(version=(7, 0)))
+    lost_rq, lost_ours = _lost_job(by_rq), _lost_job(fake_redis)
+    jobqueue.enqueue(by_rq, order_payload(), 86_400), jobqueue.enqueue(fake_redis, order_payload(), 86_400)  # one waits behind
+    job = Job.fetch(lost_rq, connection=by_rq, serializer=JSONSerializer)
+    jobqueue.queue(by_rq, keys.ORDER_QUEUE).enqueue_job(job, at_front=True)
+    assert jobqueue.requeue(fake_redis, lost_ours, keys.ORDER_QUEUE)
+    theirs, ours = _what_a_queue_holds(by_rq, lost_rq), _what_a_queue_holds(fake_redis, lost_ours)
+    assert ours == {**theirs, "payload": ours["payload"]} and ours["position"] == 0 and ours["status"] == "queued"
+    assert fake_redis.zscore(keys.PENDING_JOBS, lost_ours) is not None  # watched again
+
+
+def test_a_move_to_a_terminals_queue_happens_once(fake_redis):
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), 86_400)
+    assert jobqueue.requeue(fake_redis, job_id, "orders@t1", taken_from=keys.ORDER_QUEUE)
+    assert not jobqueue.requeue(fake_redis, job_id, "orders@t1", taken_from=keys.ORDER_QUEUE)  # a second worker finds it gone
+    assert fake_redis.lrange(jobqueue.queue(fake_redis, "orders@t1").key, 0, -1) == [job_id.encode()]
+    assert fake_redis.llen(jobqueue.queue(fake_redis, keys.ORDER_QUEUE).key) == 0
