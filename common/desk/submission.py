@@ -408,7 +408,8 @@ class Desk:
         key = keys.shared_query(hashlib.sha256(json.dumps(question, sort_keys=True).encode()).hexdigest()[:24])
         found: Any = self.redis.get(key)  # Any: redis-py types a sync client's answer as a union with Awaitable
         if found is not None:
-            job_id, _, queued_at = found.decode().partition(" ")
+            shared: str = found.decode()
+            job_id, _, queued_at = shared.partition(" ")
             if clock.time() - float(queued_at or 0) <= max_age and jobqueue.exists(self.redis, job_id):
                 return job_id
         job_id = self._query_job(caller, payload)

@@ -237,7 +237,7 @@ def append(
 
 
 def where() -> tuple[str, int]:
-    """The stream and its approximate cap, for a writer that appends in its own Lua script (common.store.enqueue_script)."""
+    """The stream and its approximate cap, for a writer that appends in its own Lua script (common.store.scripts.enqueue)."""
     return keys.EVENTS_STREAM, MAXLEN
 
 

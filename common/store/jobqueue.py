@@ -23,10 +23,11 @@ from rq.utils import now, utcformat
 
 from common.rules.exceptions import DuplicateJob, EnqueueUnanswered, JobNotFound, StoreUnavailable
 from common.rules.orders import ORDER_JUNK
-from common.store import enqueue_script, events, keys
+from common.store import events, keys
 from common.store.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
 from common.store.payloads import JobStatus as JobStatusName
 from common.store.risk_state import LimitsChanged
+from common.store.scripts import enqueue as enqueue_script
 from common.store.terminals import Terminal
 
 Payload = OrderPayload | CancelPayload | QueryPayload | SimDayPayload
@@ -107,7 +108,7 @@ def enqueue(
 
 
 def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | None = None) -> list[tuple[str, bool]]:
-    """Queue every job or none, in one round trip (common.store.enqueue_script): each (job id, whether it existed already).
+    """Queue every job or none, in one round trip (common.store.scripts.enqueue): each (job id, whether it existed already).
 
     A job whose id exists with the same fingerprint is an idempotent retry: answered, not queued again and not
     counted. With `caps`, the stored risk limits must be the ones checked (LimitsChanged) and each job with
@@ -155,7 +156,7 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
 
 
 def _script_arguments(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | None) -> tuple[list[str], list[Any]]:
-    """The enqueue script's KEYS and ARGV (common.store.enqueue_script)."""
+    """The enqueue script's KEYS and ARGV (common.store.scripts.enqueue)."""
     stream, cap = events.where()
     script_keys = [keys.RISK_LIMITS, stream, keys.PENDING_JOBS, Queue.redis_queues_keys]
     args: list[Any] = ["1" if caps else "0", caps.limits_json if caps else "", caps.per_second if caps else 0,

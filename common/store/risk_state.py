@@ -2,7 +2,7 @@
 
 Kept in Redis so every web process enforces the same limits and counters survive restarts. `checked` is the one
 loop that checks again when the stored limits are not the ones this process last saw. The rate caps are counted
-atomically by `COUNT_LUA`, which the enqueue script (common.store.enqueue_script) and `count_action` both run.
+atomically by one Lua function (common.store.scripts.counters), which the enqueue script and `count_action` both run.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import redis
 from common.config import clock
 from common.rules.exceptions import RateLimited, RiskRejected, StoreUnavailable
 from common.rules.risk import RiskLimits, cap_message
-from common.store import connections, keys
+from common.store import keys
+from common.store.scripts import counters
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LIMITS_RECHECKS = 5  # checked again when the limits changed meanwhile; a sixth change in that time is an error
@@ -129,46 +130,10 @@ def counter_keys(account_index: int, now: float | None = None) -> tuple[str, str
     return keys.risk_second(account_index, int(now)), keys.risk_day(account_index, datetime.fromtimestamp(now, SHANGHAI).date().isoformat())
 
 
-# Counts one action on each (per-second key, per-day key) pair of `pairs`; past a cap every count it took is given back
-# and it answers the pair's position (1-based) and "second" or "day"; else 0. Run inside a script, so it is atomic.
-COUNT_LUA = """
-local function count_actions(pairs, per_second, per_day)
-  local taken = {}
-  for i, pair in ipairs(pairs) do
-    local second = redis.call("INCR", pair[1])
-    redis.call("EXPIRE", pair[1], 5)
-    local day = redis.call("INCR", pair[2])
-    redis.call("EXPIRE", pair[2], 259200)
-    taken[#taken + 1] = pair
-    local over = nil
-    if per_second > 0 and second > per_second then over = "second" elseif per_day > 0 and day > per_day then over = "day" end
-    if over then
-      for _, p in ipairs(taken) do
-        redis.call("DECR", p[1])
-        redis.call("DECR", p[2])
-      end
-      return i, over
-    end
-  end
-  return 0, ""
-end
-"""
-_COUNT_ONE = (
-    COUNT_LUA
-    + """
-local _, over = count_actions({{KEYS[1], KEYS[2]}}, tonumber(ARGV[1]), tonumber(ARGV[2]))
-return over
-"""
-)
-
-
 def count_action(connection: redis.Redis, limits: RiskLimits, account_index: int, now: float | None = None) -> None:
     """Count one order or cancel on an account; refuse it (uncounted) past the per-second or daily cap."""
     second_key, day_key = counter_keys(account_index, now)
-    over: Any = connections.script(connection, _COUNT_ONE)(
-        keys=[second_key, day_key], args=[limits.max_actions_per_second, limits.max_actions_per_day]
-    )
-    over = over.decode() if isinstance(over, bytes) else over
+    over = counters.count_one(connection, second_key, day_key, limits.max_actions_per_second, limits.max_actions_per_day)
     if over:
         raise RateLimited(cap_message(limits, account_index, over), "trader_index")
 

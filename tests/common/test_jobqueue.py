@@ -61,7 +61,7 @@ def _what_a_queue_holds(connection, job_id: str) -> dict:
 
 
 def test_a_requeue_writes_what_rqs_own_enqueue_job_writes(fake_redis):
-    """Recovery's requeue (common.store.enqueue_script.REQUEUE_LUA) against RQ's Queue.enqueue_job(at_front=True)."""
+    """Recovery's requeue (common.store.scripts.enqueue.REQUEUE_LUA) against RQ's Queue.enqueue_job(at_front=True)."""
     import fakeredis
     from rq.job import Job
     from rq.serializers import JSONSerializer

@@ -21,7 +21,8 @@ from common.rules import risk
 from common.rules.exceptions import IdempotencyConflict, RateLimited, ScopeDenied, StoreUnavailable, TradingHalted, WorkerUnanswered
 from common.rules.order_request import OrderRequest, Shares
 from common.rules.orders import BUY, PriceType
-from common.store import enqueue_script, jobqueue, keys, risk_state
+from common.store import jobqueue, keys, risk_state
+from common.store.scripts import enqueue as enqueue_script
 from tests.support import CLIENT_ID, make_settings, signed_headers, sim_prices_file, while_worker_runs
 
 API = "/qmt/trade/api"

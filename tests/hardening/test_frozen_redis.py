@@ -15,9 +15,10 @@ import pytest
 import redis
 
 from api import create_app
-from common.store import enqueue_script, jobqueue
+from common.store import jobqueue
 from common.store.connections import connect
 from common.store.payloads import QueryPayload
+from common.store.scripts import enqueue as enqueue_script
 from tests.integration.conftest import Roles, wait_ready
 from tests.integration.test_outages import PrivateRedis
 from tests.support import make_settings, signed_headers, wait_until
@@ -57,7 +58,7 @@ def _post(client, body: dict, key: str, timestamp: float):
 
 @pytest.mark.parametrize("key", ["freeze-key-1", ""], ids=["with-a-key", "no-key"])
 def test_enqueue_unanswered_names_the_job_and_a_keyed_retry_finds_it(server, tmp_path, monkeypatch, key):
-    """Redis freezes during the enqueue itself (its one round trip, common.store.enqueue_script): a 503 within ~2 s naming the
+    """Redis freezes during the enqueue itself (its one round trip, common.store.scripts.enqueue): a 503 within ~2 s naming the
     job id; once Redis wakes, polling that id or retrying with the same key ends with exactly one job under it."""
     settings = make_settings(REDIS_URL=server.url, VAR_DIR=str(tmp_path / "var"))
     client = create_app(settings, connect(settings)).test_client()

@@ -4,7 +4,7 @@ In order, all or none:
 1. the risk limits the door checked against are still the stored ones (else: "stale" and the stored JSON);
 2. no job id exists with another request's fingerprint (else: "conflict", the job's index and that fingerprint);
    a job id that exists with the same fingerprint is an idempotent retry: not queued again, not counted;
-3. each counted job takes one from its account's per-second and per-day counters (common.rules.risk.COUNT_LUA, the risk
+3. each counted job takes one from its account's per-second and per-day counters (common.store.scripts.counters, the risk
    gate's own counting); past a cap every count taken is given back (else: "over", the job's index and "second" or "day");
 4. each new job: its id on the pending index (worker.recovery), its queue on RQ's list of queues, its
    "accepted" event on the event stream, RQ's job hash (the fields of RQ's own Job.to_dict) and its id at the
@@ -26,10 +26,10 @@ from typing import Any
 import redis
 
 from common.store import connections as store
-from common.store import risk_state
+from common.store.scripts import counters
 
 LUA = (
-    risk_state.COUNT_LUA
+    counters.COUNT_LUA
     + """
 local n = tonumber(ARGV[7])
 local jobs, pos = {}, 8
