@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CallTimeout
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import redis
@@ -26,8 +26,9 @@ import redis
 from common.config.settings import AccountConfig, Settings
 from common.rules.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, SimulatorOnly, UnknownAccount
 from common.store import calendar_store, events, keys
+from worker.callbacks import OrderEventRecorder
 from worker.xt_broker import XtBroker
-from worker.xtquant_sdk import trader_class, xttype
+from worker.xtquant_sdk import XtAccount, XtTrader, trader_class, xttype
 
 log = logging.getLogger("worker.broker")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -37,7 +38,7 @@ FRESH_TRADER_AFTER = 2  # failed connect() calls before a new trader object and 
 T = TypeVar("T")
 
 
-def make_trader(settings: Settings, path: str, session_id: int, callback: Any) -> Any:
+def make_trader(settings: Settings, path: str, session_id: int, callback: object) -> XtTrader:
     """An XtQuantTrader-compatible object for `path`: the simulator, or xtquant's own on Windows."""
     if settings.BROKER == "sim":
         from worker.sim import SimTrader
@@ -71,15 +72,23 @@ def reconnect_delay(failures: int, moment: datetime) -> float:
     return delay
 
 
+@runtime_checkable
+class SimulatedDays(Protocol):
+    """The simulator's trader moves its trading day on (worker.sim.SimTrader); QMT's cannot."""
+
+    def session_after(self, days: int, /) -> str: ...
+    def roll_until(self, day: str, /) -> str: ...
+
+
 class BrokerSession:
     """One trader object (one per qmt_path), the accounts subscribed on it, and whether it is online."""
 
     def __init__(self, path: str, members: list[tuple[int, AccountConfig]], call_timeout: float):
         self.path = path
         self.members = members
-        self.accounts = {index: xttype.StockAccount(account.account_id, account.account_type) for index, account in members}
+        self.accounts: dict[int, XtAccount] = {index: xttype.StockAccount(account.account_id, account.account_type) for index, account in members}
         self.call_timeout = call_timeout
-        self.trader: Any = None
+        self.trader: XtTrader  # set by Brokers._new_trader before the session is used
         self.session_id = 0
         self.failures = 0
         self.dropped = False  # it was online and went away: say so when it is back
@@ -93,7 +102,15 @@ class BrokerSession:
     def wait_online(self, timeout: float) -> bool:
         return self._online.wait(max(timeout, 0.0))
 
-    def run(self, request: Callable[[Any], T], what: str) -> T:
+    def mark_online(self) -> None:
+        """The trader connected (Brokers; tests): calls may run."""
+        self._online.set()
+
+    def mark_offline(self) -> None:
+        """The trader went away: calls are refused (BrokerUnavailable) until it is online again."""
+        self._online.clear()
+
+    def run(self, request: Callable[[XtTrader], T], what: str) -> T:
         """request(trader) on the current trader object, bounded by call_timeout; `what` names it in errors.
 
         BrokerUnavailable: the call never reached the broker (offline, or still waiting for a free
@@ -119,7 +136,7 @@ class BrokerSession:
 class SessionCallback:
     """The callback registered with one trader: forwards to the recorder and notices disconnects."""
 
-    def __init__(self, recorder: Any, on_offline: Any):
+    def __init__(self, recorder: OrderEventRecorder, on_offline: Callable[[], None]):
         self._recorder = recorder
         self._on_offline = on_offline
 
@@ -127,14 +144,14 @@ class SessionCallback:
         self._on_offline()
         self._recorder.on_disconnected()
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> object:
         return getattr(self._recorder, name)
 
 
 class Brokers:
     """Every broker session of this worker, by trader_index, kept connected by a supervisor thread."""
 
-    def __init__(self, settings: Settings, connection: redis.Redis, recorder: Any, indexes: tuple[int, ...] | None = None):
+    def __init__(self, settings: Settings, connection: redis.Redis, recorder: OrderEventRecorder, indexes: tuple[int, ...] | None = None):
         """`indexes`: the trader_indexes of this worker's terminal (None: every enabled account)."""
         self._settings = settings
         self._indexes = indexes
@@ -165,7 +182,7 @@ class Brokers:
         self._supervisor = threading.Thread(target=self._supervise, name="broker-supervisor", daemon=True)
         self._supervisor.start()
 
-    def session(self, index: int) -> tuple[BrokerSession, xttype.StockAccount]:
+    def session(self, index: int) -> tuple[BrokerSession, XtAccount]:
         try:
             session = self._by_index[index]
         except KeyError:
@@ -182,17 +199,17 @@ class Brokers:
 
     def sim_day_after(self, days: int) -> str:
         """The simulator only: the trading day (ISO) `days` sessions after the simulator's day (its first session's)."""
-        self._simulator_only()
-        return self._sessions[0].trader.session_after(days)
+        return self._simulators()[0].session_after(days)
 
     def roll_sim_until(self, day: str) -> str:
         """The simulator only: settle every session's books day by day until `day` (ISO; reached already: nothing); the day now."""
-        self._simulator_only()
-        return [session.trader.roll_until(day) for session in self._sessions][-1]
+        return [trader.roll_until(day) for trader in self._simulators()][-1]
 
-    def _simulator_only(self) -> None:
+    def _simulators(self) -> list[SimulatedDays]:
+        """Every session's trader, each the simulator's; SimulatorOnly on a real terminal."""
         if self._settings.BROKER != "sim":
             raise SimulatorOnly(f"the trading day can be moved only on the simulator; BROKER is {self._settings.BROKER}")
+        return [session.trader for session in self._sessions if isinstance(session.trader, SimulatedDays)]
 
     def close(self) -> None:
         self._stop.set()
@@ -212,19 +229,19 @@ class Brokers:
         """connect() and subscribe every account; record the outcome per account. True when online."""
         try:
             code = session.trader.connect()
-        except Exception as error:  # a broken terminal may raise instead of answering
+        except Exception as error:  # noqa: BLE001 - a broken terminal may raise instead of answering; xtquant documents no exception types
             log.error("connect to %s raised %s", session.path or "the simulator", error.__class__.__name__)
             code = -1
         if code == 0:
-            for index, account in session.accounts.items():
-                if session.trader.subscribe(account) != 0:
+            for index, xt_account in session.accounts.items():
+                if session.trader.subscribe(xt_account) != 0:
                     log.error("subscribe failed for trader_index %s", index)
             if session.dropped:  # xtquant has no "connected" callback: the reconnect is recorded here
                 for _, account in session.members:
                     events.append(self._redis, events.ConnectionEvent(kind="connected", account_id=account.account_id))
             session.failures = 0
             session.dropped = False
-            session._online.set()
+            session.mark_online()
         else:
             session.failures += 1
         for index, account in session.members:
@@ -234,7 +251,7 @@ class Brokers:
 
     def _went_offline(self, session: BrokerSession) -> None:
         """Called on the trader's callback thread: mark it offline and wake the supervisor (no broker calls here)."""
-        session._online.clear()
+        session.mark_offline()
         session.failures = 0
         session.dropped = True
         for index, account in session.members:
@@ -266,20 +283,20 @@ class Brokers:
             if not self._connect(session):
                 next_try[position] = time.monotonic() + reconnect_delay(session.failures, datetime.now(SHANGHAI))
 
-    def _stop_trader(self, trader: Any) -> None:
+    def _stop_trader(self, trader: XtTrader) -> None:
         """Stop a trader without letting a hung terminal hold the caller."""
         stopper = threading.Thread(target=self._stop_quietly, args=(trader,), name="broker-stop", daemon=True)
         stopper.start()
         stopper.join(self._settings.BROKER_CALL_TIMEOUT)
 
     @staticmethod
-    def _stop_quietly(trader: Any) -> None:
+    def _stop_quietly(trader: XtTrader) -> None:
         try:
             trader.stop()
         except Exception:  # stopping is best effort
             log.exception("stopping a broker trader failed")
 
-    def _record(self, index: int, account: AccountConfig, connected: bool, code: Any, session: BrokerSession) -> None:
+    def _record(self, index: int, account: AccountConfig, connected: bool, code: int | str, session: BrokerSession) -> None:
         try:
             self._redis.hset(
                 keys.broker_connection(index),

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
-from typing import Any
 
 import redis
 
 from common.config import clock
 from common.store import calendar_store
+from worker.xtquant_sdk import XtData
 
 log = logging.getLogger("worker.calendar")
 HISTORY_DAYS = 30  # enough past sessions for T+1 and the previous close
 
 
-def publish(connection: redis.Redis, xtdata: Any) -> bool:
+def publish(connection: redis.Redis, xtdata: XtData) -> bool:
     """Ask QMT for its trading days and keep them in Redis; False (logged) when QMT cannot say."""
     start = clock.today() - timedelta(days=HISTORY_DAYS)
     try:
         days = xtdata.get_trading_calendar("SH", start.strftime("%Y%m%d"))
-    except Exception as error:  # xtdata raises when its data service is down or has no holiday data
+    except Exception as error:  # noqa: BLE001 - xtdata raises when its data service is down or has no holiday data, with no documented type
         log.warning("QMT's trading calendar is not available (%s); the scheduler uses exchange_calendars", error)
         return False
     sessions = [date(int(d[:4]), int(d[4:6]), int(d[6:8])) for d in days]

@@ -10,7 +10,7 @@ leave a "sent" for an order the broker never got.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import redis
 
@@ -46,4 +46,4 @@ def before_send(connection: redis.Redis, lease: Lease | None, limits_json: str) 
     if verdict == "lost" and lease is not None:
         holder = detail.decode() if isinstance(detail, bytes) else detail
         lease.judge(holder or None)  # another's: stand by; lapsed: the renewal takes it again
-    return verdict, detail.decode() if isinstance(detail, bytes) else detail
+    return cast(Verdict, verdict), detail.decode() if isinstance(detail, bytes) else detail  # the script answers one of them

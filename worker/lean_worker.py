@@ -20,9 +20,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from redis.client import Pipeline
 from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job, JobStatus, _job_stack
+from rq.queue import Queue
+from rq.registry import StartedJobRegistry
 from rq.utils import now
 from rq.worker.base import WorkerStatus
 
@@ -32,7 +35,7 @@ SUSPENSION_CHECK_SECONDS = 1.0
 class LeanJob(Job):
     """A job whose PERSIST of its hash rides in the worker's preparing pipeline (LeanWorker) instead of its own round trip."""
 
-    def perform(self) -> Any:
+    def perform(self) -> Any:  # Any: what the job function returned, as RQ's Job.perform has it
         _job_stack.push(self)  # what RQ's Job.perform does, but the PERSIST before it
         try:
             self._result = self._execute()
@@ -51,12 +54,12 @@ class LeanWorker(SimpleWorker):
             self._suspension_checked = time.monotonic()
             super().check_for_suspension(burst)
 
-    def set_state(self, state: str, pipeline: Any = None) -> None:
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
         if pipeline is None and state == getattr(self, "_state", None):
             return  # RQ sets "idle" again between jobs: the write would change nothing
         super().set_state(state, pipeline)
 
-    def prepare_execution(self, job: Job) -> Execution | None:  # type: ignore[override]
+    def prepare_execution(self, job: Job) -> Execution | None:  # type: ignore[override]  # RQ's always makes one  # noqa: ARG002 - RQ's signature
         return None  # the execution record is written with the rest of the preparation (prepare_job_execution)
 
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
@@ -78,11 +81,11 @@ class LeanWorker(SimpleWorker):
             pipeline.execute()
         self.procline(f"Processing {job.func_name} from {job.origin} since {now().timestamp()}")
 
-    def handle_execution_ended(self, job: Job, queue: Any, heartbeat_ttl: int) -> None:
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:  # noqa: ARG002 - RQ's signature
         job.ended_at = now()
         job.last_heartbeat = job.ended_at  # saved with the job's hash by the result's transaction
 
-    def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any) -> None:
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry) -> None:  # noqa: ARG002 - RQ's signature
         with self.connection.pipeline() as pipeline:
             pipeline.multi()
             self.increment_successful_job_count(pipeline=pipeline)
@@ -102,5 +105,5 @@ class LeanWorker(SimpleWorker):
             self.cleanup_execution(job, pipeline=pipeline)
             self.set_state(WorkerStatus.IDLE, pipeline=pipeline)  # what SimpleWorker sends next by itself (set_state skips it)
             pipeline.execute()
-        job._status = JobStatus.FINISHED  # noqa: SLF001
+        job._status = JobStatus.FINISHED  # noqa: SLF001 - as RQ's own handle_job_success sets it
         self.log.info("Successfully completed job %s in %ss on worker %s", job.id, job.ended_at - job.started_at, self.name)

@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import uuid
+from typing import cast
 
 import redis
 
@@ -97,7 +98,7 @@ class Lease:
         if self.lost.is_set():
             return False
         try:
-            holder = self.connection.get(self.key)
+            holder = cast("bytes | None", self.connection.get(self.key))  # redis-py types a sync answer as maybe Awaitable
         except redis.RedisError:
             return False
         return self.judge(holder.decode() if holder is not None else None)
@@ -115,7 +116,7 @@ class Lease:
         if not self.lost.is_set():
             if holder is None:
                 try:
-                    found = self.connection.get(self.key)
+                    found = cast("bytes | None", self.connection.get(self.key))  # as in held()
                     holder = found.decode() if found is not None else "?"
                 except redis.RedisError:
                     holder = "?"

@@ -8,10 +8,9 @@ limit the quote has none: nothing here guesses one.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from common.rules.quote import Quote
-from worker.xtquant_sdk import market_data
+from worker.xtquant_sdk import QuoteSource, XtTrader, market_data
 
 __all__ = ["Quote", "from_full_tick", "read_quote"]
 log = logging.getLogger("worker.quotes")
@@ -42,17 +41,16 @@ def from_full_tick(code: str, tick: dict | None, detail: dict | None = None) -> 
     )
 
 
-def read_quote(trader: Any, code: str) -> Quote | None:
+def read_quote(trader: XtTrader, code: str) -> Quote | None:
     """The quote of `code` from the trader's own price source when it has one (the simulator), else xtdata."""
-    own = getattr(trader, "get_full_tick", None)
-    if own is not None:
-        return from_full_tick(code, own([code]).get(code), trader.get_instrument_detail(code))
+    if isinstance(trader, QuoteSource):
+        return from_full_tick(code, trader.get_full_tick([code]).get(code), trader.get_instrument_detail(code))
     try:
         xtdata = market_data()  # Windows with QMT only
     except ImportError:
         return None
     try:
         return from_full_tick(code, xtdata.get_full_tick([code]).get(code), xtdata.get_instrument_detail(code))
-    except Exception as error:  # xtdata raises when the terminal's data service is down
+    except Exception as error:  # noqa: BLE001 - xtdata raises when the terminal's data service is down, with no documented type
         log.warning("no quote for %s from xtdata: %s", code, error)
         return None

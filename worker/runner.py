@@ -14,11 +14,17 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
 
 import redis
+from redis.client import Pipeline
 from rq.exceptions import StopRequested
+from rq.job import Job
+from rq.queue import Queue
 from rq.registry import StartedJobRegistry
-from rq.serializers import JSONSerializer
+from rq.serializers import JSONSerializer, Serializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import import_attribute
 
@@ -54,7 +60,7 @@ class RouterJob(LeanJob):
     """A job that runs only the router's own job functions; any other path fails the job with a clear error."""
 
     @property
-    def func(self):  # type: ignore[override]  # RQ's is an untyped property too
+    def func(self) -> Callable[..., object]:
         target = JOB_FUNCTIONS.get(self.func_name or "")
         if target is None:
             raise UnknownJobFunction(
@@ -63,12 +69,12 @@ class RouterJob(LeanJob):
             )
         return import_attribute(target)
 
-    def perform(self):
+    def perform(self) -> object:
         """Run the job, keeping what it returned for the worker's figures (RQ writes it to Redis afterwards)."""
         self.returned = super().perform()
         return self.returned
 
-    def payload(self) -> dict:
+    def payload(self) -> dict[str, Any]:  # Any: the JSON payload as RQ's serializer decoded it
         """The job's payload as queued (empty when it carries none)."""
         payload = (self.kwargs or {}).get("payload")
         return payload if isinstance(payload, dict) else {}
@@ -83,12 +89,15 @@ class RouterWorker(LeanWorker):
 
     def __init__(
         self,
-        *args,
+        queues: Sequence[Queue],
+        *,
+        connection: redis.Redis,
+        serializer: Serializer | None = None,
+        name: str | None = None,
         dequeue_block: int = 5,
         lease: Lease | None = None,
         figures: redis.Redis | None = None,
         batch: stream_backlog.Batch | None = None,
-        **kwargs,
     ):
         self._dequeue_block = dequeue_block  # read by RQ's __init__ (connection_timeout) before anything else is set
         self.stop_asked = False  # SIGINT/SIGTERM arrived (RQ records it only when a job is running)
@@ -96,23 +105,23 @@ class RouterWorker(LeanWorker):
         self.batch = batch  # the runtime's: a job's audit entry and closing events, written with its result
         self._batch_sent = False  # they went into the result's transaction (whose answer may then be lost)
         self._beaten = -RQ_HEARTBEAT_EVERY  # monotonic time of the last heartbeat written outside a pipeline
-        super().__init__(*args, **kwargs)
+        super().__init__(queues, name=name, connection=connection, serializer=serializer)
         self._figures = figures or self.connection  # the connection whose metrics the worker's Flusher writes
 
-    def perform_job(self, job, queue):
+    def perform_job(self, job: Job, queue: Queue) -> bool:
         """Run one job with its id, client id and account index on every log line written meanwhile."""
         payload = job.payload() if isinstance(job, RouterJob) else {}
         with logs.job_context(job.id, job.meta.get("client_id"), payload.get("account_index")):
             return super().perform_job(job, queue)
 
-    def increment_successful_job_count(self, pipeline=None):
+    def increment_successful_job_count(self, pipeline: Pipeline | None = None) -> None:
         # called inside RQ's transaction that writes a job's result: the job's held entries ride along, no round trip of their own
         super().increment_successful_job_count(pipeline)
         if self.batch is not None and pipeline is not None:
             self.batch.write_to(pipeline)
             self._batch_sent = True
 
-    def handle_job_success(self, job, queue, started_job_registry):
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry) -> None:
         self._batch_sent = False
         super().handle_job_success(job, queue, started_job_registry)  # the result is written: the job has ended
         if self.batch is not None:
@@ -123,7 +132,7 @@ class RouterWorker(LeanWorker):
         if kind == "order" and isinstance(created, (int, float)):
             metrics.observe(self._figures, metrics.ORDER_TO_RESULT, max(time.time() - created, 0.0))
 
-    def heartbeat(self, timeout=None, pipeline=None):
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         # between jobs (never inside a job's own bookkeeping, which passes a pipeline): a lost lease ends the loop. The
         # lease thread (_beat) finds a lost lease within HEARTBEAT_SECONDS, and every job asks Redis again before it
         # runs (execute_job) and before it sends (the fence), so this reads the flag, not Redis.
@@ -132,19 +141,19 @@ class RouterWorker(LeanWorker):
                 raise StopRequested()  # stand by; or, the lease taken again after it lapsed, check the jobs left running first
             # RQ beats about three times a job, two round trips each; its key lives minutes, so once a second says the same
             if time.monotonic() - self._beaten < RQ_HEARTBEAT_EVERY:
-                return None
+                return
             self._beaten = time.monotonic()
-        return super().heartbeat(timeout, pipeline)
+        super().heartbeat(timeout, pipeline)
 
-    def execute_job(self, job, queue):
+    def execute_job(self, job: Job, queue: Queue) -> None:
         if self.lease is not None and not self.lease.held():
             # taken off the queue after another worker became active: left as it is, queued in no queue, so the
             # active worker's orphan scan gives it back to its queue; running or re-pushing it here could double it
             log.error("job %s was taken after this worker lost its lease; left for the active worker", job.id)
             raise StopRequested()
-        return super().execute_job(job, queue)
+        super().execute_job(job, queue)
 
-    def request_stop(self, signum, frame):
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_asked = True
         super().request_stop(signum, frame)
 
@@ -158,7 +167,7 @@ class RouterWorker(LeanWorker):
         """The socket timeout RQ insists on: above the BLPOP block (the dequeue connection is given one already)."""
         return self._dequeue_block + 1
 
-    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
+    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry | None = None, exc_string: str = "") -> None:
         # Redis, not the job, failed (e.g. the result write timed out on a frozen Redis): the job may have done its
         # work, so it stays started and `reconcile` settles it by its tag once Redis answers, never running an order twice.
         failure = sys.exc_info()[1]
@@ -172,9 +181,8 @@ class RouterWorker(LeanWorker):
             self._batch_sent = False
         if isinstance(failure, redis.RedisError):
             raise failure
-        handled = super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
         metrics.count(self._figures, metrics.JOBS, kind=job.meta.get("kind", "?"), outcome="failed")
-        return handled
 
 
 def job_outcome(kind: str, result: object) -> str:
@@ -248,7 +256,8 @@ def _serve_terminal(
     settings: Settings, connection: redis.Redis, dequeue: redis.Redis, burst: bool, terminal: Terminal, lease: Lease, stopping: threading.Event
 ) -> bool:
     # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (docs/architecture.md, "Windows").
-    StartedJobRegistry.death_penalty_class = TimerDeathPenalty
+    # RQ's registry declares the attribute by its default (UnixSignalDeathPenalty); both are BaseDeathPenalty
+    StartedJobRegistry.death_penalty_class = TimerDeathPenalty  # type: ignore[assignment]
     recorder = OrderEventRecorder(connection, settings.JOB_TTL)
     brokers = Brokers(settings, connection, recorder, indexes=terminal.accounts)
     brokers.open()
@@ -317,7 +326,7 @@ def _serve_terminal(
 def _mark_stopped(connection: redis.Redis, terminal: Terminal) -> None:
     """Say in the heartbeat that this worker stopped on purpose: it announced that itself, and the scheduler need not."""
     try:
-        connection.hset(terminal.heartbeat_key, "stopped", time.time())
+        connection.hset(terminal.heartbeat_key, mapping={"stopped": time.time()})  # redis-py's value= takes only text
     except redis.RedisError as error:
         log.warning("heartbeat not marked stopped: %s", error.__class__.__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from common.config.settings import Settings
 from common.rules.exceptions import SizeRoundsToZero
 from common.rules.symbols import Board, Instrument, round_down_volume
 
@@ -27,7 +28,7 @@ class Fees:
     repo_rate_1day: float = 0.00001
 
     @classmethod
-    def from_settings(cls, settings) -> Fees:
+    def from_settings(cls, settings: Settings) -> Fees:
         return cls(settings.FEE_COMMISSION_RATE, settings.FEE_COMMISSION_MIN, settings.FEE_STAMP_DUTY_RATE, settings.FEE_TRANSFER_RATE)
 
     def commission(self, amount: float) -> float:

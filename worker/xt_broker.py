@@ -10,12 +10,13 @@ Each call runs bounded by the session (BrokerUnavailable / BrokerTimeout, see Br
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from common.config import clock
 from common.rules.exceptions import BrokerUnavailable, CancelRefused, OrderRefused
 from worker.broker_api import Asset, Order, OrderId, Position, Trade
 from worker.quotes import Quote, read_quote
+from worker.xtquant_sdk import XtAccount, XtAsset, XtOrder, XtPosition, XtTrade, XtTrader
 
 if TYPE_CHECKING:  # worker.broker builds XtBrokers: a runtime import would be circular
     from worker.broker import BrokerSession
@@ -27,10 +28,17 @@ class OrderErrors(Protocol):
     def order_error(self, tag: str) -> dict | None: ...
 
 
+@runtime_checkable
+class KeepsHistory(Protocol):
+    """A trader that keeps every day's orders (the simulator; QMT's knows today's only)."""
+
+    def query_history_orders(self, account: XtAccount, start_day: str, /) -> list[XtOrder] | None: ...
+
+
 class XtBroker:
     """One account (`account`, an xttype.StockAccount) on one broker session; satisfies broker_api.Broker."""
 
-    def __init__(self, session: BrokerSession, index: int, account: Any, order_errors: OrderErrors):
+    def __init__(self, session: BrokerSession, index: int, account: XtAccount, order_errors: OrderErrors):
         self._session = session
         self._index = index
         self._account = account
@@ -99,10 +107,9 @@ class XtBroker:
         answers for today only, so None for earlier days: the caller must not conclude an order was never sent."""
         if day >= clock.today():
             return self.query_orders()
-        history = getattr(self._session.trader, "query_history_orders", None)
-        if history is None:
+        if not isinstance(self._session.trader, KeepsHistory):
             return None
-        found = self._session.run(lambda trader: trader.query_history_orders(self._account, day.isoformat()), "query_history_orders")
+        found = self._session.run(lambda trader: _history(trader, self._account, day), "query_history_orders")
         return None if found is None else [order_from_xt(o) for o in found]
 
     def quote(self, symbol: str) -> Quote | None:
@@ -113,7 +120,12 @@ class XtBroker:
             return None
 
 
-def order_from_xt(order: Any) -> Order:
+def _history(trader: XtTrader, account: XtAccount, day: date) -> list[XtOrder] | None:
+    """The trader's orders from `day` on; only a trader that keeps them (KeepsHistory) is asked."""
+    return trader.query_history_orders(account, day.isoformat()) if isinstance(trader, KeepsHistory) else None
+
+
+def order_from_xt(order: XtOrder) -> Order:
     """An xttype.XtOrder (or its like) as an Order."""
     return Order(
         order_id=OrderId(order.order_id),
@@ -134,7 +146,7 @@ def order_from_xt(order: Any) -> Order:
     )
 
 
-def trade_from_xt(trade: Any) -> Trade:
+def trade_from_xt(trade: XtTrade) -> Trade:
     """An xttype.XtTrade as a Trade."""
     return Trade(
         order_id=OrderId(trade.order_id),
@@ -153,7 +165,7 @@ def trade_from_xt(trade: Any) -> Trade:
     )
 
 
-def position_from_xt(position: Any) -> Position:
+def position_from_xt(position: XtPosition) -> Position:
     """An xttype.XtPosition as a Position."""
     return Position(
         account_id=position.account_id,
@@ -171,7 +183,7 @@ def position_from_xt(position: Any) -> Position:
     )
 
 
-def asset_from_xt(asset: Any) -> Asset:
+def asset_from_xt(asset: XtAsset) -> Asset:
     """An xttype.XtAsset as an Asset (fetch_balance is the cash when the terminal leaves it out)."""
     return Asset(
         account_id=asset.account_id,

@@ -9,15 +9,20 @@ before it reaches the network, then puts `sys.modules` back as it was. No file o
 package is changed.
 
 Project code imports xtquant only from here; `common/` never imports it at all.
+
+xtquant ships no type information. What the router reads of its objects and calls on its trader and its data
+module is spelled out below as Protocols (XtTrader, XtOrder, ...): xtquant's own objects satisfy them, and so do the
+simulator's (worker.sim), so the code past this door is typed.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Protocol, cast, runtime_checkable
 
 _BLOCKED_FOR_UPDATE_CHECK = "requests"  # the first import check_for_update makes, before it connects
 
@@ -33,16 +38,18 @@ def _import_package_offline() -> ModuleType:
     package = sys.modules.get("xtquant")
     if package is not None:  # someone imported it already: its update check has run, nothing to prevent
         return package
-    missing = object()
-    saved = sys.modules.get(_BLOCKED_FOR_UPDATE_CHECK, missing)
-    sys.modules[_BLOCKED_FOR_UPDATE_CHECK] = None  # `import requests` raises ImportError, which xtquant's bare except swallows
+    # typeshed leaves out the None entry Python documents for blocking an import
+    modules = cast("dict[str, ModuleType | None]", sys.modules)
+    had = _BLOCKED_FOR_UPDATE_CHECK in modules
+    saved = modules.get(_BLOCKED_FOR_UPDATE_CHECK)
+    modules[_BLOCKED_FOR_UPDATE_CHECK] = None  # `import requests` raises ImportError, which xtquant's bare except swallows
     try:
         return importlib.import_module("xtquant")
     finally:
-        if saved is missing:
-            sys.modules.pop(_BLOCKED_FOR_UPDATE_CHECK, None)
+        if not had:
+            modules.pop(_BLOCKED_FOR_UPDATE_CHECK, None)
         else:
-            sys.modules[_BLOCKED_FOR_UPDATE_CHECK] = saved  # the very module object other code already holds
+            modules[_BLOCKED_FOR_UPDATE_CHECK] = saved  # the very module object other code already holds
 
 
 _package = _import_package_offline()
@@ -50,17 +57,180 @@ _package = _import_package_offline()
 # The package is in sys.modules now, so these submodule imports never run the update check.
 from xtquant import xtconstant, xttype  # noqa: E402
 
+if _package.__file__ is None:  # a namespace package of that name, not xtquant's
+    raise ImportError("xtquant is not an installed package (it has no __file__)")
 PACKAGE_DIR = Path(_package.__file__).parent  # the installed package, e.g. for its own doc/xttrader.md
 
 
-def trader_class() -> Any:
+# -- what the router uses of xtquant, typed ----------------------------------------------------------------------------
+class XtAccount(Protocol):
+    """xttype.StockAccount: the account a trader call acts on."""
+
+    account_id: str
+    account_type: int
+
+
+class XtAsset(Protocol):
+    """xttype.XtAsset: an account's money, yuan."""
+
+    account_id: str
+    cash: float
+    frozen_cash: float
+    market_value: float
+    total_asset: float
+
+
+class XtOrder(Protocol):
+    """xttype.XtOrder: an order as the broker reports it (instrument_name: not on every terminal's)."""
+
+    order_id: int
+    account_id: str
+    stock_code: str
+    order_type: int
+    order_volume: int
+    price: float
+    price_type: int
+    order_status: int
+    status_msg: str
+    traded_volume: int
+    traded_price: float
+    strategy_name: str
+    order_remark: str
+    order_time: int
+
+
+class XtTrade(Protocol):
+    """xttype.XtTrade: one fill (instrument_name and commission: not on every terminal's)."""
+
+    order_id: int
+    account_id: str
+    stock_code: str
+    order_type: int
+    traded_id: str
+    traded_time: int
+    traded_volume: int
+    traded_price: float
+    traded_amount: float
+    strategy_name: str
+    order_remark: str
+
+
+class XtPosition(Protocol):
+    """xttype.XtPosition: a holding (instrument_name: not on every terminal's)."""
+
+    account_id: str
+    stock_code: str
+    volume: int
+    can_use_volume: int
+    frozen_volume: int
+    on_road_volume: int
+    yesterday_volume: int
+    market_value: float
+    avg_price: float
+    open_price: float
+    last_price: float
+
+
+class XtOrderError(Protocol):
+    """xttype.XtOrderError: why the broker refused an order (order_remark: not on every terminal's)."""
+
+    order_id: int
+    account_id: str
+    error_id: int
+    error_msg: str
+
+
+class XtCancelError(Protocol):
+    """xttype.XtCancelError: why the broker refused a cancel."""
+
+    order_id: int
+    account_id: str
+    error_id: int
+    error_msg: str
+
+
+class XtAccountStatus(Protocol):
+    """xttype.XtAccountStatus: the broker's status code of an account."""
+
+    account_id: str
+    status: int
+
+
+class XtTrader(Protocol):
+    """What the router calls on xtquant.xttrader.XtQuantTrader (and on the simulator's SimTrader). Failures come back
+    as xtquant's codes: -1 for an order refused or not connected, non-zero for a refused cancel, None for no answer."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def connect(self) -> int: ...
+    def subscribe(self, account: XtAccount, /) -> int: ...
+    def set_timeout(self, timeout: int, /) -> None: ...  # ms; xtquant's own bound on each call
+    def order_stock(
+        self,
+        account: XtAccount,
+        stock_code: str,
+        order_type: int,
+        order_volume: int,
+        price_type: int,
+        price: float,
+        strategy_name: str,
+        order_remark: str,
+        /,
+    ) -> int: ...
+    def cancel_order_stock(self, account: XtAccount, order_id: int, /) -> int: ...
+    def query_stock_asset(self, account: XtAccount, /) -> XtAsset | None: ...
+    def query_stock_order(self, account: XtAccount, order_id: int, /) -> XtOrder | None: ...
+    def query_stock_orders(self, account: XtAccount, cancelable_only: bool = False, /) -> list[XtOrder] | None: ...
+    def query_stock_trades(self, account: XtAccount, /) -> list[XtTrade] | None: ...
+    def query_stock_position(self, account: XtAccount, stock_code: str, /) -> XtPosition | None: ...
+    def query_stock_positions(self, account: XtAccount, /) -> list[XtPosition] | None: ...
+
+
+@runtime_checkable
+class QuoteSource(Protocol):
+    """The quotes of xtquant.xtdata: its module, or a trader with its own (the simulator's)."""
+
+    def get_full_tick(self, codes: list[str], /) -> dict[str, dict]: ...  # {code: {"lastPrice", "lastClose", "bidPrice", ...}}
+    def get_instrument_detail(self, code: str, /) -> dict | None: ...  # {"UpStopPrice", "DownStopPrice", ...}
+
+
+class XtData(QuoteSource, Protocol):
+    """What the router calls in the xtquant.xtdata module."""
+
+    def get_trading_calendar(self, market: str, start_time: str, /) -> list[str]: ...  # YYYYMMDD
+
+
+# (path, session id, callback object) -> a trader; the callback gets xtquant's pushes (on_stock_order, ...)
+TraderClass = Callable[[str, int, object], XtTrader]
+
+
+def trader_class() -> TraderClass:
     """xtquant.xttrader.XtQuantTrader. Raises ImportError where QMT's native client cannot load (not Windows)."""
-    return importlib.import_module("xtquant.xttrader").XtQuantTrader
+    found: TraderClass = importlib.import_module("xtquant.xttrader").XtQuantTrader
+    return found
 
 
-def market_data() -> Any:
+def market_data() -> XtData:
     """The xtquant.xtdata module (full ticks from QMT). Raises ImportError where QMT's data client cannot load."""
-    return importlib.import_module("xtquant.xtdata")
+    return cast(XtData, importlib.import_module("xtquant.xtdata"))  # the module is untyped: it has these functions
 
 
-__all__ = ["PACKAGE_DIR", "market_data", "trader_class", "xtconstant", "xttype"]
+__all__ = [
+    "PACKAGE_DIR",
+    "QuoteSource",
+    "TraderClass",
+    "XtAccount",
+    "XtAccountStatus",
+    "XtAsset",
+    "XtCancelError",
+    "XtData",
+    "XtOrder",
+    "XtOrderError",
+    "XtPosition",
+    "XtTrade",
+    "XtTrader",
+    "market_data",
+    "trader_class",
+    "xtconstant",
+    "xttype",
+]

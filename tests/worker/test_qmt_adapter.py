@@ -150,7 +150,7 @@ class _Hanging:
 def test_a_call_that_never_started_is_withdrawn_and_can_never_reach_the_broker():
     session = BrokerSession("", [], call_timeout=0.2)
     session.trader = _Hanging()
-    session._online.set()
+    session.mark_online()
     try:
         for tag in ("a", "b"):  # both call threads hang inside the broker
             with pytest.raises(BrokerTimeout):

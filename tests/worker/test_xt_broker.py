@@ -42,7 +42,7 @@ class OrderErrors:
 @pytest.fixture
 def session():
     session = BrokerSession("", [], call_timeout=1.0)
-    session._online.set()
+    session.mark_online()
     yield session
     session.close()
 
@@ -127,7 +127,7 @@ def test_xttype_objects_come_back_as_the_small_types(session):
 def test_an_offline_session_never_reaches_the_trader(session):
     trader = ScriptedTrader(order_stock=1001)
     broker = broker_on(session, trader)
-    session._online.clear()
+    session.mark_offline()
     with pytest.raises(BrokerUnavailable):
         broker.place_order("600000.SH", 23, 100, 11, 10.0, "", "o1")
     assert trader.calls == [] and broker.quote("600000.SH") is None

@@ -17,10 +17,11 @@ from common.rules.exceptions import InvalidSymbol, LotSizeViolation
 from common.rules.orders import OPEN_STATUSES
 from common.rules.symbols import Board, check_volume, instrument, is_on_tick, price_limits
 from worker.sim import views
-from worker.sim.book import Account, Book, Loan
+from worker.sim.book import Account, Book, Holding, Loan
 from worker.sim.market import PriceSource, SimPrice
 from worker.sizing import Fees
 from worker.xtquant_sdk import xtconstant as xc
+from worker.xtquant_sdk import xttype
 
 Events = list[tuple[str, object]]
 OPEN = OPEN_STATUSES  # the statuses an order can still fill or be cancelled in
@@ -260,7 +261,7 @@ class Exchange:
         }
         account.trades.append(trade)
         if done:
-            self._release(account, order)
+            self.release(account, order)
         quote = self.quote(order["code"])
         return [
             ("on_stock_trade", views.xt_trade(account_id, trade)),
@@ -278,16 +279,16 @@ class Exchange:
             reason = "委托不存在" if order is None else f"委托状态 {order['status']} 不可撤"
         elif self.hours and not cancels_allowed(clock.now()):
             reason = "集合竞价阶段不可撤单 (9:20-9:25, 14:57-15:00)"
-        if reason:
+        if reason or order is None:
             return -1, [("on_cancel_error", views.cancel_error(account_id, order_id, order, f"撤单失败: {reason}"))]
         return 0, self._close_open(account_id, account, order)
 
     def _close_open(self, account_id: str, account: Account, order: dict) -> Events:
         order["status"] = xc.ORDER_PART_CANCEL if order["traded_volume"] else xc.ORDER_CANCELED
-        self._release(account, order)
+        self.release(account, order)
         return [("on_stock_order", views.xt_order(account_id, order)), ("on_stock_asset", self.asset(account_id))]
 
-    def _release(self, account: Account, order: dict) -> None:
+    def release(self, account: Account, order: dict) -> None:
         """Return what an ended order still holds: its frozen cash, or its frozen shares."""
         if order["frozen_cash"] > 0:
             account.cash = round(account.cash + order["frozen_cash"], 2)
@@ -300,12 +301,12 @@ class Exchange:
             holding.can_use_volume += left
 
     # -- views -----------------------------------------------------------------------------------
-    def asset(self, account_id: str):
+    def asset(self, account_id: str) -> xttype.XtAsset:
         account = self.book.account(account_id)
         market_value = sum(self._value(code, h) for code, h in account.positions.items())
         return views.xt_asset(account_id, account, round(market_value, 2))
 
-    def positions(self, account_id: str) -> list:
+    def positions(self, account_id: str) -> list[xttype.XtPosition]:
         account = self.book.account(account_id)
         return [
             views.xt_position(account_id, code, h, self._last(code), self.prices.name_of(code))
@@ -313,7 +314,7 @@ class Exchange:
             if h.volume or h.frozen_volume
         ]
 
-    def _value(self, code: str, holding) -> float:
+    def _value(self, code: str, holding: Holding) -> float:
         return holding.cost if instrument(code).board is Board.REPO else holding.volume * self._last(code)
 
     def _last(self, code: str) -> float:

@@ -114,7 +114,7 @@ class PriceSource:
         for code, quote in list(self._pinned.items()):
             self._pinned[code] = SimPrice(code, quote.last, closes.get(code, quote.last), None)
 
-    def _file_entry(self, code: str):
+    def _file_entry(self, code: str) -> Any:  # Any: JSON as json.loads reads it (a number, or an object)
         """The prices file's entry for `code`: a price, or {"last", "prev_close", "name"}; None when absent."""
         if self._file is None:
             return None

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Unpack
 
 import worker.sim
-from worker.sim.trader import SimTrader
+from worker.sim.trader import SimConfig, SimTrader
 from worker.xtquant_sdk import PACKAGE_DIR
 
 ORIGINAL_IMPORT = "from xtquant.xttrader import XtQuantTrader, XtQuantTraderCallback"
@@ -26,7 +26,10 @@ def official_script() -> str:
     """The quick-start of xttrader.md (the first Python block under 快速入门), with its import line changed."""
     doc = (PACKAGE_DIR / "doc" / "xttrader.md").read_text(encoding="utf-8")
     section = doc[doc.index("## 快速入门") :]
-    script = re.search(r"```Python\n(.*?)```", section, re.S).group(1)
+    block = re.search(r"```Python\n(.*?)```", section, re.S)
+    if block is None:
+        raise RuntimeError("the quick-start has no Python block in this xtquant release")
+    script = block.group(1)
     if ORIGINAL_IMPORT not in script:
         raise RuntimeError("the quick-start's import line changed in this xtquant release")
     return script.replace(ORIGINAL_IMPORT, SIMULATOR_IMPORT)
@@ -37,7 +40,7 @@ class DemoTrader(SimTrader):
 
     data_dir = "var/sim"  # set from SIM_DATA_DIR by main()
 
-    def __init__(self, path: str, session: int, callback: Any = None, **config: Any):
+    def __init__(self, path: str, session: int, callback: object = None, **config: Unpack[SimConfig]) -> None:  # noqa: ARG002 - XtQuantTrader's; the books go under data_dir
         super().__init__(str(Path(self.data_dir) / "quickstart"), session, callback, **config)
 
     def run_forever(self) -> None:

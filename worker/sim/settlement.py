@@ -24,7 +24,7 @@ def roll_day(exchange: Exchange) -> date:
         for order in account.orders.values():
             if order["status"] in OPEN:  # unfilled at the close: the exchange drops it
                 order["status"] = xc.ORDER_PART_CANCEL if order["traded_volume"] else xc.ORDER_CANCELED
-                exchange._release(account, order)
+                exchange.release(account, order)
         for loan in list(account.loans):
             if not loan.principal_back and date.fromisoformat(loan.settles or loan.mature) <= new_day:
                 account.cash = round(account.cash + loan.principal, 2)  # usable again from the first settlement day

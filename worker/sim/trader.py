@@ -18,20 +18,33 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TypedDict, Unpack
 
 from filelock import FileLock
 
+from common.rules.calendar import TradingCalendar
 from common.store import calendar_store
 from worker.sim import book as books
 from worker.sim import journal, settlement, views
-from worker.sim.exchange import OPEN, Exchange
+from worker.sim.exchange import OPEN, Events, Exchange
 from worker.sim.market import PriceSource
 from worker.sizing import Fees
+from worker.xtquant_sdk import XtAccount, xttype
 from worker.xtquant_sdk import xtconstant as xc
-from worker.xtquant_sdk import xttype
 
 log = logging.getLogger("worker.sim")
+
+
+class SimConfig(TypedDict, total=False):
+    """SimTrader's settings beyond XtQuantTrader's own arguments (see SimTrader)."""
+
+    starting_cash: float
+    prices_file: str | None
+    fees: Fees
+    calendar: TradingCalendar
+    exchange_hours: bool
+    auto_roll: bool
+    start_day: str | None
 
 
 class SimTrader:
@@ -39,14 +52,14 @@ class SimTrader:
     auto_roll (default True: a new calendar day settles the previous one on the next call), start_day (ISO date of new books),
     calendar (common.rules.calendar.TradingCalendar; default exchange_calendars' days), exchange_hours (default False: fills at any hour)."""
 
-    def __init__(self, path: str, session: int, callback: Any = None, **config: Any):
+    def __init__(self, path: str, session: int, callback: object = None, **config: Unpack[SimConfig]):
         self.path = Path(path)
         self.session = session
         self.callback = callback
         self._config = config
         self._auto_roll = config.get("auto_roll", True)
         self._lock = threading.RLock()
-        self._events: queue.Queue = queue.Queue()
+        self._events: queue.Queue[tuple[str, object, str | None] | None] = queue.Queue()  # (callback, payload, account_id); None: stop
         self._dispatcher: threading.Thread | None = None
         self._stopped = threading.Event()
         self._connected = False
@@ -68,7 +81,7 @@ class SimTrader:
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def register_callback(self, callback: Any) -> None:
+    def register_callback(self, callback: object) -> None:
         self.callback = callback
 
     def start(self) -> None:
@@ -95,7 +108,7 @@ class SimTrader:
         self._connected = False
         self._events.put(("on_disconnected", None, None))
 
-    def subscribe(self, account: Any) -> int:
+    def subscribe(self, account: XtAccount) -> int:
         self._subscribed.add(account.account_id)
         with self._locked():
             self.book.account(account.account_id)
@@ -103,7 +116,7 @@ class SimTrader:
         self._events.put(("on_account_status", status, account.account_id))
         return 0
 
-    def unsubscribe(self, account: Any) -> int:
+    def unsubscribe(self, account: XtAccount) -> int:
         self._subscribed.discard(account.account_id)
         return 0
 
@@ -120,7 +133,7 @@ class SimTrader:
     # -- orders --------------------------------------------------------------------------------
     def order_stock(
         self,
-        account: Any,
+        account: XtAccount,
         stock_code: str,
         order_type: int,
         order_volume: int,
@@ -142,7 +155,7 @@ class SimTrader:
 
     def order_stock_async(
         self,
-        account: Any,
+        account: XtAccount,
         stock_code: str,
         order_type: int,
         order_volume: int,
@@ -163,7 +176,7 @@ class SimTrader:
         self._emit(account.account_id, events)
         return seq
 
-    def cancel_order_stock(self, account: Any, order_id: int) -> int:
+    def cancel_order_stock(self, account: XtAccount, order_id: int) -> int:
         """0 when the cancel is accepted (the order ends 54, or 53 when part filled), -1 when it cannot be cancelled."""
         self._refuse_inside_callback("cancel_order_stock")
         if not self._connected:
@@ -173,7 +186,7 @@ class SimTrader:
         self._emit(account.account_id, events)
         return code
 
-    def cancel_order_stock_async(self, account: Any, order_id: int) -> int:
+    def cancel_order_stock_async(self, account: XtAccount, order_id: int) -> int:
         seq = next(self._seq)
         if not self._connected:
             return -1
@@ -187,23 +200,23 @@ class SimTrader:
         return seq
 
     # -- queries -------------------------------------------------------------------------------
-    def query_stock_asset(self, account: Any):
+    def query_stock_asset(self, account: XtAccount) -> xttype.XtAsset:
         self._refuse_inside_callback("query_stock_asset")
         with self._locked(write=False):
             return self.exchange.asset(account.account_id)
 
-    def query_stock_order(self, account: Any, order_id: int):
+    def query_stock_order(self, account: XtAccount, order_id: int) -> xttype.XtOrder | None:
         with self._locked(write=False):
             order = self.book.account(account.account_id).orders.get(order_id)
             return views.xt_order(account.account_id, order) if order and order["day"] == self.book.day else None
 
-    def query_stock_orders(self, account: Any, cancelable_only: bool = False) -> list:
+    def query_stock_orders(self, account: XtAccount, cancelable_only: bool = False) -> list[xttype.XtOrder]:
         self._refuse_inside_callback("query_stock_orders")
         with self._locked(write=False):
             orders = [o for o in self.book.account(account.account_id).orders.values() if o["day"] == self.book.day]
             return [views.xt_order(account.account_id, o) for o in orders if not cancelable_only or o["status"] in OPEN]
 
-    def query_history_orders(self, account: Any, start_day: str) -> list | None:
+    def query_history_orders(self, account: XtAccount, start_day: str) -> list[xttype.XtOrder] | None:
         """The simulator only (QMT answers today's orders alone): every order from `start_day` (ISO) to today, oldest
         first; None when the books no longer reach back that far (settlement.KEEP_DAYS)."""
         with self._locked(write=False):
@@ -212,16 +225,16 @@ class SimTrader:
             orders = [o for o in self.book.account(account.account_id).orders.values() if o["day"] >= start_day]
             return [views.xt_order(account.account_id, o) for o in sorted(orders, key=lambda o: o["order_id"])]
 
-    def query_stock_trades(self, account: Any) -> list:
+    def query_stock_trades(self, account: XtAccount) -> list[xttype.XtTrade]:
         with self._locked(write=False):
             trades = self.book.account(account.account_id).trades
             return [views.xt_trade(account.account_id, t) for t in trades if t["day"] == self.book.day]
 
-    def query_stock_positions(self, account: Any) -> list:
+    def query_stock_positions(self, account: XtAccount) -> list[xttype.XtPosition]:
         with self._locked(write=False):
             return self.exchange.positions(account.account_id)
 
-    def query_stock_position(self, account: Any, stock_code: str):
+    def query_stock_position(self, account: XtAccount, stock_code: str) -> xttype.XtPosition | None:
         return next((p for p in self.query_stock_positions(account) if p.stock_code == stock_code), None)
 
     def query_account_infos(self) -> list:
@@ -310,7 +323,7 @@ class SimTrader:
         if threading.current_thread() is self._dispatcher:
             raise RuntimeError(f"{method} called inside an xtquant callback would deadlock QMT; use the _async call")
 
-    def _emit(self, account_id: str, events: list) -> None:
+    def _emit(self, account_id: str | None, events: Events) -> None:
         for name, payload in events:
             self._events.put((name, payload, account_id))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common.rules.symbols import instrument
+from worker.sim.book import Account, Holding
 from worker.xtquant_sdk import xtconstant as xc
 from worker.xtquant_sdk import xttype
 
@@ -67,7 +68,7 @@ def xt_trade(account_id: str, trade: dict) -> xttype.XtTrade:
     )
 
 
-def xt_position(account_id: str, code: str, holding, last_price: float, name: str) -> xttype.XtPosition:
+def xt_position(account_id: str, code: str, holding: Holding, last_price: float, name: str) -> xttype.XtPosition:
     market_value = round(holding.volume * last_price, 2) if instrument(code).board.value != "repo" else round(holding.cost, 2)
     profit_rate = round((market_value - holding.cost) / holding.cost, 6) if holding.cost else 0.0
     return xttype.XtPosition(
@@ -89,7 +90,7 @@ def xt_position(account_id: str, code: str, holding, last_price: float, name: st
     )
 
 
-def xt_asset(account_id: str, account, market_value: float) -> xttype.XtAsset:
+def xt_asset(account_id: str, account: Account, market_value: float) -> xttype.XtAsset:
     total = round(account.cash + account.frozen_cash + market_value, 2)
     return xttype.XtAsset(account_id, round(account.cash, 2), round(account.frozen_cash, 2), market_value, total, round(account.cash, 2))
 
