@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from common.store import events, keys, stream_backlog
 from worker.snapshots import order_view, trade_view
 from worker.xt_broker import order_from_xt, trade_from_xt
+from worker.xtquant_sdk import XtAccountStatus, XtCancelError, XtOrder, XtOrderError, XtTrade
 
 log = logging.getLogger("worker.callbacks")
 JOB_TAG = re.compile(r"^o[0-9a-f]{16}$")
@@ -138,38 +139,39 @@ class OrderEventRecorder:
         return found if isinstance(found, str) else ""
 
     # -- xtquant callbacks (broker thread) ---------------------------------------------------
-    def on_stock_order(self, pushed: Any) -> None:
+    def on_stock_order(self, pushed: XtOrder) -> None:
         order = order_from_xt(pushed)
         state = order_view(order)
         self.tell_sent(order.order_remark, order.order_id)  # the broker has it: "sent" comes before its states
         # stored before the waiting job hears of it, so a job's result never shows a state GET /jobs/<id> cannot
-        self._event(events.OrderEvent, **state, **self._owner(order.order_remark), also=self._state_writer(order.order_remark, state))
+        self._event(events.OrderEvent, self._state_writer(order.order_remark, state), **state, **self._owner(order.order_remark))
         with self._changed:
             _remember(self._latest, order.order_id, state)  # bounded: later fills and hand orders are kept too
             if JOB_TAG.match(order.order_remark or ""):
                 _remember(self._tagged, order.order_remark, order.order_id)
             self._changed.notify_all()
 
-    def on_stock_trade(self, pushed: Any) -> None:
+    def on_stock_trade(self, pushed: XtTrade) -> None:
         trade = trade_from_xt(pushed)
         view = trade_view(trade)
         self.tell_sent(trade.order_remark, trade.order_id)
         self._event(events.TradeEvent, **view, **self._owner(trade.order_remark))
 
-    def on_order_error(self, error: Any) -> None:
+    def on_order_error(self, error: XtOrderError) -> None:
+        remark = getattr(error, "order_remark", "")
         detail = {
             "order_id": error.order_id,
             "account_id": error.account_id,
             "error_id": error.error_id,
             "error_msg": error.error_msg,
-            "order_remark": getattr(error, "order_remark", ""),
+            "order_remark": remark,
         }
         with self._changed:
-            _remember(self._errors, detail["order_remark"], detail)
+            _remember(self._errors, remark, detail)
             self._changed.notify_all()
-        self._event(events.OrderErrorEvent, **detail, **self._owner(detail["order_remark"]))
+        self._event(events.OrderErrorEvent, **detail, **self._owner(remark))
 
-    def on_cancel_error(self, error: Any) -> None:
+    def on_cancel_error(self, error: XtCancelError) -> None:
         self._event(events.CancelErrorEvent, order_id=error.order_id, account_id=error.account_id, error_id=error.error_id, error_msg=error.error_msg)
 
     def on_disconnected(self) -> None:
@@ -179,7 +181,7 @@ class OrderEventRecorder:
     def on_connected(self) -> None:
         self._event(events.ConnectionEvent, kind="connected")
 
-    def on_account_status(self, status: Any) -> None:
+    def on_account_status(self, status: XtAccountStatus) -> None:
         self._event(events.AccountStatusEvent, account_id=status.account_id, status=status.status)
 
     # -- storage ----------------------------------------------------------------------------
@@ -190,8 +192,10 @@ class OrderEventRecorder:
         stored = json.dumps(state, ensure_ascii=False)
         return lambda pipe: pipe.set(keys.order_state(tag), stored, ex=self._job_ttl)
 
-    def _event(self, kind: type[events.EventBase], also: Callable[[Any], None] | None = None, **fields: Any) -> None:
-        """Append an event (with `also`'s writes); a field the broker filled oddly is logged, never raised on its callback thread."""
+    def _event(self, kind: type[events.EventBase], also: Callable[[Any], None] | None = None, /, **fields: object) -> None:
+        """Append an event (with `also`'s writes); a field the broker filled oddly is logged, never raised on its callback thread.
+
+        `kind` and `also` are positional only: an event's own fields (ConnectionEvent's `kind`) are keywords."""
         try:
             event = kind(**fields)
         except ValidationError as error:
