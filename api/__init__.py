@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import redis
 from flask import Flask, current_app
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.config.settings import Settings, get_settings
@@ -27,7 +28,8 @@ class Router:
 
 def router() -> Router:
     """This app's Router (inside a request)."""
-    return current_app.extensions["router"]
+    found: Router = current_app.extensions["router"]  # Flask's extensions are untyped: name what create_app put there
+    return found
 
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
@@ -69,9 +71,11 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         MAX_CONTENT_LENGTH=settings.MAX_BODY_BYTES,  # 413 before a larger body is read (waitress refuses it before Flask: api.server)
         STARTED_AT=time.time(),  # /health calls a young router with no worker heartbeat yet "starting"
     )
-    app.json.ensure_ascii = False
+    if isinstance(app.json, DefaultJSONProvider):  # what Flask() makes: Chinese names as they are, not \u escapes
+        app.json.ensure_ascii = False
     if settings.TRUSTED_PROXIES:  # the client's address is the one the nearest proxies put in X-Forwarded-For
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXIES)
+        # the middleware wraps wsgi_app as Flask's documentation shows; mypy sees a method assigned
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXIES)  # type: ignore[method-assign]
     # readiness pings Redis with short timeouts; a test's own connection (fakeredis) serves as its probe too
     probe = probe_connection(settings) if settings.REDIS_URL or connection is None else connection
     connection = connection or connect(settings)

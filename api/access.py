@@ -144,6 +144,6 @@ def markdown(app: Flask) -> str:
         if rule is None:
             continue
         scope = " or ".join(rule.any_of) if rule.any_of else rule.scope or "-"
-        for method in sorted(url_rule.methods - {"HEAD", "OPTIONS"}):
+        for method in sorted((url_rule.methods or set()) - {"HEAD", "OPTIONS"}):
             lines.append(f"| `{url_rule.rule}` | {method} | {rule.describe_who()} | {scope} | {'yes' if rule.replay else 'no'} | {rule.reaches} |")
     return "\n".join(lines) + "\n"

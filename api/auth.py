@@ -8,13 +8,15 @@ import re
 import secrets
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import redis
 from flask import Blueprint, Response, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
+from werkzeug.wrappers.response import Response as BaseResponse  # what redirect() answers; flask's Response is one
 
 from api import body, csrf
+from api import router as this_router
 from api.openapi import documented
 from api.schemas import Done, LoginRequest
 from api.signing import sign, signature_matches
@@ -76,11 +78,11 @@ def _refused(error: AuthError, reason: str) -> AuthError:
 
 
 def _verify_signature(reading: bool) -> Caller:
-    router = current_app.extensions["router"]
+    router = this_router()
     headers = request.headers
     client_id, timestamp, signature = headers.get("X-Client-ID"), headers.get("X-Timestamp"), headers.get("X-Signature")
-    missing = [name for name, value in (("X-Client-ID", client_id), ("X-Timestamp", timestamp), ("X-Signature", signature)) if not value]
-    if missing:
+    if not (client_id and timestamp and signature):
+        missing = [name for name, value in (("X-Client-ID", client_id), ("X-Timestamp", timestamp), ("X-Signature", signature)) if not value]
         raise SignatureMissing(f"not logged in and missing signature header(s): {', '.join(missing)}")
     # Timestamp and body are judged before the client is looked up, so no answer depends on whether it exists.
     if not TIMESTAMP.fullmatch(timestamp):
@@ -119,7 +121,7 @@ def _verify_signature(reading: bool) -> Caller:
     )
 
 
-def _first_received(connection: Any, signature: str) -> str:
+def _first_received(connection: redis.Redis, signature: str) -> str:
     """ " at HH:MM:SS" (Shanghai) when the replayed signature was first accepted; "" when that is not known."""
     try:
         raw = connection.get(keys.replay_guard(signature))
@@ -150,18 +152,19 @@ def current_caller(reading: bool = False) -> Caller:
                 source=request.remote_addr or "",
                 from_page=page,  # a page always names its account (common.desk.submission)
                 # a script that logged in as the old server's clients did waits for the verdict; a page polls its jobs
-                default_wait=0.0 if page else current_app.extensions["router"].settings.LOGIN_CLIENT_DEFAULT_WAIT,
+                default_wait=0.0 if page else this_router().settings.LOGIN_CLIENT_DEFAULT_WAIT,
                 old_protocol=not page,
             )
         else:
             g.caller = _verify_signature(reading)
         logs.add_context(client_id=g.caller.client_id)
-    return g.caller
+    caller: Caller = g.caller  # g is untyped: name what it holds
+    return caller
 
 
 def logged_in_role() -> str | None:
     """The role (admin, trader) of this request's logged-in user, or None when no login session is in force."""
-    role = session.get("role")
+    role: str | None = session.get("role")  # the session is untyped: name what it holds
     if session.get("user") and role in ROLE_SCOPES and _session_current():
         return role
     return None
@@ -169,13 +172,14 @@ def logged_in_role() -> str | None:
 
 def _session_epoch(user: str) -> int:
     """The user's session epoch: a logout bumps it, and a cookie holding another value no longer authenticates."""
-    return int(current_app.extensions["router"].redis.get(keys.session_epoch(user)) or 0)
+    epoch = cast("bytes | None", this_router().redis.get(keys.session_epoch(user)))  # redis-py types a sync answer as maybe Awaitable
+    return int(epoch or 0)
 
 
 def _session_current() -> bool:
     """Is the session cookie's login still in force: no logout of that user since, younger than SESSION_HOURS, and the
     user's password the one it logged in with (a changed password, or a user disabled by an empty one, ends it)?"""
-    settings = current_app.extensions["router"].settings
+    settings = this_router().settings
     try:
         logged_in_at = float(session.get("at", 0))
     except (TypeError, ValueError):
@@ -190,7 +194,7 @@ def _session_current() -> bool:
 def _password_fingerprint(user: str) -> str:
     """An HMAC of the user's password with the app's secret, kept in the session: never the password, and no match
     once the password changed or was emptied (the user disabled)."""
-    settings = current_app.extensions["router"].settings
+    settings = this_router().settings
     password = {"admin": settings.ADMIN_PASSWORD, "trader": settings.TRADER_PASSWORD}.get(user, "")
     if not password:
         return "disabled"
@@ -225,7 +229,7 @@ def _credentials() -> tuple[str, str]:
 
 def _check_password(username: str, password: str) -> None:
     """Raise LoginFailed for a wrong password, LoginThrottled (with retry_after) past LOGIN_FAILURES in the window."""
-    router = current_app.extensions["router"]
+    router = this_router()
     passwords = {"admin": router.settings.ADMIN_PASSWORD, "trader": router.settings.TRADER_PASSWORD}
     # Failures count per user and address: a guesser elsewhere (or behind the same proxy, see TRUSTED_PROXIES)
     # never locks a user out. Unknown names share one counter, so inventing names adds no keys.
@@ -275,7 +279,7 @@ def _wants_page() -> bool:
     errors=(400, 401, 422, 429),
     form=True,
 )
-def login():
+def login() -> BaseResponse:
     if _wants_page():
         return _page_login()
     username, password = _credentials()
@@ -284,7 +288,7 @@ def login():
     return jsonify({"success": True})
 
 
-def _page_login():
+def _page_login() -> BaseResponse:
     """The login page's form: to the status page on success, else the page again saying why (and when to try again)."""
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
@@ -298,7 +302,7 @@ def _page_login():
     except LoginFailed:
         return login_form("Wrong username or password.", 401, username)
     except LoginThrottled as refusal:
-        seconds = int(refusal.details["retry_after"])
+        seconds = refusal.retry_after
         at = datetime.fromtimestamp(time.time() + seconds, clock.SHANGHAI)
         message = f"Too many failed logins for this user from this address. Try again in {_duration(seconds)} (after {at:%H:%M:%S} Beijing time)."
         response = login_form(message, 429, username)
@@ -322,10 +326,10 @@ def login_form(message: str = "", status: int = 200, username: str = "") -> Resp
 
 @bp.get("/logout")
 @documented("Log out: every session cookie of this user stops authenticating (a browser is sent to the login page)", answers={200: Done}, errors=())
-def logout():
+def logout() -> BaseResponse:
     # The cookie is signed, not stored: bumping the epoch is what ends it, even for a copy kept elsewhere.
     if logged_in_role():
-        current_app.extensions["router"].redis.incr(keys.session_epoch(session["user"]))
+        this_router().redis.incr(keys.session_epoch(session["user"]))
     session.clear()
     if "text/html" in request.headers.get("Accept", ""):
         return redirect(url_for("pages.login_page", out=1), 303)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from common.rules.exceptions import InvalidRequest
@@ -59,9 +60,9 @@ def _check_text(text: str) -> None:
             raise InvalidRequest("request body has text that is not valid Unicode (a lone surrogate escape such as \\ud800)", "body") from None
 
 
-def _check_shape(body: Any) -> None:
+def _check_shape(body: object) -> None:
     """Depth and text of every value, walked without recursion (a deep body must not recurse here either)."""
-    pending: list[tuple[Any, int]] = [(body, 1)]
+    pending: list[tuple[object, int]] = [(body, 1)]
     while pending:
         value, depth = pending.pop()
         if isinstance(value, str):
@@ -72,7 +73,7 @@ def _check_shape(body: Any) -> None:
             if isinstance(value, dict):
                 for key in value:
                     _check_text(key)
-                children = value.values()
+                children: Iterable[object] = value.values()
             else:
                 children = value
             pending.extend((child, depth + 1) for child in children)

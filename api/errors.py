@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, g, jsonify
+from flask import Flask, Response, g, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -49,13 +49,13 @@ def status_of(error: ex.RouterError) -> int:
     return 500
 
 
-def error_response(message: str, status: int, **extra):
+def error_response(message: str, status: int, **extra: object) -> Response:
     response = jsonify({"success": False, "error": message, **extra})
     response.status_code = status
     return response
 
 
-def _field_errors(error: ValidationError) -> list[dict]:
+def _field_errors(error: ValidationError) -> list[dict[str, str]]:
     found = []
     for item in error.errors(include_url=False):
         field = ".".join(str(part) for part in item["loc"]) or "body"
@@ -66,7 +66,7 @@ def _field_errors(error: ValidationError) -> list[dict]:
 
 def register(app: Flask) -> None:
     @app.errorhandler(ex.RouterError)
-    def _domain(error: ex.RouterError):
+    def _domain(error: ex.RouterError) -> Response:
         status = status_of(error)
         if isinstance(error, ex.StoreUnavailable):
             g.store_unavailable = True  # the audit hook then skips Redis rather than wait out another timeout
@@ -77,22 +77,22 @@ def register(app: Flask) -> None:
         return response
 
     @app.errorhandler(ValidationError)
-    def _invalid(error: ValidationError):
+    def _invalid(error: ValidationError) -> Response:
         fields = _field_errors(error)
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return error_response(summary, 422, field=fields[0]["field"] if fields else None, errors=fields)
 
     @app.errorhandler(redis.RedisError)
-    def _store(error: redis.RedisError):
+    def _store(error: redis.RedisError) -> Response:
         log.error("Redis unavailable: %s", error.__class__.__name__)
         g.store_unavailable = True
         return error_response("the job store (Redis) is unavailable; nothing was queued, try again shortly", 503)
 
     @app.errorhandler(HTTPException)
-    def _http(error: HTTPException):
+    def _http(error: HTTPException) -> Response:
         return error_response(error.description or error.name, error.code or 500)
 
     @app.errorhandler(Exception)
-    def _unexpected(error: Exception):
+    def _unexpected(error: Exception) -> Response:  # noqa: ARG001 - Flask passes the error; log.exception reads it from sys.exc_info
         log.exception("unhandled error")
         return error_response("internal error", 500)

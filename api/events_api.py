@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, Field
 
 from api import router
@@ -57,7 +57,7 @@ def _number(name: str, default: float) -> float:
            "limit": "at most this many events (1-1000, default 100)", "wait": "seconds to wait for a first new event (0-30)"},
     errors=(400, 401, 403, 410, 503),
 )  # fmt: skip
-def list_events():
+def list_events() -> Response:
     kinds = tuple(k for k in request.args.get("kind", "").split(",") if k)
     if "last" in request.args:
         last = _number("last", 0)

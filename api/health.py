@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import time
+from typing import cast
 
-from flask import Blueprint, current_app, jsonify
+import redis
+from flask import Blueprint, Response, current_app, jsonify
 
 from api import router
 from api.openapi import documented
 from api.schemas import HealthAnswer
+from common.config.settings import Settings
 from common.rules.masking import mask_account
 from common.store import durability, keys, terminals, tradability
 
@@ -20,27 +23,28 @@ bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
 WORKER_STALE_SECONDS = tradability.WORKER_STALE_SECONDS  # the worker beats every 2 s, even while a job blocks it
 
 
-def _hash(connection, key: str) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in connection.hgetall(key).items()}
+def _hash(connection: redis.Redis, key: str) -> dict[str, str]:
+    found = cast("dict[bytes, bytes]", connection.hgetall(key))  # redis-py types a sync client's answer as a union with Awaitable
+    return {k.decode(): v.decode() for k, v in found.items()}
 
 
-def _json(connection, key: str) -> dict | None:
-    raw = connection.get(key)
+def _json(connection: redis.Redis, key: str) -> object:
+    raw = cast("bytes | None", connection.get(key))  # as _hash
     return json.loads(raw) if raw else None
 
 
-def _age(beat: dict) -> float | None:
+def _age(beat: dict[str, str]) -> float | None:
     try:
         return round(time.time() - float(beat["ts"]), 3)
     except (KeyError, ValueError):
         return None
 
 
-_KEEPS: dict[str, tuple[float, dict]] = {}  # REDIS_URL -> (when judged, the verdict): CONFIG asked once a minute
+_KEEPS: dict[str, tuple[float, dict[str, object]]] = {}  # REDIS_URL -> (when judged, the verdict): CONFIG asked once a minute
 KEEPS_SECONDS = 60.0
 
 
-def _redis_keeps(settings, connection) -> dict:
+def _redis_keeps(settings: Settings, connection: redis.Redis) -> dict[str, object]:
     """Would the Redis in use lose jobs on a restart, or evict keys? (common.store.durability; the embedded stand-in: run.py)"""
     if not settings.REDIS_URL:
         return {"embedded": True, "keeps_data": None, "warnings": []}
@@ -58,19 +62,20 @@ def _redis_keeps(settings, connection) -> dict:
     answers={200: HealthAnswer},
     errors=(),
 )
-def health():
+def health() -> Response:
     settings, connection = router().settings, router().redis
     scheduler_age = _age(_hash(connection, keys.SCHEDULER_HEARTBEAT))
     workers = []
+    ages: list[float | None] = []
     for terminal in terminals.terminals(settings):
         beat = _hash(connection, terminal.heartbeat_key)
         age = _age(beat)
+        ages.append(age)
         alive = age is not None and age < WORKER_STALE_SECONDS
         workers.append(
             {"terminal": terminal.name, "alive": alive, "heartbeat_age": age, "broker": beat.get("broker"), "accounts": list(terminal.accounts)}
         )
     # the whole system's worker is alive when every terminal's is; its age is the stalest
-    ages = [w["heartbeat_age"] for w in workers]
     worker_age = None if None in ages else max(a for a in ages if a is not None)
     accounts = []
     for index, account in enumerate(settings.enabled_accounts):

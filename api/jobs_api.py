@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, Field
 
 from api import router
@@ -24,7 +24,7 @@ bp = Blueprint("jobs", __name__, url_prefix="/qmt/trade/api")
     query={"wait": "seconds to wait for the job to end (0-30)"},
     errors=(400, 401, 403, 404, 503),
 )
-def get_job(job_id: str):
+def get_job(job_id: str) -> Response:
     raw_wait = request.args.get("wait", "0")
     try:
         wait = float(raw_wait)
@@ -65,7 +65,7 @@ class RecentJobsAnswer(BaseModel):
     query={"limit": "at most this many jobs (1-200, default 20)"},
     errors=(400, 401, 403, 503),
 )
-def recent_jobs():
+def recent_jobs() -> Response:
     raw = request.args.get("limit", "20")
     if not raw.isdigit():
         raise InvalidRequest(f"limit must be a whole number from 1 to 200, got {raw[:20]!r}", "limit")

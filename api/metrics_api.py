@@ -22,7 +22,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(bp)
 
     @app.after_request
-    def _count(response):
+    def _count(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
         method = request.method if request.method in METHODS else "other"
         metrics.count(router().redis, metrics.HTTP_REQUESTS, method=method, route=route, status=str(response.status_code))
@@ -30,7 +30,7 @@ def register(app: Flask) -> None:
 
 
 @bp.get("/metrics")
-def scrape():
+def scrape() -> Response:
     connection = router().redis
     metrics.flush(connection)
     return Response(exposition.render(connection, router().settings), mimetype=None, content_type=exposition.CONTENT_TYPE)

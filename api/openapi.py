@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+from werkzeug.routing import Rule
 
 from api.schemas import Failure
 from common.store.payloads import JobView
@@ -33,6 +35,22 @@ ERROR_STATUSES = {
 }
 
 
+@dataclass(frozen=True)
+class Documentation:
+    """What /openapi.json says of one route (see `documented`)."""
+
+    summary: str
+    body: type[BaseModel] | None
+    answers: dict[int, type[BaseModel]]
+    query: dict[str, str]
+    errors: tuple[int, ...]
+    form: bool
+
+
+View = TypeVar("View", bound=Callable[..., object])
+_DOCUMENTED: dict[Callable[..., object], Documentation] = {}  # view function -> what it documents of itself
+
+
 def documented(
     summary: str,
     *,
@@ -41,11 +59,11 @@ def documented(
     query: dict[str, str] | None = None,
     errors: tuple[int, ...] = (401, 403, 422, 503),
     form: bool = False,
-) -> Callable:
-    """Attach what /openapi.json says of a route: its body model, answer models by status, query parameters."""
+) -> Callable[[View], View]:
+    """Record what /openapi.json says of a route: its body model, answer models by status, query parameters."""
 
-    def mark(view: Callable) -> Callable:
-        view.openapi = {"summary": summary, "body": body, "answers": answers, "query": query or {}, "errors": errors, "form": form}
+    def mark(view: View) -> View:
+        _DOCUMENTED[view] = Documentation(summary, body, answers, query or {}, errors, form)
         return view
 
     return mark
@@ -54,9 +72,9 @@ def documented(
 _VARIABLE = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 
 
-def _path(rule: str) -> tuple[str, list[dict]]:
+def _path(rule: str) -> tuple[str, list[dict[str, object]]]:
     """A Flask rule as an OpenAPI path and its path parameters (int, any(...) as an enum, string)."""
-    params = []
+    params: list[dict[str, object]] = []
     for converter, arguments, name in _VARIABLE.findall(rule):
         schema: dict[str, Any] = {"type": "integer" if converter == "int" else "string"}
         if converter == "int":
@@ -67,40 +85,40 @@ def _path(rule: str) -> tuple[str, list[dict]]:
     return _VARIABLE.sub(lambda m: "{" + m.group(3) + "}", rule), params
 
 
-def build(app) -> dict[str, Any]:
-    routes = []
+def build(app: Flask) -> dict[str, Any]:
+    routes: list[tuple[Rule, Documentation]] = []
     models: set[type[BaseModel]] = {Failure, JobView}
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
-        spec = getattr(view, "openapi", None)
+        spec = _DOCUMENTED.get(view) if view is not None else None
         if spec is None:
             continue
-        routes.append((rule, view, spec))
-        models.update(spec["answers"].values())
-        if spec["body"] is not None:
-            models.add(spec["body"])
+        routes.append((rule, spec))
+        models.update(spec.answers.values())
+        if spec.body is not None:
+            models.add(spec.body)
     _, schemas = models_json_schema([(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF)
-    paths: dict[str, dict] = {}
-    for rule, _view, spec in sorted(routes, key=lambda r: r[0].rule):
+    paths: dict[str, dict[str, object]] = {}
+    for rule, spec in sorted(routes, key=lambda r: r[0].rule):
         path, params = _path(rule.rule)
-        params += [{"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "number"}} for n, d in spec["query"].items()]
+        params += [{"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "number"}} for n, d in spec.query.items()]
         scope = _scope_of(rule.endpoint)
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            operation: dict[str, Any] = {"summary": spec["summary"], "operationId": f"{rule.endpoint}_{method.lower()}", "responses": {}}
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operation: dict[str, Any] = {"summary": spec.summary, "operationId": f"{rule.endpoint}_{method.lower()}", "responses": {}}
             if params:
                 operation["parameters"] = params
-            if spec["body"] is not None:
-                ref = {"$ref": REF.format(model=spec["body"].__name__)}
+            if spec.body is not None:
+                ref = {"$ref": REF.format(model=spec.body.__name__)}
                 content = {"application/json": {"schema": ref}}
-                if spec["form"]:
+                if spec.form:
                     content["application/x-www-form-urlencoded"] = {"schema": ref}
                 operation["requestBody"] = {"required": True, "content": content}
-            for status, model in spec["answers"].items():
+            for status, model in spec.answers.items():
                 operation["responses"][str(status)] = {
                     "description": model.__doc__.strip().splitlines()[0] if model.__doc__ else model.__name__,
                     "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}},
                 }
-            for status in spec["errors"]:
+            for status in spec.errors:
                 operation["responses"][str(status)] = {
                     "description": ERROR_STATUSES[status],
                     "content": {"application/json": {"schema": {"$ref": REF.format(model="Failure")}}},
@@ -143,5 +161,5 @@ def _scope_of(endpoint: str) -> str | None:
 
 
 @bp.get("/openapi.json")
-def openapi_json():
+def openapi_json() -> Response:
     return jsonify(build(current_app))

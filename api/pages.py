@@ -8,6 +8,7 @@ is no second way to place an order. These views only decide who may see which pa
 from __future__ import annotations
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers.response import Response as BaseResponse  # what redirect() answers; flask's Response is one
 
 from api import router
 from api.auth import ROLE_SCOPES, logged_in_role, login_form
@@ -29,19 +30,19 @@ def _page(template: str, role: str, status: int = 200, **context: object) -> Res
     return response
 
 
-def _login_first() -> Response:
+def _login_first() -> BaseResponse:
     return redirect(url_for("pages.login_page"), 303)
 
 
 @bp.get("/login")
-def login_page():
+def login_page() -> BaseResponse:
     if logged_in_role():
         return redirect(url_for("pages.status"), 303)
     return login_form("You are logged out." if request.args.get("out") else "")
 
 
 @bp.get("/")
-def status():
+def status() -> BaseResponse:
     role = logged_in_role()
     if role is None:
         return _login_first()
@@ -49,7 +50,7 @@ def status():
 
 
 @bp.get("/trade")
-def trade():
+def trade() -> BaseResponse:
     role = logged_in_role()
     if role is None:
         return _login_first()
@@ -59,7 +60,7 @@ def trade():
 
 
 @bp.get("/config")
-def config():
+def config() -> BaseResponse:
     role = logged_in_role()
     if role is None:
         return _login_first()
@@ -69,7 +70,7 @@ def config():
 
 
 @bp.get("/job/<job_id>")
-def job(job_id: str):
+def job(job_id: str) -> BaseResponse:
     role = logged_in_role()
     if role is None:
         return _login_first()

@@ -11,7 +11,7 @@ verdict, not a reason to take this process out of a load balancer.
 from __future__ import annotations
 
 import redis
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from api import router
 from api.openapi import documented
@@ -31,7 +31,7 @@ def register(app: Flask, probe: redis.Redis) -> None:
 @documented(
     "Liveness of this web process: answers while it serves HTTP, whatever Redis, the worker or QMT do", answers={200: LivenessAnswer}, errors=()
 )
-def healthz():
+def healthz() -> Response:
     return jsonify({"success": True, "alive": True})
 
 
@@ -41,10 +41,11 @@ def healthz():
     answers={200: ReadinessAnswer, 503: ReadinessAnswer},
     errors=(),
 )
-def readyz():
+def readyz() -> Response:
     reasons = settings_problems(router().settings)
     try:
-        current_app.extensions["readiness_probe"].ping()
+        probe: redis.Redis = current_app.extensions["readiness_probe"]
+        probe.ping()
     except redis.RedisError as error:
         reasons.insert(0, f"Redis does not answer ({error.__class__.__name__}): nothing can be queued")
     response = jsonify({"success": not reasons, "ready": not reasons, "reasons": reasons})

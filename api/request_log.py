@@ -9,10 +9,10 @@ from common.config import logs
 
 def register(app: Flask) -> None:
     @app.before_request
-    def _enter():
+    def _enter() -> None:
         route = request.url_rule.rule if request.url_rule is not None else None
         logs.set_context(method=request.method, path=request.path[:200], route=route)
 
     @app.teardown_request
-    def _leave(_error):
+    def _leave(_error: BaseException | None) -> None:
         logs.clear_context()  # waitress reuses the thread for the next request

@@ -6,7 +6,7 @@ Every change is validated and goes into the audit trail (api.trail).
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import router
@@ -44,20 +44,20 @@ class KillSwitch(BaseModel):
     cancel_open: bool = Field(default=False, description="with on: also cancel every open order of every account")
 
 
-def _answer(limits: RiskLimits, extra: dict | None = None):
+def _answer(limits: RiskLimits, extra: dict[str, object] | None = None) -> Response:
     counts = router().desk.actions_today(current_caller())
     return jsonify({**RiskAnswer(limits=limits, actions_today=counts).model_dump(mode="json"), **(extra or {})})
 
 
 @bp.get("/risk")
 @documented("The risk limits and today's counts", answers={200: RiskAnswer}, errors=(401, 403, 503))
-def get_risk():
+def get_risk() -> Response:
     return _answer(router().desk.risk_limits())
 
 
 @bp.put("/risk")
 @documented("Change risk limits (admin)", body=RiskChange, answers={200: RiskAnswer}, errors=(400, 401, 403, 422, 503))
-def put_risk():
+def put_risk() -> Response:
     change = RiskChange.model_validate(request_body())
     return _answer(router().desk.change_risk_limits(current_caller(), **change.model_dump(exclude_none=True)))
 
@@ -71,7 +71,7 @@ class KillSwitchState(BaseModel):
 
 @bp.get("/risk/kill_switch")
 @documented("Is the kill switch on (any caller with the query scope)", answers={200: KillSwitchState}, errors=(401, 403, 503))
-def kill_switch_state():
+def kill_switch_state() -> Response:
     return jsonify(KillSwitchState(on=router().desk.risk_limits().kill_switch).model_dump(mode="json"))
 
 
@@ -82,7 +82,7 @@ def kill_switch_state():
     answers={200: RiskAnswer},
     errors=(400, 401, 403, 422, 503),
 )
-def kill_switch():
+def kill_switch() -> Response:
     order = KillSwitch.model_validate(request_body())
     limits, queued = router().desk.kill_switch(current_caller(), order.on, order.cancel_open)
     return _answer(limits, {"job_ids": queued.job_ids} if queued.jobs else None)

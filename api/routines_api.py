@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import router
@@ -51,7 +51,7 @@ class RunAnswer(BaseModel):
     job_ids: list[str]
 
 
-def _answer():
+def _answer() -> Response:
     desk = router().desk
     now = clock.now()
     trading = calendar_store.load(desk.settings, desk.redis)
@@ -69,7 +69,7 @@ def _answer():
 
 @bp.get("")
 @documented("Every scheduled routine: next fire time, today's verdict, the last outcome", answers={200: RoutinesAnswer}, errors=(401, 403, 503))
-def list_routines():
+def list_routines() -> Response:
     return _answer()
 
 
@@ -77,7 +77,7 @@ def list_routines():
 @documented(
     "Replace the routines (admin); validated as a whole, audited", body=RoutineList, answers={200: RoutinesAnswer}, errors=(400, 401, 403, 422, 503)
 )
-def replace_routines():
+def replace_routines() -> Response:
     change = RoutineList.model_validate(request_body())
     router().desk.change_routines(current_caller(), [r.model_dump(mode="json") for r in change.routines])
     return _answer()
@@ -87,7 +87,7 @@ def replace_routines():
 @documented(
     "Run a routine now (admin): once per trading day unless force", body=RunNow, answers={202: RunAnswer}, errors=(400, 401, 403, 404, 409, 422, 503)
 )
-def run_now(name: str):
+def run_now(name: str) -> Response:
     order = RunNow.model_validate(request_body())
     run = routine_runs.run_now(router().desk, name, current_caller(), force=order.force)
     response = jsonify(RunAnswer(run=run.model_dump(mode="json"), job_ids=run.job_ids).model_dump(mode="json"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask
 from waitress import create_server
@@ -53,7 +53,7 @@ class PerAddressChannel(HTTPChannel):
     open_by_address: Counter[str] = Counter()  # the server's asyncore loop is one thread: no lock needed
     limit = MAX_CONNECTIONS_PER_ADDRESS
 
-    def __init__(self, server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:  # noqa: A002 - waitress's name
+    def __init__(self, server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:  # Any: waitress is untyped; `map` is its name
         super().__init__(server, sock, addr, adj, map=map)
         self._address = str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
         self.open_by_address[self._address] += 1
@@ -64,7 +64,7 @@ class PerAddressChannel(HTTPChannel):
             self.will_close = True
             self.close()
 
-    def del_channel(self, map: Any = None) -> None:  # noqa: A002 - waitress's name
+    def del_channel(self, map: Any = None) -> None:  # Any: waitress is untyped; `map` is its name
         if getattr(self, "_counted", False):
             self._counted = False
             self.open_by_address[self._address] -= 1
@@ -89,9 +89,16 @@ def browser_urls(host: str, port: int, path: str = "/") -> list[str]:
     return [f"http://{ip}:{port}{path}" for ip in found]
 
 
-def create(app: Flask, settings: Settings) -> Any:
+class WebServer(Protocol):
+    """What the roles use of waitress's server (waitress is untyped)."""
+
+    def run(self) -> None: ...  # serve until closed
+    def close(self) -> None: ...
+
+
+def create(app: Flask, settings: Settings) -> WebServer:
     """The server for `app` at FLASK_HOST:FLASK_PORT (OSError when the address is taken); not yet running."""
-    server = create_server(app, host=settings.FLASK_HOST, port=settings.FLASK_PORT, **options(settings))
+    server: WebServer = create_server(app, host=settings.FLASK_HOST, port=settings.FLASK_PORT, **options(settings))
     if not settings.TRUSTED_PROXIES:  # behind a proxy every client shares its address: the proxy limits per client
         listeners = (
             [server] if isinstance(server, BaseWSGIServer) else [s for s in getattr(server, "map", {}).values() if isinstance(s, BaseWSGIServer)]

@@ -6,7 +6,7 @@ real day end does, as a job through the queue like any other, and the request is
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import router
@@ -31,6 +31,6 @@ class NextDay(BaseModel):
     answers={200: Waited, 202: Queued},
     errors=(400, 401, 403, 404, 422, 503),
 )
-def next_day():
+def next_day() -> Response:
     roll = NextDay.model_validate(request_body())
     return accepted(router().desk.next_sim_day(current_caller(), roll.days), single=True)

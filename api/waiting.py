@@ -46,7 +46,7 @@ def requested_wait(caller: Caller) -> float:
 
 def register(app: Flask) -> None:
     @app.before_request
-    def _prefer_checked_before_anything_is_queued():
+    def _prefer_checked_before_anything_is_queued() -> None:
         """A malformed `Prefer` is refused before the route runs: after the enqueue, nothing may fail the answer."""
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             preferred_wait()

@@ -73,7 +73,11 @@ class LoginFailed(AuthError):
 
 
 class LoginThrottled(RouterError):
-    """Too many login attempts from one address (HTTP 429)."""
+    """Too many login attempts from one address (HTTP 429); `retry_after` seconds until the next may be tried."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
 
 
 class ScopeDenied(RouterError):
