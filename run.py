@@ -22,6 +22,13 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for annotations only: until .venv exists this script runs on the standard library alone
+    import threading
+
+    from api.server import WebServer
+    from common.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -122,12 +129,12 @@ def _generated_credentials(var_dir: str, needed: set[str]) -> dict[str, str]:
     return kept
 
 
-def embedded_settings():
+def embedded_settings() -> tuple[Settings, dict[str, object]]:
     """Settings from .env, with generated secrets for what it leaves empty and a simulator account."""
     from common.config.settings import load_settings
 
     configured = load_settings()
-    overrides: dict = {}
+    overrides: dict[str, object] = {}
     needed = {
         key
         for key in ("FLASK_SECRET_KEY", "ADMIN_PASSWORD", "TRADER_PASSWORD", "QMT_CLIENT_ACCOUNT", "QMT_CLIENT_SECRET")
@@ -141,7 +148,7 @@ def embedded_settings():
     return load_settings(**overrides), overrides
 
 
-def _banner(settings, generated: dict, restored: str = "none") -> str:
+def _banner(settings: Settings, generated: dict[str, object], restored: str = "none") -> str:
     from api.server import browser_urls
     from common.store.embedded_state import FILE
 
@@ -226,7 +233,7 @@ def embedded() -> int:
     return 0
 
 
-def _run_web(server, stopping) -> None:
+def _run_web(server: WebServer, stopping: threading.Event) -> None:
     """The web server's loop; at the stop its sockets are closed under its select, which ends it without a traceback."""
     try:
         server.run()
@@ -264,7 +271,8 @@ def next_day(argv: list[str]) -> int:
         )
         try:
             with opener.open(request, timeout=40) as answer:
-                return json.loads(answer.read())
+                found: dict = json.loads(answer.read())  # the router answers a JSON object
+                return found
         except urllib.error.HTTPError as error:
             refuse_start("next-day", f"{path} answered {error.code}: {json.loads(error.read() or b'{}').get('error', '')}")
         except OSError as error:

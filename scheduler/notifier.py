@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -169,7 +169,7 @@ class Notifier:
     def _told(self, topics: list[tuple[str, str] | None]) -> list[bool]:
         """Which of these were told in a message DingTalk took (keys.notify_told); False for an event of no topic."""
         wanted = [keys.notify_told(*topic) for topic in topics if topic is not None]
-        found = iter(self.redis.mget(wanted) if wanted else [])
+        found = iter(cast("list[bytes | None]", self.redis.mget(wanted)) if wanted else [])  # redis-py types a sync answer as maybe Awaitable
         return [topic is not None and next(found) is not None for topic in topics]
 
     def attempt(self) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 
+from common.config.settings import Settings
 from common.store import events, keys, terminals
 
 log = logging.getLogger("scheduler.upkeep")
@@ -29,7 +30,7 @@ SILENT_MARK_SECONDS = 7 * 86_400
 class Upkeep:
     """Run `tick` every second in every scheduler process; only the leader (`leading()`) acts."""
 
-    def __init__(self, connection: redis.Redis, leading: Callable[[], bool], settings: Any = None):
+    def __init__(self, connection: redis.Redis, leading: Callable[[], bool], settings: Settings | None = None):
         """`settings`: whose terminals' workers to watch (None: the one default terminal)."""
         self.redis = connection
         self.leading = leading
@@ -63,13 +64,13 @@ class WorkerWatch:
         self.redis = connection
         self.heartbeat_key = terminal.heartbeat_key
         self.silent_key = keys.WORKER_SILENT if terminal.name == terminals.DEFAULT else f"{keys.WORKER_SILENT}:{terminal.name}"
-        self._beat: Any = None  # the heartbeat's ts as last read
+        self._beat: bytes | None = None  # the heartbeat's ts as last read
         self._beat_changed_at = time.monotonic()  # when it last changed (or when watching began)
         self._beat_seen_moving = False  # it changed while this process watched
 
     def watch(self) -> dict[bytes, bytes]:
         """The worker's heartbeat, noting when its ts last changed (every process watches, so a new leader knows)."""
-        beat: Any = self.redis.hgetall(self.heartbeat_key)
+        beat = cast("dict[bytes, bytes]", self.redis.hgetall(self.heartbeat_key))  # redis-py types a sync answer as maybe Awaitable
         ts = beat.get(b"ts")
         if ts != self._beat:
             self._beat_seen_moving = self._beat is not None and ts is not None

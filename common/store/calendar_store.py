@@ -10,6 +10,7 @@ from typing import Any
 
 import redis
 
+from common.config.settings import Settings
 from common.rules.calendar import Source, TradingCalendar
 from common.store import keys
 
@@ -57,7 +58,7 @@ def _weekdays(after: date | None, until: date | None) -> Source | None:
     return Source("CALENDAR_WEEKDAYS_UNTIL", frozenset(d for d in days if d.weekday() < 5), first, until)
 
 
-def load(settings: Any, connection: redis.Redis | None = None) -> TradingCalendar:
+def load(settings: Settings, connection: redis.Redis | None = None) -> TradingCalendar:
     """The calendar from every source this process can reach (`settings`: CALENDAR_* keys)."""
     sources = [s for s in (_published_by_qmt(connection), _exchange_calendars()) if s is not None]
     data_end = max((s.last for s in sources), default=None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 import redis
@@ -12,11 +12,14 @@ from redis.retry import Retry
 
 from common.config.settings import Settings
 
+if TYPE_CHECKING:  # imported where used: only the embedded default needs fakeredis
+    import fakeredis
+
 _embedded_lock = threading.Lock()
-_embedded_server = None
+_embedded_server: fakeredis.FakeServer | None = None
 
 
-def embedded_server():
+def embedded_server() -> fakeredis.FakeServer:
     """The one in-process fakeredis server shared by every role of an embedded run (python run.py)."""
     global _embedded_server
     with _embedded_lock:

@@ -54,7 +54,7 @@ class Snapshots:
         if not self.path.exists():
             return "none"
         try:
-            saved = pickle.loads(self.path.read_bytes())  # noqa: S301 - our own file in VAR_DIR, written by save()
+            saved = pickle.loads(self.path.read_bytes())  # our own file in VAR_DIR, written by save()
             if saved.get("format") != FORMAT:
                 raise ValueError(f"format {saved.get('format')!r}")
         except (OSError, ValueError, pickle.UnpicklingError, EOFError, AttributeError) as error:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
 
+from common.config.settings import Settings
 from common.rules.exceptions import ConfigError
 from common.store import keys
 
@@ -64,7 +64,7 @@ def _readable_name(qmt_path: str) -> str:
     return re.sub(r"[^\w.-]+", "-", parts[-1] if parts else "").strip("-.") or "qmt"
 
 
-def terminals(settings: Any) -> list[Terminal]:
+def terminals(settings: Settings) -> list[Terminal]:
     """Every terminal of the enabled accounts, in the order of their first account; names unique within the config."""
     groups: dict[str, list[int]] = {}
     for index, account in enumerate(settings.enabled_accounts):
@@ -86,7 +86,7 @@ def terminals(settings: Any) -> list[Terminal]:
     return found
 
 
-def legacy_names(settings: Any) -> dict[str, str]:
+def legacy_names(settings: Settings) -> dict[str, str]:
     """{the name an earlier version gave a terminal known by its path: its name now}, where the two differ."""
     now = {t.accounts: t.name for t in terminals(settings)}
     before: dict[str, str] = {}
@@ -97,7 +97,7 @@ def legacy_names(settings: Any) -> dict[str, str]:
     return before
 
 
-def of_account(settings: Any, index: int) -> Terminal:
+def of_account(settings: Settings, index: int) -> Terminal:
     """The terminal holding trader_index `index`."""
     for terminal in terminals(settings):
         if index in terminal.accounts:
@@ -105,7 +105,7 @@ def of_account(settings: Any, index: int) -> Terminal:
     raise ConfigError(f"trader_index {index} belongs to no terminal")
 
 
-def named(settings: Any, name: str | None) -> Terminal:
+def named(settings: Settings, name: str | None) -> Terminal:
     """The terminal a worker serves: `name`, or the only one configured. Raises ConfigError naming the choices."""
     found = terminals(settings)
     if name is None:
