@@ -61,9 +61,11 @@ class PrivateRedis:
 
 
 def _pings(connection) -> bool:
+    import redis
+
     try:
         return bool(connection.ping())
-    except Exception:
+    except redis.RedisError:
         return False
 
 

@@ -117,7 +117,7 @@ def test_a_killed_notifiers_events_are_rescued_by_another(robot, fake_redis, run
     assert wait_until(lambda: joined(fake_redis), 5)
     for index in range(5):
         events.append(fake_redis, fill(f"o{index:016x}", order_id=index))
-    assert wait_until(lambda: len(doomed.held) == 5 and doomed._failures >= 1, 10)  # it tried: the robot hung
+    assert wait_until(lambda: len(doomed.held) == 5 and doomed._failures >= 1, 10)  # noqa: SLF001 - it tried: the robot hung
     monkeypatch.setattr(doomed, "retire", lambda: None)  # killed: it never says goodbye; its liveness key lapses
     running.stop()
     robot.mode = "healthy"

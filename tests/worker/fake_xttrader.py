@@ -90,7 +90,7 @@ def reset() -> None:
     details.clear()
 
 
-class xtdata:  # noqa: N801 - stands in for the module xtquant.xtdata
+class xtdata:  # stands in for the module xtquant.xtdata
     @staticmethod
     def get_full_tick(codes: list[str]) -> dict:
         return {code: ticks[code] for code in codes if code in ticks}

@@ -20,7 +20,7 @@ def _trader(tmp_path, session: int) -> SimTrader:
 
 
 def _plain(trader: SimTrader) -> dict:
-    return books._plain(trader.book)
+    return books._plain(trader.book)  # noqa: SLF001 - the books as the snapshot writes them, to compare
 
 
 def test_a_reload_sees_every_change_through_the_journal(tmp_path):
