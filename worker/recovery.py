@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 from rq.exceptions import NoSuchJobError
@@ -79,18 +79,23 @@ def _orphans_from_before_the_index(connection: redis.Redis, queues: tuple[str, .
     marker = f"{keys.PENDING_INDEXED}:{queues[0]}"  # per terminal: each sweeps its own queues once
     if connection.exists(marker):
         return {}
-    waiting = {name: {i.decode() for i in connection.lrange(queue(connection, name).key, 0, -1)} for name in queues}
+    waiting = {name: set(_listed(connection, name)) for name in queues}
     found: dict[str, str] = {}
     for key in connection.scan_iter(match="rq:job:*", count=1000):
         parts = key.decode().split(":")
         if len(parts) != 3:
             continue  # rq:job:<id>:dependents and the like
-        status, origin = connection.hmget(key, "status", "origin")
+        status, origin = cast(list[bytes | None], connection.hmget(key, ["status", "origin"]))  # a sync client's answer
         origin_name = origin.decode() if origin else ""
         if status == b"queued" and origin_name in waiting and parts[2] not in waiting[origin_name]:
             found[parts[2]] = origin_name
     connection.set(marker, "1")
     return found
+
+
+def _listed(connection: redis.Redis, queue_name: str) -> list[str]:
+    """The job ids on a queue, head first."""
+    return [raw.decode() for raw in cast(list[bytes], connection.lrange(queue(connection, queue_name).key, 0, -1))]  # a sync client's answer
 
 
 def find_orphans(connection: redis.Redis, queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY) -> dict[str, str]:
@@ -105,13 +110,13 @@ def find_orphans(connection: redis.Redis, queues: tuple[str, ...] = keys.QUEUES_
     queued, common.store.jobqueue.enqueue), never at the finished jobs Redis keeps for JOB_TTL, and drops
     from it the jobs seen started or ended, and ids whose job never appeared after PENDING_GRACE.
     """
-    waiting = {name: {i.decode() for i in connection.lrange(queue(connection, name).key, 0, -1)} for name in queues}
+    waiting = {name: set(_listed(connection, name)) for name in queues}
     pending: Any = connection.zrange(keys.PENDING_JOBS, 0, -1, withscores=True)
     if not pending:
         return {}
     with connection.pipeline(transaction=False) as pipe:
         for raw_id, _ in pending:
-            pipe.hmget(f"rq:job:{raw_id.decode()}", "status", "origin")
+            pipe.hmget(f"rq:job:{raw_id.decode()}", ["status", "origin"])
         states = pipe.execute()
     found: dict[str, str] = {}
     done: list[bytes] = []
@@ -267,8 +272,7 @@ def carry_to_terminals(connection: redis.Redis, settings: Any) -> dict[str, str]
     for kind in keys.QUEUES_BY_PRIORITY:
         sources = [queue(connection, kind)] + [queue(connection, f"{kind}@{legacy}") for legacy in renamed]
         for source in sources:
-            for raw in connection.lrange(source.key, 0, -1):
-                job_id = raw.decode()
+            for job_id in _listed(connection, source.name):
                 try:
                     job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
                     index = (job.kwargs.get("payload") or {}).get("account_index")
