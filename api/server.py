@@ -5,7 +5,7 @@ Waitress holds at most `connection_limit` sockets; 520 idle sockets from one add
 anyone else. So besides the limits of `options` (threads, sockets, idle time, header and body sizes), one address may
 hold at most MAX_CONNECTIONS_PER_ADDRESS sockets: past that, a new one is closed at once, and every other client still
 connects. Behind a reverse proxy every client has the proxy's address, so there (TRUSTED_PROXIES set) the proxy must
-limit per client instead (docs/architecture.md, "The web server").
+limit per client instead (docs/internals.md, "The web server").
 """
 
 from __future__ import annotations

@@ -26,13 +26,14 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import redis
 
 from common.config.settings import Settings
 from common.rules.exceptions import NotificationFailed
 from common.store import events, keys, metrics
+from common.store.scripts import rate_window
 from scheduler import notices
 from scheduler.dingtalk import Robot
 
@@ -48,20 +49,6 @@ RESCUE_EVERY = 5.0  # seconds between looks for events a stopped consumer left
 RESCUE_IDLE_MS = 1_000  # an entry claimed this recently is another rescuer's
 BACKOFF_SECONDS = (1, 2, 4, 8, 15, 30, 60)  # after the 1st, 2nd, ... failure in a row; then 60 s
 TOLD_SECONDS = 3 * 86_400  # how long a job's state is remembered as told (keys.notify_told)
-
-# A slot of the per-minute budget, by Redis's clock: 0 when taken, else milliseconds until the oldest slot frees.
-RESERVE = """
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms - tonumber(ARGV[2]))
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], ms, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 0
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + tonumber(ARGV[2]) - ms)
-"""
 
 
 @dataclass
@@ -89,7 +76,6 @@ class Notifier:
         self._next_rescue = 0.0
         self._slots = 0
         self._joined = False
-        self._reserve = connection.register_script(RESERVE)
 
     @property
     def enabled(self) -> bool:
@@ -175,9 +161,9 @@ class Notifier:
     def attempt(self) -> None:
         """Post one message of the oldest held notices if a slot is free; acknowledge them once DingTalk took it."""
         self._slots += 1
-        wait_ms: Any = self._reserve(keys=[keys.NOTIFY_SENT], args=[PER_MINUTE, WINDOW_MS, f"{self.name}:{self._slots}"])
-        if int(wait_ms) > 0:
-            self._next_attempt = time.monotonic() + int(wait_ms) / 1000
+        wait_ms = rate_window.reserve(self.redis, keys.NOTIFY_SENT, PER_MINUTE, WINDOW_MS, f"{self.name}:{self._slots}")
+        if wait_ms > 0:
+            self._next_attempt = time.monotonic() + wait_ms / 1000
             return
         batch = self._next_message()
         title, text = notices.message([notice.line for notice in batch])

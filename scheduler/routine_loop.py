@@ -29,12 +29,11 @@ from common.rules.calendar import TradingCalendar
 from common.rules.exceptions import RoutineAlreadyRan
 from common.store import calendar_store, continuity, events, keys, routine_store
 from common.store.continuity import Continuity
+from common.store.scripts import fences
 
 log = logging.getLogger("scheduler.routines")
 LEASE_SECONDS = 10  # the leader renews every tick; a dead leader is replaced after this
 SETTLE_SECONDS = 30.0  # how long a run's outcome is awaited before the record keeps just its job ids
-RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
-RESIGN = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
 class RoutineLoop:
@@ -49,8 +48,6 @@ class RoutineLoop:
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         self._calendar: tuple[date, TradingCalendar] | None = None
         self._unknown_logged: set[tuple[str, str]] = set()
-        self._renew = connection.register_script(RENEW)
-        self._resign = connection.register_script(RESIGN)
         self.continuity = Continuity(connection, settings.VAR_DIR, "scheduler")
         self._halt_logged = ""
 
@@ -86,7 +83,7 @@ class RoutineLoop:
         if self.redis.set(keys.SCHEDULER_LEADER, self.identity, nx=True, px=lease_ms):
             log.info("scheduler %s leads the routines", self.identity)
             return True
-        return bool(self._renew(keys=[keys.SCHEDULER_LEADER], args=[self.identity, lease_ms]))
+        return fences.extend(self.redis, keys.SCHEDULER_LEADER, self.identity, lease_ms)
 
     def leading(self) -> bool:
         """True while this process holds the lease (taken and renewed by `tick`)."""
@@ -96,7 +93,7 @@ class RoutineLoop:
     def resign(self) -> None:
         """Give up the lease at a clean stop, so another scheduler leads at once instead of after LEASE_SECONDS."""
         try:
-            self._resign(keys=[keys.SCHEDULER_LEADER], args=[self.identity])
+            fences.release(self.redis, keys.SCHEDULER_LEADER, self.identity)
         except redis.RedisError:
             pass  # it lapses by itself
 

@@ -228,7 +228,7 @@ def order_basics(order: OrderPayload) -> dict[str, Any]:
 
 
 def _resolve(order: OrderPayload, broker: Broker, rt: runtime.Runtime) -> tuple[str, int, float, risk.OrderCost, Quote | None]:
-    """The symbol, volume and price to send, sized where the account is known (docs/architecture.md, "Domain rules"), what
+    """The symbol, volume and price to send, sized where the account is known (docs/internals.md, "Domain rules"), what
     the risk gate prices (common.rules.risk) and the fresh quote it prices with.
 
     A market buy is sized at the day's upper limit, the price the broker freezes its cash at (risk.worst_price): sized at

@@ -6,7 +6,7 @@ its network cut) and takes it. A worker that finds another holding its lease sto
 stands by; one that finds it lapsed with nobody holding it (Redis restarted, even empty, or this
 process paused) takes it again. Every send to QMT is preceded by `held()` — QMT has no fencing
 token, so that check is the fence. What remains
-is the moment between the check and the send (docs/architecture.md, "Terminals and a standby").
+is the moment between the check and the send (docs/internals.md, "Terminals and a standby").
 """
 
 from __future__ import annotations
@@ -20,20 +20,10 @@ from typing import cast
 
 import redis
 
+from common.store.scripts import fences
+
 log = logging.getLogger("worker.lease")
 POLL_SECONDS = 0.5  # how often a standby asks for the lease
-# 1: renewed; 2: it had lapsed and nobody held it (Redis restarted, or unreachable or this process paused for longer than
-# the lease): taken again; 0: another worker holds it.
-RENEW = """
-local holder = redis.call('get', KEYS[1])
-if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-if not holder then
-  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 2
-end
-return 0
-"""
-RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
 class LeaseLost(Exception):
@@ -50,8 +40,6 @@ class Lease:
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lost = threading.Event()  # another worker holds the lease: this one stands by
         self.retaken = threading.Event()  # it had lapsed and is ours again: check the jobs left running before the next
-        self._renew = connection.register_script(RENEW)
-        self._release = connection.register_script(RELEASE)
 
     def acquire(self, stopping: threading.Event) -> bool:
         """Wait until the lease is ours (True), or until `stopping` is set (False)."""
@@ -76,7 +64,7 @@ class Lease:
         """Extend the lease, or take it again when it lapsed and nobody holds it; False (and `lost` set) when another
         worker holds it now. A Redis error keeps the verdict for later."""
         try:
-            renewed = self._renew(keys=[self.key], args=[self.token, self.seconds * 1000])
+            renewed = fences.renew_or_retake(self.connection, self.key, self.token, self.seconds * 1000)
         except redis.RedisError as error:
             log.warning("lease not renewed: Redis %s", error.__class__.__name__)
             return not self.lost.is_set()
@@ -126,6 +114,6 @@ class Lease:
     def release(self) -> None:
         """Give the lease up at a clean stop, so a standby takes over at once."""
         try:
-            self._release(keys=[self.key], args=[self.token])
+            fences.release(self.connection, self.key, self.token)
         except redis.RedisError:
             pass  # it lapses by itself

@@ -255,7 +255,7 @@ def serve(
 def _serve_terminal(
     settings: Settings, connection: redis.Redis, dequeue: redis.Redis, burst: bool, terminal: Terminal, lease: Lease, stopping: threading.Event
 ) -> bool:
-    # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (docs/architecture.md, "Windows").
+    # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (docs/internals.md, "Windows").
     # RQ's registry declares the attribute by its default (UnixSignalDeathPenalty); both are BaseDeathPenalty
     StartedJobRegistry.death_penalty_class = TimerDeathPenalty  # type: ignore[assignment]
     recorder = OrderEventRecorder(connection, settings.JOB_TTL)

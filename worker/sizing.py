@@ -19,7 +19,7 @@ REPO_FACE_VALUE = 100  # yuan per 张 of reverse repo
 
 @dataclass(frozen=True)
 class Fees:
-    """A retail fee schedule (docs/architecture.md, "Domain rules"); rates are fractions of the traded amount."""
+    """A retail fee schedule (docs/internals.md, "Domain rules"); rates are fractions of the traded amount."""
 
     commission_rate: float = 0.00025
     commission_min: float = 5.0

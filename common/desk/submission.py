@@ -5,7 +5,7 @@ out: the queued jobs (Queued), the query's answer, a job's view; or a typed refu
 `common.rules.exceptions` errors. The Desk does the door checks (target accounts and fan-out, symbol,
 lot, tick, price type, deadline), builds the payloads, applies the risk limits and counters and
 idempotency, and enqueues. It knows nothing of HTTP: `api` only authenticates, parses and
-translates (docs/architecture.md, "One way in").
+translates (docs/architecture.md, "The path of one order").
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def is_market(xt_type: int) -> bool:
     return xt_type == LATEST_PRICE or xt_type in MARKET_XT_PRICE_TYPES
 
 
-# xtquant order statuses (docs/architecture.md, "Domain rules").
+# xtquant order statuses (docs/internals.md, "Domain rules").
 STATUS_NAMES: dict[int, str] = {
     ORDER_UNREPORTED: "unreported",
     ORDER_WAIT_REPORTING: "wait_reporting",

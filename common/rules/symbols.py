@@ -1,6 +1,6 @@
 """Symbol rules: normalisation to xtquant's `CODE.SH|SZ|BJ`, boards, lots, ticks, daily limits.
 
-Facts from docs/architecture.md, "Domain rules". Where the real terminal can say (xtdata.get_instrument_detail),
+Facts from docs/internals.md, "Domain rules". Where the real terminal can say (xtdata.get_instrument_detail),
 the worker prefers it over these tables.
 """
 

@@ -1,4 +1,4 @@
-"""The worker runs where Windows leaves it: no os.fork and no signal.SIGALRM (docs/architecture.md, "Windows")."""
+"""The worker runs where Windows leaves it: no os.fork and no signal.SIGALRM (docs/internals.md, "Windows")."""
 
 from __future__ import annotations
 

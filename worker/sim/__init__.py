@@ -1,4 +1,4 @@
-"""The QMT simulator: `SimTrader` stands in for xtquant.xttrader.XtQuantTrader (docs/architecture.md, "Broker, simulator and xtquant").
+"""The QMT simulator: `SimTrader` stands in for xtquant.xttrader.XtQuantTrader (docs/internals.md, "Broker, simulator and xtquant").
 
 `XtQuantTrader` and `XtQuantTraderCallback` are exported under xtquant's names, so a script written
 for QMT runs against the simulator with only its import line changed.
