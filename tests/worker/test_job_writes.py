@@ -59,3 +59,14 @@ def test_the_audit_entry_and_closing_event_are_written_once_when_the_result_answ
     audit = [f for _, f in fake_redis.xrange(keys.AUDIT_STREAM) if job_id.encode() in f[b"entry"]]
     closing = [f for _, f in fake_redis.xrange(keys.EVENTS_STREAM) if job_id.encode() in f[b"body"] and b"not_submitted" in f[b"body"]]
     assert (len(audit), len(closing)) == (1, 1)
+
+
+def test_a_dropped_and_restored_session_records_its_connection_events(fake_redis):
+    """on_disconnected / on_connected write their events (they raised TypeError on the callback thread, unrecorded)."""
+    from common.store import events
+    from worker.callbacks import OrderEventRecorder
+
+    recorder = OrderEventRecorder(fake_redis, 86_400)
+    recorder.on_disconnected()
+    recorder.on_connected()
+    assert [event.kind for _, event in events.read(fake_redis)] == ["disconnected", "connected"]
