@@ -41,9 +41,9 @@ T = TypeVar("T")
 def make_trader(settings: Settings, path: str, session_id: int, callback: object) -> XtTrader:
     """An XtQuantTrader-compatible object for `path`: the simulator, or xtquant's own on Windows."""
     if settings.BROKER == "sim":
+        from common.rules.sizing import Fees
         from worker.sim import SimTrader
         from worker.sim.book import terminal_folder
-        from worker.sizing import Fees
 
         return SimTrader(
             str(terminal_folder(settings.SIM_DATA_DIR, path)),  # one state per terminal, as each QMT keeps its own userdata

@@ -32,13 +32,13 @@ from common.rules.exceptions import (
 from common.rules.order_request import AllIn, Percent, Repo
 from common.rules.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.rules.quote import Quote
+from common.rules.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 from common.rules.symbols import Board, instrument
 from common.store import audit, events, keys, metrics, quotes, risk_state, stream_backlog
 from common.store.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
 from worker import fence, runtime
 from worker.broker_api import Broker, Order, OrderId
 from worker.lease import LeaseLost
-from worker.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 from worker.snapshots import order_view, portfolio_view, position_view, trade_view
 
 log = logging.getLogger("worker.jobs")

@@ -17,6 +17,7 @@ from common.config import clock
 from common.config.settings import Settings
 from common.rules import risk
 from common.rules.orders import REPO_CODES
+from common.rules.sizing import Fees, allin_volume, pct_buy_volume, repo_volume
 from common.rules.symbols import instrument
 from common.store import calendar_store, jobqueue, keys, risk_state
 from common.store.payloads import CancelPayload, QueryPayload
@@ -29,7 +30,6 @@ from worker.broker_api import BrokerAccounts
 from worker.callbacks import OrderEventRecorder
 from worker.runner import RouterWorker, serve
 from worker.sim import SimTrader
-from worker.sizing import Fees, allin_volume, pct_buy_volume, repo_volume
 from worker.xtquant_sdk import xttype
 
 ORDER_KEYS = {

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from common.rules.sizing import Fees, allin_volume
 from common.rules.symbols import instrument
 from common.store import jobqueue
 from tests.support import make_settings, order_payload, sim_prices_file
 from worker.runner import serve
-from worker.sizing import Fees, allin_volume
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from common.config import clock
 from common.rules.calendar import TradingCalendar, cancels_allowed, in_continuous_session
 from common.rules.exceptions import InvalidSymbol, LotSizeViolation
 from common.rules.orders import OPEN_STATUSES
+from common.rules.sizing import Fees
 from common.rules.symbols import Board, check_volume, instrument, is_on_tick, price_limits
 from worker.sim import views
 from worker.sim.book import Account, Book, Holding, Loan
 from worker.sim.market import PriceSource, SimPrice
-from worker.sizing import Fees
 from worker.xtquant_sdk import xtconstant as xc
 from worker.xtquant_sdk import xttype
 

@@ -23,12 +23,12 @@ from typing import TypedDict, Unpack
 from filelock import FileLock
 
 from common.rules.calendar import TradingCalendar
+from common.rules.sizing import Fees
 from common.store import calendar_store
 from worker.sim import book as books
 from worker.sim import journal, settlement, views
 from worker.sim.exchange import OPEN, Events, Exchange
 from worker.sim.market import PriceSource
-from worker.sizing import Fees
 from worker.xtquant_sdk import XtAccount, xttype
 from worker.xtquant_sdk import xtconstant as xc
 
@@ -48,7 +48,7 @@ class SimConfig(TypedDict, total=False):
 
 
 class SimTrader:
-    """config: starting_cash (yuan, default 1,000,000), prices_file (JSON {code: price}), fees (worker.sizing.Fees),
+    """config: starting_cash (yuan, default 1,000,000), prices_file (JSON {code: price}), fees (common.rules.sizing.Fees),
     auto_roll (default True: a new calendar day settles the previous one on the next call), start_day (ISO date of new books),
     calendar (common.rules.calendar.TradingCalendar; default exchange_calendars' days), exchange_hours (default False: fills at any hour)."""
 

@@ -1,4 +1,4 @@
-"""Order sizing where the account is known: position_pct buys and sells, all-in buys, the repo sweep.
+"""Order sizing (pure: the worker calls it where the account is known): percent buys and sells, all-in buys, the repo sweep.
 
 Every size rounds down to a legal volume for the board; a size that rounds to zero raises
 SizeRoundsToZero with the reason, so no zero order ever reaches QMT. Money in yuan, volumes in
@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
-from common.config.settings import Settings
 from common.rules.exceptions import SizeRoundsToZero
 from common.rules.symbols import Board, Instrument, round_down_volume
 
 REPO_FACE_VALUE = 100  # yuan per 张 of reverse repo
+
+
+class FeeSettings(Protocol):
+    """The settings a fee schedule is read from (common.config.settings.Settings has them)."""
+
+    FEE_COMMISSION_RATE: float
+    FEE_COMMISSION_MIN: float
+    FEE_STAMP_DUTY_RATE: float
+    FEE_TRANSFER_RATE: float
 
 
 @dataclass(frozen=True)
@@ -28,7 +37,7 @@ class Fees:
     repo_rate_1day: float = 0.00001
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Fees:
+    def from_settings(cls, settings: FeeSettings) -> Fees:
         return cls(settings.FEE_COMMISSION_RATE, settings.FEE_COMMISSION_MIN, settings.FEE_STAMP_DUTY_RATE, settings.FEE_TRANSFER_RATE)
 
     def commission(self, amount: float) -> float:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from common.rules.exceptions import SizeRoundsToZero
+from common.rules.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 from common.rules.symbols import instrument
-from worker.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
 
 FEES = Fees()
 
