@@ -15,6 +15,9 @@ from api.openapi import documented
 from common.desk.submission import RiskLimits
 
 bp = Blueprint("risk_api", __name__, url_prefix="/qmt/trade/api")
+MAX_NOTIONAL_YUAN = 10_000_000_000  # 10 billion yuan per order: more than any account the router serves holds
+MAX_ACTIONS_PER_DAY = 1_000_000  # 50 times the exchanges' high-frequency threshold of 20,000 a day
+MAX_ACTIONS_PER_SECOND = 10_000  # 30 times their 300 a second
 
 
 class RiskAnswer(BaseModel):
@@ -31,9 +34,10 @@ class RiskChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kill_switch: bool | None = None
-    max_order_notional: float | None = Field(default=None, ge=0)
-    max_actions_per_day: int | None = Field(default=None, ge=0)
-    max_actions_per_second: int | None = Field(default=None, ge=0)
+    # ranges a trader could mean (0 switches a cap off); beyond them a typo, refused rather than stored
+    max_order_notional: float | None = Field(default=None, ge=0, le=MAX_NOTIONAL_YUAN, allow_inf_nan=False, description="yuan per order")
+    max_actions_per_day: int | None = Field(default=None, ge=0, le=MAX_ACTIONS_PER_DAY, description="orders and cancels per account per day")
+    max_actions_per_second: int | None = Field(default=None, ge=0, le=MAX_ACTIONS_PER_SECOND, description="per account per second")
     blocked_symbols: list[str] | None = None
 
 

@@ -29,6 +29,7 @@ from common.rules.exceptions import (
     InvalidOrderSide,
     InvalidPrice,
     InvalidRequest,
+    InvalidRoutine,
     JobNotFound,
     NoQuote,
     OrderNotFound,
@@ -536,7 +537,14 @@ class Desk:
         cannot see (acting on other accounts too) are kept as they are, never deleted by its replacement."""
         caller.require("admin")
         wanted = routines.validate(replacement)
+        configured = len(self.settings.enabled_accounts)
         for routine in wanted:
+            unknown = [index for index in routine.indexes(configured) if index >= configured]
+            if unknown:
+                raise InvalidRoutine(
+                    f"routine {routine.name!r}: trader_index {unknown[0]} is not an enabled account (there are {configured}: 0 to {configured - 1})",
+                    "accounts",
+                )
             self.require_routine_reach(caller, routine)
         hidden = [r for r in routine_store.current(self.redis, self.settings.ROUTINES) if not self.reaches_routine(caller, r)]
         clash = sorted({r.name for r in hidden} & {r.name for r in wanted})
