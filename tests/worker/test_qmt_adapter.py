@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 
 import pytest
 
+from common.config import clock
 from common.rules import risk
 from common.rules.exceptions import BrokerTimeout, BrokerUnavailable
 from common.store import jobqueue, keys, risk_state
@@ -127,9 +127,13 @@ def test_a_worker_started_while_qmt_is_down_connects_when_it_comes_up(settings, 
         brokers.close()
 
 
-def test_an_order_while_disconnected_waits_then_expires_never_sent(settings, fake_redis):
+def test_an_order_while_disconnected_waits_then_expires_never_sent(settings, fake_redis, monkeypatch):
     fake_xttrader.connect_codes.extend([-1] * 1000)  # QMT stays down
-    job_id = jobqueue.enqueue(fake_redis, order(account_id="8881234567", deadline=time.time() + 0.5), settings.JOB_TTL)
+    now = clock.time()
+    # the router's clock stands still: however long the worker takes to start, the job starts before its deadline and
+    # waits its 0.5 s for the broker (a real wait), rather than finding itself already late
+    monkeypatch.setattr(clock, "time", lambda: now)
+    job_id = jobqueue.enqueue(fake_redis, order(account_id="8881234567", deadline=now + 0.5), settings.JOB_TTL)
     serve(settings, fake_redis, burst=True)
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "expired" and "disconnected" in view.result["error"]
