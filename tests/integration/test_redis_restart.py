@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from common.config.clock import SHANGHAI
-from common.store import risk_state
+from common.store import jobqueue, risk_state
 from tests.integration.broken_send import ORDER as HUNG_ORDER
 from tests.integration.broken_send import prelude
 from tests.integration.conftest import wait_ready
@@ -156,9 +156,12 @@ def test_a_send_still_hanging_while_redis_restarts_is_never_called_unsent(roles,
     roles.start("worker", prelude=prelude("before", "hang:8"))
     wait_ready(http, roles)
     job_id = http.post(f"{API}/trade", HUNG_ORDER).body["job_id"]
-    posted = time.monotonic()
-    # the fault is its timing: Redis goes away after the send timed out (1 s), while the job waits for the broker's word
-    assert wait_until(lambda: time.monotonic() - posted > 1.3, 5)
+    connection = private_redis.connection()
+    assert wait_until(lambda: jobqueue.view(connection, job_id).status == "started", 20, 0.02), roles.log("worker")
+    started = time.monotonic()  # the send follows at once, and hangs
+    # the fault is its timing, so a wait on the clock is the scenario: Redis goes away after the send timed out (1 s),
+    # while the job waits for the broker's word (1 s more) before it writes its result; half-way through that second
+    assert wait_until(lambda: time.monotonic() - started > 1.5, 5)
     private_redis.kill()
     assert wait_until(lambda: "exception raised while executing" in roles.log("worker"), 15), roles.log("worker")  # the result lost
     private_redis.start(keep=True)  # back while the send still hangs (8 s): the worker's recovery finds the job it left
