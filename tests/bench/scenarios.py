@@ -158,6 +158,36 @@ def end_to_end(context: Context, rate: int) -> tuple[dict[str, Any], dict[str, l
     return {"router": router, "bare": bare, "orders": count}, series
 
 
+def dingtalk_hanging(context: Context, rate: int = 50) -> dict[str, Any]:
+    """End to end at `rate` with the scheduler telling DingTalk of every fill (tests/notify/robot.py's stand-in robot),
+    first answering, then hanging (it takes each post and answers nothing): a hanging robot holds up the scheduler's
+    notifier thread, never an order. The order path's side of tests/notify/test_notify_processes.py, measured."""
+    from tests.notify.robot import StandInRobot, robot_settings
+
+    count = context.count(rate * E2E_SECONDS)
+    figures: dict[str, Any] = {"orders": count}
+    for mode in ("healthy", "hanging"):
+        robot = StandInRobot()
+        try:
+            stack = context.stack()
+            stack.env.update(robot_settings(robot))
+            for role in ("api", "worker", "scheduler"):
+                stack.start(role)
+            _ready(stack)
+            _worker_ready(stack)
+            time.sleep(0.5)
+            if mode == "hanging":
+                robot.hang_for(3600)
+            load = open_loop(stack.port, TRADE, signed_requests(count, f"d{mode[0]}"), rate)
+            label = f"{rate}/s router, DingTalk {mode}"
+            figures[mode], _ = _latencies(context, load, label, with_sent=False)
+            stack.stop()
+            finished(label, f"result p50 {figures[mode]['result_p50']} ms, p99 {figures[mode]['result_p99']} ms ({robot.held} posts held)")
+        finally:
+            robot.close()
+    return figures
+
+
 def _steady_rate(connection, registry: str, total: int, label: str) -> float:
     """Jobs/s between 10% and 90% of `total` finished (start-up and the tail excluded)."""
     low, high = int(total * 0.1), int(total * 0.9)

@@ -15,19 +15,18 @@ pytestmark = pytest.mark.integration
 TRADE = "/qmt/trade/api/trade"
 
 
-def test_a_signed_order_is_finished_with_the_simulators_order_id_within_a_second(roles, http):
+def test_a_signed_order_is_finished_with_the_simulators_order_id(roles, http):
+    """How soon is the benchmark's to measure (python run.py bench: due → result, p50 and p99, beside a bare Flask + RQ
+    app on the same machine): a wall-clock bound here would measure the machine the tests share."""
     roles.start("api")
     roles.start("worker")
     wait_ready(http, roles)
 
-    sent_at = time.monotonic()
     accepted = http.post(TRADE, {"trader_index": 0, "symbol": "sh600000", "volume": 100, "price": 10.0, "order_type": 23})
     assert accepted.status == 202, accepted.body
-    job = http.get(f"/qmt/trade/api/jobs/{accepted.body['job_id']}", query="wait=5")
-    elapsed = time.monotonic() - sent_at
+    job = http.get(f"/qmt/trade/api/jobs/{accepted.body['job_id']}", query="wait=30")  # answered the moment it ends
 
     assert job.status == 200 and job.body["status"] == "finished", job.body
-    assert elapsed < 1.0, f"accepted → finished took {elapsed:.3f} s"
     result = job.body["result"]
     assert result["outcome"] == "submitted" and result["order_id"] > 0
     assert result["symbol"] == "600000.SH" and result["side"] == "buy" and result["volume"] == 100

@@ -67,6 +67,16 @@ class StandInRobot:
         self.hang_until = time.time() + seconds
         self.mode = "hang"
 
+    def heal(self) -> None:
+        """Answer again from now on; the requests a hang still holds are dropped (not accepted), as when it ends."""
+        self.mode = "healthy"
+        self._released.set()
+
+    @property
+    def hanging(self) -> bool:
+        """Is a hang still on: has DingTalk answered nothing since `hang_for`?"""
+        return self.mode == "hang" and time.time() < self.hang_until
+
     def close(self) -> None:
         self._released.set()
         self.server.shutdown()
