@@ -20,7 +20,7 @@ def test_healthz_answers_without_redis_and_readyz_names_redis_within_two_seconds
     assert client.get("/healthz").get_json() == {"success": True, "alive": True}
     started = time.monotonic()
     answer = client.get("/readyz")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 2  # the promise (a refused connection answers in milliseconds, loaded or not)
     assert answer.status_code == 503 and answer.get_json()["ready"] is False
     assert answer.get_json()["reasons"][0].startswith("Redis does not answer (ConnectionError)")
 

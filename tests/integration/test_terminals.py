@@ -100,7 +100,10 @@ def test_a_standby_takes_over_a_killed_worker_with_orders_in_flight_and_none_dou
     active.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     assert wait_until(lambda: lease_holder(real_redis) not in (None, held_by_active), 15, 0.1)
-    assert time.monotonic() - killed_at <= 4 + 1.5, "the standby took longer than the lease plus a second (and its poll)"
+    # the promise: the standby takes over once the lease lapses. The lease (4 s, renewed every 2 s) lapses 2 to 4 s after
+    # the kill and the standby asks every 0.5 s: 4.5 s at most; the bound leaves 2.5 s more for a loaded machine
+    took = time.monotonic() - killed_at
+    assert took <= 4 + 3, f"the standby took {took:.1f} s: longer than the lease plus its poll and a margin"
     assert wait_until(lambda: all(jobqueue.view(real_redis, j).status in ENDED for j in job_ids), 90, 0.5)
 
     tags: collections.Counter[str] = collections.Counter()
