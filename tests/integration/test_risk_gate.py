@@ -15,6 +15,7 @@ from datetime import datetime
 
 import pytest
 
+from common.config import clock
 from common.config.clock import SHANGHAI
 from common.rules import risk
 from common.store import jobqueue, quotes, risk_state
@@ -165,7 +166,8 @@ def test_a_client_sees_and_counts_only_its_own_accounts(roles, http, role_env, r
         assert (
             officer.post(f"{API}/trade", {"trader_index": index, "symbol": "600000.SH", "volume": 100, "price": 10.0, "order_type": 23}).status == 202
         )
-    assert wait_until(lambda: risk_state.actions_today(real_redis, 1) == 1, 10)
+    with clock.travel_to(TUESDAY_AFTERNOON):  # the roles count on the day their clock (CLOCK_OFFSET_SECONDS) reads
+        assert wait_until(lambda: risk_state.actions_today(real_redis, 1) == 1, 10)
 
     counts = narrow.get(f"{API}/risk").body["actions_today"]
     assert counts == {"0": 1}, counts
