@@ -8,7 +8,7 @@ import re
 import secrets
 import time
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 from urllib.parse import urlsplit
 
 import redis
@@ -35,6 +35,7 @@ from common.rules.exceptions import (
     SignatureMissing,
     UnknownClient,
 )
+from common.rules.loose_types import Json
 from common.store import keys
 
 log = logging.getLogger("api.auth")
@@ -43,7 +44,7 @@ PAGE_SESSION = "page"  # set in a session the login page opened: its state chang
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def parsed_body() -> Any:
+def parsed_body() -> Json:
     """The request's JSON body (None when empty), parsed once per request; InvalidRequest when it is not acceptable JSON (api.body)."""
     if "parsed_body" not in g:
         raw = request.get_data(cache=True)
@@ -54,7 +55,7 @@ def parsed_body() -> Any:
     return g.parsed_body
 
 
-def request_body() -> Any:
+def request_body() -> Json:
     """The JSON body for a model to validate: {} when there is none."""
     body = parsed_body()
     return {} if body is None else body

@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import NoReturn
 
 from common.rules.exceptions import InvalidRequest
+from common.rules.loose_types import Json
 
 MAX_DEPTH = 32  # levels of nested arrays and objects; every route's body is one or two deep
 MAX_INTEGER_DIGITS = 30  # far beyond any volume, order id or amount in yuan
 
 
-def decode(raw: bytes) -> Any:
+def decode(raw: bytes) -> Json:
     """The parsed JSON of `raw` (a non-empty body); InvalidRequest naming what is wrong when it is not acceptable JSON."""
     try:
         body = json.loads(raw, parse_int=_integer, parse_float=_finite, parse_constant=_not_a_number)
@@ -44,7 +45,7 @@ def _finite(text: str) -> float:
     return value
 
 
-def _not_a_number(name: str) -> Any:
+def _not_a_number(name: str) -> NoReturn:
     raise InvalidRequest(f"request body has {name}, which is not a JSON number; numbers must be finite", "body")
 
 

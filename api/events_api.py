@@ -11,7 +11,6 @@ than the oldest event kept is 410 with that oldest id, never a silent gap.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, Field
@@ -20,6 +19,7 @@ from api import router
 from api.auth import current_caller
 from api.openapi import documented
 from common.rules.exceptions import InvalidRequest
+from common.rules.loose_types import JsonObject
 from common.rules.masking import mask_account
 
 bp = Blueprint("events_api", __name__, url_prefix="/qmt/trade/api")
@@ -30,7 +30,7 @@ class EventsAnswer(BaseModel):
     """Events oldest first, each with its `id` (a stream id), `kind`, `ts` and its fields; `next` is the cursor to send as `after`."""
 
     success: bool = True
-    events: list[dict[str, Any]]
+    events: list[JsonObject]
     next: str = Field(description="send as after= to read on")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, Field
 
@@ -12,6 +10,7 @@ from api.auth import current_caller
 from api.openapi import documented
 from common.desk.submission import WAIT_MAX_SECONDS
 from common.rules.exceptions import InvalidRequest
+from common.rules.loose_types import JsonObject
 from common.store.payloads import JobView
 
 bp = Blueprint("jobs", __name__, url_prefix="/qmt/trade/api")
@@ -69,7 +68,7 @@ def recent_jobs() -> Response:
     raw = request.args.get("limit", "20")
     if not raw.isdigit():
         raise InvalidRequest(f"limit must be a whole number from 1 to 200, got {raw[:20]!r}", "limit")
-    found: list[dict[str, Any]] = []
+    found: list[JsonObject] = []
     for event, job in router().desk.recent_jobs(current_caller(), int(raw)):
         found.append(
             RecentJob(

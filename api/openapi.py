@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from pydantic import BaseModel
@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
 from api.schemas import Failure
+from common.rules.loose_types import JsonObject
 from common.store.payloads import JobView
 
 bp = Blueprint("openapi", __name__)
@@ -76,7 +77,7 @@ def _path(rule: str) -> tuple[str, list[dict[str, object]]]:
     """A Flask rule as an OpenAPI path and its path parameters (int, any(...) as an enum, string)."""
     params: list[dict[str, object]] = []
     for converter, arguments, name in _VARIABLE.findall(rule):
-        schema: dict[str, Any] = {"type": "integer" if converter == "int" else "string"}
+        schema: JsonObject = {"type": "integer" if converter == "int" else "string"}
         if converter == "int":
             schema["minimum"] = 0
         if converter == "any":
@@ -85,7 +86,7 @@ def _path(rule: str) -> tuple[str, list[dict[str, object]]]:
     return _VARIABLE.sub(lambda m: "{" + m.group(3) + "}", rule), params
 
 
-def build(app: Flask) -> dict[str, Any]:
+def build(app: Flask) -> JsonObject:
     routes: list[tuple[Rule, Documentation]] = []
     models: set[type[BaseModel]] = {Failure, JobView}
     for rule in app.url_map.iter_rules():
@@ -104,7 +105,7 @@ def build(app: Flask) -> dict[str, Any]:
         params += [{"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "number"}} for n, d in spec.query.items()]
         scope = _scope_of(rule.endpoint)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            operation: dict[str, Any] = {"summary": spec.summary, "operationId": f"{rule.endpoint}_{method.lower()}", "responses": {}}
+            operation: JsonObject = {"summary": spec.summary, "operationId": f"{rule.endpoint}_{method.lower()}", "responses": {}}
             if params:
                 operation["parameters"] = params
             if spec.body is not None:

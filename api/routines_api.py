@@ -7,7 +7,6 @@ these routes authenticate, parse and translate. Every change and every run is in
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +17,7 @@ from api.openapi import documented
 from common.config import clock
 from common.desk import routine_runs
 from common.rules import routines
+from common.rules.loose_types import JsonObject, RedisReply
 from common.store import calendar_store, keys
 
 bp = Blueprint("routines_api", __name__, url_prefix="/qmt/trade/api/routines")
@@ -27,8 +27,8 @@ class RoutinesAnswer(BaseModel):
     """Each routine with `next_fire` (ISO, Shanghai), `today` (its verdict or run state) and `last` (its latest run)."""
 
     success: bool = True
-    calendar: dict[str, Any] = Field(description="today, session (true/false/null: unknown), source, data_ends, warning")
-    routines: list[dict[str, Any]]
+    calendar: JsonObject = Field(description="today, session (true/false/null: unknown), source, data_ends, warning")
+    routines: list[JsonObject]
 
 
 class RoutineList(BaseModel):
@@ -47,7 +47,7 @@ class RunNow(BaseModel):
 
 class RunAnswer(BaseModel):
     success: bool = True
-    run: dict[str, Any]
+    run: JsonObject
     job_ids: list[str]
 
 
@@ -55,7 +55,7 @@ def _answer() -> Response:
     desk = router().desk
     now = clock.now()
     trading = calendar_store.load(desk.settings, desk.redis)
-    raw: Any = desk.redis.get(keys.CALENDAR_STATUS)
+    raw: RedisReply = desk.redis.get(keys.CALENDAR_STATUS)
     published = json.loads(raw) if raw else {}
     today = {
         "today": now.date().isoformat(),

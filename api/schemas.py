@@ -5,11 +5,12 @@ Field names are the old server's, so its clients work unchanged.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, ValidationInfo, field_validator, model_validator
 
 from common.rules.exceptions import InvalidSymbol
+from common.rules.loose_types import JsonObject, RawInput
 from common.rules.orders import BUY, PriceType
 from common.rules.symbols import normalize
 
@@ -21,7 +22,7 @@ def _normalise(value: str) -> str:
         raise ValueError(error.message) from None
 
 
-def _json_number(value: Any) -> Any:
+def _json_number(value: RawInput) -> RawInput:
     """A number field takes a JSON number, as every old client sends it: a boolean is never a number, and text is refused."""
     if isinstance(value, bool):
         raise ValueError(f"must be a number, not {str(value).lower()}")
@@ -30,7 +31,7 @@ def _json_number(value: Any) -> Any:
     return value  # an integral float (100.0 shares, as a strategy's arithmetic gives) is still an exact int
 
 
-def _json_boolean(value: Any) -> Any:
+def _json_boolean(value: RawInput) -> RawInput:
     """A flag takes true or false (or 0 and 1, as some old clients write them); text is refused."""
     if isinstance(value, str):
         raise ValueError(f"must be true or false, not text ({value[:20]!r})")
@@ -210,7 +211,7 @@ class OrderVerdict(BaseModel):
         description="not_yet_known (status failed, to an old client only): no verdict within the wait; the job may still place the order"
     )
     error: str | None = Field(description="failed: the broker's reason, why it was never sent, or that the outcome is not yet known")
-    result: dict[str, Any] = Field(
+    result: JsonObject = Field(
         description="order_id, symbol, side, volume (shares), price (yuan), price_type, order_status "
         "(xtquant code), status (its name), status_msg, traded_volume, traded_price; "
         "cancels: cancelled, refused"
@@ -246,17 +247,17 @@ class Done(BaseModel):
 
 class AccountsAnswer(BaseModel):
     success: Literal[True] = True
-    accounts: list[dict[str, Any]]
+    accounts: list[JsonObject]
 
 
 class PortfolioAnswer(BaseModel):
     success: Literal[True] = True
-    portfolio: dict[str, Any] = Field(description="cash, frozen_cash, market_value, total_asset, profit (yuan), profit_ratio (percent of cost)")
+    portfolio: JsonObject = Field(description="cash, frozen_cash, market_value, total_asset, profit (yuan), profit_ratio (percent of cost)")
 
 
 class PositionsAnswer(BaseModel):
     success: Literal[True] = True
-    positions: list[dict[str, Any]] = Field(
+    positions: list[JsonObject] = Field(
         description="symbol, name, volume, can_use_volume, market_value, avg_price, current_price, profit (yuan), "
         "profit_ratio (percent of cost: 1.5 is +1.5%), ..."
     )
@@ -264,19 +265,19 @@ class PositionsAnswer(BaseModel):
 
 class OrderAnswer(BaseModel):
     success: Literal[True] = True
-    order: dict[str, Any]
+    order: JsonObject
 
 
 class OrdersAnswer(BaseModel):
     success: Literal[True] = True
-    orders: list[dict[str, Any]] = Field(
+    orders: list[JsonObject] = Field(
         description="order_id, symbol, side, volume, price, traded_volume, status, status_msg, strategy_name, order_remark, ..."
     )
 
 
 class TradesAnswer(BaseModel):
     success: Literal[True] = True
-    trades: list[dict[str, Any]] = Field(
+    trades: list[JsonObject] = Field(
         description="traded_id, order_id, symbol, side, traded_volume, traded_price (yuan), traded_amount, traded_time, strategy_name, ..."
     )
 
@@ -290,13 +291,13 @@ class HealthAnswer(BaseModel):
     reasons: list[str] = Field(description="why it cannot trade, one reason per failing condition; empty when it can")
     state: Literal["starting", "trading", "not trading"] = Field(default="trading", description="starting until every worker's first heartbeat")
     starting_for: float | None = Field(default=None, description="seconds it has been starting; null once started")
-    worker: dict[str, Any]
-    scheduler: dict[str, Any]
-    accounts: list[dict[str, Any]]
+    worker: JsonObject
+    scheduler: JsonObject
+    accounts: list[JsonObject]
     queues: dict[str, int]
-    terminals: list[dict[str, Any]] = Field(default_factory=list, description="per QMT terminal: its worker's heartbeat and its accounts")
-    calendar: dict[str, Any] | None = Field(default=None, description="today, session (true/false/null), source, data_ends, warning")
-    redis: dict[str, Any] = Field(default_factory=dict, description="embedded, keeps_data (AOF or RDB, and no eviction), warnings: one line each")
+    terminals: list[JsonObject] = Field(default_factory=list, description="per QMT terminal: its worker's heartbeat and its accounts")
+    calendar: JsonObject | None = Field(default=None, description="today, session (true/false/null), source, data_ends, warning")
+    redis: JsonObject = Field(default_factory=dict, description="embedded, keeps_data (AOF or RDB, and no eviction), warnings: one line each")
 
 
 class LivenessAnswer(BaseModel):

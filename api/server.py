@@ -21,6 +21,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
 from common.config.settings import Settings
+from common.rules.loose_types import JsonObject
 
 log = logging.getLogger("web")
 THREADS = 32  # requests served at once; answers that wait (?wait=, Prefer: wait, queries) take at most WAIT_SLOTS of them
@@ -31,7 +32,7 @@ MAX_HEADER_BYTES = 64 * 1024  # request line and headers (waitress: 256 KB); sig
 MAX_CONNECTIONS_PER_ADDRESS = 200  # sockets one client address may hold open (a strategy uses a few); the other 300 stay for others
 
 
-def options(settings: Settings) -> dict[str, Any]:
+def options(settings: Settings) -> JsonObject:
     """Waitress's limits, for `python -m api` and the embedded run alike."""
     return {
         "threads": THREADS,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
+
+from common.rules.loose_types import Json
 
 
-def canonical_body(body: Any) -> str:
+def canonical_body(body: Json) -> str:
     """The canonical JSON a client signs for a parsed body; "" for none or {}."""
     if body is None or body == {}:
         return ""
@@ -25,7 +26,7 @@ def string_to_sign(method: str, path: str, query_string: str, body: str, timesta
     return "\n".join((method.upper(), path, query_string, body, timestamp, client_id))
 
 
-def sign(secret: str, method: str, path: str, query_string: str, body: Any, timestamp: str, client_id: str) -> str:
+def sign(secret: str, method: str, path: str, query_string: str, body: Json, timestamp: str, client_id: str) -> str:
     """Lowercase hex HMAC-SHA256 of the request, as a client computes it; `body` is the parsed JSON (or None)."""
     message = string_to_sign(method, path, query_string, canonical_body(body), timestamp, client_id)
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()

@@ -15,7 +15,6 @@ import os
 import socket
 import threading
 from datetime import date, datetime
-from typing import Any
 
 import redis
 
@@ -27,6 +26,7 @@ from common.desk.submission import Desk
 from common.rules import routines
 from common.rules.calendar import TradingCalendar
 from common.rules.exceptions import RoutineAlreadyRan
+from common.rules.loose_types import JsonObject, RedisReply
 from common.store import calendar_store, continuity, events, keys, routine_store
 from common.store.continuity import Continuity
 from common.store.scripts import fences
@@ -87,7 +87,7 @@ class RoutineLoop:
 
     def leading(self) -> bool:
         """True while this process holds the lease (taken and renewed by `tick`)."""
-        holder: Any = self.redis.get(keys.SCHEDULER_LEADER)
+        holder: RedisReply = self.redis.get(keys.SCHEDULER_LEADER)
         return holder is not None and (holder.decode() if isinstance(holder, bytes) else str(holder)) == self.identity
 
     def resign(self) -> None:
@@ -159,7 +159,7 @@ class RoutineLoop:
     def publish_calendar(self, now: datetime, trading: TradingCalendar) -> None:
         """Today's verdict and the data's end for /health and the status page; the data-end warning once a day."""
         warning = trading.warning(now.date())
-        status: dict[str, Any] = {
+        status: JsonObject = {
             "today": now.date().isoformat(),
             "session": trading.is_session(now.date()),
             "source": trading.source_of(now.date()),

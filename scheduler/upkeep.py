@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 import redis
 
 from common.config.settings import Settings
+from common.rules.loose_types import RedisReply
 from common.store import events, keys, terminals
 
 log = logging.getLogger("scheduler.upkeep")
@@ -90,7 +91,7 @@ class WorkerWatch:
                 log.warning("worker down: %s", reason)
                 events.append(self.redis, events.WorkerEvent(state="down", host=beat.get(b"host", b"").decode(), reason=reason))
         elif self._beat_seen_moving:
-            silent: Any = self.redis.getdel(self.silent_key)
+            silent: RedisReply = self.redis.getdel(self.silent_key)
             if silent is not None and silent == started:  # the same worker beats again (a restarted one said "up" itself)
                 log.info("worker up again: its heartbeat is fresh")
                 events.append(self.redis, events.WorkerEvent(state="up", host=beat.get(b"host", b"").decode(), reason="heartbeat fresh again"))

@@ -13,11 +13,12 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import redis
 from pydantic import ValidationError
 
+from common.rules.loose_types import RedisPipeline, RedisReply
 from common.store import events, keys, stream_backlog
 from worker.snapshots import order_view, trade_view
 from worker.xt_broker import order_from_xt, trade_from_xt
@@ -27,9 +28,11 @@ log = logging.getLogger("worker.callbacks")
 JOB_TAG = re.compile(r"^o[0-9a-f]{16}$")
 CLIENTS_REMEMBERED = 10_000  # entries each of the recorder's maps keeps (by job tag or order id), the oldest dropped first
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-def _remember(mapping: dict[Any, Any], key: Any, value: Any) -> None:
+def _remember(mapping: dict[K, V], key: K, value: V) -> None:
     """mapping[key] = value, the oldest entries dropped past CLIENTS_REMEMBERED."""
     mapping[key] = value
     while len(mapping) > CLIENTS_REMEMBERED:
@@ -131,7 +134,7 @@ class OrderEventRecorder:
     def _stored_owner(self, tag: str) -> str:
         """The client the job `tag` was queued for, from its job record in Redis; "" when it cannot be read."""
         try:
-            meta: Any = self._redis.hget(f"rq:job:{tag}", "meta")
+            meta: RedisReply = self._redis.hget(f"rq:job:{tag}", "meta")
             found = json.loads(meta).get("client_id", "") if meta else ""
         except (redis.RedisError, ValueError, AttributeError) as error:
             log.warning("the owner of order %s could not be read: %s", tag, error.__class__.__name__)
@@ -185,14 +188,14 @@ class OrderEventRecorder:
         self._event(events.AccountStatusEvent, account_id=status.account_id, status=status.status)
 
     # -- storage ----------------------------------------------------------------------------
-    def _state_writer(self, tag: str, state: dict) -> Callable[[Any], None] | None:
+    def _state_writer(self, tag: str, state: dict) -> Callable[[RedisPipeline], None] | None:
         """The write of a router order's latest state (GET /jobs/<id> shows it), sent with the order's event."""
         if not JOB_TAG.match(tag or ""):
             return None  # an order placed outside the router (by hand in QMT)
         stored = json.dumps(state, ensure_ascii=False)
         return lambda pipe: pipe.set(keys.order_state(tag), stored, ex=self._job_ttl)
 
-    def _event(self, kind: type[events.EventBase], also: Callable[[Any], None] | None = None, /, **fields: object) -> None:
+    def _event(self, kind: type[events.EventBase], also: Callable[[RedisPipeline], None] | None = None, /, **fields: object) -> None:
         """Append an event (with `also`'s writes); a field the broker filled oddly is logged, never raised on its callback thread.
 
         `kind` and `also` are positional only: an event's own fields (ConnectionEvent's `kind`) are keywords."""

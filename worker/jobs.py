@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from dataclasses import asdict
-from typing import Any, cast
+from typing import cast
 
 import redis
 from rq import get_current_job
@@ -29,6 +29,7 @@ from common.rules.exceptions import (
     StoreUnavailable,
     UnknownAccount,
 )
+from common.rules.loose_types import Json, JsonObject, RedisReply
 from common.rules.order_request import AllIn, Percent, Repo
 from common.rules.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.rules.quote import Quote
@@ -62,7 +63,14 @@ def run_order(payload: dict) -> dict:
 
 
 def settle_order(
-    connection: redis.Redis, order: OrderPayload, tag: str, result: dict, *, batch: Any = None, found: Order | None = None, job_ttl: int = 0
+    connection: redis.Redis,
+    order: OrderPayload,
+    tag: str,
+    result: dict,
+    *,
+    batch: stream_backlog.Batch | None = None,
+    found: Order | None = None,
+    job_ttl: int = 0,
 ) -> None:
     """Tell an order job's end, once: the closing event (why it was never sent, or rejected, or unknown) and the audit
     entry; for the worker finishing a job and for recovery settling one a dead worker left alike.
@@ -72,13 +80,13 @@ def settle_order(
     unless the broker's callbacks told that state already (the job ended, but Redis lost its result).
     """
     if result["outcome"] != "submitted":
-        told: Any = connection.set(keys.job_end_told(tag), result["outcome"], ex=job_ttl or JOB_END_KEPT, get=True)
+        told: RedisReply = connection.set(keys.job_end_told(tag), result["outcome"], ex=job_ttl or JOB_END_KEPT, get=True)
         if (told.decode() if isinstance(told, bytes) else told) != result["outcome"]:  # the same end is told once
             events.append(connection, _job_event(order, tag, result["outcome"], result.get("error") or ""), batch)
     elif found is not None:
         state = order_view(found)
         stream_backlog.flush(connection)  # a callback's event still waiting for Redis writes its state with it, first
-        raw: Any = connection.get(keys.order_state(tag))
+        raw: RedisReply = connection.get(keys.order_state(tag))
         told = json.loads(raw) if raw else {}
         connection.set(keys.order_state(tag), json.dumps(state, ensure_ascii=False), ex=job_ttl or None)
         if (told.get("order_status"), told.get("traded_volume")) != (state["order_status"], state["traded_volume"]):
@@ -175,7 +183,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
     return _answered(order_id, state, base, submitted_at)
 
 
-def _answered(order_id: int, state: dict, base: dict[str, Any], submitted_at: float) -> dict:
+def _answered(order_id: int, state: dict, base: JsonObject, submitted_at: float) -> dict:
     """The result of an order the broker has, from its first state (status 57: the broker rejected it)."""
     status = state.get("order_status")
     rejected = status == 57
@@ -199,7 +207,7 @@ def check_fence(rt: runtime.Runtime) -> None:
         raise LeaseLost(f"lease {rt.lease.key} is no longer {rt.lease.token}")
 
 
-def _job_event(order: OrderPayload, tag: str, stage: str, reason: str = "", **sent: Any) -> events.JobEvent:
+def _job_event(order: OrderPayload, tag: str, stage: str, reason: str = "", **sent: Json) -> events.JobEvent:
     """An order job's step for the event stream (sent, or why it never was)."""
     fields = {"symbol": order.symbol, "volume": order.volume, "price": order.price, **sent}
     return events.JobEvent(
@@ -214,7 +222,7 @@ def _job_event(order: OrderPayload, tag: str, stage: str, reason: str = "", **se
     )
 
 
-def order_basics(order: OrderPayload) -> dict[str, Any]:
+def order_basics(order: OrderPayload) -> JsonObject:
     """The fields every OrderResult of `order` starts from (volume and price change when the worker sizes it)."""
     return {
         "symbol": order.symbol,
@@ -293,7 +301,7 @@ def order_by_tag(broker: Broker, tag: str) -> Order | None:
     return None
 
 
-def found_result(found: Order, base: dict[str, Any]) -> OrderResult:
+def found_result(found: Order, base: JsonObject) -> OrderResult:
     """The result of an order job whose order was found at the broker (by its tag)."""
     return OrderResult(
         outcome="submitted",
@@ -307,7 +315,7 @@ def found_result(found: Order, base: dict[str, Any]) -> OrderResult:
     )
 
 
-def _settle_unanswered(rt: runtime.Runtime, broker: Broker, tag: str, base: dict[str, Any], reason: str, *, wait: float, submitted_at: float) -> dict:
+def _settle_unanswered(rt: runtime.Runtime, broker: Broker, tag: str, base: JsonObject, reason: str, *, wait: float, submitted_at: float) -> dict:
     """order_stock did not answer (in time, or at all): hear the broker's word of the tag for up to `wait` s (a hung call
     may still place the order; its callbacks carry the tag), then look for the order by its tag. Never guessed: what
     neither finds is `unknown`, and the order's "sent" stays expected, told if the broker reports it later."""
@@ -382,7 +390,7 @@ def run_cancel(payload: dict) -> dict:
     return result.model_dump()
 
 
-def run_query(payload: dict) -> Any:
+def run_query(payload: dict) -> Json:
     """Read accounts, asset, positions, orders, one order or trades. Raises when the broker cannot answer."""
     query = QueryPayload.model_validate(payload)
     rt = runtime.current()

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, cast
+from typing import cast
 
 import redis
 from rq.exceptions import NoSuchJobError
@@ -26,7 +26,9 @@ from rq.serializers import JSONSerializer
 from rq.utils import now
 
 from common.config import clock
+from common.config.settings import Settings
 from common.rules.exceptions import BrokerUnavailable, UnknownAccount
+from common.rules.loose_types import RedisReply
 from common.store import jobqueue, keys, terminals
 from common.store.jobqueue import queue
 from common.store.payloads import OrderPayload, OrderResult
@@ -111,7 +113,7 @@ def find_orphans(connection: redis.Redis, queues: tuple[str, ...] = keys.QUEUES_
     from it the jobs seen started or ended, and ids whose job never appeared after PENDING_GRACE.
     """
     waiting = {name: set(_listed(connection, name)) for name in queues}
-    pending: Any = connection.zrange(keys.PENDING_JOBS, 0, -1, withscores=True)
+    pending: RedisReply = connection.zrange(keys.PENDING_JOBS, 0, -1, withscores=True)
     if not pending:
         return {}
     with connection.pipeline(transaction=False) as pipe:
@@ -258,7 +260,7 @@ def _finish(connection: redis.Redis, registry: StartedJobRegistry, job: Job, res
         pipe.execute()
 
 
-def carry_to_terminals(connection: redis.Redis, settings: Any) -> dict[str, str]:
+def carry_to_terminals(connection: redis.Redis, settings: Settings) -> dict[str, str]:
     """Jobs on the plain queues (queued before the accounts were split into terminals), or on a terminal's queues under
     the name an earlier version gave it, go to their terminal's queues.
 

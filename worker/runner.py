@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any
 
 import redis
 from redis.client import Pipeline
@@ -31,6 +30,7 @@ from rq.utils import import_attribute
 from common.config import logs
 from common.config.settings import Settings
 from common.rules.exceptions import UnknownJobFunction
+from common.rules.loose_types import JsonObject
 from common.store import events, keys, metrics, stream_backlog, terminals
 from common.store.continuity import Continuity
 from common.store.jobqueue import queue
@@ -74,7 +74,7 @@ class RouterJob(LeanJob):
         self.returned = super().perform()
         return self.returned
 
-    def payload(self) -> dict[str, Any]:  # Any: the JSON payload as RQ's serializer decoded it
+    def payload(self) -> JsonObject:  # the JSON payload as RQ's serializer decoded it
         """The job's payload as queued (empty when it carries none)."""
         payload = (self.kwargs or {}).get("payload")
         return payload if isinstance(payload, dict) else {}

@@ -29,8 +29,10 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING
 
+from common.rules.loose_types import Json, JsonObject
 from common.rules.masking import mask_account
 
 if TYPE_CHECKING:
@@ -41,16 +43,16 @@ CHATTY = ("rq.worker", "rq.job", "apscheduler.scheduler", "apscheduler.executors
 MIN_SECRET_CHARS = 4  # shorter values are not searched for: masking every "ab" would garble the log, not protect it
 AUDIT_LOGGER = "router.audit"
 
-_context: ContextVar[dict[str, Any] | None] = ContextVar("router_log_context", default=None)
+_context: ContextVar[JsonObject | None] = ContextVar("router_log_context", default=None)
 
 
 # -- context -------------------------------------------------------------------------------------
-def set_context(**fields: Any) -> None:
+def set_context(**fields: Json) -> None:
     """Start a fresh context (a request, a job): these fields go on every line logged in this thread or task."""
     _context.set({k: v for k, v in fields.items() if v is not None})
 
 
-def add_context(**fields: Any) -> None:
+def add_context(**fields: Json) -> None:
     """Add fields to the current context (e.g. the client id once a request is authenticated)."""
     _context.set({**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}})
 
@@ -59,7 +61,7 @@ def clear_context() -> None:
     _context.set(None)
 
 
-def current_context() -> dict[str, Any]:
+def current_context() -> JsonObject:
     return dict(_context.get() or {})
 
 
@@ -119,7 +121,7 @@ class JsonFormatter(logging.Formatter):
         self._redact = redact or Redactor()
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
+        line: JsonObject = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
@@ -180,7 +182,7 @@ def _log_uncaught() -> None:
     """An exception nobody caught (main thread or another) is logged as one line, not printed as a bare traceback."""
     log = logging.getLogger("router.uncaught")
 
-    def on_main(kind: type[BaseException], value: BaseException, traceback: Any) -> None:
+    def on_main(kind: type[BaseException], value: BaseException, traceback: TracebackType | None) -> None:
         if issubclass(kind, KeyboardInterrupt):
             sys.__excepthook__(kind, value, traceback)
             return

@@ -7,14 +7,15 @@ import json
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.config import config_mistakes
 from common.rules import event_kinds
 from common.rules.exceptions import ConfigError
+from common.rules.loose_types import Json, RawInput
 from common.rules.routines import Routine
 
 SCOPES = ("trade", "cancel", "query", "admin")
@@ -45,7 +46,7 @@ DEFAULT_NOTIFY_EVENTS = (
 
 # account_type as written in TRADER_CONFIGS -> xtquant's name for it. 1001 is the old server's code for a
 # stock account; 2 and 3 are xtconstant.SECURITY_ACCOUNT and CREDIT_ACCOUNT.
-ACCOUNT_TYPES: dict[Any, str] = {1001: "STOCK", 2: "STOCK", "STOCK": "STOCK", 3: "CREDIT", "CREDIT": "CREDIT"}
+ACCOUNT_TYPES: dict[int | str, str] = {1001: "STOCK", 2: "STOCK", "STOCK": "STOCK", 3: "CREDIT", "CREDIT": "CREDIT"}
 
 
 class AccountConfig(BaseModel):
@@ -65,7 +66,7 @@ class AccountConfig(BaseModel):
 
     @field_validator("account_id", mode="before")
     @classmethod
-    def _account_id_text(cls, value: Any) -> Any:
+    def _account_id_text(cls, value: RawInput) -> RawInput:
         text = str(value) if isinstance(value, int) else value
         if isinstance(text, str) and not text.strip():
             raise ValueError("account_id is empty: write the QMT account number (资金账号), e.g. '8881234567'")
@@ -73,7 +74,7 @@ class AccountConfig(BaseModel):
 
     @field_validator("account_type", mode="before")
     @classmethod
-    def _account_type(cls, value: Any) -> str:
+    def _account_type(cls, value: RawInput) -> str:
         key = value.strip().upper() if isinstance(value, str) else value
         if isinstance(key, str) and key.isdigit():
             key = int(key)
@@ -83,7 +84,7 @@ class AccountConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _old_names(cls, entry: Any) -> Any:
+    def _old_names(cls, entry: RawInput) -> RawInput:
         if isinstance(entry, dict):
             known = list(cls.model_fields)
             for name in entry:
@@ -113,7 +114,7 @@ class ApiClient(BaseModel):
         return self.accounts is None or index in self.accounts
 
 
-def _parse_once(text: str) -> Any:
+def _parse_once(text: str) -> Json:
     try:
         return json.loads(text)
     except json.JSONDecodeError as json_error:
@@ -126,7 +127,7 @@ def _parse_once(text: str) -> Any:
             ) from None
 
 
-def parse_literal(raw: Any, key: str) -> Any:
+def parse_literal(raw: RawInput, key: str) -> Json:
     """Parse a JSON or Python-literal value (single quotes, True/None) safely; never `eval`.
 
     A Windows path written with single backslashes (`D:\\qmt\\userdata`) is read as written.
@@ -231,9 +232,9 @@ class Settings(BaseSettings):
 
     @field_validator("TRADER_CONFIGS", "API_CLIENTS", "ROUTINES", mode="before")
     @classmethod
-    def _parse_lists(cls, raw: Any, info: Any) -> Any:
+    def _parse_lists(cls, raw: RawInput, info: ValidationInfo) -> RawInput:
         """JSON or the old server's Python-literal form; TRADER_CONFIGS may also be a single account."""
-        value = parse_literal(raw, info.field_name)
+        value = parse_literal(raw, info.field_name or "")
         if isinstance(value, dict) and info.field_name == "TRADER_CONFIGS":
             value = [value]
         if not isinstance(value, (list, tuple)):
@@ -250,14 +251,14 @@ class Settings(BaseSettings):
 
     @field_validator("CALENDAR_HOLIDAYS", "CALENDAR_SESSIONS", mode="before")
     @classmethod
-    def _parse_days(cls, raw: Any, info: Any) -> Any:
+    def _parse_days(cls, raw: RawInput, info: ValidationInfo) -> RawInput:
         if isinstance(raw, str) and raw.strip() and not raw.strip().startswith("["):
             return [part.strip() for part in raw.split(",") if part.strip()]  # 2027-01-01,2027-02-16
-        return parse_literal(raw, info.field_name)
+        return parse_literal(raw, info.field_name or "")
 
     @field_validator("CALENDAR_WEEKDAYS_UNTIL", mode="before")
     @classmethod
-    def _empty_is_none(cls, raw: Any) -> Any:
+    def _empty_is_none(cls, raw: RawInput) -> RawInput:
         return None if isinstance(raw, str) and not raw.strip() else raw
 
     @field_validator("CALENDAR_SESSIONS")
@@ -270,7 +271,7 @@ class Settings(BaseSettings):
 
     @field_validator("NOTIFY_EVENTS", mode="before")
     @classmethod
-    def _parse_notify_events(cls, raw: Any) -> Any:
+    def _parse_notify_events(cls, raw: RawInput) -> RawInput:
         if isinstance(raw, str) and not raw.strip().startswith("["):
             return [part.strip() for part in raw.split(",") if part.strip()]  # trade,order:rejected,worker:down
         return parse_literal(raw, "NOTIFY_EVENTS")
@@ -319,7 +320,7 @@ class Settings(BaseSettings):
         return found
 
 
-def load_settings(**overrides: Any) -> Settings:
+def load_settings(**overrides: RawInput) -> Settings:
     """Settings from the environment, `.env` and `overrides`; a malformed value raises ConfigError naming the key."""
     env_file = overrides.get("_env_file", ".env")
     if env_file and Path(env_file).is_file():

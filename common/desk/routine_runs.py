@@ -11,7 +11,7 @@ new ones. The run record then follows the jobs to the broker's verdict: lent or 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import redis
 from pydantic import BaseModel, Field
@@ -24,6 +24,7 @@ from common.desk.verdicts import Verdict
 from common.rules import order_request, routines
 from common.rules.calendar import TradingCalendar
 from common.rules.exceptions import RouterError, RoutineAlreadyRan, UnknownRoutine
+from common.rules.loose_types import JsonObject, RedisReply
 from common.rules.order_request import AllIn
 from common.rules.routines import AllinRoutine, NhgRoutine
 from common.store import keys, routine_store
@@ -45,7 +46,7 @@ class RoutineRun(BaseModel):
     started_at: float = Field(default_factory=clock.time)
     job_ids: list[str] = Field(default_factory=list)
     reason: str = ""  # why it did nothing, or failed
-    outcome: dict[str, Any] = Field(default_factory=dict)  # lent / bought (yuan), order ids
+    outcome: JsonObject = Field(default_factory=dict)  # lent / bought (yuan), order ids
 
 
 def due(routine: NhgRoutine | AllinRoutine, calendar: TradingCalendar, now: datetime, grace_seconds: int) -> Due:
@@ -76,7 +77,7 @@ def caller_for(routine: NhgRoutine | AllinRoutine, trigger: str) -> Caller:
 
 
 def read(connection: redis.Redis, name: str, day: str) -> RoutineRun | None:
-    raw: Any = connection.get(keys.routine_run(name, day))
+    raw: RedisReply = connection.get(keys.routine_run(name, day))
     return RoutineRun.model_validate_json(raw) if raw else None
 
 
@@ -161,7 +162,7 @@ def settle(desk: Desk, run: RoutineRun, routine: NhgRoutine | AllinRoutine, wait
     return settled
 
 
-def summarize(routine: NhgRoutine | AllinRoutine, verdicts: list[Verdict]) -> dict[str, Any]:
+def summarize(routine: NhgRoutine | AllinRoutine, verdicts: list[Verdict]) -> JsonObject:
     """The run's state, reason and outcome from its jobs' verdicts (money in yuan)."""
     accepted = [v.result for v in verdicts if v.succeeded]
     idle = [v for v in verdicts if not v.succeeded and v.result.get("nothing_to_send")]
@@ -200,7 +201,7 @@ def run_now(desk: Desk, name: str, who: str | Caller, *, force: bool = False) ->
     return fire(desk, routine, clock.today(), trigger=str(who), force=force)
 
 
-def status(desk: Desk, trading: TradingCalendar, now: datetime, caller: Caller) -> list[dict[str, Any]]:
+def status(desk: Desk, trading: TradingCalendar, now: datetime, caller: Caller) -> list[JsonObject]:
     """Every routine with its next fire time, today's verdict and its latest run, for the API and the status page.
 
     A caller limited to some accounts sees only the routines that act on those alone: a run's jobs and sums are of

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, NoReturn
+from typing import Literal, NoReturn
 
 import redis
 
@@ -41,6 +41,7 @@ from common.rules.exceptions import (
     UnknownAccount,
     WorkerUnanswered,
 )
+from common.rules.loose_types import Json, JsonObject, RedisReply
 from common.rules.order_request import OrderRequest, Repo, Shares, wire_fields
 from common.rules.orders import BUY, REPO_CODES, SELL, is_market, xt_price_type
 from common.rules.orders import repo_codes as repo_codes_of
@@ -335,7 +336,7 @@ class Desk:
         order_id: int | None = None,
         cancelable_only: bool = False,
         symbol: str | None = None,
-    ) -> Any:  # Any: the worker's JSON answer (a list or an object by `what`), as the old server's clients read it
+    ) -> Json:  # the worker's JSON answer (a list or an object by `what`), as the old server's clients read it
         """Ask the worker (accounts, asset, positions, orders, order, trades) and wait up to QUERY_TIMEOUT seconds.
 
         `max_age` > 0 (at most SHARED_QUERY_MAX_AGE): an answer up to that many seconds old will do, so every caller
@@ -379,7 +380,7 @@ class Desk:
                 )
         return self._enqueue(payload, terminal=terminal)
 
-    def _answer(self, caller: Caller, job_id: str) -> Any:  # Any: the worker's JSON answer
+    def _answer(self, caller: Caller, job_id: str) -> Json:
         """A query job's result once the worker answered, within QUERY_TIMEOUT; WorkerUnanswered naming the job otherwise.
 
         The wait holds a web thread, so it takes a waiting slot (common.desk.waiting) as every other wait does: with none
@@ -407,7 +408,7 @@ class Desk:
         """
         question = payload.model_dump(mode="json", exclude={"meta"})
         key = keys.shared_query(hashlib.sha256(json.dumps(question, sort_keys=True).encode()).hexdigest()[:24])
-        found: Any = self.redis.get(key)  # Any: redis-py types a sync client's answer as a union with Awaitable
+        found: RedisReply = self.redis.get(key)
         if found is not None:
             shared: str = found.decode()
             job_id, _, queued_at = shared.partition(" ")
@@ -530,7 +531,7 @@ class Desk:
         events.append(self.redis, events.ConfigEvent(what="risk_limits", by=caller.client_id, change=change))
         return limits
 
-    def change_routines(self, caller: Caller, replacement: list[dict[str, Any]]) -> None:
+    def change_routines(self, caller: Caller, replacement: list[JsonObject]) -> None:
         """Replace every scheduled routine the caller may see (admin), validated as a whole (common.rules.routines).
 
         A caller limited to some accounts may write only routines acting on those alone (not "all"), and the routines it

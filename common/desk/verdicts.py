@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis
 
 from common.rules.exceptions import JobNotFound
+from common.rules.loose_types import JsonObject
 from common.rules.orders import ORDER_UNKNOWN, ORDER_UNREPORTED, ORDER_WAIT_REPORTING
 from common.store import jobqueue
 from common.store.payloads import JobView
@@ -50,7 +50,7 @@ class Verdict:
     job_id: str
     succeeded: bool
     error: str | None = None
-    result: dict[str, Any] = field(default_factory=dict)
+    result: JsonObject = field(default_factory=dict)
 
 
 def verdict_of(trader_index: int | None, job: JobView) -> Verdict | None:

@@ -9,14 +9,15 @@ edited it, wins. Firing them is common.desk.routine_runs' job.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from datetime import time as TimeOfDay
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from common.rules.calendar import AFTERNOON, MORNING, REPO_AFTERNOON, TradingCalendar
 from common.rules.exceptions import InvalidRoutine, InvalidSymbol
+from common.rules.loose_types import Json
 from common.rules.orders import REPO_CODES, repo_codes
 from common.rules.symbols import normalize
 
@@ -116,7 +117,7 @@ Routine = Annotated[NhgRoutine | AllinRoutine, Field(discriminator="kind")]
 ROUTINE_LIST: TypeAdapter[list[Routine]] = TypeAdapter(list[Routine])
 
 
-def validate(raw: Any) -> list[NhgRoutine | AllinRoutine]:
+def validate(raw: Json) -> list[NhgRoutine | AllinRoutine]:
     """Routines from JSON-like data; names must be unique. Raises pydantic's ValidationError or InvalidRoutine."""
     routines = ROUTINE_LIST.validate_python(raw)
     names = [r.name for r in routines]
@@ -129,7 +130,7 @@ def find(routines: list[NhgRoutine | AllinRoutine], name: str) -> NhgRoutine | A
     return next((r for r in routines if r.name == name), None)
 
 
-def fire_time(routine: _Routine, day: date, tz: Any) -> datetime:
+def fire_time(routine: _Routine, day: date, tz: tzinfo | None) -> datetime:
     """When `routine` is due on `day`."""
     return datetime.combine(day, routine.time, tz)
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
 
 import redis
 
+from common.rules.loose_types import Json, JsonObject, RedisReply
 from common.store import keys, stream_backlog
 
 log = logging.getLogger("router.audit")  # a rotating file handler is attached by common.config.logs.configure
@@ -37,7 +37,7 @@ def _text(value: str) -> str:
     return f"{value[:MAX_FIELD_CHARS]}...(cut)" if len(value) > MAX_FIELD_CHARS else value
 
 
-def _bounded(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+def _bounded(value: Json, depth: int = 0, budget: list[int] | None = None) -> Json:
     """A JSON-able copy of `value`, secrets scrubbed, cut at MAX_DEPTH levels, MAX_ITEMS per container and MAX_NODES in all."""
     budget = [MAX_NODES] if budget is None else budget
     budget[0] -= 1
@@ -65,7 +65,7 @@ def _bounded(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any
     return _text(str(value))
 
 
-def encode(entry: dict[str, Any]) -> str:
+def encode(entry: JsonObject) -> str:
     """One audit line (JSON, valid UTF-8) of at most MAX_ENTRY_BYTES; never raises on anything a client sent."""
     bounded = _bounded(entry)
     line = json.dumps(bounded, ensure_ascii=False)
@@ -86,7 +86,7 @@ def record(
     source: str,
     outcome: str,
     status: int | None = None,
-    payload: Any = None,
+    payload: Json = None,
     job_ids: list[str] | None = None,
     error: str | None = None,
     batch: stream_backlog.Batch | None = None,
@@ -117,5 +117,5 @@ def record(
 
 def recent(connection: redis.Redis, count: int = 100) -> list[dict]:
     """The newest entries first."""
-    entries: Any = connection.xrevrange(keys.AUDIT_STREAM, count=count)
+    entries: RedisReply = connection.xrevrange(keys.AUDIT_STREAM, count=count)
     return [json.loads(fields[b"entry"]) for _, fields in entries]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import warnings
 from datetime import date, timedelta
-from typing import Any
 
 import redis
 
 from common.config.settings import Settings
 from common.rules.calendar import Source, TradingCalendar
+from common.rules.loose_types import RedisReply
 from common.store import keys
 
 _xshg: Source | None = None
@@ -38,7 +38,7 @@ def _published_by_qmt(connection: redis.Redis | None) -> Source | None:
     if connection is None:
         return None
     try:
-        raw: Any = connection.get(keys.CALENDAR_QMT)
+        raw: RedisReply = connection.get(keys.CALENDAR_QMT)
     except redis.RedisError:
         return None
     if not raw:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 
 from common.config.settings import Settings
@@ -30,11 +31,11 @@ def embedded_server() -> fakeredis.FakeServer:
         return _embedded_server
 
 
-_scripts: WeakKeyDictionary[redis.Redis, dict[str, Any]] = WeakKeyDictionary()
+_scripts: WeakKeyDictionary[redis.Redis, dict[str, Script]] = WeakKeyDictionary()
 _scripts_lock = threading.Lock()
 
 
-def script(connection: redis.Redis, source: str) -> Any:
+def script(connection: redis.Redis, source: str) -> Script:
     """`source` registered with `connection` (redis-py's Script: EVALSHA, loaded again after a Redis restart), made once
     per connection and script: the callers run theirs on every order."""
     with _scripts_lock:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import uuid
 from pathlib import Path
-from typing import Any
 
 import redis
 
 from common.config import clock
+from common.rules.loose_types import RedisReply
 from common.store import events, keys, risk_state
 
 log = logging.getLogger("router.continuity")
@@ -59,7 +59,7 @@ class Continuity:
     def _current(self, create: bool) -> str | None:
         if create:
             self.connection.set(keys.STORE_ID, uuid.uuid4().hex, nx=True)
-        raw: Any = self.connection.get(keys.STORE_ID)
+        raw: RedisReply = self.connection.get(keys.STORE_ID)
         return raw.decode() if isinstance(raw, bytes) else raw
 
     def _kept(self) -> str | None:

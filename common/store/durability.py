@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis
+
+from common.rules.loose_types import RedisReply
 
 log = logging.getLogger("router.durability")
 FIX = "start it with deploy/redis.conf (appendonly yes, appendfsync everysec, maxmemory-policy noeviction)"
@@ -32,10 +33,10 @@ class Durability:
 
 def judge(connection: redis.Redis) -> Durability:
     """The verdict on the Redis behind `connection` (two CONFIG GETs)."""
-    config: dict[Any, Any] = {}
+    config: dict[RedisReply, RedisReply] = {}
     try:
         for name in ("appendonly", "save", "maxmemory-policy"):
-            found: Any = connection.config_get(name)
+            found: RedisReply = connection.config_get(name)
             config.update(found)
     except redis.ResponseError:
         return Durability(

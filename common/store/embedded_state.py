@@ -16,11 +16,11 @@ import pickle
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import redis
 
 from common.rules.exceptions import ConfigError
+from common.rules.loose_types import RedisReply
 from common.store import keys
 
 log = logging.getLogger("router.embedded")
@@ -79,7 +79,7 @@ class Snapshots:
     def save(self, clean: bool = False) -> None:
         """Copy every key now (one moment) into the snapshot file, atomically."""
         with self._lock:
-            found: Any = self.connection.keys("*")
+            found: RedisReply = self.connection.keys("*")
             names = [name for name in found if not (name.decode() if isinstance(name, bytes) else str(name)).startswith(PROCESS_KEYS)]
             with self.connection.pipeline(transaction=True) as pipe:
                 for name in names:
@@ -115,15 +115,15 @@ class Snapshots:
         """Order jobs the snapshot shows queued may have been sent after it: the worker checks their tags first."""
         import json
 
-        queues: Any = self.connection.smembers("rq:queues")
+        queues: RedisReply = self.connection.smembers("rq:queues")
         for queue_key in queues:
             name = (queue_key.decode() if isinstance(queue_key, bytes) else str(queue_key)).removeprefix("rq:queue:")
             if name.split("@")[0] != keys.ORDER_QUEUE:
                 continue
-            waiting: Any = self.connection.lrange(queue_key, 0, -1)
+            waiting: RedisReply = self.connection.lrange(queue_key, 0, -1)
             for raw in waiting:
                 job_key = f"rq:job:{raw.decode() if isinstance(raw, bytes) else raw}"
-                meta: Any = self.connection.hget(job_key, "meta")
+                meta: RedisReply = self.connection.hget(job_key, "meta")
                 try:
                     found = json.loads(meta) if meta else {}
                 except ValueError:

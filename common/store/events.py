@@ -17,12 +17,13 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from common.rules.exceptions import CursorTooOld, InvalidRequest
+from common.rules.loose_types import JsonObject, RedisPipeline, RedisReply
 from common.store import keys, metrics, stream_backlog
 
 log = logging.getLogger("router.events")
@@ -222,7 +223,7 @@ KINDS = frozenset(
 
 
 def append(
-    connection: redis.Redis, event: EventBase, batch: stream_backlog.Batch | None = None, also: Callable[[Any], None] | None = None
+    connection: redis.Redis, event: EventBase, batch: stream_backlog.Batch | None = None, also: Callable[[RedisPipeline], None] | None = None
 ) -> str | None:
     """Add `event` to the stream; its id, or None when Redis failed (logged, and written with a later event: common.store.stream_backlog).
 
@@ -246,7 +247,7 @@ def counted(connection: redis.Redis, event: EventBase) -> None:
     metrics.count(connection, metrics.EVENTS_APPENDED, kind=event.kind)
 
 
-def fields(event: EventBase) -> dict[str, Any]:
+def fields(event: EventBase) -> JsonObject:
     """The stream entry's fields of `event`: kind, ts and body (the other fields as JSON)."""
     try:
         body = event.model_dump_json(exclude={"kind", "ts"})
@@ -266,7 +267,7 @@ def read(connection: redis.Redis, after: str = "0-0", count: int = 100, block_ms
 
 def _read(connection: redis.Redis, after: str, count: int, block_ms: int | None, kinds: Sequence[str]) -> list[tuple[str, Event | None]]:
     """Every entry read after `after` with its event: None for one of another kind than `kinds` (not parsed) or unreadable."""
-    answer: Any = connection.xread({keys.EVENTS_STREAM: after}, count=count, block=block_ms)
+    answer: RedisReply = connection.xread({keys.EVENTS_STREAM: after}, count=count, block=block_ms)
     found: list[tuple[str, Event | None]] = []
     for _, entries in answer or []:
         for raw_id, fields in entries:
@@ -285,12 +286,12 @@ def recent(
     Reads backwards from the newest entry, at most `scan` entries, so a rare kind costs a bounded read; entries of
     other kinds are skipped unparsed.
     """
-    newest: Any = connection.xrevrange(keys.EVENTS_STREAM, count=1)
+    newest: RedisReply = connection.xrevrange(keys.EVENTS_STREAM, count=1)
     cursor = _text(newest[0][0]) if newest else "0-0"
     found: list[tuple[str, Event]] = []
     upper, read_so_far, page = "+", 0, max(2 * count, 20)
     while len(found) < count and read_so_far < scan:
-        batch: Any = connection.xrevrange(keys.EVENTS_STREAM, max=upper, min="-", count=min(page, scan - read_so_far))
+        batch: RedisReply = connection.xrevrange(keys.EVENTS_STREAM, max=upper, min="-", count=min(page, scan - read_so_far))
         if not batch:
             break
         read_so_far += len(batch)
@@ -310,7 +311,7 @@ def recent(
 
 def oldest(connection: redis.Redis) -> str | None:
     """The id of the oldest event still kept, or None when the stream is empty."""
-    first: Any = connection.xrange(keys.EVENTS_STREAM, count=1)
+    first: RedisReply = connection.xrange(keys.EVENTS_STREAM, count=1)
     return _text(first[0][0]) if first else None
 
 
@@ -375,7 +376,7 @@ def read_group(connection: redis.Redis, group: str, consumer: str, count: int, b
 
     `block_ms` waits for the first one: keep it under BLOCK_SLICE_MS (the socket timeout would cut a longer wait).
     """
-    answer: Any = connection.xreadgroup(group, consumer, {keys.EVENTS_STREAM: ">"}, count=count, block=block_ms)
+    answer: RedisReply = connection.xreadgroup(group, consumer, {keys.EVENTS_STREAM: ">"}, count=count, block=block_ms)
     return [(_text(raw_id), _parse(_text(raw_id), fields)) for _, entries in answer or [] for raw_id, fields in entries]
 
 
@@ -387,7 +388,7 @@ def acknowledge(connection: redis.Redis, group: str, entry_ids: list[str]) -> No
 
 def consumers(connection: redis.Redis, group: str) -> dict[str, int]:
     """The consumers of `group` and how many events each holds unacknowledged."""
-    found: Any = connection.xinfo_consumers(keys.EVENTS_STREAM, group)
+    found: RedisReply = connection.xinfo_consumers(keys.EVENTS_STREAM, group)
     return {_text(entry["name"]): int(entry["pending"]) for entry in found}
 
 
@@ -397,10 +398,10 @@ def claim(connection: redis.Redis, group: str, holder: str, consumer: str, count
     Only entries idle for `min_idle_ms` move, so two consumers rescuing the same holder at once never both get one.
     Entries trimmed from the stream meanwhile are dropped from the pending list by Redis.
     """
-    held: Any = connection.xpending_range(keys.EVENTS_STREAM, group, "-", "+", count, consumername=holder)
+    held: RedisReply = connection.xpending_range(keys.EVENTS_STREAM, group, "-", "+", count, consumername=holder)
     if not held:
         return []
-    moved: Any = connection.xclaim(keys.EVENTS_STREAM, group, consumer, min_idle_ms, [entry["message_id"] for entry in held])
+    moved: RedisReply = connection.xclaim(keys.EVENTS_STREAM, group, consumer, min_idle_ms, [entry["message_id"] for entry in held])
     return [(_text(raw_id), _parse(_text(raw_id), fields)) for raw_id, fields in moved or [] if fields is not None]
 
 
@@ -412,7 +413,7 @@ def drop_consumer(connection: redis.Redis, group: str, consumer: str) -> None:
 def trim_older_than(connection: redis.Redis, days: float, now: float | None = None) -> int:
     """Drop the events recorded more than `days` ago (XTRIM MINID); how many went."""
     cutoff_ms = int(((time.time() if now is None else now) - days * 86_400) * 1000)
-    trimmed: Any = connection.xtrim(keys.EVENTS_STREAM, minid=f"{cutoff_ms}-0", approximate=False)
+    trimmed: RedisReply = connection.xtrim(keys.EVENTS_STREAM, minid=f"{cutoff_ms}-0", approximate=False)
     return int(trimmed)
 
 
@@ -434,7 +435,7 @@ def _order(entry_id: str) -> tuple[int, int]:
         raise InvalidRequest(f"after must be an event id such as 1700000000000-0, got {entry_id!r}", "after") from None
 
 
-def _text(value: Any) -> str:
+def _text(value: RedisReply) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

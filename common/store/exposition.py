@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
@@ -21,6 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from common.config.settings import Settings
+from common.rules.loose_types import RedisReply
 from common.rules.masking import mask_account
 from common.store import keys, metrics, risk_state, terminals, tradability
 from common.store.jobqueue import queue
@@ -102,7 +102,7 @@ class _RouterCollector(Collector):
         yield waiting
 
 
-def _number(raw: Any) -> float:
+def _number(raw: RedisReply) -> float:
     try:
         return float(raw)
     except (TypeError, ValueError):

@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import redis
 from rq import Queue
@@ -22,6 +21,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat
 
 from common.rules.exceptions import DuplicateJob, EnqueueUnanswered, JobNotFound, StoreUnavailable
+from common.rules.loose_types import RedisArg, RedisReply
 from common.rules.orders import ORDER_JUNK
 from common.store import events, keys
 from common.store.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
@@ -155,11 +155,11 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
     return [(job_id, entry == "=") for job_id, entry in zip(ids, answer[1:], strict=True)]
 
 
-def _script_arguments(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | None) -> tuple[list[str], list[Any]]:
+def _script_arguments(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | None) -> tuple[list[str], list[RedisArg]]:
     """The enqueue script's KEYS and ARGV (common.store.scripts.enqueue)."""
     stream, cap = events.where()
     script_keys = [keys.RISK_LIMITS, stream, keys.PENDING_JOBS, Queue.redis_queues_keys]
-    args: list[Any] = ["1" if caps else "0", caps.limits_json if caps else "", caps.per_second if caps else 0,
+    args: list[RedisArg] = ["1" if caps else "0", caps.limits_json if caps else "", caps.per_second if caps else 0,
                        caps.per_day if caps else 0, time.time(), cap, len(jobs)]  # fmt: skip
     for admit in jobs:
         queue_kind = JOB_ROUTES[admit.payload.kind][0]
@@ -172,7 +172,7 @@ def _script_arguments(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps
     return script_keys, args
 
 
-def _job_fields(target: Queue, admit: Admit) -> tuple[list[Any], int]:
+def _job_fields(target: Queue, admit: Admit) -> tuple[list[RedisArg], int]:
     """RQ's job hash for `admit` as its unique enqueue writes it (RQ's own Job, prepared for `target` by RQ itself), and the
     hash's TTL (-1: none)."""
     func = JOB_ROUTES[admit.payload.kind][1]
@@ -190,7 +190,7 @@ def _job_fields(target: Queue, admit: Admit) -> tuple[list[Any], int]:
         meta=meta,
     )
     target._prepare_for_queue(job)  # origin, enqueued_at, status: what RQ sets just before its own save  # noqa: SLF001
-    fields: list[Any] = []
+    fields: list[RedisArg] = []
     for name, value in job.to_dict().items():
         if value is not None:
             fields += [name, value]
@@ -233,7 +233,7 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
             client_status, error = "failed", result.get("error")
     order_state = None
     if job.meta.get("kind") == "order":
-        raw: Any = connection.get(keys.order_state(job_id))
+        raw: RedisReply = connection.get(keys.order_state(job_id))
         order_state = json.loads(raw) if raw else None
         if order_state and isinstance(result, dict) and result.get("outcome") == "unknown" and order_state.get("order_id"):
             # the send went unanswered and the job ended unknown; the broker has since reported the order with its tag

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any
 
 import redis
 
 from common.config import clock
+from common.rules.loose_types import RedisReply
 from common.rules.quote import Quote
 from common.store import keys
 
@@ -28,7 +28,7 @@ def remember(connection: redis.Redis, quote: Quote) -> None:
 
 def last_known(connection: redis.Redis, code: str) -> Quote | None:
     """Today's last quote of `code` the worker remembered, or None (none read today)."""
-    raw: Any = connection.get(keys.quote(code))
+    raw: RedisReply = connection.get(keys.quote(code))
     if not raw:
         return None
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ import redis
 
 from common.config import clock
 from common.rules.exceptions import RateLimited, RiskRejected, StoreUnavailable
+from common.rules.loose_types import RedisPipeline, RedisReply
 from common.rules.risk import RiskLimits, cap_message
 from common.store import keys
 from common.store.scripts import counters
@@ -37,7 +38,7 @@ class LimitsChanged(Exception):
 
 
 def load(connection: redis.Redis) -> RiskLimits:
-    raw: Any = connection.get(keys.RISK_LIMITS)
+    raw: RedisReply = connection.get(keys.RISK_LIMITS)
     return seen(connection, raw.decode() if isinstance(raw, bytes) else raw or "")[1]
 
 
@@ -55,7 +56,7 @@ def change(connection: redis.Redis, **fields: LimitValue) -> RiskLimits:
     if fields.get("kill_switch") is False:
         fields = {**fields, "halted_because": ""}  # released by an admin: the router's own reason goes with it
 
-    def apply(pipe: Any) -> None:
+    def apply(pipe: RedisPipeline) -> None:
         after = RiskLimits.model_validate({**_parsed(pipe.get(keys.RISK_LIMITS)).model_dump(), **fields})
         pipe.multi()
         pipe.set(keys.RISK_LIMITS, after.model_dump_json())
@@ -73,7 +74,7 @@ _lock = threading.Lock()
 _assumed: WeakKeyDictionary[redis.Redis, tuple[str, RiskLimits]] = WeakKeyDictionary()
 
 
-def _parsed(raw: Any) -> RiskLimits:
+def _parsed(raw: RedisReply) -> RiskLimits:
     """The limits a stored JSON holds (bytes or text); the defaults for none stored."""
     return RiskLimits.model_validate_json(raw) if raw else RiskLimits()
 
@@ -96,7 +97,7 @@ def refreshed(connection: redis.Redis, raw: str) -> tuple[str, RiskLimits] | Non
     """After limits remembered as `raw` refused an order: the stored ones when they differ (check again with them),
     None when the refusal stands (the same, or Redis does not answer: refusing is the safe side)."""
     try:
-        stored: Any = connection.get(keys.RISK_LIMITS)
+        stored: RedisReply = connection.get(keys.RISK_LIMITS)
     except redis.RedisError:
         return None
     stored = stored.decode() if isinstance(stored, bytes) else stored or ""
@@ -139,5 +140,5 @@ def count_action(connection: redis.Redis, limits: RiskLimits, account_index: int
 
 
 def actions_today(connection: redis.Redis, account_index: int) -> int:
-    raw: Any = connection.get(counter_keys(account_index)[1])
+    raw: RedisReply = connection.get(counter_keys(account_index)[1])
     return int(raw) if raw else 0

@@ -4,17 +4,17 @@ Redis, as admins edited it, wins (the models and their timing are common.rules.r
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import redis
 
+from common.rules.loose_types import Json, RedisReply
 from common.rules.routines import AllinRoutine, NhgRoutine, validate
 from common.store import keys
 
 
-def load(connection: redis.Redis, seed: list[Any]) -> list[NhgRoutine | AllinRoutine]:
+def load(connection: redis.Redis, seed: list[Json]) -> list[NhgRoutine | AllinRoutine]:
     """The routines in Redis; the first time, `seed` (the ROUTINES setting) is stored and returned."""
-    raw: Any = connection.get(keys.ROUTINES)
+    raw: RedisReply = connection.get(keys.ROUTINES)
     if raw is None:
         routines = validate(seed)
         connection.set(keys.ROUTINES, _dump(routines), nx=True)  # another process may have seeded first: theirs wins

@@ -14,22 +14,25 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 from weakref import WeakKeyDictionary
 
 import redis
+
+from common.rules.loose_types import RedisArg, RedisPipeline, RedisReply
 
 log = logging.getLogger("router.stream_backlog")
 MAX_PENDING = 1_000  # entries per connection; a few minutes of a busy day's audit entries
 MAX_FLUSHED_PER_WRITE = 100  # a write after an outage carries at most this many old entries, so no one answer waits long
 
-Entry = tuple[str, dict[Any, Any], int]  # stream, fields, maxlen
-Kept = tuple[str, dict[Any, Any], int, Callable[[Any], None] | None]  # an entry waiting for Redis, with the commands sent beside it
+Entry = tuple[str, dict[str, RedisArg], int]  # stream, fields, maxlen
+Kept = tuple[str, dict[str, RedisArg], int, Callable[[RedisPipeline], None] | None]  # an entry waiting for Redis, with the commands sent beside it
 _lock = threading.Lock()
-_pending: WeakKeyDictionary[Any, deque[Kept]] = WeakKeyDictionary()
+_pending: WeakKeyDictionary[redis.Redis, deque[Kept]] = WeakKeyDictionary()
 
 
-def xadd(connection: redis.Redis, stream: str, fields: dict[Any, Any], maxlen: int, also: Callable[[Any], None] | None = None) -> str | None:
+def xadd(
+    connection: redis.Redis, stream: str, fields: dict[str, RedisArg], maxlen: int, also: Callable[[RedisPipeline], None] | None = None
+) -> str | None:
     """Append `fields` to `stream` after any entries still waiting for this Redis; the new entry's id, or None when it waits too.
 
     `also` adds the caller's own commands to the same round trip, before the entry (a pipeline, not a transaction), and
@@ -54,13 +57,13 @@ def flush(connection: redis.Redis) -> None:
 
 def _write(connection: redis.Redis, entries: list[Kept]) -> str | None:
     """Write `entries` in order; at the first Redis refuses, it and the rest are kept. The last one's id, or None."""
-    entry_id: Any = None
+    entry_id: RedisReply = None
     for written, (name, values, cap, also) in enumerate(entries):
         try:
             if also is not None:
                 entry_id = _with_also(connection, also, name, values, cap)
             else:
-                entry_id = connection.xadd(name, values, maxlen=cap, approximate=True)
+                entry_id = connection.xadd(name, values, maxlen=cap, approximate=True)  # type: ignore[arg-type]  # redis-py wants its own invariant dict type
         except redis.RedisError as failure:
             _keep(connection, entries[written:])
             log.error("Redis refused a %s entry (%s); %d kept to write later", name, failure.__class__.__name__, pending(connection))
@@ -68,7 +71,7 @@ def _write(connection: redis.Redis, entries: list[Kept]) -> str | None:
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 
-def run(connection: redis.Redis, commands: Callable[[Any], None]) -> None:
+def run(connection: redis.Redis, commands: Callable[[RedisPipeline], None]) -> None:
     """Send `commands` (they add to a pipeline) in one round trip; a Redis error is logged, never raised."""
     try:
         with connection.pipeline(transaction=False) as pipe:
@@ -78,10 +81,10 @@ def run(connection: redis.Redis, commands: Callable[[Any], None]) -> None:
         log.error("Redis refused commands sent beside a stream entry: %s", failure.__class__.__name__)
 
 
-def _with_also(connection: redis.Redis, also: Callable[[Any], None], stream: str, fields: dict[Any, Any], maxlen: int) -> Any:
+def _with_also(connection: redis.Redis, also: Callable[[RedisPipeline], None], stream: str, fields: dict[str, RedisArg], maxlen: int) -> RedisReply:
     with connection.pipeline(transaction=False) as pipe:
         also(pipe)
-        pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+        pipe.xadd(stream, dict(fields), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]  # redis-py wants its own invariant dict type
         *theirs, entry_id = pipe.execute(raise_on_error=False)
     for answer in theirs:
         if isinstance(answer, Exception):
@@ -115,10 +118,10 @@ class Batch:
     def __init__(self) -> None:
         self._entries: list[Entry] = []
 
-    def xadd(self, stream: str, fields: dict[Any, Any], maxlen: int) -> None:
+    def xadd(self, stream: str, fields: dict[str, RedisArg], maxlen: int) -> None:
         self._entries.append((stream, fields, maxlen))
 
-    def write_to(self, pipe: Any) -> None:
+    def write_to(self, pipe: RedisPipeline) -> None:
         """Queue the entries in `pipe`; they count as written once the caller's pipeline has run (then call `clear`)."""
         for stream, fields, maxlen in self._entries:
             pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)

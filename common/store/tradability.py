@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis
 
 from common.config import clock
 from common.config.settings import Settings
+from common.rules.loose_types import RedisReply
 from common.rules.masking import mask_account
 from common.store import keys, risk_state, terminals
 
@@ -46,7 +46,7 @@ class Verdict:
 
 def heartbeat_age(connection: redis.Redis, key: str, now: float | None = None) -> float | None:
     """Seconds since the heartbeat hash at `key` was last written; None when there is none."""
-    raw: Any = connection.hget(key, "ts")
+    raw: RedisReply = connection.hget(key, "ts")
     try:
         return round((time.time() if now is None else now) - float(raw), 3)
     except (TypeError, ValueError):
@@ -83,7 +83,7 @@ def judge(connection: redis.Redis, settings: Settings, web_started: float | None
 
 def _starting_since(connection: redis.Redis, terminal: terminals.Terminal, web_started: float | None) -> float | None:
     """When the terminal's worker began starting (its own mark), or the web process did when it is young; else None."""
-    raw: Any = connection.get(keys.worker_starting(terminal.name))
+    raw: RedisReply = connection.get(keys.worker_starting(terminal.name))
     try:
         return float(raw)
     except (TypeError, ValueError):
@@ -94,7 +94,7 @@ def _starting_since(connection: redis.Redis, terminal: terminals.Terminal, web_s
 
 
 def _calendar_reasons(connection: redis.Redis) -> list[str]:
-    raw: Any = connection.get(keys.CALENDAR_STATUS)
+    raw: RedisReply = connection.get(keys.CALENDAR_STATUS)
     today = clock.today().isoformat()
     if not raw:
         return [f"the calendar's verdict on today ({today}) is missing: is the scheduler running?"]

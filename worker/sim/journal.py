@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+from common.rules.loose_types import JsonObject
 from common.rules.orders import OPEN_STATUSES
 from worker.sim import book as books
 
@@ -77,8 +77,8 @@ class Store:
         if full or not self._on_disk or set(book.accounts) != set(self._open) or self._journal_size() > COMPACT_BYTES:
             self._compact(book)
             return
-        entry: dict[str, Any] = {"g": book.generation, "day": book.day, "next_order_id": book.next_order_id, "next_trade_id": book.next_trade_id}
-        accounts: dict[str, Any] = {}
+        entry: JsonObject = {"g": book.generation, "day": book.day, "next_order_id": book.next_order_id, "next_trade_id": book.next_trade_id}
+        accounts: JsonObject = {}
         still_open: dict[str, set[int]] = {}
         for account_id, account in book.accounts.items():
             known = self._trades[account_id]
@@ -124,7 +124,7 @@ class Store:
         self._trades = {aid: len(a.trades) for aid, a in book.accounts.items()}
 
 
-def _apply(book: books.Book, entry: dict[str, Any]) -> None:
+def _apply(book: books.Book, entry: JsonObject) -> None:
     book.day, book.next_order_id, book.next_trade_id = entry["day"], entry["next_order_id"], entry["next_trade_id"]
     for account_id, change in entry["accounts"].items():
         account = book.account(account_id)

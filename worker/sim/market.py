@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
 
+from common.rules.loose_types import Json, JsonObject
 from common.rules.symbols import Board, Instrument, instrument
 
 DAILY_MOVE = 0.03
@@ -70,7 +70,7 @@ class PriceSource:
         self._pinned: dict[str, SimPrice] = {}
         self._names: dict[str, str] = {}
         self._file = Path(prices_file) if prices_file else None
-        self._entries: dict[str, Any] = {}  # the prices file as last parsed, and its bytes then
+        self._entries: JsonObject = {}  # the prices file as last parsed, and its bytes then
         self._read: bytes | None = None
 
     def name_of(self, code: str) -> str:
@@ -114,7 +114,7 @@ class PriceSource:
         for code, quote in list(self._pinned.items()):
             self._pinned[code] = SimPrice(code, quote.last, closes.get(code, quote.last), None)
 
-    def _file_entry(self, code: str) -> Any:  # Any: JSON as json.loads reads it (a number, or an object)
+    def _file_entry(self, code: str) -> Json:  # a number, or an object
         """The prices file's entry for `code`: a price, or {"last", "prev_close", "name"}; None when absent."""
         if self._file is None:
             return None

@@ -4,10 +4,9 @@ alone for one action (the worker's side cancels)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis
 
+from common.rules.loose_types import RedisReply
 from common.store import connections
 
 # Counts one action on each (per-second key, per-day key) pair of `pairs`; past a cap every count it took is given back
@@ -45,5 +44,5 @@ return over
 
 def count_one(connection: redis.Redis, second_key: str, day_key: str, per_second: int, per_day: int) -> str:
     """Count one action on both counters; "" when counted, else "second" or "day": the cap it would pass (nothing counted)."""
-    over: Any = connections.script(connection, _COUNT_ONE)(keys=[second_key, day_key], args=[per_second, per_day])  # Any: redis-py's Script
+    over: RedisReply = connections.script(connection, _COUNT_ONE)(keys=[second_key, day_key], args=[per_second, per_day])
     return over.decode() if isinstance(over, bytes) else str(over or "")

@@ -21,10 +21,9 @@ A stored job's meta is RQ's JSONSerializer output, so its fingerprint is read wi
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis
 
+from common.rules.loose_types import RedisArg
 from common.store import connections as store
 from common.store.scripts import counters
 
@@ -89,7 +88,7 @@ return answer
 )
 
 
-def run(connection: redis.Redis, keys: list[str], args: list[Any]) -> list[str]:
+def run(connection: redis.Redis, keys: list[str], args: list[RedisArg]) -> list[str]:
     """Run the script (EVALSHA; loaded on first use and again after a Redis restart) and answer its reply as text."""
     reply = store.script(connection, LUA)(keys=keys, args=args)
     return [part.decode() if isinstance(part, bytes) else str(part) for part in reply]

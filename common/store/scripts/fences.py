@@ -4,10 +4,9 @@ are such keys; `before_send` is the worker's fence, checked in the same round tr
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis
 
+from common.rules.loose_types import RedisReply
 from common.store import connections, keys
 
 # 1: renewed; 2: it had lapsed and nobody held it: taken again; 0: another holds it.
@@ -36,7 +35,7 @@ return {"ok", ""}
 """
 
 
-def _text(raw: Any) -> str:
+def _text(raw: RedisReply) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
