@@ -162,8 +162,11 @@ def test_a_paused_active_worker_that_wakes_after_the_takeover_sends_nothing(role
     # the woken worker finds another holding the lease: it stands by (no exit, so a Procfile's other roles go on)
     assert wait_until(lambda: "stands by" in roles.log("worker-active"), 30, 0.1), roles.log("worker-active")
     assert active.poll() is None, "the woken worker exited instead of standing by"
-    query = jobqueue.wait(real_redis, jobqueue.enqueue(real_redis, QueryPayload(what="orders", account_index=0), 600), 20)
-    remarks = [o["order_remark"] for o in query.result]
+    # the woken worker's blocking pop may still be waiting in Redis and take the query; standing by, it leaves it, and the
+    # active worker's orphan watch puts it back within two scans (ORPHAN_SCAN_SECONDS each): wait for the answer
+    query_id = jobqueue.enqueue(real_redis, QueryPayload(what="orders", account_index=0), 600)
+    assert wait_until(lambda: jobqueue.view(real_redis, query_id).status == "finished", 90, 0.2), jobqueue.view(real_redis, query_id)
+    remarks = [o["order_remark"] for o in jobqueue.view(real_redis, query_id).result]
     assert remarks == [after], remarks  # the paused worker sent nothing, before or after it woke
     if first is not None:
         assert jobqueue.view(real_redis, first).result["outcome"] == "not_submitted"
