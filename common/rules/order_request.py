@@ -9,7 +9,7 @@ An order names its code, side, price and price type and one of four sizes:
 
 The job payload (common.store.payloads.OrderPayload) carries a size as flat wire fields, so jobs queued by earlier
 versions still read; `wire_fields` and `size_of` are the two directions of that mapping, and nothing else knows it.
-Cancels are typed the same way: `CancelOne` (one order by its broker id) or `CancelSide` (every open buy or sell).
+Cancels are typed by the desk's own methods: `cancel_order` (one order by its broker id), `cancel_side` (buy or sell).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from common.rules.orders import BUY, SELL, PriceType
+from common.rules.orders import BUY, PriceType
 
 Side = Literal[23, 24]  # xtconstant STOCK_BUY / STOCK_SELL (common.rules.orders.BUY / SELL)
 Sizing = Literal["volume", "position_pct", "allin", "repo"]  # the payload's wire name of each size
@@ -79,10 +79,6 @@ def buy(symbol: str, size: Size, price: float = 0.0, price_type: PriceType = Pri
     return OrderRequest(symbol, BUY, size, price, price_type, strategy_name)
 
 
-def sell(symbol: str, size: Size, price: float = 0.0, price_type: PriceType = PriceType.LIMIT, strategy_name: str = "") -> OrderRequest:
-    return OrderRequest(symbol, SELL, size, price, price_type, strategy_name)
-
-
 @dataclass(frozen=True)
 class WireSize:
     """A size as the job payload carries it (its flat fields)."""
@@ -118,20 +114,3 @@ def size_of(wire: WireSize) -> Size:
             return AllIn()
         case "repo":
             return Repo(wire.reserve_amount, tuple(wire.repo_codes) if wire.repo_codes else None)
-
-
-@dataclass(frozen=True)
-class CancelOne:
-    """Cancel one order by its broker order id."""
-
-    order_id: int
-
-
-@dataclass(frozen=True)
-class CancelSide:
-    """Cancel every open order of one side on the account."""
-
-    side: Literal["buy", "sell"]
-
-
-CancelRequest = CancelOne | CancelSide
