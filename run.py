@@ -7,6 +7,7 @@
     python run.py quickstart xtquant's official quick-start script against the simulator
     python run.py next-day [N] move the running simulator on N (default 1) trading days, through its web API
     python run.py chaos [...]  install the test dependencies, then run orders through faults for 10 minutes (tests/chaos)
+    python run.py i18n [set MSGID TEXT]  merge the pages' strings into the message catalogue and compile it (api/catalogue.py)
     python run.py bench [...]  install the test dependencies, then measure the router beside a bare Flask + RQ app
                              (tests/bench/bench_router.py; a private redis-server, else database 14 of 127.0.0.1:6379)
 
@@ -304,7 +305,7 @@ def checks() -> int:
     return 0
 
 
-COMMANDS = ("test", "bench", "chaos", "quickstart", "next-day")
+COMMANDS = ("test", "bench", "chaos", "quickstart", "next-day", "i18n")
 NEXT_DAY_MAX = 10  # trading days one next-day may move (the route's own limit)
 
 
@@ -360,6 +361,10 @@ def main() -> int:
         return checks() or subprocess.call([sys.executable, "-m", "pytest", *sys.argv[2:]], cwd=ROOT)
     if sys.argv[1:2] == ["next-day"]:
         return next_day(sys.argv[2:])
+    if sys.argv[1:2] == ["i18n"]:
+        from api.catalogue import main as catalogue
+
+        return catalogue(sys.argv[2:])
     if sys.argv[1:2] == ["quickstart"]:
         from worker.sim.quickstart import main as quickstart
 

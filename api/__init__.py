@@ -34,15 +34,15 @@ def router() -> Router:
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
     """Build the web app; tests pass their own settings and connection."""
-    from flask_bootstrap import Bootstrap5
-
     from api import (
         access,
+        assets,
         auth,
         csrf,
         errors,
         events_api,
         health,
+        i18n,
         jobs_api,
         metrics_api,
         openapi,
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     )
 
     settings = settings or get_settings()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the pages' files are api.assets', under hashed names
     app.config.update(
         SECRET_KEY=settings.FLASK_SECRET_KEY or secrets.token_hex(32),
         SESSION_COOKIE_HTTPONLY=True,
@@ -67,7 +67,6 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         SESSION_COOKIE_SECURE=settings.SESSION_COOKIE_SECURE,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.SESSION_HOURS),
         JSON_AS_ASCII=False,
-        BOOTSTRAP_SERVE_LOCAL=True,  # the pages' Bootstrap from the package itself: they work with no internet
         MAX_CONTENT_LENGTH=settings.MAX_BODY_BYTES,  # 413 before a larger body is read (waitress refuses it before Flask: api.server)
         STARTED_AT=time.time(),  # /health calls a young router with no worker heartbeat yet "starting"
     )
@@ -84,7 +83,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     errors.register(app)
     access.register(app)  # every route authenticated from the one access table, before anything else reads the request
     csrf.register(app)
-    Bootstrap5(app)
+    assets.register(app)  # Bootstrap's CSS from its package, served with ours: the pages work with no internet
+    i18n.register(app)
     trail.register(app)
     waiting.register(app)
     app.register_blueprint(trade_api.bp)

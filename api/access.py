@@ -96,8 +96,9 @@ TABLE: dict[str, Rule] = {
     "pages.trade": Rule(None, False, "what the logged-in user's API calls reach", who=PAGE),
     "pages.config": Rule(None, False, "what the logged-in user's API calls reach", who=PAGE),
     "pages.job": Rule(None, False, "what the logged-in user's API calls reach", who=PAGE),
-    "static": Rule(None, False, "none", who=PUBLIC),
-    "bootstrap.static": Rule(None, False, "none", who=PUBLIC),
+    "assets.asset": Rule(None, False, "none", who=PUBLIC),
+    "assets.favicon": Rule(None, False, "none", who=PUBLIC),
+    "i18n.switch": Rule(None, False, "none (sets the pages' language cookie)", who=PUBLIC),
 }
 
 

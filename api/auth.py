@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import redis
 from flask import Blueprint, Response, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers.response import Response as BaseResponse  # what redirect() answers; flask's Response is one
 
 from api import body, csrf
@@ -296,16 +297,20 @@ def _page_login() -> BaseResponse:
     try:
         csrf.check()  # no logging a browser in from another site's form
         if not (username and password):
-            return login_form("Enter a username and a password.", 422, username)
+            return login_form(_("Enter a username and a password."), 422, username)
         _check_password(username, password)
     except ScopeDenied:
-        return login_form("The login form had expired. It has been reloaded: log in again.", 400, username)
+        return login_form(_("The login form had expired. It has been reloaded: log in again."), 400, username)
     except LoginFailed:
-        return login_form("Wrong username or password.", 401, username)
+        return login_form(_("Wrong username or password."), 401, username)
     except LoginThrottled as refusal:
         seconds = refusal.retry_after
         at = datetime.fromtimestamp(time.time() + seconds, clock.SHANGHAI)
-        message = f"Too many failed logins for this user from this address. Try again in {_duration(seconds)} (after {at:%H:%M:%S} Beijing time)."
+        message = _(
+            "Too many failed logins for this user from this address. Try again in %(wait)s (after %(at)s Beijing time).",
+            wait=_duration(seconds),
+            at=at.strftime("%H:%M:%S"),
+        )
         response = login_form(message, 429, username)
         response.headers["Retry-After"] = str(seconds)
         return response
@@ -315,7 +320,8 @@ def _page_login() -> BaseResponse:
 
 def _duration(seconds: int) -> str:
     minutes, rest = divmod(seconds, 60)
-    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+    said: str = _("%(minutes)s min %(seconds)s s", minutes=minutes, seconds=rest) if minutes else _("%(seconds)s s", seconds=rest)
+    return said
 
 
 def login_form(message: str = "", status: int = 200, username: str = "") -> Response:

@@ -8,13 +8,18 @@ is no second way to place an order. These views only decide who may see which pa
 from __future__ import annotations
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from werkzeug.wrappers.response import Response as BaseResponse  # what redirect() answers; flask's Response is one
 
 from api import router
 from api.auth import ROLE_SCOPES, logged_in_role, login_form
 from common.rules.masking import mask_account
+from common.rules.symbols import price_decimals
 
 bp = Blueprint("pages", __name__)
+# the words a page shows for a role and for the scope a refused page needs
+ROLE_NAMES = {"admin": lazy_gettext("admin"), "trader": lazy_gettext("trader"), "trade": lazy_gettext("trade")}
 
 
 def _page(template: str, role: str, status: int = 200, **context: object) -> Response:
@@ -24,7 +29,17 @@ def _page(template: str, role: str, status: int = 200, **context: object) -> Res
     ]
     scopes = ROLE_SCOPES[role]
     response = make_response(
-        render_template(template, role=role, can_trade="trade" in scopes, is_admin="admin" in scopes, accounts=accounts, **context), status
+        render_template(
+            template,
+            price_decimals=price_decimals(),
+            role=role,
+            role_name=ROLE_NAMES.get(role, role),
+            can_trade="trade" in scopes,
+            is_admin="admin" in scopes,
+            accounts=accounts,
+            **context,
+        ),
+        status,
     )
     response.headers["Cache-Control"] = "no-store"  # a page shows one user's view of live state
     return response
@@ -38,7 +53,7 @@ def _login_first() -> BaseResponse:
 def login_page() -> BaseResponse:
     if logged_in_role():
         return redirect(url_for("pages.status"), 303)
-    return login_form("You are logged out." if request.args.get("out") else "")
+    return login_form(_("You are logged out.") if request.args.get("out") else "")
 
 
 @bp.get("/")
@@ -55,7 +70,7 @@ def trade() -> BaseResponse:
     if role is None:
         return _login_first()
     if "trade" not in ROLE_SCOPES[role]:
-        return _page("refused.html", role, 403, page="trade", needed="trade")
+        return _page("refused.html", role, 403, page="trade", needed_name=ROLE_NAMES["trade"])
     return _page("trade.html", role, page="trade")
 
 
@@ -65,7 +80,7 @@ def config() -> BaseResponse:
     if role is None:
         return _login_first()
     if "admin" not in ROLE_SCOPES[role]:
-        return _page("refused.html", role, 403, page="config", needed="admin")
+        return _page("refused.html", role, 403, page="config", needed_name=ROLE_NAMES["admin"])
     return _page("config.html", role, page="config")
 
 

@@ -1,5 +1,5 @@
-// Shared by every page: calls to the JSON API with the session cookie and the CSRF token,
-// a little DOM building (text only, never HTML from data), formats and inline form errors.
+// Shared by every page: calls to the JSON API with the session cookie and the CSRF token, the page's language (t()),
+// numbers and times as the terminal shows them, a little DOM building (text only, never HTML from data), form errors.
 "use strict";
 
 const API = "/qmt/trade/api";
@@ -8,6 +8,116 @@ const PAGE = document.getElementById("page");
 const ACCOUNTS = JSON.parse(PAGE.dataset.accounts || "[]");
 const RUNNING = ["queued", "started", "deferred", "scheduled"];  // a job that has not ended (common.desk.verdicts.RUNNING)
 const OPEN_ORDER = [48, 49, 50, 51, 52, 55];  // xtquant statuses of an order that can still be cancelled
+
+// -- language: t("English msgid", {name: value}) is the catalogue's translation (api/i18n.py puts it in the page) ---
+const MESSAGES = JSON.parse(document.getElementById("i18n").textContent || "{}");
+const LANG = PAGE.dataset.lang || "zh";
+
+function t(msgid, values) {
+  const text = MESSAGES[msgid] || msgid;
+  return values ? text.replace(/\{([a-z_]+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole)) : text;
+}
+
+// -- numbers and times as the terminal shows them -------------------------------------------------------------------
+const DECIMALS = JSON.parse(PAGE.dataset.priceDecimals || "{}");  // exchange -> code prefix -> decimals (common.rules.symbols)
+const GROUPED = "en-US";  // 1,234,567.89: the grouping the terminal shows in either language
+
+// Decimals of a price of `symbol` (600000.SH: 2, a fund or bond: 3); the longest matching prefix wins, as in the router.
+function priceDecimals(symbol) {
+  const [code, exchange] = String(symbol || "").split(".");
+  let best = ["", 2];
+  for (const [prefix, decimals] of Object.entries(DECIMALS[exchange] || {})) {
+    if (code.startsWith(prefix) && prefix.length > best[0].length) best = [prefix, decimals];
+  }
+  return best[1];
+}
+
+function price(value, symbol) {  // to the instrument's tick; "" when there is none
+  if (value === null || value === undefined || value === "" || Number.isNaN(Number(value))) return "";
+  const decimals = priceDecimals(symbol);
+  return Number(value).toLocaleString(GROUPED, { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+}
+
+function yuan(value) {
+  if (value === null || value === undefined || value === "") return "";
+  return Number(value).toLocaleString(GROUPED, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+}
+
+function number(value) {
+  return value === null || value === undefined ? "" : Number(value).toLocaleString(GROUPED);
+}
+
+function signedPct(value) {  // +1.23% / -0.50%: percent points
+  if (value === null || value === undefined || value === "") return "";
+  const n = Number(value);
+  return `${n > 0 ? "+" : ""}${n.toFixed(2)}%`;
+}
+
+// Red up, green down (China's convention) unless the user switched (remembered in this browser).
+const COLOURS_KEY = "router.colours";
+function upIsRed() {
+  return localStorage.getItem(COLOURS_KEY) !== "green-up";
+}
+
+function trend(value) {  // the class that colours a change: up or down in the user's convention
+  const n = Number(value);
+  if (!n) return "";
+  return n > 0 ? "trend-up" : "trend-down";
+}
+
+function trendText(text, value) {
+  return h("span", { class: trend(value) }, text);
+}
+
+function applyColours() {
+  document.body.classList.toggle("green-up", !upIsRed());
+  const button = document.getElementById("colour-switch");
+  if (button) button.textContent = upIsRed() ? t("Red up") : t("Green up");
+}
+
+const SHANGHAI = { timeZone: "Asia/Shanghai", hour12: false };
+
+function clockTime(unixSeconds) {
+  if (!unixSeconds) return "";
+  return new Date(unixSeconds * 1000).toLocaleTimeString("en-GB", SHANGHAI);
+}
+
+function stamp(unixSeconds) {  // 12-01 14:57:03, Beijing time
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { ...SHANGHAI, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    .formatToParts(new Date(unixSeconds * 1000)).map((part) => [part.type, part.value]));
+  return `${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
+}
+
+function isoClock(iso) {
+  if (!iso) return "";
+  const moment = new Date(iso);
+  return Number.isNaN(moment.getTime()) ? iso : stamp(moment.getTime() / 1000);
+}
+
+// -- the words of states and sides --------------------------------------------------------------------------------
+const SIDES = { buy: t("buy"), sell: t("sell"), 23: t("buy"), 24: t("sell") };
+const JOB_STATES = {
+  queued: t("queued"), started: t("started"), deferred: t("deferred"), scheduled: t("scheduled"), finished: t("finished"),
+  failed: t("failed"), expired: t("expired"), canceled: t("canceled"), stopped: t("stopped"), unknown: t("unknown"),
+};
+const ORDER_STATES = {
+  unreported: t("unreported"), wait_reporting: t("wait_reporting"), reported: t("reported"), reported_cancel_pending: t("reported_cancel_pending"),
+  part_filled_cancel_pending: t("part_filled_cancel_pending"), part_cancelled: t("part_cancelled"), cancelled: t("cancelled"),
+  part_filled: t("part_filled"), filled: t("filled"), rejected: t("rejected"), unknown: t("unknown"),
+};
+
+const OUTCOMES = {  // common.store.payloads.OrderOutcome
+  submitted: t("submitted"), rejected: t("rejected by the broker"), not_submitted: t("not sent"), expired: t("expired unsent"),
+  unknown: t("outcome unknown"),
+};
+
+function sideName(side) {
+  return SIDES[side] || side || "";
+}
+
+function orderState(status) {
+  return ORDER_STATES[status] || status || "";
+}
 
 // One API call. Never throws: {status, ok, data}; status 0 when the router did not answer.
 async function api(method, path, body, extraHeaders = {}) {
@@ -32,7 +142,7 @@ async function api(method, path, body, extraHeaders = {}) {
     if (answer.status === 401 && !headers["X-Signature"]) window.location.assign("/login");  // the login ended (logout elsewhere)
     return { status: answer.status, ok: answer.ok, data };
   } catch (error) {
-    return { status: 0, ok: false, data: { success: false, error: `no answer from the router (${error.name})` } };
+    return { status: 0, ok: false, data: { success: false, error: t("no answer from the router ({reason})", { reason: error.name }) } };
   } finally {
     clearTimeout(timer);
   }
@@ -60,7 +170,7 @@ function h(tag, attrs, ...children) {
 
 // A small responsive table; `rows` are arrays of cells (text or nodes), or {cells, class}.
 function table(headers, rows, empty) {
-  if (!rows.length) return h("p", { class: "text-body-secondary small m-2" }, empty || "none");
+  if (!rows.length) return h("p", { class: "text-body-secondary small m-2" }, empty || t("none"));
   const body = rows.map((row) => {
     const cells = Array.isArray(row) ? row : row.cells;
     return h("tr", { class: Array.isArray(row) ? null : row.class }, cells.map((cell) => h("td", null, cell)));
@@ -71,43 +181,15 @@ function table(headers, rows, empty) {
       h("tbody", null, body)));
 }
 
-const SHANGHAI = { timeZone: "Asia/Shanghai", hour12: false };
-
-function clockTime(unixSeconds) {
-  if (!unixSeconds) return "";
-  return new Date(unixSeconds * 1000).toLocaleTimeString("en-GB", SHANGHAI);
-}
-
-function stamp(unixSeconds) {  // 12-01 14:57:03, Beijing time
-  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { ...SHANGHAI, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
-    .formatToParts(new Date(unixSeconds * 1000)).map((part) => [part.type, part.value]));
-  return `${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
-}
-
-function isoClock(iso) {
-  if (!iso) return "";
-  const moment = new Date(iso);
-  return Number.isNaN(moment.getTime()) ? iso : stamp(moment.getTime() / 1000);
-}
-
-function yuan(value) {
-  if (value === null || value === undefined || value === "") return "";
-  return Number(value).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-}
-
-function number(value) {
-  return value === null || value === undefined ? "" : Number(value).toLocaleString("en-US");
-}
-
 function accountName(index) {
   const account = ACCOUNTS.find((a) => a.index === index);
-  return account ? `${account.name} (${account.account})` : index === null || index === undefined ? "all" : `#${index}`;
+  return account ? `${account.name} (${account.account})` : index === null || index === undefined ? t("all accounts") : `#${index}`;
 }
 
 const STATUS_COLOURS = { finished: "success", failed: "danger", expired: "danger", canceled: "secondary", stopped: "secondary" };
 
 function jobBadge(status) {
-  return h("span", { class: `badge text-bg-${STATUS_COLOURS[status] || "warning"} job-status`, "data-status": status }, status);
+  return h("span", { class: `badge text-bg-${STATUS_COLOURS[status] || "warning"} job-status`, "data-status": status }, JOB_STATES[status] || status);
 }
 
 // What a job came to, in one line: the broker's verdict on an order, a cancel's count, or the error.
@@ -116,15 +198,15 @@ function jobOutcome(job) {
   const result = job.result;
   if (!result || typeof result !== "object") return "";
   const parts = [];
-  if (result.outcome) parts.push(result.outcome);
-  if (result.order_id) parts.push(`order ${result.order_id}`);
+  if (result.outcome) parts.push(OUTCOMES[result.outcome] || result.outcome);
+  if (result.order_id) parts.push(t("order {order_id}", { order_id: result.order_id }));
   const order = job.order || {};
   const state = order.status || result.status;
   const message = order.status_msg || result.status_msg;
-  if (state) parts.push(state + (message ? `: ${message}` : ""));
-  if (order.traded_volume || result.traded_volume) parts.push(`filled ${number(order.traded_volume || result.traded_volume)}`);
+  if (state) parts.push(orderState(state) + (message ? `: ${message}` : ""));
+  if (order.traded_volume || result.traded_volume) parts.push(t("filled {volume}", { volume: number(order.traded_volume || result.traded_volume) }));
   if (Array.isArray(result.cancelled)) {
-    parts.push(`${result.cancelled.length} cancelled` + (result.refused && result.refused.length ? `, ${result.refused.length} refused` : ""));
+    parts.push(t("{count} cancelled", { count: result.cancelled.length }) + (result.refused && result.refused.length ? ` · ${t("{count} refused", { count: result.refused.length })}` : ""));
   }
   if (result.error) parts.push(result.error);
   return parts.join(" · ");
@@ -198,3 +280,9 @@ function clearErrors(form) {
 function flash(container, kind, text) {
   container.replaceChildren(h("div", { class: `alert alert-${kind} py-2 mb-2`, role: "status" }, text));
 }
+
+document.getElementById("colour-switch")?.addEventListener("click", () => {
+  localStorage.setItem(COLOURS_KEY, upIsRed() ? "green-up" : "red-up");
+  applyColours();
+});
+applyColours();

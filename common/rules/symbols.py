@@ -109,6 +109,15 @@ _LIMITS: dict[Board, Decimal] = {
 }
 
 
+def price_decimals() -> dict[str, dict[str, int]]:
+    """Exchange -> code prefix -> decimals of a price (2 for stocks, 3 for funds, bonds and repo): for the pages,
+    which show prices to the tick; the longest matching prefix wins, as in `_board_of`."""
+    table: dict[str, dict[str, int]] = {}
+    for exchange, prefix, board in _PREFIXES:
+        table.setdefault(exchange, {})[prefix] = 2 if board in _STOCK_BOARDS else 3
+    return table
+
+
 def _board_of(exchange: str, code: str) -> Board | None:
     best: tuple[int, Board] | None = None
     for ex, prefix, board in _PREFIXES:

@@ -41,7 +41,7 @@ def test_the_login_page_logs_in_and_sends_to_the_status_page(client):
     form = client.get("/login")
     assert form.status_code == 200 and 'name="csrf_token"' in form.text and "no-store" in form.headers["Cache-Control"]
     wrong = page_login(client, password="nope")
-    assert wrong.status_code == 401 and "Wrong username or password." in wrong.text
+    assert wrong.status_code == 401 and "用户名或密码错误。" in wrong.text  # Chinese first
     answer = page_login(client)
     assert answer.status_code == 303 and answer.headers["Location"] == "/"
     status = client.get("/")
@@ -54,7 +54,7 @@ def test_the_eleventh_wrong_password_is_429_and_the_page_says_when_to_try_again(
         assert page_login(client, password="guess").status_code == 401
     locked = page_login(client, password="guess")
     assert locked.status_code == 429 and locked.headers["Retry-After"] == "300"
-    assert re.search(r"Try again in 5 min 0 s \(after \d\d:\d\d:\d\d Beijing time\)", locked.text), locked.text
+    assert re.search(r"请在 5 分 0 秒 后（北京时间 \d\d:\d\d:\d\d 之后）再试", locked.text), locked.text
     assert page_login(client).status_code == 429  # the right password too, until the window ends
     assert client.get("/", headers=BROWSER).status_code == 303
 
@@ -62,7 +62,7 @@ def test_the_eleventh_wrong_password_is_429_and_the_page_says_when_to_try_again(
 def test_a_login_form_without_the_token_logs_no_one_in(client):
     client.get("/login")
     answer = client.post("/login", data={"username": "trader", "password": "trader-pw"}, headers=BROWSER)
-    assert answer.status_code == 400 and "The login form had expired" in answer.text
+    assert answer.status_code == 400 and "登录表单已过期" in answer.text
     assert client.get("/", headers=BROWSER).status_code == 303
 
 
@@ -91,7 +91,7 @@ def test_a_trader_is_refused_the_config_page_and_sees_no_link_to_it(client):
     page_login(client)
     assert 'href="/config"' not in client.get("/").text and 'href="/trade"' in client.get("/").text
     refused = client.get("/config")
-    assert refused.status_code == 403 and "needs the <strong>admin</strong> role" in refused.text
+    assert refused.status_code == 403 and "此页面需要管理员权限" in refused.text
 
 
 def test_an_admin_sees_every_page(client):
@@ -105,7 +105,7 @@ def test_logging_out_from_a_page_goes_back_to_the_login_page(client):
     page_login(client)
     answer = client.get("/logout", headers=BROWSER)
     assert answer.status_code == 303 and answer.headers["Location"] == "/login?out=1"
-    assert "You are logged out." in client.get("/login?out=1").text
+    assert "您已退出登录。" in client.get("/login?out=1").text
     assert client.get("/", headers=BROWSER).status_code == 303
     assert client.get("/qmt/trade/api/risk/kill_switch").status_code == 401
 

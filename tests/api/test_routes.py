@@ -141,7 +141,12 @@ def test_a_signal_provider_limited_to_account_0_and_trading(fake_redis):
 
 def test_openapi_documents_every_api_route_with_its_models(client, app):
     document = client.get("/openapi.json").get_json()
-    not_api = ("static", "bootstrap.static", "openapi.openapi_json")  # files, the document itself, and the HTML pages (api.pages)
+    not_api = (
+        "assets.asset",
+        "assets.favicon",
+        "i18n.switch",
+        "openapi.openapi_json",
+    )  # files, the language switch, the document itself, and the HTML pages (api.pages)
     routes = {
         (r.rule, m)
         for r in app.url_map.iter_rules()
