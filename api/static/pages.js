@@ -72,7 +72,10 @@ function trendText(text, value) {
 function applyColours() {
   document.body.classList.toggle("green-up", !upIsRed());
   const button = document.getElementById("colour-switch");
-  if (button) button.textContent = upIsRed() ? t("Red up") : t("Green up");
+  if (button) {  // on a phone just the arrow in the colour a rise has: the words from a small tablet up
+    button.replaceChildren(h("span", { class: "trend-up" }, "▲"), h("span", { class: "d-none d-sm-inline ms-1" }, upIsRed() ? t("Red up") : t("Green up")));
+    button.setAttribute("aria-label", upIsRed() ? t("Red up") : t("Green up"));
+  }
 }
 
 const SHANGHAI = { timeZone: "Asia/Shanghai", hour12: false };
