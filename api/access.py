@@ -60,6 +60,10 @@ TABLE: dict[str, Rule] = {
     "trade_api.outer_trade": _order(),
     "trade_api.allin": _order(),
     "trade_api.nhg": _order(),
+    # an order's preview: only reads (the quote, the account's cash or holding), so a repeat is never a replay
+    "trade_api.preview_trade": Rule("trade", False, "trader_index in the body (required)"),
+    "trade_api.preview_allin": Rule("trade", False, "trader_index in the body (required)"),
+    "trade_api.preview_nhg": Rule("trade", False, "trader_index in the body (required)"),
     "trade_api.cancel_order": Rule("cancel", True, "trader_index in the body"),
     "trade_api.cancel_side": Rule("cancel", True, "trader_index in the body, else every account the caller may use (a page must name one)"),
     # risk, routines, the simulator's day: state changes of admins (the kill switch: anyone who may trade throws it)

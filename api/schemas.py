@@ -329,3 +329,67 @@ class Queued(RootModel[Accepted | FanOutAccepted | NotYetKnown]):
 
 class TradeBody(RootModel[TradeRequest | PctTradeRequest]):
     """POST /trade: an explicit volume (first form) or position_pct (second form)."""
+
+
+class PreviewQuote(BaseModel):
+    """The worker's quote the preview priced with (yuan; repo: rate in percent); bid/ask 0 when the book is empty."""
+
+    code: str
+    last: float
+    prev_close: float
+    bid: float
+    ask: float
+    up_limit: float | None = Field(description="涨停价; null where the board has none")
+    down_limit: float | None = Field(description="跌停价; null where the board has none")
+    day: str
+
+
+class PreviewLot(BaseModel):
+    minimum: int
+    step: int
+    maximum: int
+    unit: str = Field(description="shares, or 张 for bonds and repo")
+
+
+class PreviewLimitUse(BaseModel):
+    """How much of one risk limit the order uses: share 1.0 is at the limit, above it the order is refused."""
+
+    name: Literal["kill_switch", "blocked_symbols", "max_order_notional", "max_actions_per_day", "price_band"]
+    used: float
+    limit: float
+    unit: str = Field(description="yuan, actions, percent (price_band: percent from the latest price), or none")
+    share: float
+
+
+class PreviewProblem(BaseModel):
+    field: str
+    message: str
+
+
+class OrderPreviewModel(BaseModel):
+    """What the order would be if sent now (an estimate: the worker sizes the real one with a fresh quote)."""
+
+    trader_index: int
+    symbol: str
+    side: Literal[23, 24]
+    sizing: Literal["volume", "position_pct", "allin", "repo"]
+    quote: PreviewQuote | None
+    lot: PreviewLot
+    tick: float = Field(description="yuan (repo: rate percent)")
+    volume: int = Field(description="shares (张 for bonds and repo), in legal lots; 0 when it sizes to nothing (see problems)")
+    price: float = Field(description="yuan per share the order is priced at (repo: rate percent)")
+    price_basis: Literal["limit", "last", "up_limit", "rate"] = Field(
+        description="limit: its limit price; last: the latest price; up_limit: a market order at the day's upper limit; rate: repo"
+    )
+    notional: float = Field(description="yuan: volume x price (repo: the principal lent)")
+    fees: float = Field(description="yuan: estimated commission, stamp duty and transfer fee (repo: its fee)")
+    limits: list[PreviewLimitUse]
+    closest: PreviewLimitUse | None = Field(description="the limit the order comes closest to")
+    confirm: bool = Field(description="a page asks the trader to confirm before sending")
+    confirm_because: Literal["notional", "whole_account", ""]
+    problems: list[PreviewProblem]
+
+
+class PreviewAnswer(BaseModel):
+    success: Literal[True] = True
+    preview: OrderPreviewModel

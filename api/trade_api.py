@@ -2,12 +2,14 @@
 
 Where `trader_index` is optional and left out, the order or cancel fans out to every enabled
 account the client may use, one job each. The door checks, risk, idempotency and the enqueue
-are the Desk's (common.desk.submission); these routes only translate.
+are the Desk's (common.desk.submission); these routes only translate. POST /preview/<order route> answers what
+that order would be on one account (common.desk.preview), queuing nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 
 from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel
@@ -20,8 +22,10 @@ from api.schemas import (
     AllinRequest,
     NhgRequest,
     OrderLookup,
+    OrderPreviewModel,
     OuterTradeRequest,
     PctTradeRequest,
+    PreviewAnswer,
     Queued,
     SharesRequest,
     SideCancelRequest,
@@ -29,7 +33,8 @@ from api.schemas import (
     TradeRequest,
     Waited,
 )
-from common.desk import submission
+from common.desk import preview, submission
+from common.rules.exceptions import InvalidRequest
 from common.rules.order_request import AllIn, OrderRequest, Percent, Shares, Side
 from common.rules.orders import BUY, SELL, PriceType
 
@@ -83,15 +88,21 @@ def _place(trader_index: int | None, single: bool, request: OrderRequest, old_fi
     "Place an order: an explicit volume on one account, or position_pct of each account", body=TradeBody, answers=ORDER_ANSWERS, errors=ORDER_ERRORS
 )
 def trade() -> Response:
+    trader_index, single, request = _trade_order()
+    return _place(trader_index, single, request)
+
+
+def _trade_order() -> tuple[int | None, bool, OrderRequest]:
+    """POST /trade's body as an order: the account (None: every account), whether it is one job, and the request."""
     body = request_body()
     if isinstance(body, dict) and "volume" not in body and "position_pct" in body:
         pct = PctTradeRequest.model_validate(body)
         side = pct.order_type or (SELL if pct.position_pct < 0 else BUY)
         request = OrderRequest(pct.symbol, side, Percent(abs(pct.position_pct)), pct.trade_price, pct.pricetype, pct.strategy_name)
-        return _place(pct.trader_index, pct.trader_index is not None, request)
+        return pct.trader_index, pct.trader_index is not None, request
     order = TradeRequest.model_validate(body)
     request = OrderRequest(order.symbol, order.order_type, Shares(order.volume), order.price, order.price_type, order.strategy_name)
-    return _place(order.trader_index, True, request)
+    return order.trader_index, True, request
 
 
 def _shares(side: Side) -> Response:
@@ -140,8 +151,11 @@ def outer_trade(side: str) -> Response:
 )
 def allin() -> Response:
     order = AllinRequest.model_validate(request_body())
-    request = OrderRequest(order.symbol, BUY, AllIn(), order.cur_price, PriceType.LIMIT, order.strategy_name or "allin")
-    return _place(order.trader_index, order.trader_index is not None, request)
+    return _place(order.trader_index, order.trader_index is not None, _allin_order(order))
+
+
+def _allin_order(order: AllinRequest) -> OrderRequest:
+    return OrderRequest(order.symbol, BUY, AllIn(), order.cur_price, PriceType.LIMIT, order.strategy_name or "allin")
 
 
 @bp.post("/trade/nhg")
@@ -168,3 +182,37 @@ def cancel_side(side: str) -> Response:
         current_caller(), lookup.trader_index, "buy" if side == "buy" else "sell", idempotency=idempotency.of_request()
     )
     return accepted(queued, single=lookup.trader_index is not None)
+
+
+# -- previews: what an order would be, before it is sent (read-only: nothing queued or counted) ---------------------
+PREVIEW_ERRORS = (400, 401, 403, 404, 422, 429, 503)
+
+
+def _previewed(trader_index: int | None, request: OrderRequest | None = None, reserve_amount: float = 0.0) -> Response:
+    if trader_index is None:
+        raise InvalidRequest("trader_index is required: a preview is of one account", "trader_index")
+    desk, caller = router().desk, current_caller()
+    found = preview.preview(desk, caller, trader_index, request) if request else preview.preview_repo(desk, caller, trader_index, reserve_amount)
+    return jsonify(PreviewAnswer(preview=OrderPreviewModel.model_validate(asdict(found))).model_dump(mode="json"))
+
+
+@bp.post("/preview/trade")
+@documented("Preview POST /trade's order on one account: quote, volume in lots, notional, fees, nearest risk limit", body=TradeBody,
+            answers={200: PreviewAnswer}, errors=PREVIEW_ERRORS)  # fmt: skip
+def preview_trade() -> Response:
+    trader_index, _, request = _trade_order()
+    return _previewed(trader_index, request)
+
+
+@bp.post("/preview/trade/allin")
+@documented("Preview POST /trade/allin on one account", body=AllinRequest, answers={200: PreviewAnswer}, errors=PREVIEW_ERRORS)
+def preview_allin() -> Response:
+    order = AllinRequest.model_validate(request_body())
+    return _previewed(order.trader_index, _allin_order(order))
+
+
+@bp.post("/preview/trade/nhg")
+@documented("Preview POST /trade/nhg on one account", body=NhgRequest, answers={200: PreviewAnswer}, errors=PREVIEW_ERRORS)
+def preview_nhg() -> Response:
+    order = NhgRequest.model_validate(request_body())
+    return _previewed(order.trader_index, reserve_amount=order.reserve_amount)
