@@ -7,7 +7,7 @@ Every change is validated and goes into the audit trail (api.trail).
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api import router
 from api.auth import current_caller, request_body
@@ -29,7 +29,7 @@ class RiskAnswer(BaseModel):
 
 
 class RiskChange(BaseModel):
-    """Any subset of the limits; what is left out stays as it is."""
+    """Any subset of the limits; what is left out stays as it is (an explicit null is refused, naming the field)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -39,6 +39,14 @@ class RiskChange(BaseModel):
     max_actions_per_day: int | None = Field(default=None, ge=0, le=MAX_ACTIONS_PER_DAY, description="orders and cancels per account per day")
     max_actions_per_second: int | None = Field(default=None, ge=0, le=MAX_ACTIONS_PER_SECOND, description="per account per second")
     blocked_symbols: list[str] | None = None
+
+    @field_validator("kill_switch", "max_order_notional", "max_actions_per_day", "max_actions_per_second", "blocked_symbols", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # null used to mean "no change", so an emptied field or a number JSON cannot hold (1e400 sent as null) said "saved"
+        if value is None:
+            raise ValueError("a value is required (null is not one); leave the field out to keep it as it is")
+        return value
 
 
 class KillSwitch(BaseModel):

@@ -24,7 +24,10 @@ bp = Blueprint("routines_api", __name__, url_prefix="/qmt/trade/api/routines")
 
 
 class RoutinesAnswer(BaseModel):
-    """Each routine with `next_fire` (ISO, Shanghai), `today` (its verdict or run state) and `last` (its latest run)."""
+    """Each routine with `next_fire` (ISO, Shanghai), `today` (its verdict or run state), `last` (its latest run) and
+    `state`: what it shows, exactly one kind (common.desk.routine_runs.RoutineState): next {at, reason}, ran {at, outcome:
+    running | done | no_op | failed, why, amounts, job_ids, trigger, forced}, skipped {reason: disabled | weekend | holiday
+    | calendar_unknown | kill_switch} or missed {at, reason: scheduler_down}."""
 
     success: bool = True
     calendar: JsonObject = Field(description="today, session (true/false/null: unknown), source, data_ends, warning")
@@ -85,7 +88,10 @@ def replace_routines() -> Response:
 
 @bp.post("/<name>/run")
 @documented(
-    "Run a routine now (admin): once per trading day unless force", body=RunNow, answers={202: RunAnswer}, errors=(400, 401, 403, 404, 409, 422, 503)
+    "Run a routine now (admin): once per trading day unless force; refused (423) while the kill switch is on",
+    body=RunNow,
+    answers={202: RunAnswer},
+    errors=(400, 401, 403, 404, 409, 422, 423, 503),
 )
 def run_now(name: str) -> Response:
     order = RunNow.model_validate(request_body())

@@ -3,8 +3,11 @@
 One scheduler process at a time leads (a lease in Redis, renewed each tick); the per-day run record
 of common.desk.routine_runs makes firing exactly-once even if two ever lead at once. A routine is due
 from its time on a trading day until its grace runs out; a scheduler that starts late fires it
-once within the grace and records it as missed after. A day the calendar cannot judge fires
-nothing and says so loudly. The clock is common.config.clock, so tests can move it.
+once within the grace and records it as missed after. A routine saved or enabled after its time
+(a scheduler was watching then: common.store.routine_store.watched) is not missed: it first runs
+the next trading day. A routine due while the kill switch is on is recorded as skipped, never
+fired into it. A day the calendar cannot judge fires nothing and says so loudly. The clock is
+common.config.clock, so tests can move it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from common.rules import routines
 from common.rules.calendar import TradingCalendar
 from common.rules.exceptions import RoutineAlreadyRan
 from common.rules.loose_types import JsonObject, RedisReply
-from common.store import calendar_store, continuity, events, keys, routine_store
+from common.store import calendar_store, continuity, events, keys, risk_state, routine_store
 from common.store.continuity import Continuity
 from common.store.scripts import fences
 
@@ -69,9 +72,12 @@ class RoutineLoop:
                     log.error("routines do not fire: %s", halted)
                     self._halt_logged = halted
                 return
+            watched = routine_store.watched(self.redis, now.date())
             for routine in routine_store.current(self.redis, self.settings.ROUTINES):
                 if routine.enabled:
-                    self.consider(routine, trading, now)
+                    self.consider(routine, trading, now, watched)
+            if trading.is_session(now.date()):  # every routine considered on a day they can fire: a later one is not missed
+                routine_store.watch(self.redis, now)
         except redis.RedisError as error:
             log.warning("routine tick skipped: Redis %s", error.__class__.__name__)
         except Exception:  # a routine's bad day must not stop the others tomorrow
@@ -103,7 +109,11 @@ class RoutineLoop:
             self._calendar = (today, calendar_store.load(self.settings, self.redis))
         return self._calendar[1]
 
-    def consider(self, routine: routines.NhgRoutine | routines.AllinRoutine, trading: TradingCalendar, now: datetime) -> None:
+    def consider(
+        self, routine: routines.NhgRoutine | routines.AllinRoutine, trading: TradingCalendar, now: datetime, watched: datetime | None = None
+    ) -> None:
+        """Fire, skip or mark the routine as its day's record, the calendar and `watched` (the last tick that considered
+        every routine today, before this one) say."""
         day = now.date()
         existing = routine_runs.read(self.redis, routine.name, day.isoformat())
         if existing is not None:
@@ -112,7 +122,13 @@ class RoutineLoop:
                 self.after_fire(routine_runs.fire(self.desk, routine, day, trigger=existing.trigger, resume=existing), routine)
             return
         verdict = routine_runs.due(routine, trading, now, self.settings.ROUTINE_GRACE_SECONDS)
-        if verdict == "fire":
+        if verdict in ("fire", "missed") and watched is not None and watched >= routines.fire_time(routine, day, now.tzinfo):
+            return  # a tick at or after its time did not find it (saved or enabled since): it first runs the next trading day
+        if verdict == "fire" and risk_state.load(self.redis).kill_switch:
+            skipped = routine_runs.mark_skipped(self.redis, routine, day, routine_runs.KILL_SWITCH_REASON)
+            if skipped is not None:
+                self.announce(skipped)
+        elif verdict == "fire":
             late = (now - datetime.combine(day, routine.time, now.tzinfo)).total_seconds() > 60
             try:
                 run = routine_runs.fire(self.desk, routine, day, trigger="catch-up" if late else "schedule")
@@ -120,7 +136,7 @@ class RoutineLoop:
                 return  # another scheduler fired it a moment ago
             self.after_fire(run, routine)
         elif verdict == "missed":
-            reason = f"not fired by {routine.time:%H:%M} plus the {self.settings.ROUTINE_GRACE_SECONDS} s grace (the scheduler was not running)"
+            reason = f"no scheduler was running at {routine.time:%H:%M} nor within the {self.settings.ROUTINE_GRACE_SECONDS} s grace after"
             missed = routine_runs.mark_missed(self.redis, routine, day, reason)
             if missed is not None:
                 self.announce(missed)

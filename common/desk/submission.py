@@ -527,8 +527,12 @@ class Desk:
     def change_risk_limits(self, caller: Caller, **change: risk_state.LimitValue) -> RiskLimits:
         """Change any subset of the limits (admin); what is left out stays as it is."""
         caller.require("admin")
-        limits = risk_state.change(self.redis, **change)
-        events.append(self.redis, events.ConfigEvent(what="risk_limits", by=caller.client_id, change=change))
+        before, limits = risk_state.swap(self.redis, **change)
+        was, now = before.model_dump(mode="json"), limits.model_dump(mode="json")  # as stored: 600000 is 600000.SH
+        event = events.ConfigEvent(
+            what="risk_limits", by=caller.client_id, change={name: now[name] for name in change}, before={name: was[name] for name in change}
+        )
+        events.append(self.redis, event)
         return limits
 
     def change_routines(self, caller: Caller, replacement: list[JsonObject]) -> None:
@@ -551,8 +555,10 @@ class Desk:
         clash = sorted({r.name for r in hidden} & {r.name for r in wanted})
         if clash:
             raise ScopeDenied(f"routine {clash[0]!r} acts on accounts this client may not use", "routines")
+        shown = [r for r in routine_store.current(self.redis, self.settings.ROUTINES) if self.reaches_routine(caller, r)]
         routine_store.save(self.redis, [*hidden, *wanted] if hidden else wanted)
-        events.append(self.redis, events.ConfigEvent(what="routines", by=caller.client_id, change={"routines": replacement}))
+        changes = routines.differences(shown, wanted)
+        events.append(self.redis, events.ConfigEvent(what="routines", by=caller.client_id, change={"routines": replacement}, routines=changes))
 
     def reaches_routine(self, caller: Caller, routine: NhgRoutine | AllinRoutine) -> bool:
         """Does every account the routine acts on belong to the caller?"""

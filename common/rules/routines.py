@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 from common.rules.calendar import AFTERNOON, MORNING, REPO_AFTERNOON, TradingCalendar
 from common.rules.exceptions import InvalidRoutine, InvalidSymbol
-from common.rules.loose_types import Json
+from common.rules.loose_types import Json, JsonObject
 from common.rules.orders import REPO_CODES, repo_codes
 from common.rules.symbols import normalize
 
@@ -146,3 +146,21 @@ def next_fire(routine: _Routine, calendar: TradingCalendar, now: datetime, fired
             return None
         day = following
     return fire_time(routine, day, now.tzinfo)
+
+
+def differences(before: list[NhgRoutine | AllinRoutine], after: list[NhgRoutine | AllinRoutine]) -> list[JsonObject]:
+    """What a replacement of the routines changed, one entry per routine touched, by name:
+    {name, action: added | removed | changed, fields: {field: [from, to]}} (values as JSON: times "HH:MM:SS")."""
+    old = {r.name: r.model_dump(mode="json") for r in before}
+    new = {r.name: r.model_dump(mode="json") for r in after}
+    found: list[JsonObject] = []
+    for name, routine in new.items():
+        if name not in old:
+            found.append({"name": name, "action": "added", "fields": {}})
+            continue
+        fields = {key: [old[name].get(key), value] for key, value in routine.items() if old[name].get(key) != value}
+        fields.update({key: [value, None] for key, value in old[name].items() if key not in routine})
+        if fields:
+            found.append({"name": name, "action": "changed", "fields": fields})
+    found += [{"name": name, "action": "removed", "fields": {}} for name in old if name not in new]
+    return found

@@ -162,12 +162,17 @@ class KillSwitchEvent(EventBase):
 
 
 class ConfigEvent(EventBase):
-    """A setting kept in Redis changed (risk limits, routines), `by` whom, and to what."""
+    """A setting kept in Redis changed (risk limits, routines), `by` whom, and to what.
+
+    `before`: the risk limits' values before the change, for each field changed. `routines`: what changed in the
+    routines, one entry per routine: {name, action: added | removed | changed, fields: {field: [from, to]}}."""
 
     kind: Literal["config"] = "config"
     what: str
     by: str
     change: dict = Field(default_factory=dict)
+    before: dict = Field(default_factory=dict)
+    routines: list[dict] = Field(default_factory=list)
 
 
 class WorkerEvent(EventBase):

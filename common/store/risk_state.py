@@ -51,20 +51,26 @@ def save(connection: redis.Redis, limits: RiskLimits) -> None:
 def change(connection: redis.Redis, **fields: LimitValue) -> RiskLimits:
     """Change some of the stored limits and keep the rest, atomically (WATCH/MULTI, again on a concurrent change):
     a kill switch thrown while an admin changes a cap is never undone by the cap's write. Returns the limits now in force."""
+    return swap(connection, **fields)[1]
+
+
+def swap(connection: redis.Redis, **fields: LimitValue) -> tuple[RiskLimits, RiskLimits]:
+    """`change`, returning the limits before the change as well as those now in force (for the change history)."""
     changed: list[RiskLimits] = []
 
     if fields.get("kill_switch") is False:
         fields = {**fields, "halted_because": ""}  # released by an admin: the router's own reason goes with it
 
     def apply(pipe: RedisPipeline) -> None:
-        after = RiskLimits.model_validate({**_parsed(pipe.get(keys.RISK_LIMITS)).model_dump(), **fields})
+        before = _parsed(pipe.get(keys.RISK_LIMITS))
+        after = RiskLimits.model_validate({**before.model_dump(), **fields})
         pipe.multi()
         pipe.set(keys.RISK_LIMITS, after.model_dump_json())
-        changed[:] = [after]
+        changed[:] = [before, after]
 
     connection.transaction(apply, keys.RISK_LIMITS)
-    seen(connection, changed[0].model_dump_json())
-    return changed[0]
+    seen(connection, changed[1].model_dump_json())
+    return changed[0], changed[1]
 
 
 # The limits as this process last saw them in each Redis: the door checks an order against them without asking Redis,

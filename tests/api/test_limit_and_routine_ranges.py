@@ -1,5 +1,5 @@
-"""A risk limit outside a range a trader could mean, and a routine on an account that is not configured, are refused
-with the field and the reason; nothing is stored."""
+"""A risk limit outside a range a trader could mean (or null), and a routine on an account that is not configured, are
+refused with the field and the reason; nothing is stored."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def admin(fake_redis):
         {"max_actions_per_day": 2_000_000},
         {"max_actions_per_second": 20_000},
         {"max_order_notional": -1},
+        {"max_order_notional": None},  # an emptied field: null once meant "no change" and the page said "saved"
+        {"max_actions_per_day": None},
+        {"max_actions_per_second": None},
+        {"blocked_symbols": None},
+        {"kill_switch": None},
     ],
 )
 def test_a_limit_beyond_a_sensible_range_is_refused_and_nothing_changes(admin, fake_redis, change):
