@@ -95,9 +95,10 @@ def new_page(browser) -> Iterator:
     script_errors: list[str] = []
 
     def open_page(width: int = DESKTOP["width"], height: int = DESKTOP["height"], lang: str = "en", url: str = "http://127.0.0.1"):
-        """`lang`: the pages' language switch as a user left it (en, zh); Chinese is what a first visit shows."""
+        """`lang`: the pages' language switch as a user left it (en, zh; "": never touched, so Chinese)."""
         context = browser.new_context(viewport={"width": width, "height": height}, locale="en-GB", timezone_id="Asia/Shanghai")
-        context.add_cookies([{"name": "lang", "value": lang, "url": url}])
+        if lang:
+            context.add_cookies([{"name": "lang", "value": lang, "url": url}])
         context.set_default_timeout(20_000)
         context.on("weberror", lambda error: script_errors.append(f"{error.page.url if error.page else '?'}: {error.error}"))
         contexts.append(context)
