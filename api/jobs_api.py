@@ -1,4 +1,8 @@
-"""GET /qmt/trade/api/jobs/<job_id>[?wait=N]: a job's status and result, optionally held until it ends; GET /jobs: the latest jobs."""
+"""GET /qmt/trade/api/jobs/<job_id>[?wait=N]: a job's status and result, optionally held until it ends; GET /jobs: the latest jobs.
+
+Account numbers leave masked (common.rules.masking): the order's account_id, and a client id that is an account
+number (the old server's clients were named by one).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from api.openapi import documented
 from common.desk.submission import WAIT_MAX_SECONDS
 from common.rules.exceptions import InvalidRequest
 from common.rules.loose_types import JsonObject
+from common.rules.masking import mask_account
 from common.store.payloads import JobView
 
 bp = Blueprint("jobs", __name__, url_prefix="/qmt/trade/api")
@@ -29,7 +34,19 @@ def get_job(job_id: str) -> Response:
         wait = float(raw_wait)
     except ValueError:
         raise InvalidRequest(f"wait must be a number of seconds (0 to {WAIT_MAX_SECONDS}), got {raw_wait!r}", "wait") from None
-    return jsonify(router().desk.job(current_caller(), job_id, wait).model_dump(mode="json"))
+    job = router().desk.job(current_caller(), job_id, wait)
+    order = {**job.order, "account_id": mask_account(str(job.order.get("account_id", "")))} if job.order else job.order
+    return jsonify(job.model_copy(update={"client_id": _masked_client(job.client_id), "order": order}).model_dump(mode="json"))
+
+
+def _masked_client(client_id: str | None) -> str | None:
+    """`client_id` with every enabled account's number in it masked (an old client named by its account)."""
+    if not client_id:
+        return client_id
+    for account in router().settings.enabled_accounts:
+        if account.account_id:
+            client_id = client_id.replace(account.account_id, mask_account(account.account_id))
+    return client_id
 
 
 class RecentJob(BaseModel):
@@ -75,7 +92,7 @@ def recent_jobs() -> Response:
                 job_id=job.job_id,
                 kind=event.job_kind,
                 status=job.status,
-                client_id=event.client_id,
+                client_id=_masked_client(event.client_id) or "",
                 accepted_at=event.ts,
                 account_index=event.account_index,
                 symbol=event.symbol,
