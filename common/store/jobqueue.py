@@ -201,6 +201,9 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
+UNSHOWN_PAYLOAD = frozenset({"account_id", "meta", "deadline"})  # the number is masked elsewhere; who and when are the view's own
+
+
 def view(connection: redis.Redis, job_id: str) -> JobView:
     """The job as clients see it. Raises JobNotFound for an id that never existed or has aged out."""
     if not JOB_ID.match(job_id):
@@ -261,6 +264,7 @@ def view(connection: redis.Redis, job_id: str) -> JobView:
         result=result,
         order=order_state,
         error=error,
+        request={k: v for k, v in payload.items() if k not in UNSHOWN_PAYLOAD} if isinstance(payload, dict) else None,
     )
 
 

@@ -190,3 +190,4 @@ class JobView(BaseModel):
     result: dict | list | None = None
     order: dict | None = None  # the order's latest broker state, updated by callbacks after the job ends
     error: str | None = None
+    request: dict | None = None  # what was asked: the payload's own fields, without the account number, caller and deadline
