@@ -145,7 +145,8 @@ function asked() {
     volume: res.volume || sent.volume || order.volume || 0,
     price: accepted.price ?? res.price,
     xtType: res.xt_price_type ?? order.price_type,
-    strategy: order.strategy_name || "",
+    strategy: (job.request || {}).strategy_name || order.strategy_name || "",
+    request: job.request || {},
     client: job.client_id || accepted.client_id || "",
     acceptedAt: accepted.ts || unixOf(job.created_at),
   };
@@ -212,10 +213,22 @@ function timeWithMs(ts) {
   return [clockTime(ts), h("span", { class: "text-body-secondary small" }, `.${ms}`)];
 }
 
+// The size as it was asked (GET /jobs/<id> request.sizing: common.rules.order_request.wire_fields), then what it came to.
+function askedSize(a) {
+  const r = a.request;
+  const came = a.volume > 0 ? sizeText(a.volume, a.symbol) : "";
+  const asked = r.sizing === "position_pct" && r.position_pct ? t("{pct} of the account", { pct: `${(r.position_pct * 100).toFixed(2)}%` })
+    : r.sizing === "allin" ? t("all available cash")
+    : r.sizing === "repo" ? t("idle cash less a reserve of {amount} yuan", { amount: yuan(r.reserve_amount || 0) })
+    : "";
+  if (asked) return came ? `${asked} → ${came}` : asked;
+  if (a.requested > 0) return sizeText(a.requested, a.symbol);
+  return came ? t("sized by the router: {size}", { size: came }) : a.kind === "order" ? t("sized by the router") : "";
+}
+
 function drawAsked(a) {
   const res = result();
-  const size = a.requested > 0 ? sizeText(a.requested, a.symbol)
-    : a.volume > 0 ? t("sized by the router: {size}", { size: sizeText(a.volume, a.symbol) }) : a.kind === "order" ? t("sized by the router") : "";
+  const size = askedSize(a);
   const kind = KINDS[a.kind] || a.kind || "";
   document.getElementById("job-asked").replaceChildren(h("dl", { class: "row mb-0 small" },
     row(t("Kind"), kind),

@@ -76,3 +76,14 @@ def test_the_old_servers_clients_cannot_change_risk_limits(client):
     path = "/qmt/trade/api/risk"
     answer = client.put(path, json={"kill_switch": True}, headers=signed_headers("PUT", path, {"kill_switch": True}))
     assert answer.status_code == 403 and "lacks the 'admin' scope" in answer.get_json()["error"]
+
+
+def test_a_job_says_what_was_asked_without_the_account_number(client):
+    body = {"trader_index": 0, "symbol": "600000", "order_type": 23, "position_pct": 0.25, "trade_price": 10.0, "pricetype": 0}
+    path = "/qmt/trade/api/trade"
+    answer = client.post(path, json=body, headers={**signed_headers("POST", path, body), "Prefer": "wait=0"})
+    assert answer.status_code == 202, answer.get_json()
+    job = get(client, f"/qmt/trade/api/jobs/{answer.get_json()['job_id']}").get_json()
+    asked = job["request"]
+    assert asked["sizing"] == "position_pct" and asked["position_pct"] == 0.25 and asked["symbol"] == "600000.SH" and asked["price"] == 10.0
+    assert {"account_id", "meta", "deadline"}.isdisjoint(asked) and asked["account_index"] == 0
