@@ -387,6 +387,7 @@ class OrderPreviewModel(BaseModel):
     closest: PreviewLimitUse | None = Field(description="the limit the order comes closest to")
     confirm: bool = Field(description="a page asks the trader to confirm before sending")
     confirm_because: Literal["notional", "whole_account", ""]
+    confirm_above: float = Field(description="yuan: a notional above it asks for confirmation")
     problems: list[PreviewProblem]
 
 

@@ -30,7 +30,9 @@ from common.store.payloads import OrderPayload
 # Yuan: an order above it is confirmed in a dialog before it goes. A retail order is typically a few thousand to a few
 # tens of thousands of yuan; a slipped extra zero on one crosses this, while everyday orders go with one click.
 CONFIRM_NOTIONAL = 50_000.0
-QUOTE_MAX_AGE = 2.0  # seconds: a preview shares a quote read this recently (a page previews as the trader types)
+# seconds: a preview shares a quote read this recently (a page previews as the trader types); the cash and the holding
+# are read fresh, as the trader's own last order may just have changed them
+QUOTE_MAX_AGE = 2.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class OrderPreview:
     closest: LimitUse | None
     confirm: bool
     confirm_because: str  # notional, whole_account, ""
+    confirm_above: float  # CONFIRM_NOTIONAL, for the words of a page's dialog
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -134,6 +137,7 @@ def preview(desk: Desk, caller: Caller, trader_index: int, request: OrderRequest
         closest=max(uses, key=lambda use: use.share) if uses else None,
         confirm=bool(because),
         confirm_because=because,
+        confirm_above=CONFIRM_NOTIONAL,
         problems=problems,
     )
 
@@ -171,6 +175,7 @@ def _repo_preview(desk: Desk, caller: Caller, order: OrderPayload, size: Repo, f
         closest=max(uses, key=lambda use: use.share) if uses else None,
         confirm=True,  # it lends the account's whole idle cash
         confirm_because="whole_account",
+        confirm_above=CONFIRM_NOTIONAL,
         problems=problems,
     )
 

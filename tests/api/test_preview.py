@@ -117,7 +117,13 @@ def test_a_holding_sold_whole_is_sized_to_what_is_sellable(client, settings, fak
 @pytest.mark.parametrize(
     ("path", "body", "status", "field", "says"),
     [
-        ("/preview/trade", {"trader_index": 0, "symbol": "600000", "position_pct": 1.5, "trade_price": 0}, 422, "position_pct", "less than or equal to 1"),
+        (
+            "/preview/trade",
+            {"trader_index": 0, "symbol": "600000", "position_pct": 1.5, "trade_price": 0},
+            422,
+            "position_pct",
+            "less than or equal to 1",
+        ),
         ("/preview/trade", {"trader_index": 0, "symbol": "600000", "volume": 150, "price": 10.0, "order_type": 23}, 422, "volume", "steps of 100"),
         ("/preview/trade", {"trader_index": 0, "symbol": "600000", "volume": 100, "price": 10.005, "order_type": 23}, 422, "price", "tick"),
         ("/preview/trade", {"trader_index": 0, "symbol": "999999", "volume": 100, "price": 10.0, "order_type": 23}, 422, "symbol", "999999"),
