@@ -156,7 +156,7 @@ def test_openapi_documents_every_api_route_with_its_models(client, app):
     documented = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
     # 24 of the API (with /trades/<i>, GET /jobs, GET /risk/kill_switch and the old batch route), 3 of the routines,
     # /events, the simulator's next_day (BROKER=sim only), /healthz and /readyz
-    assert len(documented) == len(routes) == 31
+    assert len(documented) == len(routes) == 34  # with the three order previews
     assert "/qmt/trade/api/sim/next_day" in document["paths"]
     real = create_app(make_settings(BROKER="qmt"), app.extensions["router"].redis).test_client()
     assert "/qmt/trade/api/sim/next_day" not in real.get("/openapi.json").get_json()["paths"]
