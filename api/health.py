@@ -20,7 +20,11 @@ from common.rules.masking import mask_account
 from common.store import durability, keys, terminals, tradability
 
 bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
-WORKER_STALE_SECONDS = tradability.WORKER_STALE_SECONDS  # the worker beats every 2 s, even while a job blocks it
+WORKER_STALE_SECONDS = tradability.WORKER_STALE_SECONDS  # orders are refused past this
+# The worker beats every 0.25 s (worker.runner.HEARTBEAT_SECONDS), even while a job blocks it: a heartbeat older than
+# this (by Redis's clock: _silence) says it is not answering, which the status page, asking every second, shows within
+# 2 s of a kill, long before orders are refused (stale).
+WORKER_SILENT_SECONDS = 0.9
 
 
 def _hash(connection: redis.Redis, key: str) -> dict[str, str]:
@@ -38,6 +42,25 @@ def _age(beat: dict[str, str]) -> float | None:
         return round(time.time() - float(beat["ts"]), 3)
     except (KeyError, ValueError):
         return None
+
+
+def _silence(connection: redis.Redis, key: str, beat: dict[str, str]) -> float | None:
+    """Seconds since the worker's last beat by Redis's clock: each beat sets the key to expire `keep` seconds on, so
+    keep − TTL is its age whatever the two machines' clocks say. A worker that writes no `keep` (older): its own clock."""
+    try:
+        keep = float(beat["keep"])
+    except (KeyError, ValueError):
+        return _age(beat)
+    left_ms = cast("int", connection.pttl(key))  # as _hash
+    return round(max(keep - left_ms / 1000, 0.0), 3) if left_ms > 0 else None
+
+
+def _stopped(beat: dict[str, str]) -> bool:
+    """Did the worker say it stopped on purpose after its last beat (worker.runner._mark_stopped)?"""
+    try:
+        return float(beat["stopped"]) >= float(beat["ts"])
+    except (KeyError, ValueError):
+        return False
 
 
 _KEEPS: dict[str, tuple[float, dict[str, object]]] = {}  # REDIS_URL -> (when judged, the verdict): CONFIG asked once a minute
@@ -67,13 +90,27 @@ def health() -> Response:
     scheduler_age = _age(_hash(connection, keys.SCHEDULER_HEARTBEAT))
     workers = []
     ages: list[float | None] = []
+    silences: list[float] = []
     for terminal in terminals.terminals(settings):
         beat = _hash(connection, terminal.heartbeat_key)
         age = _age(beat)
         ages.append(age)
         alive = age is not None and age < WORKER_STALE_SECONDS
+        stopped = _stopped(beat)
+        silence = _silence(connection, terminal.heartbeat_key, beat)
+        silences += [silence] if silence is not None else []
+        silent = stopped or silence is None or silence > WORKER_SILENT_SECONDS  # not answering now, though not yet stale
         workers.append(
-            {"terminal": terminal.name, "alive": alive, "heartbeat_age": age, "broker": beat.get("broker"), "accounts": list(terminal.accounts)}
+            {
+                "terminal": terminal.name,
+                "alive": alive,
+                "silent": silent,
+                "stopped": stopped,
+                "heartbeat_age": age,
+                "silent_for": silence,  # seconds since the last beat, by Redis's clock
+                "broker": beat.get("broker"),
+                "accounts": list(terminal.accounts),
+            }
         )
     # the whole system's worker is alive when every terminal's is; its age is the stalest
     worker_age = None if None in ages else max(a for a in ages if a is not None)
@@ -93,7 +130,16 @@ def health() -> Response:
             "state": verdict.state,  # starting (until every worker's first heartbeat), trading, not trading
             "starting_for": verdict.starting_for,
             "reasons": verdict.reasons,
-            "worker": {"alive": worker_alive, "heartbeat_age": worker_age, "broker": workers[0]["broker"]},
+            # silent: a heartbeat older than WORKER_SILENT_SECONDS (or a worker that stopped on purpose): not answering now
+            "worker": {
+                "alive": worker_alive,
+                "silent": any(w["silent"] for w in workers),
+                "silent_for": max(silences, default=None),
+                "stopped": any(w["stopped"] for w in workers),
+                "silent_after": WORKER_SILENT_SECONDS,
+                "heartbeat_age": worker_age,
+                "broker": workers[0]["broker"],
+            },
             "terminals": workers,
             "scheduler": {"alive": scheduler_age is not None and scheduler_age < tradability.SCHEDULER_STALE_SECONDS, "heartbeat_age": scheduler_age},
             "accounts": accounts,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import NewType, Protocol
+from typing import NewType, Protocol, runtime_checkable
 
 from common.rules.quote import Quote
 
@@ -88,6 +88,35 @@ class Trade:
     commission: float  # yuan
     strategy_name: str
     order_remark: str
+
+
+@dataclass(frozen=True)
+class RepoLoan:
+    """Cash lent in reverse repo: `volume` 张 of 100 yuan at `rate` (annualised percent) for `days` days of interest.
+
+    The principal is usable again on `usable_on` (the first settlement day) and, with the interest, can leave the
+    account on `withdrawable_on` (maturity); dates ISO, Shanghai. `interest` is the expected interest in yuan.
+    """
+
+    symbol: str
+    volume: int
+    amount: float  # yuan lent
+    rate: float
+    days: int
+    interest: float
+    traded_on: str
+    usable_on: str
+    withdrawable_on: str
+    principal_back: bool  # the principal is back in cash already; the interest follows on withdrawable_on
+
+
+@runtime_checkable
+class LendsRepo(Protocol):
+    """A broker that can list its account's reverse-repo loans (an addition to Broker, which old fakes lack)."""
+
+    def repo_loans(self) -> list[RepoLoan] | None:
+        """Each loan not yet repaid in full; None when the broker does not say (QMT shows a repo position only)."""
+        ...
 
 
 class Broker(Protocol):

@@ -38,9 +38,9 @@ from common.rules.symbols import Board, instrument
 from common.store import audit, events, keys, metrics, quotes, risk_state, stream_backlog
 from common.store.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
 from worker import fence, runtime
-from worker.broker_api import Broker, Order, OrderId
+from worker.broker_api import Broker, LendsRepo, Order, OrderId
 from worker.lease import LeaseLost
-from worker.snapshots import order_view, portfolio_view, position_view, trade_view
+from worker.snapshots import order_view, portfolio_view, position_view, repo_loan_view, trade_view
 
 log = logging.getLogger("worker.jobs")
 ORDER_ACK_WAIT = 1.0  # seconds to wait for the broker's first status before the job reports
@@ -405,7 +405,11 @@ def run_query(payload: dict) -> Json:
             quotes.remember(rt.redis, quote)
         return asdict(quote) if quote else None
     if query.what == "asset":
-        return portfolio_view(broker.query_asset(), broker.query_positions())
+        view = portfolio_view(broker.query_asset(), broker.query_positions())
+        loans = broker.repo_loans() if isinstance(broker, LendsRepo) else None
+        if loans:  # added only when there are loans (the status page's repo panel): the old shape otherwise, key for key
+            view["repo_loans"] = [repo_loan_view(loan) for loan in loans]
+        return view
     if query.what == "positions":
         return [position_view(p) for p in broker.query_positions()]
     if query.what == "orders":

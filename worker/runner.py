@@ -44,7 +44,12 @@ from worker.lease import Lease
 from worker.recovery import OrphanWatch, carry_to_terminals, reconcile
 
 log = logging.getLogger("worker")
-HEARTBEAT_SECONDS = 2.0
+# The status page calls a worker silent when its heartbeat is older than 0.9 s (api.health.WORKER_SILENT_SECONDS), so it
+# says "worker not answering" within 2 s of a kill; orders are refused only after tradability.WORKER_STALE_SECONDS (6 s).
+HEARTBEAT_SECONDS = 0.25
+# The heartbeat hash outlives a dead worker this long, so /health still tells its age; its TTL, set afresh at each beat,
+# is the age by Redis's clock (keep − TTL), which holds when the worker's and the web's machines disagree on the time.
+HEARTBEAT_KEEP_SECONDS = 20
 RQ_HEARTBEAT_EVERY = 1.0  # seconds between the RQ worker heartbeats written between jobs
 REDIS_RETRY_SECONDS = 1.0
 ORPHAN_SCAN_SECONDS = 15.0
@@ -198,7 +203,14 @@ def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event, te
     """Heartbeat even while a job blocks the main thread, so the status page can tell 'busy' from 'dead'; notice a Redis
     that lost its data (common.store.continuity); renew the terminal's lease; and every ORPHAN_SCAN_SECONDS, requeue jobs lost
     between a queue and this worker."""
-    fields = {"pid": os.getpid(), "host": socket.gethostname(), "broker": settings.BROKER, "started": time.time(), "terminal": terminal.name}
+    fields = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "broker": settings.BROKER,
+        "started": time.time(),
+        "terminal": terminal.name,
+        "keep": HEARTBEAT_KEEP_SECONDS,
+    }
     watch = OrphanWatch(connection, terminal.queues)
     next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS
     while not stop.is_set():
@@ -210,7 +222,7 @@ def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event, te
             return  # another worker is active: this one takes no more jobs and beats no more
         try:
             connection.hset(terminal.heartbeat_key, mapping={**fields, "ts": time.time()})
-            connection.expire(terminal.heartbeat_key, int(HEARTBEAT_SECONDS * 10))
+            connection.expire(terminal.heartbeat_key, HEARTBEAT_KEEP_SECONDS)
             connection.delete(keys.worker_starting(terminal.name))
             if time.monotonic() >= next_scan:
                 next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS

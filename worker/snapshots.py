@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from common.rules.orders import SIDE_NAMES, status_name
-from worker.broker_api import Asset, Order, Position, Trade
+from worker.broker_api import Asset, Order, Position, RepoLoan, Trade
 
 
 def order_view(order: Order) -> dict:
@@ -85,6 +85,23 @@ def portfolio_view(asset: Asset, positions: list[Position]) -> dict:
         "fetch_balance": asset.fetch_balance,
         "profit": round(profit, 2),
         "profit_ratio": percent_of_cost(profit, cost),
+    }
+
+
+def repo_loan_view(loan: RepoLoan) -> dict:
+    """A reverse-repo loan as JSON: amount and interest in yuan, rate in annualised percent, days of interest, ISO dates
+    (usable_on: the cash can trade again; withdrawable_on: it can leave the account, with the interest)."""
+    return {
+        "symbol": loan.symbol,
+        "volume": loan.volume,
+        "amount": loan.amount,
+        "rate": loan.rate,
+        "days": loan.days,
+        "interest": loan.interest,
+        "traded_on": loan.traded_on,
+        "usable_on": loan.usable_on,
+        "withdrawable_on": loan.withdrawable_on,
+        "principal_back": loan.principal_back,
     }
 
 

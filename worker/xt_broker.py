@@ -9,12 +9,13 @@ Each call runs bounded by the session (BrokerUnavailable / BrokerTimeout, see Br
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from common.config import clock
 from common.rules.exceptions import BrokerUnavailable, CancelRefused, OrderRefused
-from worker.broker_api import Asset, Order, OrderId, Position, Trade
+from worker.broker_api import Asset, Order, OrderId, Position, RepoLoan, Trade
 from worker.quotes import Quote, read_quote
 from worker.xtquant_sdk import XtAccount, XtAsset, XtOrder, XtPosition, XtTrade, XtTrader
 
@@ -33,6 +34,32 @@ class KeepsHistory(Protocol):
     """A trader that keeps every day's orders (the simulator; QMT's knows today's only)."""
 
     def query_history_orders(self, account: XtAccount, start_day: str, /) -> list[XtOrder] | None: ...
+
+
+class LoanRecord(Protocol):
+    """One reverse-repo loan as the simulator keeps it (worker.sim.book.Loan)."""
+
+    code: str
+    volume: int  # 张 of 100 yuan
+    rate: float  # annualised percent
+    start: str
+    settles: str
+    mature: str
+    days: int
+    principal_back: bool
+
+    @property
+    def principal(self) -> float: ...
+
+    @property
+    def interest(self) -> float: ...
+
+
+@runtime_checkable
+class KeepsLoans(Protocol):
+    """A trader that keeps each reverse-repo loan (the simulator; QMT shows the repo code as a position only)."""
+
+    def query_repo_loans(self, account: XtAccount, /) -> Sequence[LoanRecord]: ...
 
 
 class XtBroker:
@@ -112,6 +139,13 @@ class XtBroker:
         found = self._session.run(lambda trader: _history(trader, self._account, day), "query_history_orders")
         return None if found is None else [order_from_xt(o) for o in found]
 
+    def repo_loans(self) -> list[RepoLoan] | None:
+        """The simulator's reverse-repo loans; None on a real terminal, whose answer has no loans (worker.broker_api.LendsRepo)."""
+        if not isinstance(self._session.trader, KeepsLoans):
+            return None
+        found = self._session.run(lambda trader: _loans(trader, self._account), "query_repo_loans")
+        return None if found is None else [loan_from_record(loan) for loan in found]
+
     def quote(self, symbol: str) -> Quote | None:
         """The trader's own price source (the simulator) or xtdata; None when unanswered in time (a quote is only a read)."""
         try:
@@ -123,6 +157,27 @@ class XtBroker:
 def _history(trader: XtTrader, account: XtAccount, day: date) -> list[XtOrder] | None:
     """The trader's orders from `day` on; only a trader that keeps them (KeepsHistory) is asked."""
     return trader.query_history_orders(account, day.isoformat()) if isinstance(trader, KeepsHistory) else None
+
+
+def _loans(trader: XtTrader, account: XtAccount) -> Sequence[LoanRecord] | None:
+    """The trader's loans; only a trader that keeps them (KeepsLoans) is asked."""
+    return trader.query_repo_loans(account) if isinstance(trader, KeepsLoans) else None
+
+
+def loan_from_record(loan: LoanRecord) -> RepoLoan:
+    """A simulator's loan as a RepoLoan (a book written before `settles` was kept returns everything on `mature`)."""
+    return RepoLoan(
+        symbol=loan.code,
+        volume=loan.volume,
+        amount=round(loan.principal, 2),
+        rate=loan.rate,
+        days=loan.days,
+        interest=loan.interest,
+        traded_on=loan.start,
+        usable_on=loan.settles or loan.mature,
+        withdrawable_on=loan.mature,
+        principal_back=loan.principal_back,
+    )
 
 
 def order_from_xt(order: XtOrder) -> Order:

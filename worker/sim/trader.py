@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -224,6 +225,11 @@ class SimTrader:
                 return None
             orders = [o for o in self.book.account(account.account_id).orders.values() if o["day"] >= start_day]
             return [views.xt_order(account.account_id, o) for o in sorted(orders, key=lambda o: o["order_id"])]
+
+    def query_repo_loans(self, account: XtAccount) -> list[books.Loan]:
+        """The simulator only (QMT shows a repo position alone): each reverse-repo loan not yet repaid in full, copies."""
+        with self._locked(write=False):
+            return [replace(loan) for loan in self.book.account(account.account_id).loans]
 
     def query_stock_trades(self, account: XtAccount) -> list[xttype.XtTrade]:
         with self._locked(write=False):
