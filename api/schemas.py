@@ -252,7 +252,11 @@ class AccountsAnswer(BaseModel):
 
 class PortfolioAnswer(BaseModel):
     success: Literal[True] = True
-    portfolio: JsonObject = Field(description="cash, frozen_cash, market_value, total_asset, profit (yuan), profit_ratio (percent of cost)")
+    portfolio: JsonObject = Field(
+        description="cash, frozen_cash, market_value, total_asset, profit (yuan), profit_ratio (percent of cost); repo_loans: each reverse-repo "
+        "loan (symbol, volume, amount and interest in yuan, rate in annual percent, days, traded_on, usable_on, withdrawable_on, "
+        "principal_back) where the broker lists them, null where it does not (QMT)"
+    )
 
 
 class PositionsAnswer(BaseModel):

@@ -406,9 +406,9 @@ def run_query(payload: dict) -> Json:
         return asdict(quote) if quote else None
     if query.what == "asset":
         view = portfolio_view(broker.query_asset(), broker.query_positions())
-        loans = broker.repo_loans() if isinstance(broker, LendsRepo) else None
-        if loans:  # added only when there are loans (the status page's repo panel): the old shape otherwise, key for key
-            view["repo_loans"] = [repo_loan_view(loan) for loan in loans]
+        # the reverse-repo loans where the broker lists them (the simulator); None where it does not (QMT: the status page
+        # then shows the repo code's position alone)
+        view["repo_loans"] = [repo_loan_view(loan) for loan in broker.repo_loans()] if isinstance(broker, LendsRepo) else None
         return view
     if query.what == "positions":
         return [position_view(p) for p in broker.query_positions()]

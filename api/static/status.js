@@ -327,8 +327,8 @@ function renderPositions(panel, positions) {
 }
 
 // Each loan: amount lent, days, rate, expected interest, and the days the cash can trade again and leave the account.
-// `repo_loans` comes with the portfolio when there are loans the broker lists (the simulator); a real terminal lists the
-// repo code as a position only: then its amount, and no loan's rate or days.
+// `repo_loans` comes with the portfolio where the broker lists loans (the simulator: a list, maybe empty); a real terminal
+// has none (null) and lists the repo code as a position only: then its amount, and no loan's rate or days.
 function renderRepo(panel, portfolio, positions) {
   const box = panel.querySelector(".repo");
   const loans = portfolio && Array.isArray(portfolio.repo_loans) ? portfolio.repo_loans : null;

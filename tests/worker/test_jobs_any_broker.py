@@ -82,7 +82,7 @@ POSITION_KEYS = {
     "profit",
     "profit_ratio",
 }
-ASSET_KEYS = {"account_id", "cash", "frozen_cash", "market_value", "total_asset", "fetch_balance", "profit", "profit_ratio"}
+ASSET_KEYS = {"account_id", "cash", "frozen_cash", "market_value", "total_asset", "fetch_balance", "profit", "profit_ratio", "repo_loans"}
 ACCOUNT_KEYS = {"index", "account_id", "nick_name", "account_type", "broker", "connected"}
 
 
