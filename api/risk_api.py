@@ -20,12 +20,29 @@ MAX_ACTIONS_PER_DAY = 1_000_000  # 50 times the exchanges' high-frequency thresh
 MAX_ACTIONS_PER_SECOND = 10_000  # 30 times their 300 a second
 
 
+class CapRange(BaseModel):
+    """The values a cap accepts: from `min` to `max`, `whole` numbers only or not."""
+
+    min: float
+    max: float
+    whole: bool
+
+
+RANGES = {  # for the page to check a field before sending it
+    "max_order_notional": CapRange(min=0, max=MAX_NOTIONAL_YUAN, whole=False),
+    "max_actions_per_day": CapRange(min=0, max=MAX_ACTIONS_PER_DAY, whole=True),
+    "max_actions_per_second": CapRange(min=0, max=MAX_ACTIONS_PER_SECOND, whole=True),
+}
+
+
 class RiskAnswer(BaseModel):
-    """The limits in force and today's count of orders and cancels per account."""
+    """The limits in force, today's count of orders and cancels per account, and the range each cap accepts (the
+    config page checks a field against it before sending)."""
 
     success: bool = True
     limits: RiskLimits
     actions_today: dict[int, int]
+    ranges: dict[str, CapRange] = Field(default_factory=lambda: RANGES)
 
 
 class RiskChange(BaseModel):

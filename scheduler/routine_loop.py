@@ -53,6 +53,7 @@ class RoutineLoop:
         self._unknown_logged: set[tuple[str, str]] = set()
         self.continuity = Continuity(connection, settings.VAR_DIR, "scheduler")
         self._halt_logged = ""
+        self._followed: set[tuple[str, str, float]] = set()  # runs a thread of this process follows to their outcome
 
     def tick(self) -> None:
         """Lead if nobody else does, then fire what is due. Never raises: the next tick tries again."""
@@ -76,6 +77,7 @@ class RoutineLoop:
             for routine in routine_store.current(self.redis, self.settings.ROUTINES):
                 if routine.enabled:
                     self.consider(routine, trading, now, watched)
+                self.follow(routine, now.date())
             if trading.is_session(now.date()):  # every routine considered on a day they can fire: a later one is not missed
                 routine_store.watch(self.redis, now)
         except redis.RedisError as error:
@@ -151,6 +153,8 @@ class RoutineLoop:
         self.announce(run)
         if run.state != "fired" or not self.follow_outcomes:
             return
+        followed = (run.name, run.day, run.started_at)
+        self._followed.add(followed)
 
         def settle() -> None:
             try:
@@ -158,10 +162,25 @@ class RoutineLoop:
             except Exception:  # the run record keeps its job ids; the status page shows them
                 log.exception("routine %s: outcome not recorded", run.name)
                 return
+            finally:
+                self._followed.discard(followed)
             if settled.state != "fired":
                 self.announce(settled)
 
         threading.Thread(target=settle, name=f"routine-{run.name}", daemon=True).start()
+
+    def follow(self, routine: routines.NhgRoutine | routines.AllinRoutine, day: date) -> None:
+        """Record the outcome of today's runs no thread of this process follows, once their jobs ended: an admin's
+        "run now" (forced or not), or a run whose scheduler died before its outcome came. Never waits."""
+        if not self.follow_outcomes:
+            return
+        today = routine_runs.read(self.redis, routine.name, day.isoformat())
+        for run in [today, *routine_runs.forced_runs(self.redis, routine.name, day.isoformat())]:
+            if run is None or run.state != "fired" or (run.name, run.day, run.started_at) in self._followed:
+                continue
+            settled = routine_runs.settle(self.desk, run, routine, 0)
+            if settled.state != "fired":
+                self.announce(settled)
 
     def announce(self, run: RoutineRun) -> None:
         log.info("routine %s on %s: %s %s %s", run.name, run.day, run.state, run.job_ids or "", run.reason)

@@ -289,3 +289,44 @@ document.getElementById("colour-switch")?.addEventListener("click", () => {
   applyColours();
 });
 applyColours();
+
+// -- routine states (the config page's; the status page may show them too) ------------------------------------------
+// GET /routines gives each routine a `state` of exactly one kind (common.desk.routine_runs.RoutineState): next, ran,
+// skipped or missed. routineStateView(routine) is that state in one line, in the trader's words, with the run's jobs.
+const ROUTINE_SKIPS = {
+  disabled: t("disabled"), weekend: t("weekend, the market is closed"), holiday: t("holiday, the market is closed"),
+  calendar_unknown: t("the trading calendar has no data for today"), kill_switch: t("the kill switch is on"),
+};
+const ROUTINE_OUTCOMES = { running: t("running"), done: t("done"), no_op: t("nothing to do"), failed: t("failed") };
+const ROUTINE_STATE_COLOURS = { next: "secondary", running: "primary", done: "success", no_op: "secondary", failed: "danger", skipped: "warning", missed: "danger" };
+
+function shortClock(iso) {  // 12-02 14:57, Beijing time
+  return iso ? isoClock(iso).slice(0, 11) : "";
+}
+
+function routineStateView(routine) {
+  const state = routine.state || { kind: "next", at: routine.next_fire };
+  const parts = [];
+  let colour = ROUTINE_STATE_COLOURS[state.kind];
+  if (state.kind === "next") {
+    parts.push(state.at ? t("Next run {at}", { at: shortClock(state.at) }) : t("No next run known"));
+    if (state.reason === "saved_after_time") parts.push(t("saved after today's time: it first runs the next trading day"));
+    if (state.reason === "kill_switch") parts.push(t("the kill switch is on: it will be skipped unless released"));
+  } else if (state.kind === "ran") {
+    colour = ROUTINE_STATE_COLOURS[state.outcome];
+    parts.push(state.forced ? t("Ran at {at} (forced)", { at: isoClock(state.at).slice(6) }) : t("Ran at {at}", { at: isoClock(state.at).slice(6) }));
+    const amounts = state.amounts || {};
+    if (state.outcome === "done" && "lent" in amounts) parts.push(t("done: lent {amount} yuan", { amount: yuan(amounts.lent) }));
+    else if (state.outcome === "done" && "bought" in amounts) parts.push(t("done: bought {amount} yuan", { amount: yuan(amounts.bought) }));
+    else parts.push(ROUTINE_OUTCOMES[state.outcome] || state.outcome);
+    if (state.why && state.outcome !== "done") parts.push(state.why);
+  } else if (state.kind === "skipped") {
+    parts.push(t("Skipped today: {why}", { why: ROUTINE_SKIPS[state.reason] || state.reason }));
+    if (state.reason !== "kill_switch") colour = "secondary";
+  } else if (state.kind === "missed") {
+    parts.push(t("Missed {at}: no scheduler was running then", { at: shortClock(state.at) }));
+  }
+  const jobs = (state.job_ids || []).flatMap((jobId) => [" ", jobLink(jobId)]);
+  return h("div", { class: `routine-state text-${colour}-emphasis bg-${colour}-subtle rounded px-2 py-1`, "data-kind": state.kind, "data-outcome": state.outcome || state.reason || "" },
+    parts.join(" · "), jobs.length ? h("span", { class: "routine-jobs small" }, " · ", t("jobs:"), jobs) : null);
+}

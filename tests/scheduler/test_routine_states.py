@@ -15,6 +15,7 @@ from common.store.calendar_store import load as load_calendar
 from scheduler.routine_loop import RoutineLoop
 from tests.scheduler import test_routines
 from tests.scheduler.test_routines import NHG, at, run_of, tick_at
+from worker.runner import serve
 
 settings_for = test_routines.settings_for  # the fixture, found here by its name
 
@@ -103,3 +104,18 @@ def test_a_kill_switch_thrown_between_the_check_and_the_send_records_a_skip(sett
     with clock.travel_to(at("2026-12-01T14:57:01")):
         run = routine_runs.fire(loop.desk, routine, at("2026-12-01T14:57").date(), trigger="schedule")
     assert (run.state, run.job_ids, run.reason) == ("skipped", [], routine_runs.KILL_SWITCH_REASON)
+
+
+def test_a_run_now_forced_or_not_gets_its_outcome_from_the_next_ticks(settings_for, real_redis):
+    settings = settings_for(SIM_STARTING_CASH=105_600)
+    loop = RoutineLoop(settings, real_redis)  # following outcomes, as the scheduler process does
+    with clock.travel_to(at("2026-12-01T10:00:00")):
+        first = routine_runs.run_now(loop.desk, "nhg-daily", "user:admin")
+        forced = routine_runs.run_now(loop.desk, "nhg-daily", "user:admin", force=True)
+        serve(settings, real_redis, burst=True)
+    tick_at("2026-12-01T10:00:05", loop)
+    assert run_of(real_redis, "2026-12-01").state == "done" and run_of(real_redis, "2026-12-01").job_ids == first.job_ids
+    [settled] = routine_runs.forced_runs(real_redis, "nhg-daily", "2026-12-01")
+    assert settled.state == "no_op" and settled.job_ids == forced.job_ids  # the cash was lent by the first
+    state = shown(loop, "2026-12-01T10:00:06")
+    assert (state.kind, state.forced, state.outcome) == ("ran", True, "no_op")
