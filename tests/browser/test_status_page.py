@@ -1,6 +1,6 @@
 """The status page as a trader keeps it open beside the terminal, in a real browser against real processes: a fill on
 screen within a second of the broker's fill (drawn from the event stream, not a refresh); the page red within two
-seconds of the worker or the web server going silent, every panel greyed with its age; a rejected order with the
+seconds of the worker, the web server or Redis going silent, every panel greyed with its age; a rejected order with the
 broker's reason, a market order as 市价 with its fill price, reverse repo in its own panel with the simulator's numbers;
 the events list masked, labelled and filtered by kind and account. Chinese first, English by the switch."""
 
@@ -12,7 +12,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, Site, visible_text
+from tests.browser.conftest import ADMIN_PASSWORD, PHONE, TRADER_PASSWORD, Site, visible_text
+from tests.integration.conftest import wait_ready
+from tests.integration.test_redis_restart import private_redis  # noqa: F401  (pytest finds fixtures by name)
 from tests.support import SIM_PRICES, wait_until
 
 pytestmark = pytest.mark.integration
@@ -179,3 +181,25 @@ def test_the_page_turns_red_within_two_seconds_when_the_worker_or_the_web_server
     expect(page.locator("#jobs-panel .updated")).to_contain_text("秒前更新")
     assert "rgb(" in page.eval_on_selector("#alerts [data-alert=router]", "e => getComputedStyle(e).backgroundColor")
     site.shoot(page, "status-down")
+
+
+def test_red_within_two_seconds_when_redis_stops_and_no_longer_when_it_is_back(roles, role_env, http, screenshots, private_redis, new_page):  # noqa: F811
+    private_redis.start(keep=False)  # the roles on a redis-server of this test's own, which it kills
+    role_env.update(REDIS_URL=private_redis.url, ADMIN_PASSWORD=ADMIN_PASSWORD, TRADER_PASSWORD=TRADER_PASSWORD)
+    for role in ("worker", "api", "scheduler"):
+        roles.start(role)
+    wait_ready(http, roles)
+    site = Site(f"http://127.0.0.1:{role_env['FLASK_PORT']}", http, roles, screenshots)
+    page = status_page(site, new_page)
+    page.evaluate(WATCH, ["redis", "#alerts [data-alert=router]"])
+    private_redis.kill()
+    killed = time.time()
+    red = seen_at(page, "redis") - killed
+    assert red <= 2.0, f"the page said Redis was not answering {red:.2f} s after it was killed"  # the promise
+    expect(page.locator("#alerts [data-alert=router]")).to_contain_text("Redis")
+    expect(page.locator("#router-state")).to_have_attribute("data-state", "down")
+    expect(page.locator("[data-panel].stale")).to_have_count(page.locator("[data-panel]").count())  # every panel greyed
+    site.shoot(page, "status-redis-down")
+    private_redis.start(keep=False)  # back (empty): the page leaves red by itself, no reload
+    expect(page.locator("#router-state")).not_to_have_attribute("data-state", "down", timeout=30_000)
+    expect(page.locator("#alerts [data-alert=router]")).to_have_count(0)
