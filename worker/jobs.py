@@ -408,7 +408,8 @@ def run_query(payload: dict) -> Json:
         view = portfolio_view(broker.query_asset(), broker.query_positions())
         # the reverse-repo loans where the broker lists them (the simulator); None where it does not (QMT: the status page
         # then shows the repo code's position alone)
-        view["repo_loans"] = [repo_loan_view(loan) for loan in broker.repo_loans()] if isinstance(broker, LendsRepo) else None
+        loans = broker.repo_loans() if isinstance(broker, LendsRepo) else None
+        view["repo_loans"] = None if loans is None else [repo_loan_view(loan) for loan in loans]
         return view
     if query.what == "positions":
         return [position_view(p) for p in broker.query_positions()]
