@@ -209,7 +209,8 @@ function jobOutcome(job) {
   if (state) parts.push(orderState(state) + (message ? `: ${message}` : ""));
   if (order.traded_volume || result.traded_volume) parts.push(t("filled {volume}", { volume: number(order.traded_volume || result.traded_volume) }));
   if (Array.isArray(result.cancelled)) {
-    parts.push(t("{count} cancelled", { count: result.cancelled.length }) + (result.refused && result.refused.length ? ` · ${t("{count} refused", { count: result.refused.length })}` : ""));
+    parts.push(t("{count} cancelled", { count: result.cancelled.length }));
+    if (result.refused && result.refused.length) parts.push(t("{count} refused", { count: result.refused.length }));
   }
   if (result.error) parts.push(result.error);
   return parts.join(" · ");

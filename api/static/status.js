@@ -469,9 +469,8 @@ function drawFromEvent(event) {
 }
 
 // -- routines -------------------------------------------------------------------------------------------------------
-function routineState(routine) {  // the config page's words for a routine's one state (pages.js), once it has them
-  if (typeof routineStateView === "function") return routineStateView(routine);
-  return routine.next_fire ? isoClock(routine.next_fire) : "";
+function routineState(routine) {  // the routine's one state in a trader's words (pages.js, shared with the config page)
+  return routineStateView(routine);
 }
 
 async function loadRoutines() {
