@@ -89,17 +89,18 @@ def test_an_admin_changes_a_risk_limit_that_the_signed_api_then_enforces(site: S
     page.fill("#r-second", "-1")
     page.click("#save-risk")
     expect(page.locator("#r-second")).to_have_class(re.compile("is-invalid"))
-    expect(page.locator("#r-second ~ .invalid-feedback")).to_contain_text("greater than or equal to 0")
+    expect(page.locator("#r-second ~ .invalid-feedback")).to_contain_text("Enter a whole number from 0 to 10,000")
     page.fill("#r-second", "20")
     page.fill("#r-notional", "500")
     page.click("#save-risk")
     expect(page.locator("#messages")).to_contain_text("Risk limits saved")
-    expect(page.locator("#changes .change").first).to_contain_text("user:admin")
-    expect(page.locator("#changes .change").first).to_contain_text("max_order_notional")
+    expect(page.locator("#changes .change").first).to_contain_text("admin")
+    expect(page.locator("#changes .change").first).to_contain_text("Largest order: 1,000,000 yuan → 500 yuan")
 
     refused = site.http.post("/qmt/trade/api/buy", {**BUY, "strategy_name": "after"})  # 1,000 yuan over the 500 cap
     assert refused.status == 403 and "500" in refused.body["error"], refused.body
 
+    page.click("#routines-advanced summary")  # the routines as JSON, folded under the forms
     page.fill("#routines-json", '[{"name": "nhg-daily", "kind": "nhg", "time": "16:00"}]')  # after the repo session
     page.click("#save-routines")
     expect(page.locator("#routines-json")).to_have_class(re.compile("is-invalid"))
@@ -107,11 +108,11 @@ def test_an_admin_changes_a_risk_limit_that_the_signed_api_then_enforces(site: S
     typed = '[{"name": "nhg-daily", "kind": "nhg", "time": "14:57", "enabled": false}]'
     page.fill("#routines-json", typed)
     held[0].continue_()  # the late answer of the page's first load lists no routines...
-    expect(page.locator("#routines")).to_contain_text("no routines")
+    expect(page.locator("#routine-forms")).to_contain_text("no routines")
     expect(page.locator("#routines-json")).to_have_value(typed)  # ...and leaves what the admin typed alone
     page.click("#save-routines")
-    expect(page.locator("#routines")).to_contain_text("nhg-daily")
-    expect(page.locator("#changes .change").first).to_contain_text("routines")
+    expect(page.locator("#routine-forms")).to_contain_text("nhg-daily")
+    expect(page.locator("#changes .change").first).to_contain_text("nhg-daily")
     site.shoot(page, "config")
 
 
@@ -133,8 +134,8 @@ def test_typing_a_limit_before_the_page_has_loaded_them_keeps_the_block_list(sit
     expect(page.locator("#r-notional")).to_have_value("700")  # what the admin typed stays
     page.click("#save-risk")
     expect(page.locator("#messages")).to_contain_text("Risk limits saved")
-    expect(page.locator("#changes .change").first).to_contain_text("max_order_notional")
-    expect(page.locator("#changes .change").first).not_to_contain_text("blocked_symbols")
+    expect(page.locator("#changes .change").first).to_contain_text("Largest order")
+    expect(page.locator("#changes .change").first).not_to_contain_text("Blocked codes")
     page.reload()
     expect(page.locator("#r-blocked")).to_have_value("600000.SH")
 
