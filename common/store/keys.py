@@ -91,6 +91,11 @@ def routine_run(name: str, day: str) -> str:
     return f"{PREFIX}:routine:{name}:{day}"
 
 
+def routines_watched(day: str) -> str:
+    """Unix seconds: the last moment of day `day` (ISO) at which a scheduler considered every routine (common.store.routine_store.watch)."""
+    return f"{PREFIX}:routines:watched:{day}"
+
+
 def calendar_warned(day: str) -> str:
     """Set when the calendar's data-end warning went out on `day` (ISO): once a day."""
     return f"{PREFIX}:calendar:warned:{day}"

@@ -17,7 +17,6 @@ from common.rules.loose_types import Json, RedisReply
 from common.rules.routines import AllinRoutine, NhgRoutine, validate
 from common.store import keys
 
-WATCH = "_watch"  # in the routine-run key space under a name no routine can have (names start with a letter or digit)
 WATCH_KEPT_SECONDS = 8 * 86_400
 
 
@@ -46,10 +45,10 @@ def _dump(routines: list[NhgRoutine | AllinRoutine]) -> str:
 
 def watch(connection: redis.Redis, moment: datetime) -> None:
     """A scheduler considered every routine at `moment` (the tick's time, Shanghai)."""
-    connection.set(keys.routine_run(WATCH, moment.date().isoformat()), str(moment.timestamp()), ex=WATCH_KEPT_SECONDS)
+    connection.set(keys.routines_watched(moment.date().isoformat()), str(moment.timestamp()), ex=WATCH_KEPT_SECONDS)
 
 
 def watched(connection: redis.Redis, day: date) -> datetime | None:
     """The last moment of `day` at which a scheduler had considered every routine; None when none did that day."""
-    raw: RedisReply = connection.get(keys.routine_run(WATCH, day.isoformat()))
+    raw: RedisReply = connection.get(keys.routines_watched(day.isoformat()))
     return datetime.fromtimestamp(float(raw), SHANGHAI) if raw else None
