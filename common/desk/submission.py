@@ -454,8 +454,11 @@ class Desk:
                 why = "too many answers are waiting right now (WAIT_SLOTS), so this one did not wait"
         return verdicts_now(self.redis, queued.jobs), why
 
-    def events(self, caller: Caller, after: str, limit: int, wait: float, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, Event]], str]:
-        """Events after the cursor `after` that the caller may see (of `kinds`, or all), and the cursor to resume from.
+    def events(
+        self, caller: Caller, after: str, limit: int, wait: float, kinds: Sequence[str] = (), keep: Callable[[EventBase], bool] | None = None
+    ) -> tuple[list[tuple[str, Event]], str]:
+        """Events after the cursor `after` that the caller may see (of `kinds`, or all; and that `keep` keeps: one
+        account's, one job's — common.desk.event_filters), and the cursor to resume from.
 
         A signing client sees its own jobs' events and the system's; orders placed by hand in QMT (no job,
         no client) only admins and logged-in users. `wait` (≤ 30 s) draws on the waiting budget.
@@ -465,18 +468,20 @@ class Desk:
             raise InvalidRequest("limit must be between 1 and 1000", "limit")
         if not 0 <= wait <= WAIT_MAX_SECONDS:
             raise InvalidRequest(f"wait must be between 0 and {WAIT_MAX_SECONDS} seconds", "wait")
-        visible = self._visible_to(caller, kinds)
+        visible = self._visible_to(caller, kinds, keep)
         if not wait:
             return events.follow(self.redis, after, limit, 0, visible, kinds)
         with self.waiting.slot(caller.waiting_key) as granted:
             return events.follow(self.redis, after, limit, wait if granted else 0, visible, kinds)
 
-    def recent_events(self, caller: Caller, last: int, kinds: Sequence[str] = ()) -> tuple[list[tuple[str, Event]], str]:
-        """The caller's `last` most recent events (of `kinds`, or all), oldest first, and the cursor to follow on from."""
+    def recent_events(
+        self, caller: Caller, last: int, kinds: Sequence[str] = (), keep: Callable[[EventBase], bool] | None = None
+    ) -> tuple[list[tuple[str, Event]], str]:
+        """The caller's `last` most recent events (of `kinds`, or all; that `keep` keeps), oldest first, and the cursor to follow on from."""
         caller.require("query")
         if not 1 <= last <= 1000:
             raise InvalidRequest("last must be between 1 and 1000", "last")
-        return events.recent(self.redis, last, self._visible_to(caller, kinds), kinds)
+        return events.recent(self.redis, last, self._visible_to(caller, kinds, keep), kinds)
 
     def recent_jobs(self, caller: Caller, limit: int) -> list[tuple[JobEvent, JobView]]:
         """The caller's latest order and cancel jobs, newest first: each job's `accepted` event and its view now.
@@ -497,12 +502,14 @@ class Desk:
                 continue
         return found
 
-    def _visible_to(self, caller: Caller, kinds: Sequence[str] = ()) -> Callable[[EventBase], bool]:
-        """Which events the caller may see (of `kinds`, or all): none of an account it may not use."""
+    def _visible_to(self, caller: Caller, kinds: Sequence[str] = (), keep: Callable[[EventBase], bool] | None = None) -> Callable[[EventBase], bool]:
+        """Which events the caller may see (of `kinds`, or all, and that `keep` keeps): none of an account it may not use."""
         indexes = {account.account_id: index for index, account in enumerate(self.settings.enabled_accounts)}
 
         def visible(event: EventBase) -> bool:
             if kinds and event.kind not in kinds:
+                return False
+            if keep is not None and not keep(event):
                 return False
             if caller.accounts is not None and event.account_id and not caller.may_reach(indexes.get(event.account_id, -1)):
                 return False  # another account's: its orders, fills, statuses and jobs are not this caller's to see
