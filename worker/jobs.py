@@ -6,6 +6,7 @@ order_remark) or records why it did not. Domain outcomes are results, not except
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -33,7 +34,7 @@ from common.rules.loose_types import Json, JsonObject, RedisReply
 from common.rules.order_request import AllIn, Percent, Repo
 from common.rules.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
 from common.rules.quote import Quote
-from common.rules.sizing import Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
+from common.rules.sizing import Fees, Funds, best_repo_quote, repo_volume, sized_volume
 from common.rules.symbols import Board, instrument
 from common.store import audit, events, keys, metrics, quotes, risk_state, stream_backlog
 from common.store.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
@@ -257,28 +258,32 @@ def _resolve(order: OrderPayload, broker: Broker, rt: runtime.Runtime) -> tuple[
         if quote is None:
             raise NoQuote(f"no quote for {inst.code}: a market-type or unpriced order needs one", "symbol")
         price = price or quote.last
-    volume = order.volume
     sized = risk.OrderCost(inst.code, market, None, 0.0 if market else price, lending=inst.board is Board.REPO)
-    if isinstance(size, Percent) and order.order_type == BUY:
-        asset = broker.query_asset()
-        volume = pct_buy_volume(inst, asset.total_asset, risk.worst_price(sized, quote), size.share, asset.cash, fees)
-    elif isinstance(size, Percent):
-        position = broker.query_position(inst.code)
-        volume = pct_sell_volume(inst, position.can_use_volume if position else 0, size.share)
-    elif isinstance(size, AllIn):
-        volume = allin_volume(inst, broker.query_asset().cash, risk.worst_price(sized, quote), fees)
+    volume = order.volume
+    if isinstance(size, Percent | AllIn):
+        volume = sized_volume(inst, size, order.order_type, risk.worst_price(sized, quote), _funds(broker), fees)
     send_price = 0.0 if market and inst.board is not Board.STAR else price
     cost = risk.OrderCost(inst.code, market, volume, sized.limit_price, sized.lending)
     return inst.code, volume, send_price, cost, quote
 
 
+def _funds(broker: Broker) -> Funds:
+    """The account's figures sizing asks for, read from the broker when first asked (the asset once for both figures)."""
+    asset = functools.cache(broker.query_asset)
+
+    def can_use_volume(code: str) -> int:
+        position = broker.query_position(code)
+        return position.can_use_volume if position else 0
+
+    return Funds(lambda: asset().total_asset, lambda: asset().cash, can_use_volume)
+
+
 def _repo_order(order: OrderPayload, size: Repo, broker: Broker, fees: Fees) -> tuple[str, int, float, risk.OrderCost, Quote | None]:
     """Lend idle cash at the best of the 1-day repo rates compared (the higher bid; a lender sells)."""
     codes = size.codes or REPO_CODES
-    found = [q for q in (broker.quote(code) for code in codes) if q is not None]
-    if not found:
+    best = best_repo_quote([q for q in (broker.quote(code) for code in codes) if q is not None])
+    if best is None:
         raise NoQuote(f"no quote for {' or '.join(codes)}: cannot price the reverse repo", "symbol")
-    best = max(found, key=lambda q: q.bid or q.last)
     cash = broker.query_asset().cash
     volume = repo_volume(instrument(best.code), cash, size.reserve_amount, fees)
     rate = order.price or best.bid or best.last

@@ -12,6 +12,7 @@ the whole cash or holding).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from common.desk.callers import Caller
@@ -19,10 +20,10 @@ from common.desk.submission import Desk
 from common.rules import risk
 from common.rules.exceptions import NoQuote, SizeRoundsToZero, WorkerUnanswered
 from common.rules.loose_types import Json
-from common.rules.order_request import AllIn, OrderRequest, Percent, Repo, Shares
+from common.rules.order_request import AllIn, OrderRequest, Percent, Repo
 from common.rules.orders import BUY, REPO_CODES, SELL, is_market
 from common.rules.quote import Quote
-from common.rules.sizing import REPO_FACE_VALUE, Fees, allin_volume, pct_buy_volume, pct_sell_volume, repo_volume
+from common.rules.sizing import REPO_FACE_VALUE, Fees, Funds, best_repo_quote, repo_volume, sized_volume
 from common.rules.symbols import Board, instrument
 from common.store import risk_state
 from common.store.payloads import OrderPayload
@@ -146,9 +147,9 @@ def _repo_preview(desk: Desk, caller: Caller, order: OrderPayload, size: Repo, f
     """The nhg sweep: the better-bid of the repo codes (as the worker picks it), lending cash minus the reserve."""
     index = order.account_index
     found = [q for q in (_quote(desk, caller, index, code, required=False) for code in size.codes or REPO_CODES) if q is not None]
-    if not found:
+    best = best_repo_quote(found)
+    if best is None:
         raise NoQuote(f"no quote for {' or '.join(size.codes or REPO_CODES)}: cannot price the reverse repo", "symbol")
-    best = max(found, key=lambda q: q.bid or q.last)
     inst = instrument(best.code)
     problems: list[Problem] = []
     volume = 0
@@ -207,19 +208,20 @@ def _price(order: OrderPayload, quote: Quote | None, market: bool) -> tuple[floa
 
 
 def _volume(desk: Desk, caller: Caller, order: OrderPayload, request: OrderRequest, price: float, fees: Fees) -> int:
-    """The volume the worker would send, sized as common.rules.sizing sizes it where the account is known."""
-    inst = instrument(order.symbol)
+    """The volume the worker would send, sized by the worker's own rule (common.rules.sizing.sized_volume) with the
+    account's figures read through the worker's query jobs."""
     size = request.size
-    if isinstance(size, Shares):
-        return size.volume
+    if isinstance(size, Repo):  # never: preview() hands the sweep to _repo_preview
+        raise TypeError("a reverse-repo sweep is previewed by _repo_preview")
     index = order.account_index
-    if isinstance(size, Percent) and order.order_type == BUY:
-        asset = _object(desk.query(caller, "asset", index))
-        return pct_buy_volume(inst, _number(asset, "total_asset"), price, size.share, _number(asset, "cash"), fees)
-    if isinstance(size, Percent):
-        holding = next((p for p in _list(desk.query(caller, "positions", index)) if p.get("symbol") == order.symbol), {})
-        return pct_sell_volume(inst, int(_number(holding, "can_use_volume")), size.share)
-    return allin_volume(inst, _cash(desk, caller, index), price, fees)
+    asset = functools.cache(lambda: _object(desk.query(caller, "asset", index)))
+
+    def can_use_volume(code: str) -> int:
+        holding = next((p for p in _list(desk.query(caller, "positions", index)) if p.get("symbol") == code), {})
+        return int(_number(holding, "can_use_volume"))
+
+    funds = Funds(lambda: _number(asset(), "total_asset"), lambda: _number(asset(), "cash"), can_use_volume)
+    return sized_volume(instrument(order.symbol), size, order.order_type, price, funds, fees)
 
 
 def _cash(desk: Desk, caller: Caller, index: int) -> float:

@@ -8,10 +8,14 @@ shares (张 for bonds and repo), rates as fractions.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from common.rules.exceptions import SizeRoundsToZero
+from common.rules.order_request import AllIn, Percent, Shares
+from common.rules.orders import BUY
+from common.rules.quote import Quote
 from common.rules.symbols import Board, Instrument, round_down_volume
 
 REPO_FACE_VALUE = 100  # yuan per 张 of reverse repo
@@ -112,3 +116,30 @@ def _affordable(inst: Instrument, budget: float, price: float, fees: Fees) -> in
     while volume > 0 and volume * price + fees.buy_cost(volume * price) > budget + 1e-6:
         volume = round_down_volume(inst, volume - 1)
     return volume
+
+
+@dataclass(frozen=True)
+class Funds:
+    """What sizing needs of the account, read only when the size needs it (a broker query each): total asset and cash
+    (yuan), and the sellable volume of a code."""
+
+    total_asset: Callable[[], float]
+    cash: Callable[[], float]
+    can_use_volume: Callable[[str], int]
+
+
+def sized_volume(inst: Instrument, size: Shares | Percent | AllIn, side: int, price: float, funds: Funds, fees: Fees) -> int:
+    """The volume an order of `size` sends at `price` (yuan a share: the risk gate's worst price for a market buy): the
+    one rule the worker sizes with and the order preview shows. Raises SizeRoundsToZero."""
+    if isinstance(size, Shares):
+        return size.volume
+    if isinstance(size, Percent) and side == BUY:
+        return pct_buy_volume(inst, funds.total_asset(), price, size.share, funds.cash(), fees)
+    if isinstance(size, Percent):
+        return pct_sell_volume(inst, funds.can_use_volume(inst.code), size.share)
+    return allin_volume(inst, funds.cash(), price, fees)
+
+
+def best_repo_quote(found: list[Quote]) -> Quote | None:
+    """The quote a reverse-repo sweep lends at: the higher bid rate (a lender sells), else the higher last."""
+    return max(found, key=lambda quote: quote.bid or quote.last) if found else None
