@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, Response, abort, request, url_for
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 YEAR = 365 * 86_400
+ASSET_ENDPOINTS = frozenset({"assets.asset", "assets.favicon"})
 HERE = Path(__file__).resolve().parent
 
 
@@ -34,8 +36,6 @@ def _asset(name: str, body: bytes) -> Asset:
     digest = hashlib.sha256(body).hexdigest()[:10]
     stem, dot, suffix = name.rpartition(".")
     mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if mimetype.startswith("text/") or mimetype == "application/javascript":
-        mimetype += "; charset=utf-8"
     return Asset(name, f"{stem}.{digest}{dot}{suffix}", body, gzip.compress(body, 9, mtime=0), mimetype)
 
 
@@ -57,13 +57,13 @@ def register(app: Flask) -> None:
         return url_for("assets.asset", hashed=by_name[name].hashed)
 
     def serve(asset: Asset, max_age: int) -> Response:
-        zipped = "gzip" in request.headers.get("Accept-Encoding", "")
-        response = Response(asset.gzipped if zipped else asset.body, mimetype=asset.mimetype)
+        zipped = request.accept_encodings["gzip"] > 0  # by the header's own rules: gzip;q=0 refuses it
+        response = Response(asset.gzipped if zipped else asset.body, mimetype=asset.mimetype)  # Werkzeug adds text's charset
         if zipped:
             response.headers["Content-Encoding"] = "gzip"
         response.vary.add("Accept-Encoding")
         response.headers["Cache-Control"] = f"public, max-age={max_age}" + (", immutable" if max_age == YEAR else "")
-        response.set_etag(asset.hashed)
+        response.set_etag(asset.hashed + ("-gzip" if zipped else ""))  # two bodies, two tags
         response.make_conditional(request)  # 304 when the browser has it
         return response
 
@@ -79,3 +79,14 @@ def register(app: Flask) -> None:
     app.add_url_rule("/assets/<hashed>", "assets.asset", asset)
     app.add_url_rule("/favicon.ico", "assets.favicon", favicon)
     app.add_template_global(asset_url)
+    app.session_interface = _NoSessionOnAssets()
+
+
+class _NoSessionOnAssets(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a file anyone may cache never carries the session cookie (a logged-in
+    browser's refresh of it) nor Vary: Cookie: a shared cache could keep a login, and the browser's cache would miss."""
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if request.endpoint in ASSET_ENDPOINTS:
+            return
+        super().save_session(app, session, response)

@@ -88,11 +88,12 @@ class PctTradeRequest(_Request):
     order_type: Literal[23, 24] | None = Field(default=None, description="optional: 24 sells position_pct of the holding")
     strategy_name: StrategyName = ""
 
-    @model_validator(mode="after")
-    def _nonzero(self) -> PctTradeRequest:
-        if self.position_pct == 0:
+    @field_validator("position_pct")
+    @classmethod
+    def _nonzero(cls, position_pct: float) -> float:  # a field's own check: the refusal names position_pct, not the body
+        if position_pct == 0:
             raise ValueError("position_pct must not be 0")
-        return self
+        return position_pct
 
     @field_validator("order_type")
     @classmethod

@@ -206,7 +206,7 @@ function arrangeForm() {
   if (kind === "sell_all") side.value = "24";
   const sell = side.value === "24";
   $("f-amount-field").hidden = kind === "allin" || kind === "sell_all";
-  $("f-amount-label").textContent = kind === "position_pct" ? t("Percent (%)") : t("Quantity (shares)");
+  $("f-amount-label").textContent = kind === "position_pct" ? t("Percent (%)") : isRepo($("f-symbol").value) ? t("Quantity (张, 100 yuan each)") : t("Quantity (shares)");
   const limitOnly = kind === "allin" || isRepo($("f-symbol").value);
   for (const option of $("f-price-type").options) option.disabled = limitOnly && option.value !== "0";
   if (limitOnly) $("f-price-type").value = "0";
@@ -607,8 +607,24 @@ async function loadPositions() {
 }
 
 let refreshing = null;
-function refreshAll() {  // coalesce: many jobs ending at once read the orders and holdings once
-  if (!refreshing) refreshing = sleep(300).then(() => Promise.all([loadOrders(), loadPositions()])).finally(() => { refreshing = null; });
+let reading = false;  // the coalesced refresh has started reading: an ask now may come after what it reads
+let askedAgain = false;
+function refreshAll() {  // coalesce: many jobs ending at once read the orders and holdings once, and once more after
+  if (refreshing) {
+    if (reading) askedAgain = true;  // e.g. the second order's job ended while the first's refresh was reading
+    return refreshing;
+  }
+  refreshing = sleep(300).then(() => {
+    reading = true;
+    return Promise.all([loadOrders(), loadPositions()]);
+  }).finally(() => {
+    refreshing = null;
+    reading = false;
+    if (askedAgain) {
+      askedAgain = false;
+      refreshAll();
+    }
+  });
   return refreshing;
 }
 

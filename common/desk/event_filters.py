@@ -26,7 +26,7 @@ Keep = Callable[[EventBase], bool]
 def account(desk: Desk, caller: Caller, raw: str) -> Keep:
     """Only the events of the account at trader_index `raw`, which the caller must be allowed to use (403 otherwise)."""
     accounts = desk.settings.enabled_accounts
-    if not raw.isdigit() or int(raw) >= len(accounts):
+    if not (raw.isascii() and raw.isdigit()) or int(raw) >= len(accounts):
         raise InvalidRequest(f"account must be a trader_index from 0 to {len(accounts) - 1}, got {raw[:20]!r}", "account")
     caller.require_account(int(raw))
     account_id = accounts[int(raw)].account_id

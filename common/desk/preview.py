@@ -13,7 +13,8 @@ the whole cash or holding).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
 
 from common.desk.callers import Caller
 from common.desk.submission import Desk
@@ -34,6 +35,7 @@ CONFIRM_NOTIONAL = 50_000.0
 # seconds: a preview shares a quote read this recently (a page previews as the trader types); the cash and the holding
 # are read fresh, as the trader's own last order may just have changed them
 QUOTE_MAX_AGE = 2.0
+QUOTE_FIELDS = tuple(quote_field.name for quote_field in fields(Quote))
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,14 @@ def preview(desk: Desk, caller: Caller, trader_index: int, request: OrderRequest
         volume = _volume(desk, caller, order, request, price, fees)
     except SizeRoundsToZero as nothing:
         problems.append(Problem(nothing.field or "volume", nothing.message))
-    notional = round(volume * price, 2)
-    cost = fees.buy_cost(notional) if order.order_type == BUY else fees.sell_cost(notional)
     lending = inst.board is Board.REPO
+    if lending:  # repo lent by hand: each 张 lends its 100 yuan face value, at `price` percent a year; repo's own fees
+        notional = float(volume * REPO_FACE_VALUE)
+        cost = fees.repo_cost(notional)
+        basis = "rate"
+    else:
+        notional = round(volume * price, 2)
+        cost = fees.buy_cost(notional) if order.order_type == BUY else fees.sell_cost(notional)
     uses = _limit_uses(desk, order, notional, lending, quote, market)
     whole = isinstance(request.size, AllIn) or (isinstance(request.size, Percent) and request.side != BUY and request.size.share >= 1)
     because = "whole_account" if whole else "notional" if notional > CONFIRM_NOTIONAL else ""
@@ -146,7 +153,9 @@ def preview(desk: Desk, caller: Caller, trader_index: int, request: OrderRequest
 def _repo_preview(desk: Desk, caller: Caller, order: OrderPayload, size: Repo, fees: Fees) -> OrderPreview:
     """The nhg sweep: the better-bid of the repo codes (as the worker picks it), lending cash minus the reserve."""
     index = order.account_index
-    found = [q for q in (_quote(desk, caller, index, code, required=False) for code in size.codes or REPO_CODES) if q is not None]
+    codes = size.codes or REPO_CODES
+    with ThreadPoolExecutor(max_workers=len(codes), thread_name_prefix="preview-quote") as asking:  # both at once: one wait, not two
+        found = [q for q in asking.map(lambda code: _quote(desk, caller, index, code, required=False), codes) if q is not None]
     best = best_repo_quote(found)
     if best is None:
         raise NoQuote(f"no quote for {' or '.join(size.codes or REPO_CODES)}: cannot price the reverse repo", "symbol")
@@ -193,7 +202,11 @@ def _quote(desk: Desk, caller: Caller, trader_index: int, code: str, required: b
         if required:
             raise NoQuote(f"the broker gave no quote for {code}", "symbol")
         return None
-    return Quote(**answer)
+    known = {name: answer[name] for name in QUOTE_FIELDS if name in answer}  # a newer worker may send more
+    try:
+        return Quote(**known)
+    except TypeError:
+        raise NoQuote(f"the broker's quote for {code} lacks a field this router needs", "symbol") from None
 
 
 def _price(order: OrderPayload, quote: Quote | None, market: bool) -> tuple[float, str]:

@@ -90,6 +90,7 @@ def test_another_clients_job_is_404_and_values_that_cannot_be_right_are_400(app)
         ("account=x", "account", "trader_index from 0 to 1"),
         ("account=2", "account", "trader_index from 0 to 1"),
         ("account=-1", "account", "trader_index"),
+        ("account=%C2%B2", "account", "trader_index"),  # "²" is a digit to str.isdigit, not to int()
     ):
         answer = signed(client, f"/events?{query}")
         assert answer.status_code == 400 and answer.get_json()["field"] == field and words in answer.get_json()["error"], (query, answer.get_json())

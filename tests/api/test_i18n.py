@@ -76,7 +76,20 @@ def test_assets_have_hashed_names_are_cached_a_year_and_sent_gzipped(client):
     plain = client.get(css)
     assert "Content-Encoding" not in plain.headers and gzip.decompress(zipped.data) == plain.data
     assert len(zipped.data) < len(plain.data) / 4  # Bootstrap's 230 KB go as about 31 KB
-    assert client.get(css, headers={"If-None-Match": zipped.headers["ETag"]}).status_code == 304
+    assert client.get(css, headers={"If-None-Match": zipped.headers["ETag"], "Accept-Encoding": "gzip"}).status_code == 304
     assert client.get(css.replace(".min.", ".max.")).status_code == 404
     favicon = client.get("/favicon.ico")
     assert favicon.status_code == 200 and favicon.mimetype == "image/svg+xml"
+
+
+def test_a_file_anyone_may_cache_never_carries_the_login_nor_an_encoding_the_browser_refused(client):
+    page_login(client)
+    css = re.search(r'href="(/assets/bootstrap[^"]+)"', client.get("/").text).group(1)
+    for path in (css, "/favicon.ico"):
+        answer = client.get(path)
+        assert "Set-Cookie" not in answer.headers and "Cookie" not in answer.headers.get("Vary", ""), answer.headers
+    assert client.get(css).headers["Content-Type"] == "text/css; charset=utf-8"
+    for refused in ("gzip;q=0", "identity, gzip;q=0.0", "nogzip"):
+        assert "Content-Encoding" not in client.get(css, headers={"Accept-Encoding": refused}).headers, refused
+    zipped, plain = client.get(css, headers={"Accept-Encoding": "GZIP"}), client.get(css)
+    assert zipped.headers["Content-Encoding"] == "gzip" and zipped.headers["ETag"] != plain.headers["ETag"]  # two bodies, two tags

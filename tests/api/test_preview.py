@@ -4,6 +4,7 @@ worker's own rules; read-only (never an order job, never counted), refused as pr
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -154,4 +155,40 @@ def test_without_a_worker_a_preview_says_there_is_no_quote(fake_redis):
     client = create_app(make_settings(QUERY_TIMEOUT=0.2), fake_redis).test_client()
     answer = post(client, "/preview/trade", {"trader_index": 0, "symbol": "600000", "volume": 100, "price": 10.0, "order_type": 23})
     assert answer.status_code == 503 and answer.get_json()["field"] == "symbol" and "no quote" in answer.get_json()["error"]
+    assert order_jobs(fake_redis) == []
+
+
+# -- what an adversarial pass found (each failed before its fix) ----------------------------------------------------------
+@pytest.mark.parametrize("symbol,rate", [("131810", 1.8), ("204001", 1.75)])
+def test_reverse_repo_lent_by_volume_is_valued_at_its_principal_with_repo_fees_and_confirmed(client, settings, fake_redis, symbol, rate):
+    body = {"trader_index": 0, "symbol": symbol, "volume": 20_000, "price": rate, "order_type": 24}  # 20,000 张 lend 2,000,000 yuan
+    found = answered(lambda: post(client, "/preview/trade", body), settings, fake_redis).get_json()["preview"]
+    assert found["notional"] == 2_000_000.0 and found["price_basis"] == "rate"  # 100 yuan a 张, never volume x rate
+    assert found["fees"] == FEES.repo_cost(2_000_000.0) and found["confirm"] is True
+    assert order_jobs(fake_redis) == []
+
+
+def test_a_quote_with_a_field_this_web_does_not_know_is_read_not_a_500(client, monkeypatch):
+    """A worker one version ahead (it runs on the Windows machine; the web may be upgraded later) sends a new quote field."""
+    from common.desk.submission import Desk
+
+    quote = {"code": "600000.SH", "last": 10.0, "bid": 10.0, "ask": 10.01, "up_limit": 11.0, "down_limit": 9.0, "prev_close": 10.0, "volume": 1}
+    monkeypatch.setattr(Desk, "query", lambda self, caller, what, index=None, **kw: quote if what == "quote" else {"cash": 1e6, "total_asset": 1e6})
+    answer = post(client, "/preview/trade", {"trader_index": 0, "symbol": "600000", "volume": 100, "price": 10.0, "order_type": 23})
+    assert answer.status_code == 200 and answer.get_json()["preview"]["quote"]["ask"] == 10.01, answer.get_json()
+
+
+def test_the_sweeps_preview_asks_for_both_repo_quotes_at_once_so_no_worker_costs_one_query_timeout(fake_redis):
+    timeout = 1.0
+    client = create_app(make_settings(QUERY_TIMEOUT=timeout), fake_redis).test_client()
+    started = time.monotonic()
+    answer = post(client, "/preview/trade/nhg", {"trader_index": 0, "reserve_amount": 0})
+    took = time.monotonic() - started
+    assert answer.status_code == 503, answer.get_json()
+    assert took < 1.8 * timeout, f"the sweep's preview held a web thread {took:.2f} s: its two quotes were asked one after the other"
+
+
+def test_a_zero_percent_is_refused_at_its_own_field(client, fake_redis):
+    answer = post(client, "/preview/trade", {"trader_index": 0, "symbol": "600000", "position_pct": 0, "trade_price": 10.0})
+    assert answer.status_code == 422 and answer.get_json()["field"] == "position_pct", answer.get_json()
     assert order_jobs(fake_redis) == []
