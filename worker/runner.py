@@ -53,6 +53,7 @@ HEARTBEAT_KEEP_SECONDS = 20
 RQ_HEARTBEAT_EVERY = 1.0  # seconds between the RQ worker heartbeats written between jobs
 REDIS_RETRY_SECONDS = 1.0
 ORPHAN_SCAN_SECONDS = 15.0
+CONTINUITY_SECONDS = 2.0  # the store id is read this often (common.store.continuity), not at every quick beat
 STARTING_MARK_SECONDS = 120  # a worker still not beating this long after it began starting is no longer "starting"
 
 
@@ -213,17 +214,22 @@ def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event, te
     }
     watch = OrphanWatch(connection, terminal.queues)
     next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS
+    next_check = 0.0
     while not stop.is_set():
-        try:
-            continuity.check()  # before the lease: a Redis that came back empty fails closed before any job is taken
-        except redis.RedisError as error:
-            log.warning("the store's id not checked: Redis %s", error.__class__.__name__)
+        if time.monotonic() >= next_check:
+            next_check = time.monotonic() + CONTINUITY_SECONDS
+            try:
+                continuity.check()  # before the lease: a Redis that came back empty fails closed before any job is taken
+            except redis.RedisError as error:
+                log.warning("the store's id not checked: Redis %s", error.__class__.__name__)
         if not lease.renew():
             return  # another worker is active: this one takes no more jobs and beats no more
         try:
-            connection.hset(terminal.heartbeat_key, mapping={**fields, "ts": time.time()})
-            connection.expire(terminal.heartbeat_key, HEARTBEAT_KEEP_SECONDS)
-            connection.delete(keys.worker_starting(terminal.name))
+            with connection.pipeline(transaction=False) as beat:  # one round trip a beat
+                beat.hset(terminal.heartbeat_key, mapping={**fields, "ts": time.time()})
+                beat.expire(terminal.heartbeat_key, HEARTBEAT_KEEP_SECONDS)
+                beat.delete(keys.worker_starting(terminal.name))
+                beat.execute()
             if time.monotonic() >= next_scan:
                 next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS
                 watch.scan()

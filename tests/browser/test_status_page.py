@@ -68,6 +68,7 @@ def test_a_fill_is_on_screen_within_a_second_and_the_events_are_masked_labelled_
     fill = next(e for e in fills if e["order_id"] == order_id)
     # the promise: within 1 s of the broker's fill, timed from the fill event's ts (the worker records it on the broker's callback)
     assert on_screen - fill["ts"] < 1.0, f"the fill showed {on_screen - fill['ts']:.3f} s after the broker's fill"
+    print(f"fill on screen {on_screen - fill['ts']:.3f} s after the broker's fill")  # the figure, with pytest -s
     row = page.locator("#account-0 .trades .trade-row").first
     expect(row).to_contain_text("000001.SZ")
     expect(row).to_contain_text("buy")
@@ -157,6 +158,7 @@ def test_the_page_turns_red_within_two_seconds_when_the_worker_or_the_web_server
     worker.wait(10)
     red = seen_at(page, "worker") - killed
     assert red <= 2.0, f"the page said the worker was not answering {red:.2f} s after it was killed"  # the promise
+    print(f"red {red:.2f} s after the worker was killed")
     expect(page.locator("#alerts [data-alert=worker]")).to_contain_text("交易进程无响应")
     expect(page.locator("#vital-worker")).to_have_attribute("data-level", "bad")
     panel = page.locator("#account-0")
@@ -174,6 +176,7 @@ def test_the_page_turns_red_within_two_seconds_when_the_worker_or_the_web_server
     web.wait(10)
     red = seen_at(page, "web") - stopped
     assert red <= 2.0, f"the page said the router was not answering {red:.2f} s after the web server was killed"
+    print(f"red {red:.2f} s after the web server was killed")
     expect(page.locator("#alerts [data-alert=router]")).to_contain_text("路由已")
     expect(page.locator("#router-state")).to_have_attribute("data-state", "down")
     panels = page.locator("[data-panel]")
@@ -196,6 +199,7 @@ def test_red_within_two_seconds_when_redis_stops_and_no_longer_when_it_is_back(r
     killed = time.time()
     red = seen_at(page, "redis") - killed
     assert red <= 2.0, f"the page said Redis was not answering {red:.2f} s after it was killed"  # the promise
+    print(f"red {red:.2f} s after Redis was killed")
     expect(page.locator("#alerts [data-alert=router]")).to_contain_text("Redis")
     expect(page.locator("#router-state")).to_have_attribute("data-state", "down")
     expect(page.locator("[data-panel].stale")).to_have_count(page.locator("[data-panel]").count())  # every panel greyed
