@@ -3,22 +3,10 @@ values before the change, and for routines which routine was added, removed or c
 
 from __future__ import annotations
 
-import pytest
-
-from api import create_app
 from common.store import events
-from tests.support import make_settings
 
 API = "/qmt/trade/api"
 NHG = {"name": "nhg-daily", "kind": "nhg", "time": "14:57", "accounts": 0}
-
-
-@pytest.fixture
-def admin(fake_redis):
-    app = create_app(make_settings(ADMIN_PASSWORD="admin-pw"), fake_redis)
-    client = app.test_client()
-    assert client.post("/login", json={"username": "admin", "password": "admin-pw"}).status_code == 200
-    return client
 
 
 def config_events(connection) -> list[events.ConfigEvent]:

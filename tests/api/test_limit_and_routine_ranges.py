@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from api import create_app
 from common.store import risk_state, routine_store
-from tests.support import make_settings
 
 API = "/qmt/trade/api"
-
-
-@pytest.fixture
-def admin(fake_redis):
-    app = create_app(make_settings(ADMIN_PASSWORD="admin-pw"), fake_redis)
-    client = app.test_client()
-    assert client.post("/login", json={"username": "admin", "password": "admin-pw"}).status_code == 200
-    return client
 
 
 @pytest.mark.parametrize(
