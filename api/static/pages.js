@@ -11,7 +11,6 @@ const OPEN_ORDER = [48, 49, 50, 51, 52, 55];  // xtquant statuses of an order th
 
 // -- language: t("English msgid", {name: value}) is the catalogue's translation (api/i18n.py puts it in the page) ---
 const MESSAGES = JSON.parse(document.getElementById("i18n").textContent || "{}");
-const LANG = PAGE.dataset.lang || "zh";
 
 function t(msgid, values) {
   const text = MESSAGES[msgid] || msgid;
