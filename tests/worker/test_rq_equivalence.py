@@ -213,3 +213,34 @@ def test_rqs_tools_read_the_routers_jobs(real_redis, redis_url):
     rq = Path(sys.executable).parent / "rq"
     shown = subprocess.run([str(rq), "info", "--url", redis_url, "--only-queues", "--raw"], capture_output=True, text=True, timeout=60, check=True)
     assert re.search(r"queue order@sh 3\b", shown.stdout), shown.stdout
+
+
+@pytest.mark.parametrize("move", ["front", "back"])
+def test_the_requeue_script_writes_what_rqs_enqueue_job_writes(real_redis, move):
+    """Recovery's requeue: a job taken off its queue and never started goes back to the front; a job carried from the
+    plain queue to its terminal's goes to the back of that queue. Either way, what RQ's enqueue_job of the job writes."""
+    settings = _two_terminals()
+
+    def requeued(requeue: Any) -> dict:
+        real_redis.flushdb()
+        _router_enqueue(real_redis, settings, PAYLOADS)
+        jobqueue.enqueue(real_redis, PAYLOADS[0], 86_400, job_id="plain")  # on the plain order queue (one-terminal name)
+        if move == "front":
+            real_redis.lrem("rq:queue:order@sh", 1, "order-1")  # popped by a worker killed before it started the job
+        requeue()
+        return state(real_redis, ())
+
+    job_id, source = ("order-1", "") if move == "front" else ("plain", "order")
+    rq_queue = Queue("order@sh", connection=real_redis, serializer=JSONSerializer)
+
+    def rq_requeue() -> None:
+        if source:
+            real_redis.lrem(f"rq:queue:{source}", 1, job_id)
+        rq_queue.enqueue_job(Job.fetch(job_id, connection=real_redis, serializer=JSONSerializer), at_front=move == "front")
+
+    rq_kept = requeued(rq_requeue)
+    router_kept = requeued(lambda: jobqueue.requeue(real_redis, job_id, "order@sh", taken_from=source or None))
+
+    assert router_kept == rq_kept
+    expected = ["order-1", "order-0", "order-2"] if move == "front" else ["order-0", "order-1", "order-2", "plain"]
+    assert router_kept["rq:queue:order@sh"][1] == expected
