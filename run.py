@@ -314,6 +314,7 @@ RQ_FACING_TESTS = (
     "tests/common/test_jobqueue.py",
     "tests/worker/test_recovery.py",
     "tests/worker/test_jobs_any_broker.py",
+    "tests/integration/test_windows_compat.py",  # the worker with no fork and no SIGALRM: the timer death penalty's path
 )
 
 
