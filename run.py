@@ -4,6 +4,8 @@
                              (simulator broker and an in-process Redis stand-in unless .env says otherwise)
     python run.py test [...] install the test dependencies into .venv, run the checks of pyproject.toml (ruff lint and
                              format, import-linter, mypy), then pytest [...]
+    python run.py test --rq-floor [...]  the RQ-facing tests (RQ_FACING_TESTS, or [...]) on the lowest RQ that
+                             requirements.txt allows (rq>=X), installed beside .venv's own: both ends of the range are tested
     python run.py quickstart xtquant's official quick-start script against the simulator
     python run.py next-day [N] move the running simulator on N (default 1) trading days, through its web API
     python run.py chaos [...]  install the test dependencies, then run orders through faults for 10 minutes (tests/chaos)
@@ -305,6 +307,44 @@ def checks() -> int:
     return 0
 
 
+# The tests that pin the router to RQ's model (common.store.rq_model): run on both ends of requirements.txt's RQ range.
+RQ_FACING_TESTS = (
+    "tests/worker/test_rq_equivalence.py",
+    "tests/common/test_rq_model.py",
+    "tests/common/test_jobqueue.py",
+    "tests/worker/test_recovery.py",
+    "tests/worker/test_jobs_any_broker.py",
+    "tests/integration/test_windows_compat.py",  # the worker with no fork and no SIGALRM: the timer death penalty's path
+)
+
+
+def rq_floor() -> str:
+    """The lowest RQ version requirements.txt allows (its `rq>=X,<Y` line)."""
+    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        name, _, bounds = line.partition(">=")
+        if name.strip().lower() == "rq" and bounds:
+            return bounds.split(",")[0].strip()
+    sys.exit("run.py: requirements.txt has no `rq>=X,<Y` line, so there is no lower bound to test")
+
+
+def rq_floor_tests(argv: list[str]) -> int:
+    """Run the RQ-facing tests with RQ's lower bound installed in .venv/rq-<version> (only RQ itself: its dependencies are
+    .venv's) ahead of .venv's own RQ on the path, after checking that it is the one imported."""
+    floor = rq_floor()
+    target = VENV / f"rq-{floor}"
+    if not (target / "rq").is_dir():
+        print(f"run.py: installing rq=={floor} (requirements.txt's lower bound) into {target.relative_to(ROOT)} ...", flush=True)
+        command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "--target", str(target), f"rq=={floor}"]
+        if subprocess.call(command, cwd=ROOT) != 0:
+            sys.exit(f"run.py: installing rq=={floor} failed (see pip's message above)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH", "")) if p)}
+    imported = subprocess.run([sys.executable, "-c", "import rq; print(rq.__version__)"], env=env, cwd=ROOT, capture_output=True, text=True)
+    if imported.stdout.strip() != floor:
+        sys.exit(f"run.py: expected rq {floor} from {target}, imported {imported.stdout.strip() or imported.stderr.strip()}")
+    print(f"run.py: the RQ-facing tests on rq {floor}, the lower bound of requirements.txt", flush=True)
+    return subprocess.call([sys.executable, "-m", "pytest", *(argv or RQ_FACING_TESTS)], env=env, cwd=ROOT)
+
+
 COMMANDS = ("test", "bench", "chaos", "quickstart", "next-day", "i18n")
 NEXT_DAY_MAX = 10  # trading days one next-day may move (the route's own limit)
 
@@ -353,6 +393,8 @@ def main() -> int:
         from tests.bench.bench_router import main as bench
 
         return bench(sys.argv[2:])
+    if sys.argv[1:3] == ["test", "--rq-floor"]:
+        return rq_floor_tests(sys.argv[3:])
     if testing:
         from tests.browser.locate import find_browser, how_to_install
 

@@ -20,16 +20,14 @@ from typing import cast
 import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import FinishedJobRegistry, StartedJobRegistry
-from rq.results import Result
+from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
-from rq.utils import now
 
 from common.config import clock
 from common.config.settings import Settings
 from common.rules.exceptions import BrokerUnavailable, UnknownAccount
 from common.rules.loose_types import RedisReply
-from common.store import jobqueue, keys, terminals
+from common.store import jobqueue, keys, rq_model, terminals
 from common.store.jobqueue import queue
 from common.store.payloads import OrderPayload, OrderResult
 from worker.broker_api import BrokerAccounts, Order
@@ -219,7 +217,7 @@ def _settle_order(
             )
         else:
             result = OrderResult(outcome="not_submitted", error="the worker stopped before the order reached the broker; never sent", **base)
-    _finish(connection, registry, job, result.model_dump(), job_ttl)
+    rq_model.finish_job(connection, job, result.model_dump(), job_ttl, started=registry)
     settle_order(connection, order, job.id, result.model_dump(), found=found, job_ttl=job_ttl)
     return result.outcome
 
@@ -242,22 +240,6 @@ def _orders_since(brokers: BrokerAccounts, order: OrderPayload, day: date) -> li
 
 def _by_tag(orders: list[Order] | None, tag: str) -> Order | None:
     return next((o for o in orders or [] if o.order_remark == tag), None)
-
-
-def _finish(connection: redis.Redis, registry: StartedJobRegistry, job: Job, result: dict, job_ttl: int) -> None:
-    """Record `result` as the job's outcome, as a worker finishing it would."""
-    finished = FinishedJobRegistry(job.origin, connection=connection, serializer=JSONSerializer)
-    job.ended_at = now()
-    job._result = result  # noqa: SLF001 - RQ keeps a finished job's return value here; Result.create below reads it
-    with connection.pipeline() as pipe:
-        registry.remove_executions(job, pipeline=pipe)
-        pipe.zrem(registry.key, job.id)
-        job.set_status(JobStatus.FINISHED, pipeline=pipe)
-        job.save(pipeline=pipe, include_meta=False)
-        job.cleanup(job_ttl, pipeline=pipe, remove_from_queue=False)
-        finished.add(job, job_ttl, pipeline=pipe)
-        Result.create(job, Result.Type.SUCCESSFUL, job_ttl, return_value=result, pipeline=pipe)
-        pipe.execute()
 
 
 def carry_to_terminals(connection: redis.Redis, settings: Settings) -> dict[str, str]:

@@ -1,45 +1,39 @@
 """The worker process: open the broker sessions, then run jobs in this process, cancel > order > query.
 
 RQ's SimpleWorker runs each job in the calling thread: no fork (Windows has none, and a forked
-child would not own the QMT session) and no SIGALRM (TimerDeathPenalty everywhere).
+child would not own the QMT session) and no SIGALRM (TimerDeathPenalty, common.store.rq_model.LeanWorker).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from types import FrameType
+from collections.abc import Sequence
 
 import redis
 from redis.client import Pipeline
-from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
-from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer, Serializer
-from rq.timeouts import TimerDeathPenalty
-from rq.utils import import_attribute
 
 from common.config import logs
 from common.config.settings import Settings
-from common.rules.exceptions import UnknownJobFunction
 from common.rules.loose_types import JsonObject
 from common.store import events, keys, metrics, stream_backlog, terminals
 from common.store.continuity import Continuity
 from common.store.jobqueue import queue
 from common.store.payloads import JOB_ROUTES
+from common.store.rq_model import LeanJob, LeanWorker
 from common.store.terminals import Terminal
 from worker import runtime
 from worker.broker import Brokers
 from worker.callbacks import OrderEventRecorder
-from worker.lean_worker import LeanJob, LeanWorker
 from worker.lease import Lease
 from worker.recovery import OrphanWatch, carry_to_terminals, reconcile
 
@@ -50,7 +44,6 @@ HEARTBEAT_SECONDS = 0.25
 # The heartbeat hash outlives a dead worker this long, so /health still tells its age; its TTL, set afresh at each beat,
 # is the age by Redis's clock (keep − TTL), which holds when the worker's and the web's machines disagree on the time.
 HEARTBEAT_KEEP_SECONDS = 20
-RQ_HEARTBEAT_EVERY = 1.0  # seconds between the RQ worker heartbeats written between jobs
 REDIS_RETRY_SECONDS = 1.0
 ORPHAN_SCAN_SECONDS = 15.0
 CONTINUITY_SECONDS = 2.0  # the store id is read this often (common.store.continuity), not at every quick beat
@@ -65,20 +58,7 @@ JOB_FUNCTIONS: dict[str, str] = {path: path for _, path in JOB_ROUTES.values()}
 class RouterJob(LeanJob):
     """A job that runs only the router's own job functions; any other path fails the job with a clear error."""
 
-    @property
-    def func(self) -> Callable[..., object]:
-        target = JOB_FUNCTIONS.get(self.func_name or "")
-        if target is None:
-            raise UnknownJobFunction(
-                f"job {self.id} names {self.func_name!r}, which this worker does not run (queued by another version?); "
-                f"it was not run: drain the queues before an upgrade (docs/moving-over.md, Upgrading)"
-            )
-        return import_attribute(target)
-
-    def perform(self) -> object:
-        """Run the job, keeping what it returned for the worker's figures (RQ writes it to Redis afterwards)."""
-        self.returned = super().perform()
-        return self.returned
+    functions = JOB_FUNCTIONS
 
     def payload(self) -> JsonObject:  # the JSON payload as RQ's serializer decoded it
         """The job's payload as queued (empty when it carries none)."""
@@ -87,10 +67,10 @@ class RouterJob(LeanJob):
 
 
 class RouterWorker(LeanWorker):
-    """RQ's SimpleWorker with the timer death penalty, our job functions only, a short blocking dequeue, and
-    jobs whose Redis bookkeeping failed left in the started registry for `reconcile` (never marked failed)."""
+    """RQ's SimpleWorker as common.store.rq_model runs it (timer death penalty, a short blocking dequeue, jobs whose Redis
+    bookkeeping failed left in the started registry for `reconcile`), running our job functions only, with the lease,
+    the job's log context, its held events and the worker's figures added through the model's hooks."""
 
-    death_penalty_class = TimerDeathPenalty
     job_class = RouterJob
 
     def __init__(
@@ -105,78 +85,49 @@ class RouterWorker(LeanWorker):
         figures: redis.Redis | None = None,
         batch: stream_backlog.Batch | None = None,
     ):
-        self._dequeue_block = dequeue_block  # read by RQ's __init__ (connection_timeout) before anything else is set
-        self.stop_asked = False  # SIGINT/SIGTERM arrived (RQ records it only when a job is running)
         self.lease = lease
         self.batch = batch  # the runtime's: a job's audit entry and closing events, written with its result
         self._batch_sent = False  # they went into the result's transaction (whose answer may then be lost)
-        self._beaten = -RQ_HEARTBEAT_EVERY  # monotonic time of the last heartbeat written outside a pipeline
-        super().__init__(queues, name=name, connection=connection, serializer=serializer)
+        super().__init__(queues, name=name, connection=connection, serializer=serializer, dequeue_block=dequeue_block)
         self._figures = figures or self.connection  # the connection whose metrics the worker's Flusher writes
 
-    def perform_job(self, job: Job, queue: Queue) -> bool:
-        """Run one job with its id, client id and account index on every log line written meanwhile."""
+    def job_context(self, job: Job) -> contextlib.AbstractContextManager[None]:
+        """Every log line written while the job runs carries its id, client id and account index."""
         payload = job.payload() if isinstance(job, RouterJob) else {}
-        with logs.job_context(job.id, job.meta.get("client_id"), payload.get("account_index")):
-            return super().perform_job(job, queue)
+        return logs.job_context(job.id, job.meta.get("client_id"), payload.get("account_index"))
 
-    def increment_successful_job_count(self, pipeline: Pipeline | None = None) -> None:
-        # called inside RQ's transaction that writes a job's result: the job's held entries ride along, no round trip of their own
-        super().increment_successful_job_count(pipeline)
-        if self.batch is not None and pipeline is not None:
+    def result_writes(self, pipeline: Pipeline) -> None:
+        # inside RQ's transaction that writes a job's result: the job's held entries ride along, no round trip of their own
+        self._batch_sent = False
+        if self.batch is not None:
             self.batch.write_to(pipeline)
             self._batch_sent = True
 
-    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry) -> None:
-        self._batch_sent = False
-        super().handle_job_success(job, queue, started_job_registry)  # the result is written: the job has ended
+    def job_succeeded(self, job: Job) -> None:
         if self.batch is not None:
-            self.batch.clear()  # written in that transaction
+            self.batch.clear()  # written in the result's transaction
+        self._batch_sent = False
         kind = job.meta.get("kind", "?")
         metrics.count(self._figures, metrics.JOBS, kind=kind, outcome=job_outcome(kind, getattr(job, "returned", None)))
         created = (job.payload().get("meta") or {}).get("created_at") if isinstance(job, RouterJob) else None
         if kind == "order" and isinstance(created, (int, float)):
             metrics.observe(self._figures, metrics.ORDER_TO_RESULT, max(time.time() - created, 0.0))
 
-    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        # between jobs (never inside a job's own bookkeeping, which passes a pipeline): a lost lease ends the loop. The
-        # lease thread (_beat) finds a lost lease within HEARTBEAT_SECONDS, and every job asks Redis again before it
-        # runs (execute_job) and before it sends (the fence), so this reads the flag, not Redis.
-        if pipeline is None:
-            if self.lease is not None and (self.lease.lost.is_set() or self.lease.retaken.is_set()):
-                raise StopRequested()  # stand by; or, the lease taken again after it lapsed, check the jobs left running first
-            # RQ beats about three times a job, two round trips each; its key lives minutes, so once a second says the same
-            if time.monotonic() - self._beaten < RQ_HEARTBEAT_EVERY:
-                return
-            self._beaten = time.monotonic()
-        super().heartbeat(timeout, pipeline)
+    def keep_taking_jobs(self) -> bool:
+        # a lost lease ends the loop: stand by; or, the lease taken again after it lapsed, check the jobs left running first.
+        # The lease thread (_beat) finds a lost lease within HEARTBEAT_SECONDS, and every job asks Redis again before it
+        # runs (may_run) and before it sends (the fence), so this reads the flag, not Redis.
+        return self.lease is None or not (self.lease.lost.is_set() or self.lease.retaken.is_set())
 
-    def execute_job(self, job: Job, queue: Queue) -> None:
+    def may_run(self, job: Job) -> bool:
         if self.lease is not None and not self.lease.held():
             # taken off the queue after another worker became active: left as it is, queued in no queue, so the
             # active worker's orphan scan gives it back to its queue; running or re-pushing it here could double it
             log.error("job %s was taken after this worker lost its lease; left for the active worker", job.id)
-            raise StopRequested()
-        super().execute_job(job, queue)
+            return False
+        return True
 
-    def request_stop(self, signum: int, frame: FrameType | None) -> None:
-        self.stop_asked = True
-        super().request_stop(signum, frame)
-
-    @property
-    def dequeue_timeout(self) -> int:
-        """Seconds one BLPOP blocks; RQ's default (405 s) would leave a frozen Redis unnoticed for minutes."""
-        return self._dequeue_block
-
-    @property
-    def connection_timeout(self) -> int:
-        """The socket timeout RQ insists on: above the BLPOP block (the dequeue connection is given one already)."""
-        return self._dequeue_block + 1
-
-    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry | None = None, exc_string: str = "") -> None:
-        # Redis, not the job, failed (e.g. the result write timed out on a frozen Redis): the job may have done its
-        # work, so it stays started and `reconcile` settles it by its tag once Redis answers, never running an order twice.
-        failure = sys.exc_info()[1]
+    def job_failing(self, failure: BaseException | None) -> None:
         if self.batch is not None:
             if self._batch_sent and isinstance(failure, redis.TimeoutError):
                 # the result's transaction carrying them was sent and its answer lost: Redis runs it when it answers,
@@ -184,10 +135,9 @@ class RouterWorker(LeanWorker):
                 self.batch.clear()
             else:
                 self.batch.flush(self._figures)  # what the job held is written now (kept for later if Redis refuses it)
-            self._batch_sent = False
-        if isinstance(failure, redis.RedisError):
-            raise failure
-        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+        self._batch_sent = False
+
+    def job_failed(self, job: Job) -> None:
         metrics.count(self._figures, metrics.JOBS, kind=job.meta.get("kind", "?"), outcome="failed")
 
 
@@ -273,9 +223,6 @@ def serve(
 def _serve_terminal(
     settings: Settings, connection: redis.Redis, dequeue: redis.Redis, burst: bool, terminal: Terminal, lease: Lease, stopping: threading.Event
 ) -> bool:
-    # Abandoned-job cleanup would use the signal penalty on Windows; make it the timer (docs/internals.md, "Windows").
-    # RQ's registry declares the attribute by its default (UnixSignalDeathPenalty); both are BaseDeathPenalty
-    StartedJobRegistry.death_penalty_class = TimerDeathPenalty  # type: ignore[assignment]
     recorder = OrderEventRecorder(connection, settings.JOB_TTL)
     brokers = Brokers(settings, connection, recorder, indexes=terminal.accounts)
     brokers.open()

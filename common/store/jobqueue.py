@@ -23,7 +23,7 @@ from rq.utils import now, utcformat
 from common.rules.exceptions import DuplicateJob, EnqueueUnanswered, JobNotFound, StoreUnavailable
 from common.rules.loose_types import RedisArg, RedisReply
 from common.rules.orders import ORDER_JUNK
-from common.store import events, keys
+from common.store import events, keys, rq_model
 from common.store.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
 from common.store.payloads import JobStatus as JobStatusName
 from common.store.risk_state import LimitsChanged
@@ -189,12 +189,7 @@ def _job_fields(target: Queue, admit: Admit) -> tuple[list[RedisArg], int]:
         description=f"{admit.payload.kind} {admit.job_id}",
         meta=meta,
     )
-    target._prepare_for_queue(job)  # origin, enqueued_at, status: what RQ sets just before its own save  # noqa: SLF001
-    fields: list[RedisArg] = []
-    for name, value in job.to_dict().items():
-        if value is not None:
-            fields += [name, value]
-    return fields, job.ttl if job.ttl is not None else -1
+    return rq_model.hash_as_enqueued(target, job)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from common.store import jobqueue, keys
+from common.store import jobqueue, keys, rq_model
 from tests.support import order_payload
 
 
@@ -14,12 +14,7 @@ def _finish_with(connection, result: dict) -> str:
 
     job_id = jobqueue.enqueue(connection, order_payload(), 86_400)
     job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    job.set_status("finished")
-    job._result = result  # noqa: SLF001 - where RQ keeps a finished job's return value: the test finishes one as RQ would
-    job.save()
-    from rq.results import Result
-
-    Result.create(job, Result.Type.SUCCESSFUL, ttl=86_400, return_value=result)
+    rq_model.finish_job(connection, job, result, 86_400)  # as a worker finishing it would
     return job_id
 
 
