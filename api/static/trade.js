@@ -516,7 +516,7 @@ async function loadOrders() {
       problems.push(`${account.name}: ${traderWords(null, answer.data.error)}`);
       continue;
     }
-    for (const order of answer.data.orders) rows.push({ account, order });
+    for (const order of answer.data.orders || []) rows.push({ account, order });
   }
   rows.sort((a, b) => b.order.order_time - a.order.order_time);
   const head = [t("Code"), t("Side"), t("Price"), t("Quantity"), t("State"), "", t("Time"), t("Account"), t("Order no.")];
@@ -585,7 +585,7 @@ async function loadPositions() {
     box.replaceChildren(h("div", { class: "alert alert-warning py-1 small mb-0" }, traderWords(null, answer.data.error)));
     return;
   }
-  const held = answer.data.positions.filter((p) => p.volume > 0);
+  const held = (answer.data.positions || []).filter((p) => p.volume > 0);
   if (!held.length) {
     box.replaceChildren(h("p", { class: "text-body-secondary small m-2" }, t("No holdings")));
     return;

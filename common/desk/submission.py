@@ -70,6 +70,7 @@ REPLAYED_NOTHING_PLACED = (
 Side = Literal["buy", "sell"]
 Payload = OrderPayload | CancelPayload  # what is counted against the rate caps
 SHARED_QUERY_MAX_AGE = 10.0  # seconds: the oldest answer a query may ask to share (Desk.query's max_age)
+ANSWERS_A_LIST_OR_OBJECT = frozenset({"asset", "positions", "orders", "trades"})  # a query whose None can only mean "not kept"
 
 
 class Desk:
@@ -358,9 +359,12 @@ class Desk:
             asked = [self._query_job(caller, payload, terminal=terminal) for terminal in terminals.terminals(self.settings)]
             found = [a for job_id in asked for a in self._answer(caller, job_id) or []]
             return sorted((a for a in found if caller.may_reach(a["index"])), key=lambda a: a["index"])
-        result = self._answer(caller, self._shared_query(caller, payload, max_age) if max_age else self._query_job(caller, payload))
+        job_id = self._shared_query(caller, payload, max_age) if max_age else self._query_job(caller, payload)
+        result = self._answer(caller, job_id)
         if what == "order" and result is None:
             raise OrderNotFound(f"no order {order_id} today on trader_index {trader_index}", "order_id")
+        if result is None and what in ANSWERS_A_LIST_OR_OBJECT:  # its result no longer kept: never an empty answer made up
+            raise WorkerUnanswered(f"the worker's answer to query job {job_id} is no longer kept; ask again", job_id=job_id, retry_after=1)
         return result
 
     def _query_job(self, caller: Caller, payload: QueryPayload, terminal: terminals.Terminal | None = None) -> str:

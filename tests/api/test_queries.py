@@ -99,3 +99,14 @@ def test_queries_that_accept_a_recent_answer_share_one_job(client, settings, fak
     fresh = while_worker_runs(lambda: positions("max_age=0"), settings, fake_redis)  # asks the worker again
     assert fresh.status_code == 200
     assert positions("max_age=11").status_code == 400 and positions("max_age=x").status_code == 400
+
+
+def test_a_query_whose_answer_is_no_longer_kept_is_503_never_an_empty_list(client, monkeypatch):
+    from common.desk.submission import Desk
+
+    monkeypatch.setattr(Desk, "_answer", lambda self, caller, job_id: None)  # finished, its result expired (QUERY_RESULT_TTL)
+    for path in ("/positions/0", "/trades/0", "/portfolio/0"):
+        answer = get(client, path)
+        assert answer.status_code == 503 and "no longer kept" in answer.get_json()["error"], (path, answer.get_json())
+    answer = post(client, "/orders", {"trader_index": 0})
+    assert answer.status_code == 503 and answer.get_json()["job_id"], answer.get_json()
