@@ -55,6 +55,37 @@ class SimConfig(TypedDict, total=False):
     push_ms: int
 
 
+class TerminalSlots:
+    """A terminal working on `size` calls at once, first come first served (a plain semaphore wakes waiters in any
+    order; a socket answers in the order it was asked). queue_up() takes a turn; slot(turn) waits for it."""
+
+    def __init__(self, size: int):
+        self.size = max(1, size)
+        self._changed = threading.Condition()
+        self._queue: list[object] = []
+        self._busy = 0
+
+    def queue_up(self) -> object:
+        turn = object()
+        with self._changed:
+            self._queue.append(turn)
+        return turn
+
+    @contextmanager
+    def slot(self, turn: object) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self._queue[0] is turn and self._busy < self.size)
+            self._queue.pop(0)
+            self._busy += 1
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify_all()
+
+
 class SimTrader:
     """config: starting_cash (yuan, default 1,000,000), prices_file (JSON {code: price}), fees (common.rules.sizing.Fees),
     auto_roll (default True: a new calendar day settles the previous one on the next call), start_day (ISO date of new books),
@@ -82,7 +113,7 @@ class SimTrader:
         self._call_time = CallTime.parse(config.get("call_ms", "0"))
         self._call_rng = random.Random(zlib.crc32(str(self.path).encode()))  # reproducible per terminal
         self._rng_lock = threading.Lock()
-        self._terminal = threading.BoundedSemaphore(max(1, int(config.get("call_concurrency", 1))))
+        self._terminal = TerminalSlots(int(config.get("call_concurrency", 1)))
         self._push_ms = max(0, int(config.get("push_ms", 0)))
         self.path.mkdir(parents=True, exist_ok=True)
         self._file_lock = FileLock(str(self.path / books.LOCK_FILE))  # another process of this terminal may change the books
@@ -188,8 +219,10 @@ class SimTrader:
         if not self._connected:
             return -1
 
+        turn = self._terminal.queue_up() if not self._call_time.free else None  # served in the order asked, as a socket would
+
         def place() -> None:
-            with self._terminal_call():
+            with self._terminal_call(turn):
                 with self._locked():
                     order_id, events = self.exchange.place(
                         account.account_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark
@@ -217,8 +250,10 @@ class SimTrader:
         if not self._connected:
             return -1
 
+        turn = self._terminal.queue_up() if not self._call_time.free else None
+
         def cancel() -> None:
-            with self._terminal_call():
+            with self._terminal_call(turn):
                 with self._locked():
                     code, events = self.exchange.cancel(account.account_id, order_id)
                     order = self.book.account(account.account_id).orders.get(order_id)
@@ -330,13 +365,13 @@ class SimTrader:
 
     # -- internals -------------------------------------------------------------------------------
     @contextmanager
-    def _terminal_call(self) -> Iterator[None]:
+    def _terminal_call(self, turn: object | None = None) -> Iterator[None]:
         """One call on the terminal: wait for a free slot (SIM_CALL_CONCURRENCY), spend the call time (SIM_CALL_MS)
         holding no state lock, then do the work inside the slot. A free call time adds no wait at all."""
         if self._call_time.free:
             yield
             return
-        with self._terminal:
+        with self._terminal.slot(turn if turn is not None else self._terminal.queue_up()):
             with self._rng_lock:
                 ms = self._call_time.draw(self._call_rng)
             clock.sleep(ms / 1000)

@@ -104,6 +104,17 @@ def test_an_async_order_returns_its_seq_at_once_and_answers_after_the_call_time(
     assert time.monotonic() - cancel_started >= 0.100
 
 
+def test_async_calls_are_served_in_the_order_they_were_made(make_trader, recorder):
+    trader = make_trader(call_ms="10", call_concurrency=1)
+    account = _account(trader)
+    trader.set_price(CODE, 10.0)
+    seqs = [trader.order_stock_async(account, CODE, xc.STOCK_BUY, 100, xc.FIX_PRICE, 9.0 + n / 100) for n in range(8)]
+    recorder.wait_for("order_response", lambda r: r.seq == seqs[-1])
+    responses = [item for name, item, _ in recorder.pushes if name == "order_response"]
+    assert [r.seq for r in responses] == seqs
+    assert [r.order_id for r in responses] == sorted(r.order_id for r in responses)
+
+
 def test_every_socket_call_spends_the_call_time_and_zero_spends_none(make_trader, monkeypatch):
     waits: list[float] = []
     monkeypatch.setattr(clock, "sleep", waits.append)
