@@ -54,6 +54,9 @@ def make_trader(settings: Settings, path: str, session_id: int, callback: object
             fees=Fees.from_settings(settings),
             calendar=calendar_store.load(settings),
             exchange_hours=settings.SIM_EXCHANGE_HOURS,
+            call_ms=settings.SIM_CALL_MS,
+            call_concurrency=settings.SIM_CALL_CONCURRENCY,
+            push_ms=settings.SIM_PUSH_MS,
         )
     try:
         XtQuantTrader = trader_class()

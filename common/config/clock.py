@@ -28,6 +28,11 @@ def time() -> float:
     return _time.time() + _offset
 
 
+def sleep(seconds: float) -> None:
+    """Wait `seconds` (the simulator's call and push times); tests replace it to count or skip the waits."""
+    _time.sleep(seconds)
+
+
 def now() -> datetime:
     """The router's time in Asia/Shanghai, where the exchanges keep theirs."""
     return datetime.fromtimestamp(time(), SHANGHAI)

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.config import config_mistakes
 from common.rules import event_kinds
+from common.rules.call_time import CallTime
 from common.rules.exceptions import ConfigError
 from common.rules.loose_types import Json, RawInput
 from common.rules.routines import Routine
@@ -221,6 +222,10 @@ class Settings(BaseSettings):
     CALENDAR_SESSIONS: Annotated[list[date], NoDecode] = Field(default_factory=list)  # always sessions (weekdays only)
     CALENDAR_WEEKDAYS_UNTIL: date | None = None  # past the data, weekdays up to this date are sessions
     SIM_EXCHANGE_HOURS: bool = False  # the simulator keeps the exchanges' hours (no fills at night, no cancels in auctions)
+    # What a terminal costs (the simulator only): ms per broker call, "50" or "p50=40,p99=120" (log-normal); 0: no time
+    SIM_CALL_MS: str = "0"
+    SIM_CALL_CONCURRENCY: int = Field(default=1, ge=1, le=64)  # calls the simulated terminal works on at once; more wait their turn
+    SIM_PUSH_MS: int = Field(default=0, ge=0, le=10_000)  # order/trade pushes batched every this many ms, in order; 0: at once
     WORKER_LEASE_SECONDS: int = Field(default=10, ge=3, le=300)  # a standby worker takes over this long after the active one fell silent
     CLOCK_OFFSET_SECONDS: float = 0.0  # tests and rehearsals only: shifts every role's clock; all roles must agree
 
@@ -255,6 +260,11 @@ class Settings(BaseSettings):
         if isinstance(raw, str) and raw.strip() and not raw.strip().startswith("["):
             return [part.strip() for part in raw.split(",") if part.strip()]  # 2027-01-01,2027-02-16
         return parse_literal(raw, info.field_name or "")
+
+    @field_validator("SIM_CALL_MS", mode="before")
+    @classmethod
+    def _call_time(cls, raw: RawInput) -> str:
+        return str(CallTime.parse(raw if isinstance(raw, (str, int, float)) else str(raw)))  # ValueError: says what to write
 
     @field_validator("CALENDAR_WEEKDAYS_UNTIL", mode="before")
     @classmethod

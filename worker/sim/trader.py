@@ -11,9 +11,11 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import random
 import threading
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
@@ -23,7 +25,9 @@ from typing import TypedDict, Unpack
 
 from filelock import FileLock
 
+from common.config import clock
 from common.rules.calendar import TradingCalendar
+from common.rules.call_time import CallTime
 from common.rules.sizing import Fees
 from common.store import calendar_store
 from worker.sim import book as books
@@ -46,12 +50,51 @@ class SimConfig(TypedDict, total=False):
     exchange_hours: bool
     auto_roll: bool
     start_day: str | None
+    call_ms: str
+    call_concurrency: int
+    push_ms: int
+
+
+class TerminalSlots:
+    """A terminal working on `size` calls at once, first come first served (a plain semaphore wakes waiters in any
+    order; a socket answers in the order it was asked). queue_up() takes a turn; slot(turn) waits for it."""
+
+    def __init__(self, size: int):
+        self.size = max(1, size)
+        self._changed = threading.Condition()
+        self._queue: list[object] = []
+        self._busy = 0
+
+    def queue_up(self) -> object:
+        turn = object()
+        with self._changed:
+            self._queue.append(turn)
+        return turn
+
+    @contextmanager
+    def slot(self, turn: object) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self._queue[0] is turn and self._busy < self.size)
+            self._queue.pop(0)
+            self._busy += 1
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify_all()
 
 
 class SimTrader:
     """config: starting_cash (yuan, default 1,000,000), prices_file (JSON {code: price}), fees (common.rules.sizing.Fees),
     auto_roll (default True: a new calendar day settles the previous one on the next call), start_day (ISO date of new books),
-    calendar (common.rules.calendar.TradingCalendar; default exchange_calendars' days), exchange_hours (default False: fills at any hour)."""
+    calendar (common.rules.calendar.TradingCalendar; default exchange_calendars' days), exchange_hours (default False: fills at any hour).
+
+    What a terminal costs (SIM_CALL_MS, SIM_CALL_CONCURRENCY, SIM_PUSH_MS): call_ms, each call answered over QMT's socket
+    (orders, cancels, queries) takes that long ("50", or "p50=40,p99=120" drawn log-normal, seeded by the terminal's
+    path); call_concurrency, calls worked on at once, the others wait their turn; push_ms, callbacks delivered in
+    batches that often, in order. The wait holds no lock: other calls and the callback thread go on meanwhile."""
 
     def __init__(self, path: str, session: int, callback: object = None, **config: Unpack[SimConfig]):
         self.path = Path(path)
@@ -67,6 +110,11 @@ class SimTrader:
         self._subscribed: set[str] = set()
         self._seq = itertools.count(1)
         self._timeout_ms = 0
+        self._call_time = CallTime.parse(config.get("call_ms", "0"))
+        self._call_rng = random.Random(zlib.crc32(str(self.path).encode()))  # reproducible per terminal
+        self._rng_lock = threading.Lock()
+        self._terminal = TerminalSlots(int(config.get("call_concurrency", 1)))
+        self._push_ms = max(0, int(config.get("push_ms", 0)))
         self.path.mkdir(parents=True, exist_ok=True)
         self._file_lock = FileLock(str(self.path / books.LOCK_FILE))  # another process of this terminal may change the books
         self._store = journal.Store(self.path, float(config.get("starting_cash", 1_000_000.0)), config.get("start_day"))
@@ -147,11 +195,12 @@ class SimTrader:
         self._refuse_inside_callback("order_stock")
         if not self._connected:
             return -1
-        with self._locked():
-            order_id, events = self.exchange.place(
-                account.account_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark
-            )
-        self._emit(account.account_id, events)
+        with self._terminal_call():
+            with self._locked():
+                order_id, events = self.exchange.place(
+                    account.account_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark
+                )
+            self._emit(account.account_id, events)
         return order_id
 
     def order_stock_async(
@@ -165,16 +214,24 @@ class SimTrader:
         strategy_name: str = "",
         order_remark: str = "",
     ) -> int:
+        """The request's seq at once; the order id comes by on_order_stock_async_response after the call time."""
         seq = next(self._seq)
         if not self._connected:
             return -1
-        with self._locked():
-            order_id, events = self.exchange.place(
-                account.account_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark
-            )
-        response = xttype.XtOrderResponse(account.account_id, order_id, strategy_name, order_remark, "", seq)
-        self._events.put(("on_order_stock_async_response", response, None))
-        self._emit(account.account_id, events)
+
+        turn = self._terminal.queue_up() if not self._call_time.free else None  # served in the order asked, as a socket would
+
+        def place() -> None:
+            with self._terminal_call(turn):
+                with self._locked():
+                    order_id, events = self.exchange.place(
+                        account.account_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark
+                    )
+                response = xttype.XtOrderResponse(account.account_id, order_id, strategy_name, order_remark, "", seq)
+                self._events.put(("on_order_stock_async_response", response, None))
+                self._emit(account.account_id, events)
+
+        self._in_background(place)
         return seq
 
     def cancel_order_stock(self, account: XtAccount, order_id: int) -> int:
@@ -182,45 +239,53 @@ class SimTrader:
         self._refuse_inside_callback("cancel_order_stock")
         if not self._connected:
             return -1
-        with self._locked():
-            code, events = self.exchange.cancel(account.account_id, order_id)
-        self._emit(account.account_id, events)
+        with self._terminal_call():
+            with self._locked():
+                code, events = self.exchange.cancel(account.account_id, order_id)
+            self._emit(account.account_id, events)
         return code
 
     def cancel_order_stock_async(self, account: XtAccount, order_id: int) -> int:
         seq = next(self._seq)
         if not self._connected:
             return -1
-        with self._locked():
-            code, events = self.exchange.cancel(account.account_id, order_id)
-            order = self.book.account(account.account_id).orders.get(order_id)
-        sysid = order["order_sysid"] if order else ""
-        response = xttype.XtCancelOrderResponse(account.account_id, code, order_id, sysid, seq, "" if code == 0 else "撤单失败")
-        self._events.put(("on_cancel_order_stock_async_response", response, None))
-        self._emit(account.account_id, events)
+
+        turn = self._terminal.queue_up() if not self._call_time.free else None
+
+        def cancel() -> None:
+            with self._terminal_call(turn):
+                with self._locked():
+                    code, events = self.exchange.cancel(account.account_id, order_id)
+                    order = self.book.account(account.account_id).orders.get(order_id)
+                sysid = order["order_sysid"] if order else ""
+                response = xttype.XtCancelOrderResponse(account.account_id, code, order_id, sysid, seq, "" if code == 0 else "撤单失败")
+                self._events.put(("on_cancel_order_stock_async_response", response, None))
+                self._emit(account.account_id, events)
+
+        self._in_background(cancel)
         return seq
 
     # -- queries -------------------------------------------------------------------------------
     def query_stock_asset(self, account: XtAccount) -> xttype.XtAsset:
         self._refuse_inside_callback("query_stock_asset")
-        with self._locked(write=False):
+        with self._terminal_call(), self._locked(write=False):
             return self.exchange.asset(account.account_id)
 
     def query_stock_order(self, account: XtAccount, order_id: int) -> xttype.XtOrder | None:
-        with self._locked(write=False):
+        with self._terminal_call(), self._locked(write=False):
             order = self.book.account(account.account_id).orders.get(order_id)
             return views.xt_order(account.account_id, order) if order and order["day"] == self.book.day else None
 
     def query_stock_orders(self, account: XtAccount, cancelable_only: bool = False) -> list[xttype.XtOrder]:
         self._refuse_inside_callback("query_stock_orders")
-        with self._locked(write=False):
+        with self._terminal_call(), self._locked(write=False):
             orders = [o for o in self.book.account(account.account_id).orders.values() if o["day"] == self.book.day]
             return [views.xt_order(account.account_id, o) for o in orders if not cancelable_only or o["status"] in OPEN]
 
     def query_history_orders(self, account: XtAccount, start_day: str) -> list[xttype.XtOrder] | None:
         """The simulator only (QMT answers today's orders alone): every order from `start_day` (ISO) to today, oldest
         first; None when the books no longer reach back that far (settlement.KEEP_DAYS)."""
-        with self._locked(write=False):
+        with self._terminal_call(), self._locked(write=False):
             if date.fromisoformat(start_day) < self.exchange.day - timedelta(days=settlement.KEEP_DAYS):
                 return None
             orders = [o for o in self.book.account(account.account_id).orders.values() if o["day"] >= start_day]
@@ -228,16 +293,16 @@ class SimTrader:
 
     def query_repo_loans(self, account: XtAccount) -> list[books.Loan]:
         """The simulator only (QMT shows a repo position alone): each reverse-repo loan not yet repaid in full, copies."""
-        with self._locked(write=False):
+        with self._terminal_call(), self._locked(write=False):
             return [replace(loan) for loan in self.book.account(account.account_id).loans]
 
     def query_stock_trades(self, account: XtAccount) -> list[xttype.XtTrade]:
-        with self._locked(write=False):
+        with self._terminal_call(), self._locked(write=False):
             trades = self.book.account(account.account_id).trades
             return [views.xt_trade(account.account_id, t) for t in trades if t["day"] == self.book.day]
 
     def query_stock_positions(self, account: XtAccount) -> list[xttype.XtPosition]:
-        with self._locked(write=False):
+        with self._terminal_call(), self._locked(write=False):
             return self.exchange.positions(account.account_id)
 
     def query_stock_position(self, account: XtAccount, stock_code: str) -> xttype.XtPosition | None:
@@ -300,6 +365,27 @@ class SimTrader:
 
     # -- internals -------------------------------------------------------------------------------
     @contextmanager
+    def _terminal_call(self, turn: object | None = None) -> Iterator[None]:
+        """One call on the terminal: wait for a free slot (SIM_CALL_CONCURRENCY), spend the call time (SIM_CALL_MS)
+        holding no state lock, then do the work inside the slot. A free call time adds no wait at all."""
+        if self._call_time.free:
+            yield
+            return
+        with self._terminal.slot(turn if turn is not None else self._terminal.queue_up()):
+            with self._rng_lock:
+                ms = self._call_time.draw(self._call_rng)
+            clock.sleep(ms / 1000)
+            yield
+
+    def _in_background(self, work: Callable[[], None]) -> None:
+        """An _async call's work: on the caller's thread when calls cost nothing (as before), else on its own thread
+        so the seq is back at once and the response follows the call time."""
+        if self._call_time.free:
+            work()
+            return
+        threading.Thread(target=work, name=f"sim-call-{self.session}", daemon=True).start()
+
+    @contextmanager
     def _locked(self, write: bool = True, full: bool = False) -> Iterator[None]:
         """Hold the books (this process's threads, and other processes by the file lock); read them again when another
         process changed them; settle any calendar days passed; save after a change (reads skip the write).
@@ -335,16 +421,23 @@ class SimTrader:
 
     def _dispatch(self) -> None:
         while True:
-            item = self._events.get()
-            if item is None or self._stopped.is_set():
-                return
-            name, payload, account_id = item
-            if account_id is not None and account_id not in self._subscribed:
-                continue  # QMT pushes only for subscribed accounts
-            handler = getattr(self.callback, name, None) if self.callback is not None else None
-            if handler is None:
-                continue
-            try:
-                handler() if payload is None else handler(payload)
-            except Exception:  # a failing callback must not stop the pushes
-                log.exception("simulator callback %s failed", name)
+            batch = [self._events.get()]
+            if self._push_ms and batch[0] is not None:  # QMT pushes in batches: gather what comes within push_ms
+                clock.sleep(self._push_ms / 1000)
+                while not self._events.empty():
+                    batch.append(self._events.get_nowait())
+            for item in batch:
+                if item is None or self._stopped.is_set():
+                    return
+                self._deliver(*item)
+
+    def _deliver(self, name: str, payload: object, account_id: str | None) -> None:
+        if account_id is not None and account_id not in self._subscribed:
+            return  # QMT pushes only for subscribed accounts
+        handler = getattr(self.callback, name, None) if self.callback is not None else None
+        if handler is None:
+            return
+        try:
+            handler() if payload is None else handler(payload)
+        except Exception:  # a failing callback must not stop the pushes
+            log.exception("simulator callback %s failed", name)
