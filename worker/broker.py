@@ -28,7 +28,7 @@ from common.rules.exceptions import BrokerTimeout, BrokerUnavailable, ConfigErro
 from common.store import calendar_store, events, keys
 from worker.callbacks import OrderEventRecorder
 from worker.xt_broker import XtBroker
-from worker.xtquant_sdk import XtAccount, XtTrader, trader_class, xttype
+from worker.xtquant_sdk import XtAccount, XtCancelOrderResponse, XtOrderResponse, XtTrader, trader_class, xttype
 
 log = logging.getLogger("worker.broker")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -137,11 +137,19 @@ class BrokerSession:
 
 
 class SessionCallback:
-    """The callback registered with one trader: forwards to the recorder and notices disconnects."""
+    """The callback registered with one trader: forwards to the recorder, names the terminal of its answers to async
+    sends (seqs are per trader), and notices disconnects."""
 
-    def __init__(self, recorder: OrderEventRecorder, on_offline: Callable[[], None]):
+    def __init__(self, recorder: OrderEventRecorder, on_offline: Callable[[], None], terminal: str = ""):
         self._recorder = recorder
         self._on_offline = on_offline
+        self._terminal = terminal
+
+    def on_order_stock_async_response(self, response: XtOrderResponse) -> None:
+        self._recorder.on_send_answer(self._terminal, response)
+
+    def on_cancel_order_stock_async_response(self, response: XtCancelOrderResponse) -> None:
+        self._recorder.on_cancel_answer(self._terminal, response)
 
     def on_disconnected(self) -> None:
         self._on_offline()
@@ -224,7 +232,7 @@ class Brokers:
     # -- connecting ---------------------------------------------------------------------------
     def _new_trader(self, session: BrokerSession, session_id: int | None = None) -> None:
         session.session_id = session_id or random.randint(100_000, 999_999)
-        callback = SessionCallback(self._recorder, lambda: self._went_offline(session))
+        callback = SessionCallback(self._recorder, lambda: self._went_offline(session), session.path)
         session.trader = make_trader(self._settings, session.path, session.session_id, callback)
         session.trader.start()
 

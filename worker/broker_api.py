@@ -119,6 +119,43 @@ class LendsRepo(Protocol):
         ...
 
 
+@runtime_checkable
+class SendsAsync(Protocol):
+    """A broker whose orders go out with the terminal's async call (xtquant's order_stock_async): the call answers at
+    once with a ticket, the broker's answer (the order id, or a refusal) comes later by callback. Old fakes lack it:
+    the worker then sends with place_order."""
+
+    def send_order(
+        self, symbol: str, order_type: int, volume: int, price_type: int, price: float, strategy_name: str, order_remark: str
+    ) -> SendTicket:
+        """Send one order without waiting for the broker's answer. Raises BrokerUnavailable when it was never sent."""
+        ...
+
+    def order_answer(self, ticket: SendTicket, timeout: float) -> OrderId:
+        """The id of the order `ticket` sent, once the broker answered (up to `timeout` s). Raises OrderRefused when the
+        broker refused it, BrokerTimeout when no answer came in time (it may still be placed: look for its tag)."""
+        ...
+
+    def send_cancel(self, order_id: OrderId) -> SendTicket:
+        """Ask for a cancel without waiting for the broker's answer (cancel_order_stock_async). Raises BrokerUnavailable."""
+        ...
+
+    def cancel_answer(self, ticket: SendTicket, timeout: float) -> None:
+        """Once the broker accepted the cancel `ticket` asked for. Raises CancelRefused with its code when it refused,
+        BrokerTimeout when no answer came in time (cancels are safe to ask again)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SendTicket:
+    """An async send: the terminal it went to (its path), the call's seq, and the tag it carries in order_remark (a
+    cancel: the order id it cancels)."""
+
+    terminal: str
+    seq: int
+    tag: str
+
+
 class Broker(Protocol):
     """One account at the broker, reached through its (possibly shared) terminal session."""
 

@@ -20,9 +20,10 @@ from pydantic import ValidationError
 
 from common.rules.loose_types import RedisPipeline, RedisReply
 from common.store import events, keys, stream_backlog
+from worker.broker_api import SendTicket
 from worker.snapshots import order_view, trade_view
 from worker.xt_broker import order_from_xt, trade_from_xt
-from worker.xtquant_sdk import XtAccountStatus, XtCancelError, XtOrder, XtOrderError, XtTrade
+from worker.xtquant_sdk import XtAccountStatus, XtCancelError, XtCancelOrderResponse, XtOrder, XtOrderError, XtOrderResponse, XtTrade
 
 log = logging.getLogger("worker.callbacks")
 JOB_TAG = re.compile(r"^o[0-9a-f]{16}$")
@@ -50,6 +51,8 @@ class OrderEventRecorder:
         self._clients: dict[str, str] = {}  # job tag -> client id, oldest first (events name the client)
         self._unsent: dict[str, events.JobEvent] = {}  # job tag -> its "sent" event, until the broker has the order
         self._tagged: dict[str, int] = {}  # job tag -> order id, for a job whose send went unanswered (wait_for_tag)
+        self._answers: dict[tuple[str, int], tuple[int, str, str]] = {}  # (terminal, seq) -> (order id, reason, tag) of async sends
+        self._cancels: dict[tuple[str, int], tuple[int, int]] = {}  # (terminal, seq) -> (order id, cancel_result) of async cancels
         self._telling = threading.Lock()  # held while a "sent" is claimed and written: the order's own events come after it
         self._changed = threading.Condition()
 
@@ -68,6 +71,33 @@ class OrderEventRecorder:
             return (self._latest.get(order_id) if order_id is not None else None), self._errors.get(tag)
 
         return self._wait(heard, lambda found: found != (None, None), timeout)
+
+    def send_answer(self, ticket: SendTicket, timeout: float) -> tuple[int | None, str | None]:
+        """The broker's answer to an async send, waiting up to `timeout` s: (order id, None) once it has the order,
+        (order id or None, reason) when it refused it, (None, None) when nothing came. Matched by the call's seq on its
+        terminal (an answer naming another tag is a former session's seq), or by the tag: a pushed order, an order error."""
+
+        def heard() -> tuple[int | None, str | None]:
+            answer = self._answers.get((ticket.terminal, ticket.seq))
+            if answer is not None and answer[2] in ("", ticket.tag):
+                order_id, reason, _ = answer
+                return order_id, (reason or None) if order_id > 0 else (reason or "the broker refused the order")
+            refusal = self._errors.get(ticket.tag)
+            if refusal is not None:
+                return refusal["order_id"], refusal["error_msg"] or "the broker refused the order"
+            return self._tagged.get(ticket.tag), None
+
+        return self._wait(heard, lambda found: found != (None, None), timeout)
+
+    def cancel_answer(self, ticket: SendTicket, timeout: float) -> int | None:
+        """The broker's cancel_result for the async cancel `ticket` (its tag: the order id), waiting up to `timeout` s;
+        None when nothing came (an answer for another order is a former session's seq)."""
+
+        def heard() -> int | None:
+            answer = self._cancels.get((ticket.terminal, ticket.seq))
+            return answer[1] if answer is not None and str(answer[0]) == ticket.tag else None
+
+        return self._wait(heard, lambda code: code is not None, timeout)
 
     def _wait(self, look: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
         """What `look` finds once `done` holds of it, or whatever it finds after `timeout` s (woken by each callback)."""
@@ -173,6 +203,22 @@ class OrderEventRecorder:
             _remember(self._errors, remark, detail)
             self._changed.notify_all()
         self._event(events.OrderErrorEvent, **detail, **self._owner(remark))
+
+    def on_send_answer(self, terminal: str, response: XtOrderResponse) -> None:
+        """on_order_stock_async_response of the trader of `terminal` (worker.broker.SessionCallback names it)."""
+        remark = getattr(response, "order_remark", "") or ""
+        order_id = int(response.order_id) if response.order_id is not None else -1
+        with self._changed:
+            _remember(self._answers, (terminal, int(response.seq)), (order_id, getattr(response, "error_msg", "") or "", remark))
+            self._changed.notify_all()
+        if order_id > 0:
+            self.tell_sent(remark, order_id)  # the broker has it: "sent" before any state of the order
+
+    def on_cancel_answer(self, terminal: str, response: XtCancelOrderResponse) -> None:
+        """on_cancel_order_stock_async_response of the trader of `terminal`."""
+        with self._changed:
+            _remember(self._cancels, (terminal, int(response.seq)), (int(response.order_id), int(response.cancel_result)))
+            self._changed.notify_all()
 
     def on_cancel_error(self, error: XtCancelError) -> None:
         self._event(events.CancelErrorEvent, order_id=error.order_id, account_id=error.account_id, error_id=error.error_id, error_msg=error.error_msg)

@@ -6,15 +6,19 @@ order_remark) or records why it did not. Domain outcomes are results, not except
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import cast
 
 import redis
 from rq import get_current_job
+from rq.job import Job
+from rq.registry import StartedJobRegistry
 
 from common.config import clock
 from common.rules import risk
@@ -36,10 +40,10 @@ from common.rules.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, st
 from common.rules.quote import Quote
 from common.rules.sizing import Fees, Funds, best_repo_quote, repo_volume, sized_volume
 from common.rules.symbols import Board, instrument
-from common.store import audit, events, keys, metrics, quotes, risk_state, stream_backlog
+from common.store import audit, events, keys, metrics, quotes, risk_state, rq_model, stream_backlog
 from common.store.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
 from worker import fence, runtime
-from worker.broker_api import Broker, LendsRepo, Order, OrderId
+from worker.broker_api import Broker, LendsRepo, Order, OrderId, SendsAsync, SendTicket
 from worker.lease import LeaseLost
 from worker.snapshots import order_view, portfolio_view, position_view, repo_loan_view, trade_view
 
@@ -53,13 +57,15 @@ def _job_id() -> str:
     return job.id if job else ""
 
 
-def run_order(payload: dict) -> dict:
-    """Place one order. Returns an OrderResult as JSON; the outcome also goes into the audit trail."""
+def run_order(payload: dict) -> dict | str:
+    """Place one order. Returns an OrderResult as JSON; the outcome also goes into the audit trail. With sends in flight
+    (worker.in_flight) it returns common.store.rq_model.DEFERRED once the order is out: its result follows."""
     order = OrderPayload.model_validate(payload)
     tag = _job_id()
     rt = runtime.current()
     result = _place(order, tag, rt)
-    settle_order(rt.redis, order, tag, result, batch=rt.batch)
+    if isinstance(result, dict):
+        settle_order(rt.redis, order, tag, result, batch=rt.batch)
     return result
 
 
@@ -105,7 +111,7 @@ def settle_order(
     )
 
 
-def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
+def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
     base = order_basics(order)
     late = clock.time() - order.deadline
     if late > 0:
@@ -156,21 +162,61 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
         return OrderResult(outcome="not_submitted", error=f"{reason}; never sent", **base).model_dump()
     submitted_at = time.time()
     metrics.observe(rt.redis, metrics.ORDER_TO_BROKER, max(submitted_at - order.meta.created_at, 0.0))
+    send = (symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
+    if rt.in_flight is None or job is None or not isinstance(broker, SendsAsync):
+        return _after_send(rt, broker, tag, base, submitted_at, _heard(lambda: broker.place_order(*send)))
+    try:  # pipelined: the async call answers at once; the broker's answer ends the job on another thread (worker.in_flight)
+        ticket = broker.send_order(*send)
+    except Exception as error:  # noqa: BLE001 - never sent (BrokerUnavailable), or it may have gone out: judged as a sync send's
+        return _after_send(rt, broker, tag, base, submitted_at, error)
+    answer = functools.partial(_heard, functools.partial(broker.order_answer, ticket, broker.call_timeout))
+    # the ending thread records the job through its own copy: RQ's loop goes on changing its object (status, result)
+    rt.in_flight.hand_off(tag, answer, functools.partial(_end_sent, rt, copy.copy(job), order, tag, base, submitted_at, broker))
+    return rq_model.DEFERRED
+
+
+def _heard(call: Callable[[], OrderId]) -> OrderId | Exception:
+    """What a send came to: the order id, or what it raised (worker.jobs._after_send tells them apart)."""
     try:
-        order_id = broker.place_order(symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
-    except BrokerTimeout as error:  # the call may still be running: it has as long again to answer before the tag search
-        return _settle_unanswered(rt, broker, tag, base, str(error), wait=rt.settings.BROKER_CALL_TIMEOUT, submitted_at=submitted_at)
-    except BrokerUnavailable as error:
+        return call()
+    except Exception as error:  # noqa: BLE001 - every failure is judged by _after_send, never lost
+        return error
+
+
+def _end_sent(
+    rt: runtime.Runtime, job: Job, order: OrderPayload, tag: str, base: JsonObject, submitted_at: float, broker: Broker, outcome: object
+) -> None:
+    """On a send's own thread (worker.in_flight): the job's result from the broker's answer, then its end told and its
+    result recorded in one transaction, as the worker's loop records a job it ran. A Redis failure here leaves the job
+    started: the loop stops and recovery settles it by its tag."""
+    heard = outcome if isinstance(outcome, Exception) else OrderId(cast(int, outcome))
+    result = _after_send(rt, broker, tag, base, submitted_at, heard)
+    batch = stream_backlog.Batch()
+    settle_order(rt.redis, order, tag, result, batch=batch)
+    started = StartedJobRegistry(job.origin, connection=rt.redis, serializer=job.serializer)
+    rq_model.finish_job(rt.redis, job, result, job.get_result_ttl(rt.settings.JOB_TTL), started=started, also=batch.write_to)
+    batch.clear()
+    metrics.count(rt.redis, metrics.JOBS, kind="order", outcome=str(result.get("outcome", "unknown")))
+    metrics.observe(rt.redis, metrics.ORDER_TO_RESULT, max(time.time() - order.meta.created_at, 0.0))
+
+
+def _after_send(rt: runtime.Runtime, broker: Broker, tag: str, base: JsonObject, submitted_at: float, heard: OrderId | Exception) -> dict:
+    """An order job's result from what its send came to: the broker's first status of the order, a refusal, or, for a
+    send unanswered, whatever the broker says of its tag (never guessed: unknown when it says nothing)."""
+    if isinstance(heard, BrokerTimeout):  # the call may still be running: it has as long again to answer before the tag search
+        return _settle_unanswered(rt, broker, tag, base, str(heard), wait=rt.settings.BROKER_CALL_TIMEOUT, submitted_at=submitted_at)
+    if isinstance(heard, BrokerUnavailable):
         rt.recorder.forget_sent(tag)
-        return OrderResult(outcome="not_submitted", error=f"{error.message}; never sent", **base).model_dump()
-    except OrderRefused as refusal:
+        return OrderResult(outcome="not_submitted", error=f"{heard.message}; never sent", **base).model_dump()
+    if isinstance(heard, OrderRefused):
         rt.recorder.forget_sent(tag)
-        log.info("job %s rejected by broker: %s", tag, refusal.message)
-        return OrderResult(outcome="rejected", error=refusal.message, submitted_at=submitted_at, **base).model_dump()
-    except Exception as error:
-        log.exception("job %s: the send failed unexpectedly; looking for its order by tag", tag)
-        reason = f"the send failed unexpectedly ({error.__class__.__name__}: {error})"
+        log.info("job %s rejected by broker: %s", tag, heard.message)
+        return OrderResult(outcome="rejected", error=heard.message, submitted_at=submitted_at, **base).model_dump()
+    if isinstance(heard, Exception):
+        log.error("job %s: the send failed unexpectedly; looking for its order by tag", tag, exc_info=heard)
+        reason = f"the send failed unexpectedly ({heard.__class__.__name__}: {heard})"
         return _settle_unanswered(rt, broker, tag, base, reason, wait=0.0, submitted_at=submitted_at)
+    order_id = heard
     rt.recorder.tell_sent(tag, order_id)
     try:
         state = rt.recorder.wait_for_order(order_id, ORDER_ACK_WAIT)
@@ -367,6 +413,8 @@ def run_cancel(payload: dict) -> dict:
             targets = [o.order_id for o in broker.query_orders(cancelable_only=True) if o.order_type == wanted]
         counted = cancel.order_id is None and not cancel.kill_switch  # one order's cancel was counted at the door
         limits = risk_state.load(rt.redis) if counted else None
+        sender = broker if rt.in_flight is not None and isinstance(broker, SendsAsync) else None
+        asked: list[tuple[OrderId, SendTicket]] = []  # async cancels sent, their answers heard once all are out
         for position, order_id in enumerate(targets):
             if limits is not None:
                 try:
@@ -376,6 +424,9 @@ def run_cancel(payload: dict) -> dict:
                     break
             try:
                 check_fence(rt)
+                if sender is not None:
+                    asked.append((order_id, sender.send_cancel(order_id)))
+                    continue
                 broker.cancel_order(order_id)
             except LeaseLost:
                 result.refused += [{"order_id": left, "error": "not sent: this worker lost its terminal's lease"} for left in targets[position:]]
@@ -384,6 +435,8 @@ def run_cancel(payload: dict) -> dict:
                 result.refused.append({"order_id": order_id, "error": refusal.message})
                 continue
             result.cancelled.append(order_id)
+        if sender is not None:
+            _hear_cancels(sender, asked, result)
     except (UnknownAccount, BrokerUnavailable) as error:
         result.error = error.message
     result.accepted = result.error is None and not result.refused
@@ -393,6 +446,20 @@ def run_cancel(payload: dict) -> dict:
         "cancel %s on account %s: cancelled %s, refused %s", cancel.order_id or cancel.side, cancel.account_index, result.cancelled, result.refused
     )
     return result.model_dump()
+
+
+def _hear_cancels(sender: SendsAsync, asked: list[tuple[OrderId, SendTicket]], result: CancelResult) -> None:
+    """The broker's answer to each async cancel sent, into `result` (one that never came may still take effect)."""
+    for order_id, ticket in asked:
+        try:
+            sender.cancel_answer(ticket, runtime.current().settings.BROKER_CALL_TIMEOUT)
+        except CancelRefused as refusal:
+            result.refused.append({"order_id": order_id, "error": refusal.message})
+            continue
+        except BrokerTimeout as silence:
+            result.refused.append({"order_id": order_id, "error": f"{silence.message}; it may still take effect: check the order"})
+            continue
+        result.cancelled.append(order_id)
 
 
 def run_query(payload: dict) -> Json:

@@ -45,14 +45,18 @@ def reconcile(
     queues: tuple[str, ...] = keys.QUEUES_BY_PRIORITY,
     order_ttl: int = 60,
     in_flight: Callable[[str], bool] = lambda _tag: False,
+    send_window: float = SETTLE_WAIT,
 ) -> dict[str, str]:
     """Settle every job left in a started registry of our queues; returns {job_id: what was recorded}.
 
     Call it before this worker takes jobs: then whatever is in those registries was left by a dead worker, or by this
     process before Redis went away. `in_flight(tag)`: this process sent that job's order and the broker has not yet
-    answered (the send may still place it), so an order not found is `unknown`, never "not sent".
+    answered (the send may still place it), so an order not found is `unknown`, never "not sent". `send_window`: how long
+    after its job started a send can still reach the broker (BROKER_CALL_TIMEOUT with sends in flight: a terminal works
+    through the async sends it was given even after their worker died), waited out before an order not found is "not sent".
     """
     settled: dict[str, str] = {}
+    window = _SendWindow(send_window)
     for queue_name in queues:
         registry = StartedJobRegistry(queue_name, connection=connection, serializer=JSONSerializer)
         for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
@@ -62,7 +66,7 @@ def reconcile(
                 connection.zrem(registry.key, f"{job_id}:{execution_id}", job_id)
                 continue
             if queue_name.split("@")[0] == keys.ORDER_QUEUE:  # order@<terminal> too
-                settled[job_id] = _settle_order(connection, registry, job, brokers, job_ttl, order_ttl, in_flight(job_id))
+                settled[job_id] = _settle_order(connection, registry, job, brokers, job_ttl, order_ttl, in_flight(job_id), window)
             else:  # cancels and queries are safe to run again
                 registry.remove_executions(job)
                 connection.zrem(registry.key, job.id)
@@ -177,7 +181,14 @@ def _requeue(connection: redis.Redis, queue_name: str, job: Job) -> None:
 
 
 def _settle_order(
-    connection: redis.Redis, registry: StartedJobRegistry, job: Job, brokers: BrokerAccounts, job_ttl: int, order_ttl: int, in_flight: bool
+    connection: redis.Redis,
+    registry: StartedJobRegistry,
+    job: Job,
+    brokers: BrokerAccounts,
+    job_ttl: int,
+    order_ttl: int,
+    in_flight: bool,
+    window: _SendWindow | None = None,
 ) -> str:
     """Look for the order of a job a dead worker left running by its tag, on every day it could have reached the broker,
     and settle the job with what was found (jobs.settle_order: result, order state, the closing event, told once)."""
@@ -189,7 +200,7 @@ def _settle_order(
         orders = _orders_since(brokers, order, started)
         found = _by_tag(orders, job.id)
         if found is None and orders is not None:
-            time.sleep(SETTLE_WAIT)
+            (window or _SendWindow(SETTLE_WAIT)).wait_for(job)
             orders = _orders_since(brokers, order, started)
             found = _by_tag(orders, job.id)
     except (UnknownAccount, BrokerUnavailable):
@@ -220,6 +231,20 @@ def _settle_order(
     rq_model.finish_job(connection, job, result.model_dump(), job_ttl, started=registry)
     settle_order(connection, order, job.id, result.model_dump(), found=found, job_ttl=job_ttl)
     return result.outcome
+
+
+class _SendWindow:
+    """How long to wait before an order not found can be called never sent, once per reconciliation: SETTLE_WAIT after
+    it began, and `seconds` after the job started (the worker sends right after it starts a job), never longer."""
+
+    def __init__(self, seconds: float):
+        self.seconds = max(seconds, SETTLE_WAIT)
+        self.began = time.time()
+
+    def wait_for(self, job: Job) -> None:
+        started = job.started_at.timestamp() if job.started_at else 0.0
+        until = min(max(self.began + SETTLE_WAIT, started + self.seconds), self.began + self.seconds)
+        time.sleep(max(0.0, until - time.time()))
 
 
 def _queued_day(order: OrderPayload, order_ttl: int) -> date:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import redis
 from redis.client import Pipeline
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer, Serializer
@@ -34,8 +35,9 @@ from common.store.terminals import Terminal
 from worker import runtime
 from worker.broker import Brokers
 from worker.callbacks import OrderEventRecorder
+from worker.in_flight import InFlight
 from worker.lease import Lease
-from worker.recovery import OrphanWatch, carry_to_terminals, reconcile
+from worker.recovery import SETTLE_WAIT, OrphanWatch, carry_to_terminals, reconcile
 
 log = logging.getLogger("worker")
 # The status page calls a worker silent when its heartbeat is older than 0.9 s (api.health.WORKER_SILENT_SECONDS), so it
@@ -84,8 +86,10 @@ class RouterWorker(LeanWorker):
         lease: Lease | None = None,
         figures: redis.Redis | None = None,
         batch: stream_backlog.Batch | None = None,
+        in_flight: InFlight | None = None,
     ):
         self.lease = lease
+        self.in_flight = in_flight
         self.batch = batch  # the runtime's: a job's audit entry and closing events, written with its result
         self._batch_sent = False  # they went into the result's transaction (whose answer may then be lost)
         super().__init__(queues, name=name, connection=connection, serializer=serializer, dequeue_block=dequeue_block)
@@ -116,8 +120,21 @@ class RouterWorker(LeanWorker):
     def keep_taking_jobs(self) -> bool:
         # a lost lease ends the loop: stand by; or, the lease taken again after it lapsed, check the jobs left running first.
         # The lease thread (_beat) finds a lost lease within HEARTBEAT_SECONDS, and every job asks Redis again before it
-        # runs (may_run) and before it sends (the fence), so this reads the flag, not Redis.
+        # runs (may_run) and before it sends (the fence), so this reads the flag, not Redis. A send whose job could not
+        # be recorded ends it too: recovery settles that job by its tag before any new one is taken.
+        if self.in_flight is not None and self.in_flight.fault.is_set():
+            return False
         return self.lease is None or not (self.lease.lost.is_set() or self.lease.retaken.is_set())
+
+    def before_dequeue(self) -> None:
+        # a job is taken only with room for its send: a cancel queued behind many orders goes before any not yet sent
+        if self.in_flight is not None and not self.in_flight.wait_for_room(lambda: self.keep_taking_jobs() and not self.stop_asked):
+            raise StopRequested()
+
+    def job_deferred(self, job: Job) -> None:  # noqa: ARG002 - the model's hook
+        if self.batch is not None:
+            self.batch.clear()  # written in the transaction that left the job started
+        self._batch_sent = False
 
     def may_run(self, job: Job) -> bool:
         if self.lease is not None and not self.lease.held():
@@ -229,7 +246,10 @@ def _serve_terminal(
     if settings.BROKER == "qmt":
         _publish_calendar(connection)
     batch = stream_backlog.Batch()
-    runtime.install(runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder, lease=lease, batch=batch))
+    in_flight = InFlight(settings.BROKER_IN_FLIGHT) if settings.BROKER_IN_FLIGHT > 1 else None
+    runtime.install(
+        runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder, lease=lease, batch=batch, in_flight=in_flight)
+    )
     figures = metrics.Flusher(connection).start()
     continuity = Continuity(connection, settings.VAR_DIR, "worker")
     continuity.start()
@@ -239,9 +259,11 @@ def _serve_terminal(
     events.append(connection, events.WorkerEvent(state="up", host=socket.gethostname(), reason=f"terminal {terminal.name}"))
     try:
         for attempt in itertools.count():
+            _drain(in_flight, settings)  # sends still out end their jobs first; what they could not record is settled below
             carry_to_terminals(connection, settings)
             # before any new job: whatever is running belongs to a dead worker (or to this one, before Redis went away)
-            recovered = reconcile(connection, brokers, settings.JOB_TTL, terminal.queues, settings.ORDER_TTL, recorder.awaiting_broker)
+            window = settings.BROKER_CALL_TIMEOUT if in_flight is not None else SETTLE_WAIT  # how long a send can still land
+            recovered = reconcile(connection, brokers, settings.JOB_TTL, terminal.queues, settings.ORDER_TTL, recorder.awaiting_broker, window)
             if recovered:
                 log.warning("settled %d job(s) left running by a stopped worker: %s", len(recovered), recovered)
             worker = RouterWorker(
@@ -253,6 +275,7 @@ def _serve_terminal(
                 lease=lease,
                 figures=connection,
                 batch=batch,
+                in_flight=in_flight,
             )
             log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(terminal.queues), settings.BROKER)
             try:
@@ -261,6 +284,10 @@ def _serve_terminal(
                     log.info("stop asked while starting: taking no jobs")
                     return True
                 worker.work(burst=burst, with_scheduler=False, logging_level=None)
+                _drain(in_flight, settings)
+                if in_flight is not None and in_flight.fault.is_set():
+                    log.error("a sent order's job could not be recorded; settling it by its tag before taking jobs again")
+                    continue
                 if lease.lost.is_set():
                     log.error("terminal %s: another worker holds the lease now; this one takes no more jobs", terminal.name)
                     return False
@@ -277,6 +304,7 @@ def _serve_terminal(
             if not _wait_for_redis(connection, stopping):
                 return True
     finally:
+        _drain(in_flight, settings)
         stop.set()
         beat.join(5)
         _mark_stopped(connection, terminal)
@@ -286,6 +314,16 @@ def _serve_terminal(
         figures.stop()
         log.info("worker stopped")
     return True  # unreachable: the loop only returns
+
+
+def _drain(in_flight: InFlight | None, settings: Settings) -> None:
+    """Wait for the sends still out to end their jobs (each waits for its answer at most two call timeouts, then looks
+    for its order by tag); clear a fault, which the next reconciliation settles."""
+    if in_flight is None:
+        return
+    if not in_flight.drain(2 * settings.BROKER_CALL_TIMEOUT + 5):
+        log.error("sends still out after %.0f s: their jobs stay started, settled by their tags", 2 * settings.BROKER_CALL_TIMEOUT + 5)
+    in_flight.fault.clear()
 
 
 def _mark_stopped(connection: redis.Redis, terminal: Terminal) -> None:

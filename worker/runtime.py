@@ -15,6 +15,7 @@ from common.rules.exceptions import BrokerUnavailable
 from common.store import stream_backlog
 from worker.broker_api import BrokerAccounts
 from worker.callbacks import OrderEventRecorder
+from worker.in_flight import InFlight
 from worker.lease import Lease
 
 
@@ -28,6 +29,8 @@ class Runtime:
     # the running job's audit entry and closing events, written with its result in RQ's transaction (worker.runner);
     # None (a job function called outside the worker's loop): written at once
     batch: stream_backlog.Batch | None = None
+    # room for BROKER_IN_FLIGHT order sends outstanding (worker.in_flight); None: each order waits for its broker's answer
+    in_flight: InFlight | None = None
 
 
 _current: Runtime | None = None

@@ -14,8 +14,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from common.config import clock
-from common.rules.exceptions import BrokerUnavailable, CancelRefused, OrderRefused
-from worker.broker_api import Asset, Order, OrderId, Position, RepoLoan, Trade
+from common.rules.exceptions import BrokerTimeout, BrokerUnavailable, CancelRefused, OrderRefused
+from worker.broker_api import Asset, Order, OrderId, Position, RepoLoan, SendTicket, Trade
 from worker.quotes import Quote, read_quote
 from worker.xtquant_sdk import XtAccount, XtAsset, XtOrder, XtPosition, XtTrade, XtTrader
 
@@ -24,9 +24,11 @@ if TYPE_CHECKING:  # worker.broker builds XtBrokers: a runtime import would be c
 
 
 class OrderErrors(Protocol):
-    """Where the broker's on_order_error pushes are kept, by job tag (worker.callbacks.OrderEventRecorder)."""
+    """Where the broker's on_order_error pushes and its answers to async sends are kept (worker.callbacks.OrderEventRecorder)."""
 
     def order_error(self, tag: str) -> dict | None: ...
+    def send_answer(self, ticket: SendTicket, timeout: float) -> tuple[int | None, str | None]: ...
+    def cancel_answer(self, ticket: SendTicket, timeout: float) -> int | None: ...
 
 
 @runtime_checkable
@@ -96,6 +98,43 @@ class XtBroker:
             refusal = self._order_errors.order_error(order_remark)
             raise OrderRefused(refusal["error_msg"] if refusal else "the broker refused the order (order_stock returned -1)")
         return OrderId(int(order_id))
+
+    def send_order(
+        self, symbol: str, order_type: int, volume: int, price_type: int, price: float, strategy_name: str, order_remark: str
+    ) -> SendTicket:
+        """xtquant order_stock_async: the call's seq at once (worker.broker_api.SendsAsync); a negative seq was never sent."""
+        seq = self._session.run(
+            lambda trader: trader.order_stock_async(self._account, symbol, order_type, volume, price_type, price, strategy_name, order_remark),
+            "order_stock_async",
+        )
+        if seq is None or seq < 0:
+            raise BrokerUnavailable(f"the terminal did not take the order (order_stock_async returned {seq})")
+        return SendTicket(self._session.path, int(seq), order_remark)
+
+    def order_answer(self, ticket: SendTicket, timeout: float) -> OrderId:
+        """The order id from on_order_stock_async_response (matched by seq, or by the tag: an answer, a pushed order, an
+        on_order_error); OrderRefused with the broker's reason; BrokerTimeout when nothing came within `timeout` s."""
+        order_id, reason = self._order_errors.send_answer(ticket, timeout)
+        if reason is not None or (order_id is not None and order_id <= 0):
+            raise OrderRefused(reason or f"the broker refused the order (order_stock_async answered order id {order_id})")
+        if order_id is None:
+            raise BrokerTimeout(f"broker did not answer order_stock_async (seq {ticket.seq}) within {timeout:g} s")
+        return OrderId(order_id)
+
+    def send_cancel(self, order_id: OrderId) -> SendTicket:
+        """xtquant cancel_order_stock_async: the call's seq at once; a negative seq was never asked."""
+        seq = self._session.run(lambda trader: trader.cancel_order_stock_async(self._account, order_id), "cancel_order_stock_async")
+        if seq is None or seq < 0:
+            raise BrokerUnavailable(f"the terminal did not take the cancel of order {order_id} (cancel_order_stock_async returned {seq})")
+        return SendTicket(self._session.path, int(seq), str(order_id))
+
+    def cancel_answer(self, ticket: SendTicket, timeout: float) -> None:
+        """on_cancel_order_stock_async_response's cancel_result: 0 accepted, any other code CancelRefused."""
+        code = self._order_errors.cancel_answer(ticket, timeout)
+        if code is None:
+            raise BrokerTimeout(f"broker did not answer cancel_order_stock_async (seq {ticket.seq}) within {timeout:g} s")
+        if code != 0:
+            raise CancelRefused(OrderId(int(ticket.tag)), code)
 
     def cancel_order(self, order_id: OrderId) -> None:
         """xtquant cancel_order_stock; any code but 0 is CancelRefused."""

@@ -140,6 +140,26 @@ class XtOrderError(Protocol):
     error_msg: str
 
 
+class XtOrderResponse(Protocol):
+    """xttype.XtOrderResponse: the broker's answer to order_stock_async (order_id -1 and error_msg: refused)."""
+
+    account_id: str
+    order_id: int
+    strategy_name: str
+    order_remark: str
+    error_msg: str
+    seq: int
+
+
+class XtCancelOrderResponse(Protocol):
+    """xttype.XtCancelOrderResponse: the broker's answer to cancel_order_stock_async (cancel_result 0: accepted)."""
+
+    account_id: str
+    cancel_result: int
+    order_id: int
+    seq: int
+
+
 class XtCancelError(Protocol):
     """xttype.XtCancelError: why the broker refused a cancel."""
 
@@ -177,7 +197,20 @@ class XtTrader(Protocol):
         order_remark: str,
         /,
     ) -> int: ...
+    def order_stock_async(
+        self,
+        account: XtAccount,
+        stock_code: str,
+        order_type: int,
+        order_volume: int,
+        price_type: int,
+        price: float,
+        strategy_name: str,
+        order_remark: str,
+        /,
+    ) -> int: ...  # the request's seq; on_order_stock_async_response carries it with the order id
     def cancel_order_stock(self, account: XtAccount, order_id: int, /) -> int: ...
+    def cancel_order_stock_async(self, account: XtAccount, order_id: int, /) -> int: ...  # the seq; answered by callback
     def query_stock_asset(self, account: XtAccount, /) -> XtAsset | None: ...
     def query_stock_order(self, account: XtAccount, order_id: int, /) -> XtOrder | None: ...
     def query_stock_orders(self, account: XtAccount, cancelable_only: bool = False, /) -> list[XtOrder] | None: ...
@@ -223,9 +256,11 @@ __all__ = [
     "XtAccountStatus",
     "XtAsset",
     "XtCancelError",
+    "XtCancelOrderResponse",
     "XtData",
     "XtOrder",
     "XtOrderError",
+    "XtOrderResponse",
     "XtPosition",
     "XtTrade",
     "XtTrader",

@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     QUERY_RESULT_TTL: int = Field(default=60, gt=0)  # seconds a finished query job (accounts, orders, ...) stays readable: its answer was given
     QUERY_RATE_PER_CLIENT: int = Field(default=20, ge=0)  # new query jobs a client may queue per second (logged-in pages share one); 0: no cap
     BROKER_CALL_TIMEOUT: float = Field(default=10.0, gt=0)  # seconds one broker call may take
+    # order sends a terminal may have outstanding (xtquant's order_stock_async, answered by callback); 1: each order
+    # waits for the broker's answer before the next is taken, as order_stock does
+    BROKER_IN_FLIGHT: int = Field(default=32, ge=1, le=256)
     # percent a limit price may lie from the latest quote before the worker refuses it (a fat finger); 0: off
     MAX_PRICE_DEVIATION_PCT: float = Field(default=5.0, ge=0, le=100)
     VAR_DIR: str = "var"  # run-time files: the embedded run's generated credentials, and the defaults below
@@ -224,7 +227,7 @@ class Settings(BaseSettings):
     SIM_EXCHANGE_HOURS: bool = False  # the simulator keeps the exchanges' hours (no fills at night, no cancels in auctions)
     # What a terminal costs (the simulator only): ms per broker call, "50" or "p50=40,p99=120" (log-normal); 0: no time
     SIM_CALL_MS: str = "0"
-    SIM_CALL_CONCURRENCY: int = Field(default=1, ge=1, le=64)  # calls the simulated terminal works on at once; more wait their turn
+    SIM_CALL_CONCURRENCY: int = Field(default=1, ge=1, le=256)  # calls the simulated terminal works on at once; more wait their turn
     SIM_PUSH_MS: int = Field(default=0, ge=0, le=10_000)  # order/trade pushes batched every this many ms, in order; 0: at once
     WORKER_LEASE_SECONDS: int = Field(default=10, ge=3, le=300)  # a standby worker takes over this long after the active one fell silent
     CLOCK_OFFSET_SECONDS: float = 0.0  # tests and rehearsals only: shifts every role's clock; all roles must agree

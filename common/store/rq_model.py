@@ -3,11 +3,13 @@ overrides). Jobs stay RQ jobs: the same keys, hashes and registries, so RQ's own
 dashboard, registries' cleanup) read them as they always do.
 
 - the job hash as RQ's unique enqueue writes it (hash_as_enqueued), for the enqueue script (common.store.scripts.enqueue);
-- a job recorded as finished as a worker finishing it would (finish_job), for recovery and tests;
+- a job recorded as finished as a worker finishing it would (finish_job), for recovery, tests and a job the worker left
+  running while its broker call is in flight (DEFERRED: the job function's return value that says another thread records
+  the result; the job stays started, in its started registry, until then);
 - the worker (LeanWorker, LeanJob): RQ's SimpleWorker with its per-job bookkeeping in fewer round trips, the timer death
   penalty (no SIGALRM: Windows) for its jobs and its abandoned-job cleanup alike, a short blocking dequeue, and hooks
-  with the router's own names (job_context, keep_taking_jobs, may_run, result_writes, job_succeeded, job_failing,
-  job_failed) where the router adds its lease, logs, metrics and held events. A subclass overrides those hooks, never
+  with the router's own names (job_context, keep_taking_jobs, before_dequeue, may_run, result_writes, job_succeeded,
+  job_deferred, job_failing, job_failed) where the router adds its lease, logs, metrics and held events. A subclass overrides those hooks, never
   RQ's methods (tests/common/test_rq_model.py checks it, and that no other module uses RQ's private names).
 
 Measured with `python run.py bench` (docs/benchmarks.md), RQ 2.12 spends about eleven round trips on every job besides the
@@ -31,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any, ClassVar
 
@@ -52,6 +54,7 @@ from common.rules.exceptions import UnknownJobFunction
 from common.rules.loose_types import RedisArg
 
 SUSPENSION_CHECK_SECONDS = 1.0
+DEFERRED = "rq_model.deferred"  # a job function returning this leaves its job started: another thread calls finish_job
 RQ_HEARTBEAT_EVERY = 1.0  # seconds between the RQ worker heartbeats written between jobs
 
 
@@ -66,9 +69,17 @@ def hash_as_enqueued(queue: Queue, job: Job) -> tuple[list[RedisArg], int]:
     return fields, job.ttl if job.ttl is not None else -1
 
 
-def finish_job(connection: redis.Redis, job: Job, result: dict, result_ttl: int, started: StartedJobRegistry | None = None) -> None:
+def finish_job(
+    connection: redis.Redis,
+    job: Job,
+    result: dict,
+    result_ttl: int,
+    started: StartedJobRegistry | None = None,
+    also: Callable[[Pipeline], None] | None = None,
+) -> None:
     """Record `result` as the job's return value and the job as finished, as a worker finishing it would: out of its
-    started registry (`started`, when it was there), status, hash, finished registry and result stream, in one transaction."""
+    started registry (`started`, when it was there), status, hash, finished registry and result stream, with `also`'s
+    writes, in one transaction."""
     finished = FinishedJobRegistry(job.origin, connection=connection, serializer=job.serializer)
     job.ended_at = now()
     job._result = result  # noqa: SLF001 - RQ keeps a finished job's return value here; Result.create below reads it
@@ -81,6 +92,8 @@ def finish_job(connection: redis.Redis, job: Job, result: dict, result_ttl: int,
         job.cleanup(result_ttl, pipeline=pipe, remove_from_queue=False)
         finished.add(job, result_ttl, pipeline=pipe)
         Result.create(job, Result.Type.SUCCESSFUL, result_ttl, return_value=result, pipeline=pipe)
+        if also is not None:
+            also(pipe)
         pipe.execute()
 
 
@@ -143,6 +156,10 @@ class LeanWorker(SimpleWorker):
         """Asked between jobs (at each heartbeat outside a job's bookkeeping): False ends the loop."""
         return True
 
+    def before_dequeue(self) -> None:
+        """Asked before each dequeue (it may wait, e.g. for room among the broker calls in flight); raise StopRequested
+        to end the loop."""
+
     def may_run(self, job: Job) -> bool:  # noqa: ARG002 - a hook
         """Asked just before a taken job runs: False leaves it as it is (queued in no queue) and ends the loop."""
         return True
@@ -152,6 +169,9 @@ class LeanWorker(SimpleWorker):
 
     def job_succeeded(self, job: Job) -> None:
         """After a job's result was written."""
+
+    def job_deferred(self, job: Job) -> None:
+        """After a job whose function returned DEFERRED was left started (its result is recorded later, by finish_job)."""
 
     def job_failing(self, failure: BaseException | None) -> None:
         """First thing when a job failed, or its bookkeeping did (`failure`: what was raised)."""
@@ -211,6 +231,10 @@ class LeanWorker(SimpleWorker):
             return  # RQ sets "idle" again between jobs: the write would change nothing
         super().set_state(state, pipeline)
 
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> tuple[Job, Queue] | None:
+        self.before_dequeue()
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         if not self.may_run(job):
             raise StopRequested()
@@ -247,6 +271,9 @@ class LeanWorker(SimpleWorker):
         job.last_heartbeat = job.ended_at  # saved with the job's hash by the result's transaction
 
     def handle_job_success(self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry) -> None:  # noqa: ARG002 - RQ's signature
+        if isinstance(job, LeanJob) and job.returned == DEFERRED:
+            self._leave_started(job)
+            return
         with self.connection.pipeline() as pipeline:
             pipeline.multi()
             self.increment_successful_job_count(pipeline=pipeline)
@@ -270,6 +297,18 @@ class LeanWorker(SimpleWorker):
         job._status = JobStatus.FINISHED  # noqa: SLF001 - as RQ's own handle_job_success sets it
         self.log.info("Successfully completed job %s in %ss on worker %s", job.id, job.ended_at - job.started_at, self.name)
         self.job_succeeded(job)
+
+    def _leave_started(self, job: Job) -> None:
+        """The job's function handed its ending to another thread: the job stays started, in its started registry with
+        its execution record, so a worker that dies before finish_job leaves it to recovery as any job it was running."""
+        with self.connection.pipeline() as pipeline:
+            pipeline.multi()
+            self.result_writes(pipeline)
+            self.set_current_job_id(None, pipeline=pipeline)
+            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+            pipeline.execute()
+        self.execution = None  # the record stays in Redis; finish_job removes it with the job from the started registry
+        self.job_deferred(job)
 
     def handle_job_failure(self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry | None = None, exc_string: str = "") -> None:
         # Redis, not the job, failed (e.g. the result write timed out on a frozen Redis): the job may have done its

@@ -25,8 +25,8 @@ ADMIN = {"client_id": "chaos-admin", "secret": "chaos-admin-secret-0123456789", 
 BROKER_FAULTS = """
 import json, os, time
 from worker.sim.trader import SimTrader
-placed = SimTrader.order_stock
-def faulty(self, *args, **kwargs):
+def faulty_call(placed):
+  def faulty(self, *args, **kwargs):
     try:
         with open(os.environ["CHAOS_CONTROL"], encoding="utf-8") as control:
             fault = json.load(control)
@@ -41,7 +41,9 @@ def faulty(self, *args, **kwargs):
     if now < fault.get("hang_until", 0):
         time.sleep(fault.get("hang_seconds", 5))
     return placed(self, *args, **kwargs)
-SimTrader.order_stock = faulty
+  return faulty
+SimTrader.order_stock = faulty_call(SimTrader.order_stock)  # the worker sends with order_stock_async when BROKER_IN_FLIGHT > 1
+SimTrader.order_stock_async = faulty_call(SimTrader.order_stock_async)
 """
 
 

@@ -9,13 +9,14 @@ ORDER = {"trader_index": 0, "symbol": BROKEN, "volume": 100, "price": 10.9, "ord
 
 
 def prelude(when: str, what: str) -> str:
-    """Wrap SimTrader.order_stock for BROKEN: `when` before|after the real send, `what` die|raise, or hang N seconds
-    (`what` "hang:N") before the real send, which then goes through."""
+    """Wrap SimTrader.order_stock and order_stock_async (the worker sends with the async call when BROKER_IN_FLIGHT > 1)
+    for BROKEN: `when` before|after the real send, `what` die|raise, or hang N seconds (`what` "hang:N") before the real
+    send, which then goes through."""
     return (
         "import os, time\n"
         "from worker.sim.trader import SimTrader\n"
-        "placed = SimTrader.order_stock\n"
-        "def broken(self, account, stock_code, *args, **kwargs):\n"
+        "def breaking(placed):\n"
+        "  def broken(self, account, stock_code, *args, **kwargs):\n"
         f"    if stock_code != {BROKEN!r}:\n"
         "        return placed(self, account, stock_code, *args, **kwargs)\n"
         f"    if {what!r}.startswith('hang:'):\n"
@@ -26,5 +27,7 @@ def prelude(when: str, what: str) -> str:
         f"    if {what!r} == 'die':\n"
         "        os._exit(9)\n"
         "    raise OSError(28, 'No space left on device')\n"
-        "SimTrader.order_stock = broken\n"
+        "  return broken\n"
+        "SimTrader.order_stock = breaking(SimTrader.order_stock)\n"
+        "SimTrader.order_stock_async = breaking(SimTrader.order_stock_async)\n"
     )

@@ -24,6 +24,7 @@ class XtQuantTrader:
         self.calls: list[tuple] = []
         self.orders: list[Any] = []
         self._next_id = 1000
+        self._seq = 0
         created.append(self)
 
     def _record(self, name: str, *args: Any) -> None:
@@ -71,6 +72,34 @@ class XtQuantTrader:
         threading.Timer(0.01, self.callback.on_stock_order, args=(order,)).start()
         return self._next_id
 
+    def order_stock_async(self, account, stock_code, order_type, order_volume, price_type, price, strategy_name="", order_remark=""):
+        """As QMT does: the request's seq at once; on_order_stock_async_response (with the order id) and the order's
+        push follow on its callback thread."""
+        self._record(
+            "order_stock_async",
+            account.account_id,
+            account.account_type,
+            stock_code,
+            order_type,
+            order_volume,
+            price_type,
+            price,
+            strategy_name,
+            order_remark,
+        )
+        self._next_id += 1
+        self._seq += 1
+        order_id, seq = self._next_id, self._seq
+        order = accepted_order(account.account_id, order_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark)
+        self.orders.append(order)
+
+        def answer() -> None:
+            self.callback.on_order_stock_async_response(xttype.XtOrderResponse(account.account_id, order_id, strategy_name, order_remark, "", seq))
+            self.callback.on_stock_order(order)
+
+        threading.Timer(0.01, answer).start()
+        return seq
+
     def query_stock_orders(self, account: Any, cancelable_only: bool = False) -> list:
         self._record("query_stock_orders", account.account_id, cancelable_only)
         return list(self.orders)
@@ -81,6 +110,14 @@ class XtQuantTrader:
     def cancel_order_stock(self, account: Any, order_id: int) -> int:
         self._record("cancel_order_stock", account.account_id, order_id)
         return 0
+
+    def cancel_order_stock_async(self, account: Any, order_id: int) -> int:
+        """The request's seq at once; on_cancel_order_stock_async_response (cancel_result 0) follows on the callback thread."""
+        self._record("cancel_order_stock_async", account.account_id, order_id)
+        self._seq += 1
+        response = xttype.XtCancelOrderResponse(account.account_id, 0, order_id, f"sys{order_id}", self._seq, "")
+        threading.Timer(0.01, self.callback.on_cancel_order_stock_async_response, args=(response,)).start()
+        return self._seq
 
 
 def reset() -> None:

@@ -72,14 +72,17 @@ def test_an_unanswered_order_call_is_settled_by_its_tag_never_resent(settings, f
 
     def slow_trader(*args, **kwargs):
         trader = real_make_trader(*args, **kwargs)
-        place = trader.order_stock
 
-        def order_stock(*call_args):
-            order_id = place(*call_args)
-            time.sleep(1.0)  # the broker took it but answers after BROKER_CALL_TIMEOUT (0.5 s)
-            return order_id
+        def answering_late(place):
+            def order_stock(*call_args):
+                order_id = place(*call_args)
+                time.sleep(1.0)  # the broker took it but answers after BROKER_CALL_TIMEOUT (0.5 s)
+                return order_id
 
-        trader.order_stock = order_stock
+            return order_stock
+
+        trader.order_stock = answering_late(trader.order_stock)
+        trader.order_stock_async = answering_late(trader.order_stock_async)  # the pipelined send (BROKER_IN_FLIGHT > 1)
         return trader
 
     monkeypatch.setattr(broker_module, "make_trader", slow_trader)

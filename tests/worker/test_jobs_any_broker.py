@@ -123,14 +123,17 @@ class SimBackend:
 
         def slow_trader(*args, **kwargs):
             trader = real_make_trader(*args, **kwargs)
-            place = trader.order_stock
 
-            def order_stock(*call_args):
-                order_id = place(*call_args)
-                time.sleep(self.settings.BROKER_CALL_TIMEOUT * 2)  # the terminal is slow, not the test waiting
-                return order_id
+            def answering_late(place):
+                def order_stock(*call_args):
+                    order_id = place(*call_args)
+                    time.sleep(self.settings.BROKER_CALL_TIMEOUT * 2)  # the terminal is slow, not the test waiting
+                    return order_id
 
-            trader.order_stock = order_stock
+                return order_stock
+
+            trader.order_stock = answering_late(trader.order_stock)
+            trader.order_stock_async = answering_late(trader.order_stock_async)  # the pipelined send (BROKER_IN_FLIGHT > 1)
             return trader
 
         self._monkeypatch.setattr(broker_module, "make_trader", slow_trader)

@@ -11,7 +11,7 @@ from common.config import clock
 from common.rules import risk
 from common.rules.exceptions import BrokerTimeout, BrokerUnavailable
 from common.store import jobqueue, keys, risk_state
-from common.store.payloads import JOB_TAG_MAX_BYTES
+from common.store.payloads import JOB_TAG_MAX_BYTES, CancelPayload
 from tests.support import make_settings, wait_until
 from tests.support import order_payload as order
 from tests.worker import fake_xttrader
@@ -42,7 +42,14 @@ def settings():
     )
 
 
-def test_an_order_reaches_order_stock_with_exact_xtquant_arguments(settings, fake_redis):
+SENDS = ("order_stock", "order_stock_async")
+
+
+@pytest.mark.parametrize(("in_flight", "call"), [(32, "order_stock_async"), (1, "order_stock")])
+def test_an_order_reaches_order_stock_with_exact_xtquant_arguments(settings, fake_redis, in_flight, call):
+    """Pipelined (BROKER_IN_FLIGHT > 1) the order goes out by order_stock_async and its answer comes by
+    on_order_stock_async_response; with 1 by order_stock. The same arguments, the same result."""
+    settings = settings.model_copy(update={"BROKER_IN_FLIGHT": in_flight})
     job_id = jobqueue.enqueue(
         fake_redis, order(account_id="8881234567", symbol="000001.SZ", volume=300, price=11.23, strategy_name="动量"), settings.JOB_TTL
     )
@@ -52,11 +59,24 @@ def test_an_order_reaches_order_stock_with_exact_xtquant_arguments(settings, fak
     assert (trader.path, trader.session) == (r"D:\qmt\userdata_mini", 424242)
     assert ("set_timeout", 10_000) in trader.calls
     assert [c for c in trader.calls if c[0] == "subscribe"] == [("subscribe", "8881234567"), ("subscribe", "8889999999")]
-    [sent] = [c for c in trader.calls if c[0] == "order_stock"]
-    assert sent == ("order_stock", "8881234567", xtconstant.SECURITY_ACCOUNT, "000001.SZ", 23, 300, 11, 11.23, "动量", job_id)
+    [sent] = [c for c in trader.calls if c[0] in SENDS]
+    assert sent == (call, "8881234567", xtconstant.SECURITY_ACCOUNT, "000001.SZ", 23, 300, 11, 11.23, "动量", job_id)
     assert len(job_id.encode("ascii")) <= JOB_TAG_MAX_BYTES == 24
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "finished" and view.result["order_id"] == 1001 and view.result["status"] == "reported"
+
+
+def test_a_cancel_is_asked_by_cancel_order_stock_async_and_its_answer_heard(settings, fake_redis):
+    cancels = [
+        jobqueue.enqueue(fake_redis, CancelPayload(account_index=0, account_id="8881234567", order_id=order_id), settings.JOB_TTL)
+        for order_id in (1001, 1002)
+    ]
+    serve(settings, fake_redis, burst=True)
+    asked = [c for t in fake_xttrader.created for c in t.calls if c[0].startswith("cancel_order_stock")]
+    assert asked == [("cancel_order_stock_async", "8881234567", 1001), ("cancel_order_stock_async", "8881234567", 1002)]
+    for job_id, order_id in zip(cancels, (1001, 1002), strict=True):
+        result = jobqueue.view(fake_redis, job_id).result
+        assert result["accepted"] is True and result["cancelled"] == [order_id] and result["refused"] == []
 
 
 def test_market_orders_send_price_zero_except_star_protective_price(settings, fake_redis):
@@ -69,7 +89,7 @@ def test_market_orders_send_price_zero_except_star_protective_price(settings, fa
         fake_redis, order(account_id="8881234567", symbol="688981.SH", volume=200, price_type=2, xt_price_type=42, price=50.0), settings.JOB_TTL
     )
     serve(settings, fake_redis, burst=True)
-    sent = [(c[3], c[6], c[7]) for c in fake_xttrader.created[0].calls if c[0] == "order_stock"]
+    sent = [(c[3], c[6], c[7]) for c in fake_xttrader.created[0].calls if c[0] in SENDS]
     assert sent == [("600000.SH", 42, 0.0), ("688981.SH", 42, 50.0)]
 
 
@@ -83,7 +103,7 @@ def test_a_market_order_is_priced_at_the_terminals_upper_limit_and_never_sent_wi
         fake_redis, order(account_id="8881234567", symbol="000001.SZ", price_type=2, xt_price_type=44, price=0.01), settings.JOB_TTL
     )
     serve(settings, fake_redis, burst=True)
-    assert not [c for c in fake_xttrader.created[0].calls if c[0] == "order_stock"]
+    assert not [c for c in fake_xttrader.created[0].calls if c[0] in SENDS]
     refused = jobqueue.view(fake_redis, over).result
     assert refused["outcome"] == "not_submitted" and "1,089.00 yuan (100 x 10.89 yuan, the day's upper limit)" in refused["error"]
     assert "no upper price limit known for 000001.SZ" in jobqueue.view(fake_redis, unpriced).result["error"]
@@ -137,7 +157,7 @@ def test_an_order_while_disconnected_waits_then_expires_never_sent(settings, fak
     serve(settings, fake_redis, burst=True)
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "expired" and "disconnected" in view.result["error"]
-    assert not [c for t in fake_xttrader.created for c in t.calls if c[0] == "order_stock"]
+    assert not [c for t in fake_xttrader.created for c in t.calls if c[0] in SENDS]
 
 
 class _Hanging:
@@ -175,7 +195,7 @@ def test_a_market_order_on_a_symbol_without_a_quote_fails_clearly_and_is_never_s
     serve(settings, fake_redis, burst=True)
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "failed" and "no quote for 600000.SH" in view.error
-    assert not [c for c in fake_xttrader.created[0].calls if c[0] == "order_stock"]
+    assert not [c for c in fake_xttrader.created[0].calls if c[0] in SENDS]
 
 
 def test_reconnect_backoff_grows_and_slows_down_on_weekends(monkeypatch):

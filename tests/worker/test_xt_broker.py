@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from common.rules.exceptions import BrokerUnavailable, CancelRefused, OrderRefused
+from common.rules.exceptions import BrokerTimeout, BrokerUnavailable, CancelRefused, OrderRefused
 from tests.worker.fake_xttrader import accepted_order
 from worker.broker import BrokerSession
 from worker.broker_api import Asset, Broker, Order, Position, Trade
@@ -37,6 +37,12 @@ class OrderErrors:
 
     def order_error(self, tag: str) -> dict | None:
         return self.errors.get(tag)
+
+    def send_answer(self, ticket, timeout):  # async sends are tested with the real recorder below
+        return None, None
+
+    def cancel_answer(self, ticket, timeout):
+        return None
 
 
 @pytest.fixture
@@ -131,3 +137,68 @@ def test_an_offline_session_never_reaches_the_trader(session):
     with pytest.raises(BrokerUnavailable):
         broker.place_order("600000.SH", 23, 100, 11, 10.0, "", "o1")
     assert trader.calls == [] and broker.quote("600000.SH") is None
+
+
+# -- async sends: the seq at once, the answer by callback (OrderEventRecorder keeps it) ---------------------------------
+
+
+@pytest.fixture
+def recorder(fake_redis):
+    from worker.callbacks import OrderEventRecorder
+
+    return OrderEventRecorder(fake_redis, 86_400)
+
+
+def test_an_async_order_is_sent_with_its_tag_and_answered_by_its_seq(session, recorder):
+    trader = ScriptedTrader(order_stock_async=7)
+    broker = broker_on(session, trader, recorder)
+    ticket = broker.send_order("600000.SH", 23, 100, 11, 10.0, "s", "o0123456789abcdef")
+    method, account, *args = trader.calls[0]
+    assert method == "order_stock_async" and account.account_id == "8881234567" and args == ["600000.SH", 23, 100, 11, 10.0, "s", "o0123456789abcdef"]
+    assert (ticket.seq, ticket.tag) == (7, "o0123456789abcdef")
+    recorder.on_send_answer("", xttype.XtOrderResponse("8881234567", 1001, "s", "o0123456789abcdef", "", 7))
+    assert broker.order_answer(ticket, 1.0) == 1001
+
+
+def test_an_answer_for_another_tag_under_the_same_seq_is_a_former_sessions_and_is_not_taken(session, recorder):
+    broker = broker_on(session, ScriptedTrader(order_stock_async=7), recorder)
+    recorder.on_send_answer("", xttype.XtOrderResponse("8881234567", 999, "", "o_other_session__", "", 7))
+    ticket = broker.send_order("600000.SH", 23, 100, 11, 10.0, "", "o0123456789abcdef")
+    with pytest.raises(BrokerTimeout):
+        broker.order_answer(ticket, 0.05)
+    recorder.on_send_answer("", xttype.XtOrderResponse("8881234567", 1002, "", "o0123456789abcdef", "", 7))
+    assert broker.order_answer(ticket, 1.0) == 1002
+
+
+def test_an_async_refusal_comes_by_the_answer_or_by_on_order_error(session, recorder):
+    broker = broker_on(session, ScriptedTrader(order_stock_async=8), recorder)
+    ticket = broker.send_order("600000.SH", 23, 100, 11, 10.0, "", "o1111111111111111")
+    recorder.on_send_answer("", xttype.XtOrderResponse("8881234567", -1, "", "o1111111111111111", "资金不足", 8))
+    with pytest.raises(OrderRefused, match="资金不足"):
+        broker.order_answer(ticket, 1.0)
+    ticket = broker.send_order("600000.SH", 23, 100, 11, 10.0, "", "o2222222222222222")
+    recorder.on_order_error(xttype.XtOrderError("8881234567", 55, 1, "超出涨跌停", "", "o2222222222222222"))
+    with pytest.raises(OrderRefused, match="超出涨跌停"):
+        broker.order_answer(ticket, 1.0)
+
+
+def test_a_negative_seq_was_never_sent_and_no_answer_is_a_timeout_not_a_refusal(session, recorder):
+    with pytest.raises(BrokerUnavailable, match="order_stock_async returned -1") as caught:
+        broker_on(session, ScriptedTrader(order_stock_async=-1), recorder).send_order("600000.SH", 23, 100, 11, 10.0, "", "o3")
+    assert not isinstance(caught.value, BrokerTimeout)
+    ticket = broker_on(session, ScriptedTrader(order_stock_async=9), recorder).send_order("600000.SH", 23, 100, 11, 10.0, "", "o4")
+    with pytest.raises(BrokerTimeout, match="seq 9"):
+        broker_on(session, ScriptedTrader(), recorder).order_answer(ticket, 0.05)
+
+
+def test_an_async_cancel_is_answered_by_its_seq_for_its_order(session, recorder):
+    trader = ScriptedTrader(cancel_order_stock_async=11)
+    broker = broker_on(session, trader, recorder)
+    ticket = broker.send_cancel(1001)
+    assert trader.calls[0][0] == "cancel_order_stock_async" and trader.calls[0][2] == 1001
+    recorder.on_cancel_answer("", xttype.XtCancelOrderResponse("8881234567", 0, 1001, "sys", 11, ""))
+    broker.cancel_answer(ticket, 1.0)
+    refused = broker.send_cancel(1002)
+    recorder.on_cancel_answer("", xttype.XtCancelOrderResponse("8881234567", -1, 1002, "sys", 11, "撤单失败"))
+    with pytest.raises(CancelRefused):
+        broker.cancel_answer(refused, 1.0)
