@@ -5,21 +5,24 @@ tools (rq info, Job.fetch) read the router's jobs. `python run.py test --rq-floo
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rq import Queue, SimpleWorker, get_current_job
 from rq.job import Job
+from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from common.store import jobqueue, keys, terminals
+from common.store import jobqueue, keys, rq_model, terminals
 from common.store.payloads import JOB_ROUTES
 from common.store.terminals import Terminal
-from tests.support import make_settings, order_payload
+from tests.support import make_settings, order_payload, wait_until
 from worker.runner import RouterJob, RouterWorker
 
 pytestmark = pytest.mark.integration
@@ -44,8 +47,26 @@ def refuse(number: int) -> dict:
     raise ValueError(f"refused {number}")
 
 
+LATER = threading.Event()  # set: answer_later's thread records its result
+
+
+def answer_later(number: int) -> str:
+    """A job whose result another thread records, as a pipelined send's (worker.in_flight): it is left started."""
+    job = get_current_job()
+    assert job is not None
+    mine = copy.copy(job)  # RQ's loop goes on with its own object
+
+    def finish() -> None:
+        LATER.wait(10)
+        started = StartedJobRegistry(mine.origin, connection=mine.connection, serializer=JSONSerializer)
+        rq_model.finish_job(mine.connection, mine, {"answer": number}, RESULT_TTL, started=started)
+
+    threading.Thread(target=finish, daemon=True).start()
+    return rq_model.DEFERRED
+
+
 class EquivalenceJob(RouterJob):
-    functions = {f"{__name__}.answer": f"{__name__}.answer", f"{__name__}.refuse": f"{__name__}.refuse"}
+    functions = {f"{__name__}.{name}": f"{__name__}.{name}" for name in ("answer", "refuse", "answer_later")}
 
 
 class EquivalenceWorker(RouterWorker):
@@ -134,6 +155,25 @@ def test_the_router_worker_leaves_what_rqs_simple_worker_leaves_on_a_terminals_q
     failed = Job.fetch("job-3", connection=real_redis, serializer=JSONSerializer)
     assert (finished.get_status(), finished.return_value(), finished.origin) == ("finished", {"answer": 2}, "cancel@sh")
     assert failed.get_status() == "failed" and "refused 3" in (failed.latest_result().exc_string or "")
+
+
+def test_a_job_left_started_reads_as_running_then_as_finished_once_its_result_is_recorded(real_redis):
+    """What RQ's tools read of a job whose send is in flight: started (in the started registry, no result), then, once
+    the other thread recorded it, finished with its return value, in the finished registry, out of the started one."""
+    LATER.clear()
+    queue = Queue(TERMINAL.queue(keys.ORDER_QUEUE), connection=real_redis, serializer=JSONSerializer)
+    queue.enqueue_call(f"{__name__}.answer_later", args=(7,), job_id="later", result_ttl=RESULT_TTL, timeout=-1)
+    queues = [Queue(name, connection=real_redis, serializer=JSONSerializer) for name in TERMINAL.queues]
+    EquivalenceWorker(queues, connection=real_redis, serializer=JSONSerializer, name="router-worker").work(burst=True, logging_level=None)
+    started, finished = queue.started_job_registry, queue.finished_job_registry
+    running = Job.fetch("later", connection=real_redis, serializer=JSONSerializer)
+    assert (running.get_status(), running.return_value(), started.get_job_ids(cleanup=False)) == ("started", None, ["later"])
+    LATER.set()
+    assert wait_until(lambda: Job.fetch("later", connection=real_redis, serializer=JSONSerializer).get_status() == "finished", 10)
+    done = Job.fetch("later", connection=real_redis, serializer=JSONSerializer)
+    assert done.return_value() == {"answer": 7} and done.latest_result().type.name == "SUCCESSFUL"
+    assert started.get_job_ids(cleanup=False) == [] and finished.get_job_ids() == ["later"]
+    assert real_redis.ttl(done.key) == pytest.approx(RESULT_TTL, abs=5)
 
 
 def _commands(connection: Any, worker_class: type[SimpleWorker]) -> dict[str, int]:
