@@ -51,54 +51,36 @@ class XtQuantTrader:
         return 0
 
     def order_stock(self, account, stock_code, order_type, order_volume, price_type, price, strategy_name="", order_remark=""):
+        order = self._take("order_stock", account, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark)
+        # QMT reports on its own callback thread, shortly after the call returns.
+        threading.Timer(0.01, self.callback.on_stock_order, args=(order,)).start()
+        return order.order_id
+
+    def order_stock_async(self, account, stock_code, order_type, order_volume, price_type, price, strategy_name="", order_remark=""):
+        """As QMT does: the request's seq at once; on_order_stock_async_response (with the order id) and the order's
+        push follow on its callback thread."""
+        order = self._take("order_stock_async", account, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark)
+        self._seq += 1
+        response = xttype.XtOrderResponse(account.account_id, order.order_id, strategy_name, order_remark, "", self._seq)
+
+        def answer() -> None:
+            self.callback.on_order_stock_async_response(response)
+            self.callback.on_stock_order(order)
+
+        threading.Timer(0.01, answer).start()
+        return self._seq
+
+    def _take(self, method, account, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark) -> Any:
+        """Record the call with every argument as QMT gets it, and accept the order (the next id)."""
         self._record(
-            "order_stock",
-            account.account_id,
-            account.account_type,
-            stock_code,
-            order_type,
-            order_volume,
-            price_type,
-            price,
-            strategy_name,
-            order_remark,
+            method, account.account_id, account.account_type, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark
         )
         self._next_id += 1
         order = accepted_order(
             account.account_id, self._next_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark
         )
         self.orders.append(order)
-        # QMT reports on its own callback thread, shortly after the call returns.
-        threading.Timer(0.01, self.callback.on_stock_order, args=(order,)).start()
-        return self._next_id
-
-    def order_stock_async(self, account, stock_code, order_type, order_volume, price_type, price, strategy_name="", order_remark=""):
-        """As QMT does: the request's seq at once; on_order_stock_async_response (with the order id) and the order's
-        push follow on its callback thread."""
-        self._record(
-            "order_stock_async",
-            account.account_id,
-            account.account_type,
-            stock_code,
-            order_type,
-            order_volume,
-            price_type,
-            price,
-            strategy_name,
-            order_remark,
-        )
-        self._next_id += 1
-        self._seq += 1
-        order_id, seq = self._next_id, self._seq
-        order = accepted_order(account.account_id, order_id, stock_code, order_type, order_volume, price_type, price, strategy_name, order_remark)
-        self.orders.append(order)
-
-        def answer() -> None:
-            self.callback.on_order_stock_async_response(xttype.XtOrderResponse(account.account_id, order_id, strategy_name, order_remark, "", seq))
-            self.callback.on_stock_order(order)
-
-        threading.Timer(0.01, answer).start()
-        return seq
+        return order
 
     def query_stock_orders(self, account: Any, cancelable_only: bool = False) -> list:
         self._record("query_stock_orders", account.account_id, cancelable_only)
