@@ -169,6 +169,9 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
         ticket = broker.send_order(*send)
     except Exception as error:  # noqa: BLE001 - never sent (BrokerUnavailable), or it may have gone out: judged as a sync send's
         return _after_send(rt, broker, tag, base, submitted_at, error)
+    heard = _heard(functools.partial(broker.order_answer, ticket, 0.0))
+    if not isinstance(heard, BrokerTimeout):  # answered already (a terminal that costs nothing): ended here, as a sync send
+        return _after_send(rt, broker, tag, base, submitted_at, heard)
     answer = functools.partial(_heard, functools.partial(broker.order_answer, ticket, broker.call_timeout))
     # the ending thread records the job through its own copy: RQ's loop goes on changing its object (status, result)
     rt.in_flight.hand_off(tag, answer, functools.partial(_end_sent, rt, copy.copy(job), order, tag, base, submitted_at, broker))
