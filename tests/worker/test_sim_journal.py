@@ -84,3 +84,21 @@ def test_a_snapshot_of_a_newer_generation_skips_the_old_journal(tmp_path):
         assert _plain(again) == _plain(trader)
     finally:
         trader.stop()
+
+
+def test_an_order_rewrites_no_resting_order_that_did_not_change_and_a_fill_of_one_reads_back(tmp_path):
+    trader = _trader(tmp_path, 1)
+    try:
+        resting = [trader.order_stock(ACCOUNT, "600000.SH", 23, 100, 11, 9.6, "", f"rest{n}") for n in range(30)]
+        path = tmp_path / "sim" / journal.JOURNAL_FILE
+        before = path.stat().st_size
+        new = trader.order_stock(ACCOUNT, "000001.SZ", 23, 100, 11, 10.4, "", "new")
+        line = path.read_bytes()[before:].decode()
+        assert line.count("\n") == 1 and '"rest' not in line and '"new"' in line  # the new order only, not the 30 resting
+        trader.set_price("600000.SH", 9.5)  # every resting buy at 9.60 fills: each is written again, changed
+        again = SimTrader(str(tmp_path / "sim"), 2, prices_file=sim_prices_file(tmp_path))
+        assert _plain(again) == _plain(trader)
+        assert all(again.book.account("SIM000001").orders[i]["traded_volume"] == 100 for i in resting)
+        assert new in again.book.account("SIM000001").orders
+    finally:
+        trader.stop()

@@ -2,8 +2,9 @@
 
 Writing the whole day's books after every order made each order cost as much as the day so far;
 now a change appends one line holding only what it can have changed: the ids and day, each
-account's cash and (few) positions and loans, the orders that were open or are new since the last
-write, and the trades added since. Non-open orders never change again (a day roll, which drops
+account's cash and (few) positions and loans, the orders new since the last write or open then and
+changed since (compared with the copy kept of each as written: a day of resting orders no longer makes every
+order cost more), and the trades added since. Non-open orders never change again (a day roll, which drops
 old ones, writes a snapshot instead).
 
 - A line is one write() to a file opened for append: a process killed mid-write leaves a torn last
@@ -38,7 +39,7 @@ class Store:
         self._starting_cash = starting_cash
         self._start_day = start_day
         self._next_order_id = 0  # the first order id not yet on disk
-        self._open: dict[str, set[int]] = {}  # per account, the orders that were open when last written
+        self._open: dict[str, dict[int, dict]] = {}  # per account, the orders open when last written, as written
         self._trades: dict[str, int] = {}  # per account, how many trades are on disk
         self._on_disk = False
 
@@ -79,15 +80,20 @@ class Store:
             return
         entry: JsonObject = {"g": book.generation, "day": book.day, "next_order_id": book.next_order_id, "next_trade_id": book.next_trade_id}
         accounts: JsonObject = {}
-        still_open: dict[str, set[int]] = {}
+        still_open: dict[str, dict[int, dict]] = {}
         for account_id, account in book.accounts.items():
             known = self._trades[account_id]
             if len(account.trades) < known:  # trades were dropped: only a snapshot says that
                 self._compact(book)
                 return
-            changed = {i: account.orders[i] for i in self._open[account_id] if i in account.orders}
-            changed.update({i: account.orders[i] for i in range(self._next_order_id, book.next_order_id) if i in account.orders})
-            still_open[account_id] = {i for i, order in changed.items() if order["status"] in OPEN_STATUSES}
+            written = self._open[account_id]
+            current = {i: account.orders[i] for i in written if i in account.orders}
+            current.update({i: account.orders[i] for i in range(self._next_order_id, book.next_order_id) if i in account.orders})
+            # an open order is written again only when it changed: a day of resting orders costs each save no more
+            changed = {i: order for i, order in current.items() if written.get(i) != order}
+            still_open[account_id] = {
+                i: dict(order) if i in changed else written[i] for i, order in current.items() if order["status"] in OPEN_STATUSES
+            }
             accounts[account_id] = {
                 "cash": account.cash,
                 "frozen_cash": account.frozen_cash,
@@ -120,7 +126,7 @@ class Store:
 
     def _mark(self, book: books.Book) -> None:
         self._next_order_id = book.next_order_id
-        self._open = {aid: {i for i, o in a.orders.items() if o["status"] in OPEN_STATUSES} for aid, a in book.accounts.items()}
+        self._open = {aid: {i: dict(o) for i, o in a.orders.items() if o["status"] in OPEN_STATUSES} for aid, a in book.accounts.items()}
         self._trades = {aid: len(a.trades) for aid, a in book.accounts.items()}
 
 
