@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from common.rules import risk
 from common.store import jobqueue, keys, risk_state
-from common.store.payloads import CancelPayload
 from tests.bench import baseline
 from tests.bench.rig import (
     TRADE,
@@ -20,18 +21,18 @@ from tests.bench.rig import (
     job_times,
     open_loop,
     progress,
-    sent_events,
     signed_requests,
 )
 from tests.support import order_payload, wait_until
 
-E2E_SECONDS = 10  # each steady load lasts this long (times --scale)
+BASKET = 300  # orders in the basket (times --scale)
+BASKET_CONNECTIONS = 8  # the client's keep-alive connections, sending as fast as answered
+CALL_MS = "50"  # what one broker call costs at the simulated terminal
+TERMINAL_CONCURRENCY = 64  # calls it works on at once: a terminal that pipelines async requests, as QMT's socket does
+LATENCY_RATE = 50  # orders/s of the open loop
+LATENCY_SECONDS = 10
 WORKER_JOBS = 1000
-WORKER_ROUNDS = 2
-CANCEL_BEHIND = 1000
 FULL_DAY = 5000
-KEPT = (1000, 30_000)
-SCAN_REPEATS = 20
 
 
 @dataclass
@@ -78,10 +79,11 @@ def intake(context: Context, connections: int) -> dict[str, Any]:
     stack.start("bare-web")
     _ready(stack, path="/health")
     requests = signed_requests(count, "i")
-    closed_loop(stack.port, TRADE, requests[: count // 10], connections)  # warm-up
-    bare = closed_loop(stack.port, TRADE, requests, connections)
+    closed_loop(stack.port, baseline.ENQUEUE, requests[: count // 10], connections)  # warm-up
+    bare = closed_loop(stack.port, baseline.ENQUEUE, requests, connections)
     stack.stop()
-    finished("intake: bare Flask 202", f"{count / bare.seconds:.0f}/s")
+    assert bare.accepted() == count, f"{count - bare.accepted()} bare enqueues not accepted"
+    finished("intake: bare Flask + enqueue_call", f"{count / bare.seconds:.0f}/s")
 
     stack = context.stack()
     stack.start("api")
@@ -95,97 +97,131 @@ def intake(context: Context, connections: int) -> dict[str, Any]:
     return {"router": round(count / router.seconds, 1), "bare_flask": round(count / bare.seconds, 1), "requests": count, "connections": connections}
 
 
-def _latencies(context: Context, load, label: str, with_sent: bool) -> tuple[dict[str, float], dict[str, list[float]]]:
-    connection = context.redis.connection
-    ids = [s.job_id for s in load.sent]
-    assert all(ids), f"{label}: {sum(1 for i in ids if not i)} requests not accepted"
+def _first_order_events(connection) -> dict[str, float]:
+    """{job_id: ts} of each job's first order event: the moment the broker's word that it has the order reached the worker."""
+    found: dict[str, float] = {}
+    for _, fields in connection.xrange(keys.EVENTS_STREAM):
+        if fields.get(b"kind") == b"order":
+            job_id = json.loads(fields[b"body"]).get("job_id")
+            if job_id and job_id not in found:
+                found[job_id] = float(fields[b"ts"])
+    return found
 
-    def done() -> int:
-        return sum(1 for job_id in ids if connection.exists(f"rq:results:{job_id}"))
 
+def _wait_for_results(connection, ids: list[str], label: str) -> None:
     deadline = time.monotonic() + 300
-    while (count := done()) < len(ids) and time.monotonic() < deadline:
-        progress(f"{label}: results", count, len(ids))
-        time.sleep(0.25)
-    sent = sent_events(connection) if with_sent else {}
-    series: dict[str, list[float]] = {"start": [], "sent": [], "result": []}
-    for record in load.sent:
-        started, result = job_times(connection, record.job_id)
-        if started is not None:
-            series["start"].append((started - record.scheduled) * 1000)
-        if result is not None:
-            series["result"].append((result - record.scheduled) * 1000)
-        if record.job_id in sent:
-            series["sent"].append((sent[record.job_id] - record.scheduled) * 1000)
-    from tests.bench.bench_router import percentile
-
-    figures = {
-        f"{stage}_{name}": round(percentile(values, share), 1)
-        for stage, values in series.items()
-        if values
-        for name, share in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
-    }
-    figures["rate_sent"] = round(len(ids) / load.seconds, 1)
-    return figures, {k: v for k, v in series.items() if v}
+    while (count := sum(1 for job_id in ids if connection.exists(f"rq:results:{job_id}"))) < len(ids) and time.monotonic() < deadline:
+        progress(label, count, len(ids))
+        time.sleep(0.1)
+    assert count == len(ids), f"{label}: {len(ids) - count} jobs without a result"
 
 
-def end_to_end(context: Context, rate: int) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    count = context.count(rate * E2E_SECONDS)
+def _router_stack(context: Context, call_ms: str, concurrency: int) -> Stack:
+    stack = context.stack()
+    stack.env.update({"SIM_CALL_MS": call_ms, "SIM_CALL_CONCURRENCY": str(concurrency)})
+    for role in ("api", "worker"):
+        stack.start(role)
+    _ready(stack)
+    _worker_ready(stack)
+    return stack
+
+
+def basket(context: Context) -> dict[str, Any]:
+    """BASKET orders to one terminal at CALL_MS a call, as fast as the client sends them: from the first request to the
+    broker's acceptance of the last; beside the same basket through a bare Flask handler and RQ SimpleWorker whose job
+    calls the same simulator's order_stock and waits for it (one at a time: the sequential floor)."""
+    count = context.count(BASKET)
+    stack = _router_stack(context, CALL_MS, TERMINAL_CONCURRENCY)
+    connection = context.redis.connection
+    first = time.time()
+    load = closed_loop(stack.port, TRADE, signed_requests(count, "k"), BASKET_CONNECTIONS)
+    ids = [record.job_id for record in load.sent]
+    assert all(ids), f"basket: {sum(1 for i in ids if not i)} orders not accepted"
+    _wait_for_results(connection, ids, "basket: router")
+    accepted = _first_order_events(connection)
+    router = max(accepted[job_id] for job_id in ids) - first
+    curve = sorted(accepted[job_id] - first for job_id in ids)
+    stack.stop()
+    finished("basket: router", f"{count} orders at the broker {router:.2f} s after the first request")
+
+    stack = context.stack()
+    stack.env.update({"SIM_CALL_MS": CALL_MS, "SIM_CALL_CONCURRENCY": str(TERMINAL_CONCURRENCY)})
+    stack.start("bare-web")
+    stack.start("bare-worker")
+    _ready(stack, path="/health")
+    _worker_ready(stack)
+    first = time.time()
+    load = closed_loop(stack.port, baseline.BASKET, signed_requests(count, "b"), BASKET_CONNECTIONS)
+    ids = [record.job_id for record in load.sent]
+    _wait_for_results(connection, ids, "basket: bare RQ, sync")
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    answers = [Job.fetch(job_id, connection=connection, serializer=JSONSerializer).return_value() for job_id in ids]
+    assert all(answer and answer["order_id"] > 0 for answer in answers), f"the bare worker failed or its simulator refused: see {stack.workdir}"
+    bare = max(answer["accepted_at"] for answer in answers) - first
+    bare_curve = sorted(answer["accepted_at"] - first for answer in answers)
+    stack.stop()
+    finished("basket: bare RQ, sync", f"{count} orders at the broker {bare:.2f} s after the first request")
+    return {"router_s": round(router, 3), "bare_s": round(bare, 3), "orders": count, "curves": {"router": curve, "bare": bare_curve}}
+
+
+def latency(context: Context) -> dict[str, Any]:
+    """An open loop at LATENCY_RATE orders/s at CALL_MS a call: request received (the intake's created_at) to the broker
+    call started (the result's submitted_at, taken after the fence) and to the broker's acceptance (the order's first
+    event); beside a bare Flask + RQ worker's request → job start on no-op jobs, measured the same way."""
+    count = context.count(LATENCY_RATE * LATENCY_SECONDS)
     stack = context.stack()
     stack.start("bare-web")
     stack.start("bare-worker")
     _ready(stack, path="/health")
     _worker_ready(stack)
-    bare_load = open_loop(stack.port, baseline.ENQUEUE, signed_requests(count, "b"), rate)
-    bare, bare_series = _latencies(context, bare_load, f"{rate}/s bare Flask + RQ", with_sent=False)
+    load = open_loop(stack.port, baseline.ENQUEUE, signed_requests(count, "l"), LATENCY_RATE)
+    ids = [record.job_id for record in load.sent]
+    connection = context.redis.connection
+    _wait_for_results(connection, ids, "latency: bare Flask + RQ")
+    bare = []
+    for job_id in ids:
+        enqueued = connection.hget(f"rq:job:{job_id}", "enqueued_at")
+        started, _ = job_times(connection, job_id)
+        if enqueued and started:
+            bare.append((started - datetime.fromisoformat(enqueued.decode().replace("Z", "+00:00")).timestamp()) * 1000)
     stack.stop()
-    finished(f"{rate}/s bare Flask + RQ", f"start p50 {bare['start_p50']} ms, result p99 {bare['result_p99']} ms")
 
-    stack = context.stack()
-    for role in ("api", "worker", "scheduler"):
-        stack.start(role)
-    _ready(stack)
-    _worker_ready(stack)
+    stack = _router_stack(context, CALL_MS, TERMINAL_CONCURRENCY)
     time.sleep(0.5)
-    router_load = open_loop(stack.port, TRADE, signed_requests(count, "e"), rate)
-    router, router_series = _latencies(context, router_load, f"{rate}/s router", with_sent=True)
-    for role in ("api", "worker", "scheduler"):
-        context.peak_rss[role] = max(context.peak_rss.get(role) or 0, stack.peak_rss_mb(role) or 0) or None
+    load = open_loop(stack.port, TRADE, signed_requests(count, "m"), LATENCY_RATE)
+    ids = [record.job_id for record in load.sent]
+    assert all(ids), f"latency: {sum(1 for i in ids if not i)} orders not accepted"
+    _wait_for_results(connection, ids, "latency: router")
+    accepted = _first_order_events(connection)
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    to_call, to_accepted = [], []
+    for job_id in ids:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+        received = job.kwargs["payload"]["meta"]["created_at"]
+        to_call.append((job.return_value()["submitted_at"] - received) * 1000)
+        to_accepted.append((accepted[job_id] - received) * 1000)
+    context.peak_rss.update({role: stack.peak_rss_mb(role) for role in ("api", "worker")})
     stack.stop()
-    finished(f"{rate}/s router", f"start p50 {router['start_p50']} ms, result p99 {router['result_p99']} ms")
-    series = {f"router due→{k}": v for k, v in router_series.items()}
-    series.update({f"bare due→{k}": v for k, v in bare_series.items()})
-    return {"router": router, "bare": bare, "orders": count}, series
+    figures = {
+        "call_p50": percentile(to_call, 0.5), "call_p99": percentile(to_call, 0.99),
+        "accepted_p50": percentile(to_accepted, 0.5), "accepted_p99": percentile(to_accepted, 0.99),
+        "bare_start_p50": percentile(bare, 0.5), "bare_start_p99": percentile(bare, 0.99),
+    }  # fmt: skip
+    finished("latency: router", f"request → call p50 {figures['call_p50']:.1f} ms p99 {figures['call_p99']:.1f} ms")
+    return {
+        **{k: round(v, 2) for k, v in figures.items()},
+        "orders": count,
+        "series": {"router → call": to_call, "router → accepted": to_accepted, "bare → job start": bare},
+    }
 
 
-def dingtalk_hanging(context: Context, rate: int = 50) -> dict[str, Any]:
-    """End to end at `rate` with the scheduler telling DingTalk of every fill (tests/notify/robot.py's stand-in robot),
-    first answering, then hanging (it takes each post and answers nothing): a hanging robot holds up the scheduler's
-    notifier thread, never an order. The order path's side of tests/notify/test_notify_processes.py, measured."""
-    from tests.notify.robot import StandInRobot, robot_settings
-
-    count = context.count(rate * E2E_SECONDS)
-    figures: dict[str, Any] = {"orders": count}
-    for mode in ("healthy", "hanging"):
-        robot = StandInRobot()
-        try:
-            stack = context.stack()
-            stack.env.update(robot_settings(robot))
-            for role in ("api", "worker", "scheduler"):
-                stack.start(role)
-            _ready(stack)
-            _worker_ready(stack)
-            time.sleep(0.5)
-            if mode == "hanging":
-                robot.hang_for(3600)
-            load = open_loop(stack.port, TRADE, signed_requests(count, f"d{mode[0]}"), rate)
-            label = f"{rate}/s router, DingTalk {mode}"
-            figures[mode], _ = _latencies(context, load, label, with_sent=False)
-            stack.stop()
-            finished(label, f"result p50 {figures[mode]['result_p50']} ms, p99 {figures[mode]['result_p99']} ms ({robot.held} posts held)")
-        finally:
-            robot.close()
-    return figures
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
 def _steady_rate(connection, registry: str, total: int, label: str) -> float:
@@ -249,71 +285,16 @@ def _bare_worker_rate(context: Context) -> tuple[float, float]:
 
 
 def worker_throughput(context: Context) -> dict[str, Any]:
-    """Bare, router on a fresh day and router on a full day in turn, WORKER_ROUNDS times, the best of each: a 2-core
-    machine's passing load (or its slowing over a run) hits one of them, not all."""
-    count = context.count(WORKER_JOBS)
-    bares, routers, fulls = [], [], []
-    for _ in range(WORKER_ROUNDS):
-        bares.append(_bare_worker_rate(context))
-        routers.append(_router_worker_rate(context, "worker: router, fresh day", 0))
-        fulls.append(_router_worker_rate(context, f"worker: router, {FULL_DAY:,} in day", FULL_DAY))
-    (bare, bare_startup), (fresh, startup), (full, _) = max(bares), max(routers), max(fulls)
+    """At call time 0: a plain RQ SimpleWorker on no-op jobs, the router's worker on order jobs on a fresh simulator day,
+    and again with FULL_DAY orders already in the day (is the 5,000th order of a day as quick as the 100th?)."""
+    bare, bare_startup = _bare_worker_rate(context)
+    fresh, startup = _router_worker_rate(context, "worker: router, fresh day", 0)
+    full, _ = _router_worker_rate(context, f"worker: router, {FULL_DAY:,} in day", FULL_DAY)
     return {
         "bare_rq": round(bare, 1),
         "router_fresh": round(fresh, 1),
         "router_full_day": round(full, 1),
         "router_startup_s": round(startup, 2),
         "bare_startup_s": round(bare_startup, 2),
-        "jobs": count,
+        "jobs": context.count(WORKER_JOBS),
     }
-
-
-def cancel_behind(context: Context, router_rate: float) -> dict[str, Any]:
-    count = CANCEL_BEHIND
-    stack = context.stack()
-    connection = context.redis.connection
-    for index in range(count):
-        jobqueue.enqueue(connection, order_payload(strategy_name=f"c{index}", deadline=time.time() + 3600), 86_400)
-    stack.start("worker")
-    _worker_ready(stack)
-    assert wait_until(lambda: connection.zcard(f"rq:finished:{keys.ORDER_QUEUE}") >= 50, 120, 0.01)
-    queued = time.time()
-    cancel_id = jobqueue.enqueue(connection, CancelPayload(account_index=0, account_id="SIM000001", order_id=1), 86_400)
-    assert wait_until(lambda: job_times(connection, cancel_id)[0] is not None, 60, 0.002)
-    started, _ = job_times(connection, cancel_id)
-    behind = connection.llen(f"rq:queue:{keys.ORDER_QUEUE}")
-    stack.stop()
-    delay_ms = ((started or queued) - queued) * 1000
-    job_ms = 1000 / router_rate
-    finished("cancel behind queued orders", f"started after {delay_ms:.1f} ms ({behind} orders still queued)")
-    return {"delay_ms": round(delay_ms, 1), "job_ms": round(job_ms, 1), "delay_jobs": round(delay_ms / job_ms, 2), "orders_still_queued": behind}
-
-
-def orphan_scan(context: Context) -> dict[str, Any]:
-    from worker.recovery import find_orphans
-
-    figures: dict[str, Any] = {}
-    for kept in KEPT:
-        context.stack()
-        connection = context.redis.connection
-        _kept_jobs(connection, kept)
-        times = []
-        for _ in range(SCAN_REPEATS):  # the best of many: a sub-millisecond figure is otherwise the machine's noise
-            started = time.perf_counter()
-            find_orphans(connection)
-            times.append((time.perf_counter() - started) * 1000)
-        figures[str(kept)] = round(min(times), 2)
-        finished(f"orphan scan, {kept:,} jobs kept", f"{min(times):.1f} ms")
-    return figures
-
-
-def _kept_jobs(connection, count: int) -> None:
-    """`count` finished order jobs as a day of trading leaves them (kept JOB_TTL); the orphan scans during the day
-    took them off the pending index once they had started, so only their hashes remain."""
-    with connection.pipeline(transaction=False) as pipe:
-        for index in range(count):
-            job_id = f"o{index:016x}"
-            pipe.hset(f"rq:job:{job_id}", mapping={"status": "finished", "origin": keys.ORDER_QUEUE, "enqueued_at": "2026-01-01T00:00:00.000000Z"})
-            if index % 1000 == 999:
-                pipe.execute()
-        pipe.execute()
