@@ -415,28 +415,30 @@ def run_cancel(payload: dict) -> dict:
         limits = risk_state.load(rt.redis) if counted else None
         sender = broker if rt.in_flight is not None and isinstance(broker, SendsAsync) else None
         asked: list[tuple[OrderId, SendTicket]] = []  # async cancels sent, their answers heard once all are out
-        for position, order_id in enumerate(targets):
-            if limits is not None:
+        try:
+            for position, order_id in enumerate(targets):
+                if limits is not None:
+                    try:
+                        risk_state.count_action(rt.redis, limits, cancel.account_index)
+                    except RateLimited as capped:
+                        result.refused += [{"order_id": left, "error": f"not sent: {capped.message}"} for left in targets[position:]]
+                        break
                 try:
-                    risk_state.count_action(rt.redis, limits, cancel.account_index)
-                except RateLimited as capped:
-                    result.refused += [{"order_id": left, "error": f"not sent: {capped.message}"} for left in targets[position:]]
+                    check_fence(rt)
+                    if sender is not None:
+                        asked.append((order_id, sender.send_cancel(order_id)))
+                        continue
+                    broker.cancel_order(order_id)
+                except LeaseLost:
+                    result.refused += [{"order_id": left, "error": "not sent: this worker lost its terminal's lease"} for left in targets[position:]]
                     break
-            try:
-                check_fence(rt)
-                if sender is not None:
-                    asked.append((order_id, sender.send_cancel(order_id)))
+                except CancelRefused as refusal:
+                    result.refused.append({"order_id": order_id, "error": refusal.message})
                     continue
-                broker.cancel_order(order_id)
-            except LeaseLost:
-                result.refused += [{"order_id": left, "error": "not sent: this worker lost its terminal's lease"} for left in targets[position:]]
-                break
-            except CancelRefused as refusal:
-                result.refused.append({"order_id": order_id, "error": refusal.message})
-                continue
-            result.cancelled.append(order_id)
-        if sender is not None:
-            _hear_cancels(sender, asked, result)
+                result.cancelled.append(order_id)
+        finally:  # the cancels sent before a send failed (BrokerUnavailable) went out: their answers are heard all the same
+            if sender is not None:
+                _hear_cancels(sender, asked, result)
     except (UnknownAccount, BrokerUnavailable) as error:
         result.error = error.message
     result.accepted = result.error is None and not result.refused

@@ -164,3 +164,34 @@ def test_a_market_order_meets_the_notional_cap_at_the_quote(settings, fake_redis
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "failed" and "exceeds the per-order cap of 5,000.00" in view.error
     assert _orders(settings, fake_redis) == []
+
+
+def test_a_side_cancel_whose_later_send_fails_still_reports_the_cancels_it_sent(settings, fake_redis, monkeypatch):
+    """Pipelined cancels (cancel_order_stock_async): when the terminal refuses to take one cancel of a side cancel, the
+    cancels sent before it went out and are answered; the job says so, as a sync side cancel does, rather than report
+    none cancelled while the broker cancelled them."""
+    first, second = run_jobs(settings, fake_redis, order(price=9.6), order(price=9.7))  # both rest: 600000.SH trades at 10.00
+    real_make_trader = broker_module.make_trader
+
+    def refusing_the_second_cancel(*args, **kwargs):
+        trader = real_make_trader(*args, **kwargs)
+        send = trader.cancel_order_stock_async
+        sent = []
+
+        def cancel_order_stock_async(account, order_id):
+            sent.append(order_id)
+            return send(account, order_id) if len(sent) == 1 else -1  # the terminal took the first, not the second
+
+        trader.cancel_order_stock_async = cancel_order_stock_async
+        return trader
+
+    monkeypatch.setattr(broker_module, "make_trader", refusing_the_second_cancel)
+    [cancel_id] = run_jobs(settings, fake_redis, CancelPayload(account_index=0, account_id="SIM000001", side="buy"))
+    monkeypatch.undo()
+    result = jobqueue.view(fake_redis, cancel_id).result
+    states = {o["order_id"]: o["status"] for o in _orders(settings, fake_redis)}
+    cancelled_at_broker = [o for o, status in states.items() if status == "cancelled"]
+    assert len(cancelled_at_broker) == 1, states
+    assert result["cancelled"] == cancelled_at_broker, result
+    assert result["accepted"] is False and "did not take the cancel" in result["error"], result
+    assert {jobqueue.view(fake_redis, j).result["order_id"] for j in (first, second)} == set(states)
