@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from rq.serializers import JSONSerializer
 
@@ -201,3 +203,46 @@ def test_a_job_left_running_on_an_earlier_day_is_unknown_where_the_broker_answer
     view = jobqueue.view(fake_redis, job_id)
     day = datetime.fromtimestamp(yesterday.timestamp(), clock.SHANGHAI).date().isoformat()
     assert view.result["outcome"] == "unknown" and f"on {day}" in view.result["error"] and f"order_remark {job_id}" in view.result["error"]
+
+
+def test_an_order_sent_long_after_its_job_started_gets_the_whole_send_window_before_it_is_called_never_sent(settings, fake_redis):
+    """With sends in flight recovery waits `send_window` (BROKER_CALL_TIMEOUT) for a send still at the terminal, but it
+    measured that window from the job's start. A job sends long after it started when it waited for its broker to come
+    online (or for slow sizing queries): its order reached the broker within the window of its send, yet recovery
+    called it never sent."""
+    import threading
+    import time
+    from datetime import datetime, timedelta
+
+    from rq.job import Job
+    from rq.utils import utcformat
+
+    from tests.worker.fake_broker import FakeAccounts, FakeBroker
+    from worker.recovery import reconcile
+
+    job_id = crash(settings, fake_redis, reached_broker=False)
+    started = datetime.now(UTC) - timedelta(seconds=40)  # the job waited ~40 s for the broker, then sent
+    fake_redis.hset(Job.key_for(job_id), "started_at", utcformat(started))
+
+    class Terminal(FakeBroker):
+        """The dead worker's async send is still in the terminal's queue: its order shows 1.5 s after recovery began."""
+
+        shows_at = float("inf")
+
+        def orders_since(self, day):
+            return super().orders_since(day) if time.time() >= self.shows_at else []
+
+    fake = Terminal("SIM000001", settings.SIM_STARTING_CASH)
+    fake.place_order("600000.SH", 23, 100, 11, 9.8, "", job_id)
+    began = threading.Event()
+    real_orders_since = fake.orders_since
+
+    def orders_since(day):
+        if not began.is_set():
+            began.set()
+            fake.shows_at = time.time() + 1.5
+        return real_orders_since(day)
+
+    fake.orders_since = orders_since
+    settled = reconcile(fake_redis, FakeAccounts([fake]), settings.JOB_TTL, send_window=3.0)
+    assert settled == {job_id: "submitted"}, "an order that reached the broker within the send window was called never sent"
