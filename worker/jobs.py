@@ -194,7 +194,11 @@ def _end_sent(
     batch = stream_backlog.Batch()
     settle_order(rt.redis, order, tag, result, batch=batch)
     started = StartedJobRegistry(job.origin, connection=rt.redis, serializer=job.serializer)
-    rq_model.finish_job(rt.redis, job, result, job.get_result_ttl(rt.settings.JOB_TTL), started=started, also=batch.write_to)
+    ttl = job.get_result_ttl(rt.settings.JOB_TTL)
+    if not rq_model.finish_job(rt.redis, job, result, ttl, started=started, also=batch.write_to, if_started=True):
+        # recovery settled it meanwhile (the drain gave up on this thread, or a standby took the lease over): its end is told
+        log.warning("job %s was settled by recovery while its send's answer was awaited; %s not recorded again", tag, result["outcome"])
+        return
     batch.clear()
     metrics.count(rt.redis, metrics.JOBS, kind="order", outcome=str(result.get("outcome", "unknown")))
     metrics.observe(rt.redis, metrics.ORDER_TO_RESULT, max(time.time() - order.meta.created_at, 0.0))

@@ -229,7 +229,10 @@ def _settle_order(
             )
         else:
             result = OrderResult(outcome="not_submitted", error="the worker stopped before the order reached the broker; never sent", **base)
-    rq_model.finish_job(connection, job, result.model_dump(), job_ttl, started=registry)
+    if not rq_model.finish_job(connection, job, result.model_dump(), job_ttl, started=registry, if_started=True):
+        registry.remove_executions(job)  # its send's own thread ended it while this looked for its order: told already
+        connection.zrem(registry.key, job.id)
+        return "ended by its send's thread"
     settle_order(connection, order, job.id, result.model_dump(), found=found, job_ttl=job_ttl)
     return result.outcome
 

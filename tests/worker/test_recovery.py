@@ -246,3 +246,37 @@ def test_an_order_sent_long_after_its_job_started_gets_the_whole_send_window_bef
     fake.orders_since = orders_since
     settled = reconcile(fake_redis, FakeAccounts([fake]), settings.JOB_TTL, send_window=3.0)
     assert settled == {job_id: "submitted"}, "an order that reached the broker within the send window was called never sent"
+
+
+def test_a_sends_ending_thread_never_finishes_again_a_job_recovery_settled(settings, fake_redis):
+    """With sends in flight a job stays started while its own thread waits for the broker's answer. Recovery may settle
+    it meanwhile: the runner's drain gave up (the ending thread's worst case, answer + tag wait + tag search, is three
+    BROKER_CALL_TIMEOUTs, the drain's two and 5 s) and reconciled, or a standby took the lease over from a worker that
+    stalled. The late ending thread then finished the job a second time: a second result, a second audit entry."""
+    import time
+
+    from rq.job import Job
+    from rq.results import Result
+
+    from common.store import audit
+    from common.store.payloads import OrderPayload
+    from worker import jobs, runtime
+    from worker.broker import Brokers
+    from worker.recovery import reconcile
+
+    job_id = crash(settings, fake_redis, reached_broker=True)
+    taken = Job.fetch(job_id, connection=fake_redis, serializer=JSONSerializer)  # the ending thread's copy, made at the send
+    placed = the_only_order(settings)
+    recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)
+    brokers = Brokers(settings, fake_redis, recorder)
+    brokers.open()
+    try:
+        assert reconcile(fake_redis, brokers, settings.JOB_TTL) == {job_id: "submitted"}
+        rt = runtime.Runtime(settings=settings, redis=fake_redis, brokers=brokers, recorder=recorder)
+        order = OrderPayload.model_validate(taken.kwargs["payload"])
+        jobs._end_sent(rt, taken, order, job_id, jobs.order_basics(order), time.time(), brokers.broker(0), placed.order_id)  # noqa: SLF001
+    finally:
+        brokers.close()
+    outcomes = [entry for entry in audit.recent(fake_redis) if entry.get("action") == "order.outcome" and job_id in entry.get("job_ids", [])]
+    assert len(outcomes) == 1, outcomes
+    assert len(Result.all(taken, serializer=JSONSerializer)) == 1
