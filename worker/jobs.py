@@ -414,6 +414,8 @@ def run_cancel(payload: dict) -> dict:
             targets = [OrderId(cancel.order_id)]
         else:
             wanted = BUY if cancel.side == "buy" else SELL
+            if rt.in_flight is not None:  # the orders sent before this cancel are listed once the broker answered them
+                rt.in_flight.wait_for_answers(rt.settings.BROKER_CALL_TIMEOUT)
             targets = [o.order_id for o in broker.query_orders(cancelable_only=True) if o.order_type == wanted]
         counted = cancel.order_id is None and not cancel.kill_switch  # one order's cancel was counted at the door
         limits = risk_state.load(rt.redis) if counted else None
