@@ -45,6 +45,18 @@ class InFlight:
                 self._changed.wait(ROOM_CHECK_SECONDS)
         return True
 
+    def wait_for_answers(self, timeout: float) -> bool:
+        """Block until every send out was answered (or timed out) (True), or `timeout` s passed (False): what a query of
+        the open orders then reads includes every order sent before it."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._sending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
     def hand_off(self, name: str, answer: Callable[[], object], end: Callable[[object], None]) -> None:
         """One send is out: on a new thread (with the job's log context), `answer()` waits for the broker's answer (its
         room is freed as soon as it returns, or raises), then `end(what answer returned)` records the job."""

@@ -197,7 +197,11 @@ def _end_sent(
     batch = stream_backlog.Batch()
     settle_order(rt.redis, order, tag, result, batch=batch)
     started = StartedJobRegistry(job.origin, connection=rt.redis, serializer=job.serializer)
-    rq_model.finish_job(rt.redis, job, result, job.get_result_ttl(rt.settings.JOB_TTL), started=started, also=batch.write_to)
+    ttl = job.get_result_ttl(rt.settings.JOB_TTL)
+    if not rq_model.finish_job(rt.redis, job, result, ttl, started=started, also=batch.write_to, if_started=True):
+        # recovery settled it meanwhile (the drain gave up on this thread, or a standby took the lease over): its end is told
+        log.warning("job %s was settled by recovery while its send's answer was awaited; %s not recorded again", tag, result["outcome"])
+        return
     batch.clear()
     metrics.count(rt.redis, metrics.JOBS, kind="order", outcome=str(result.get("outcome", "unknown")))
     metrics.observe(rt.redis, metrics.ORDER_TO_RESULT, max(time.time() - order.meta.created_at, 0.0))
@@ -413,33 +417,37 @@ def run_cancel(payload: dict) -> dict:
             targets = [OrderId(cancel.order_id)]
         else:
             wanted = BUY if cancel.side == "buy" else SELL
+            if rt.in_flight is not None:  # the orders sent before this cancel are listed once the broker answered them
+                rt.in_flight.wait_for_answers(rt.settings.BROKER_CALL_TIMEOUT)
             targets = [o.order_id for o in broker.query_orders(cancelable_only=True) if o.order_type == wanted]
         counted = cancel.order_id is None and not cancel.kill_switch  # one order's cancel was counted at the door
         limits = risk_state.load(rt.redis) if counted else None
         sender = broker if rt.in_flight is not None and isinstance(broker, SendsAsync) else None
         asked: list[tuple[OrderId, SendTicket]] = []  # async cancels sent, their answers heard once all are out
-        for position, order_id in enumerate(targets):
-            if limits is not None:
+        try:
+            for position, order_id in enumerate(targets):
+                if limits is not None:
+                    try:
+                        risk_state.count_action(rt.redis, limits, cancel.account_index)
+                    except RateLimited as capped:
+                        result.refused += [{"order_id": left, "error": f"not sent: {capped.message}"} for left in targets[position:]]
+                        break
                 try:
-                    risk_state.count_action(rt.redis, limits, cancel.account_index)
-                except RateLimited as capped:
-                    result.refused += [{"order_id": left, "error": f"not sent: {capped.message}"} for left in targets[position:]]
+                    check_fence(rt)
+                    if sender is not None:
+                        asked.append((order_id, sender.send_cancel(order_id)))
+                        continue
+                    broker.cancel_order(order_id)
+                except LeaseLost:
+                    result.refused += [{"order_id": left, "error": "not sent: this worker lost its terminal's lease"} for left in targets[position:]]
                     break
-            try:
-                check_fence(rt)
-                if sender is not None:
-                    asked.append((order_id, sender.send_cancel(order_id)))
+                except CancelRefused as refusal:
+                    result.refused.append({"order_id": order_id, "error": refusal.message})
                     continue
-                broker.cancel_order(order_id)
-            except LeaseLost:
-                result.refused += [{"order_id": left, "error": "not sent: this worker lost its terminal's lease"} for left in targets[position:]]
-                break
-            except CancelRefused as refusal:
-                result.refused.append({"order_id": order_id, "error": refusal.message})
-                continue
-            result.cancelled.append(order_id)
-        if sender is not None:
-            _hear_cancels(sender, asked, result)
+                result.cancelled.append(order_id)
+        finally:  # the cancels sent before a send failed (BrokerUnavailable) went out: their answers are heard all the same
+            if sender is not None:
+                _hear_cancels(sender, asked, result)
     except (UnknownAccount, BrokerUnavailable) as error:
         result.error = error.message
     result.accepted = result.error is None and not result.refused

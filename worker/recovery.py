@@ -52,8 +52,9 @@ def reconcile(
     Call it before this worker takes jobs: then whatever is in those registries was left by a dead worker, or by this
     process before Redis went away. `in_flight(tag)`: this process sent that job's order and the broker has not yet
     answered (the send may still place it), so an order not found is `unknown`, never "not sent". `send_window`: how long
-    after its job started a send can still reach the broker (BROKER_CALL_TIMEOUT with sends in flight: a terminal works
-    through the async sends it was given even after their worker died), waited out before an order not found is "not sent".
+    a send can still reach the broker (BROKER_CALL_TIMEOUT with sends in flight: a terminal works through the async sends
+    it was given even after their worker died), waited out from the start of this reconciliation before an order not
+    found is "not sent".
     """
     settled: dict[str, str] = {}
     window = _SendWindow(send_window)
@@ -228,23 +229,26 @@ def _settle_order(
             )
         else:
             result = OrderResult(outcome="not_submitted", error="the worker stopped before the order reached the broker; never sent", **base)
-    rq_model.finish_job(connection, job, result.model_dump(), job_ttl, started=registry)
+    if not rq_model.finish_job(connection, job, result.model_dump(), job_ttl, started=registry, if_started=True):
+        registry.remove_executions(job)  # its send's own thread ended it while this looked for its order: told already
+        connection.zrem(registry.key, job.id)
+        return "ended by its send's thread"
     settle_order(connection, order, job.id, result.model_dump(), found=found, job_ttl=job_ttl)
     return result.outcome
 
 
 class _SendWindow:
-    """How long to wait before an order not found can be called never sent, once per reconciliation: SETTLE_WAIT after
-    it began, and `seconds` after the job started (the worker sends right after it starts a job), never longer."""
+    """How long to wait before an order not found can be called never sent, once per reconciliation: `seconds` after it
+    began. When a dead worker sent is unknown: a job's start says nothing of it (a job that waited for its broker to come
+    online, or for slow sizing queries, sends long after it started), and the fence only says it sent before this worker
+    took the lease, so before this began."""
 
     def __init__(self, seconds: float):
         self.seconds = max(seconds, SETTLE_WAIT)
         self.began = time.time()
 
-    def wait_for(self, job: Job) -> None:
-        started = job.started_at.timestamp() if job.started_at else 0.0
-        until = min(max(self.began + SETTLE_WAIT, started + self.seconds), self.began + self.seconds)
-        time.sleep(max(0.0, until - time.time()))
+    def wait_for(self, job: Job) -> None:  # noqa: ARG002 - every job's send may have been the dead worker's last act
+        time.sleep(max(0.0, self.began + self.seconds - time.time()))
 
 
 def _queued_day(order: OrderPayload, order_ttl: int) -> date:

@@ -317,12 +317,14 @@ def _serve_terminal(
 
 
 def _drain(in_flight: InFlight | None, settings: Settings) -> None:
-    """Wait for the sends still out to end their jobs (each waits for its answer at most two call timeouts, then looks
-    for its order by tag); clear a fault, which the next reconciliation settles."""
+    """Wait for the sends still out to end their jobs (each waits for its answer a call timeout, for its tag as long
+    again, then asks for its order by tag: three call timeouts at most); clear a fault, which the next reconciliation
+    settles. One still running after that is settled by recovery, and its thread then records nothing (finish_job's
+    if_started)."""
     if in_flight is None:
         return
-    if not in_flight.drain(2 * settings.BROKER_CALL_TIMEOUT + 5):
-        log.error("sends still out after %.0f s: their jobs stay started, settled by their tags", 2 * settings.BROKER_CALL_TIMEOUT + 5)
+    if not in_flight.drain(3 * settings.BROKER_CALL_TIMEOUT + 5):
+        log.error("sends still out after %.0f s: their jobs stay started, settled by their tags", 3 * settings.BROKER_CALL_TIMEOUT + 5)
     in_flight.fault.clear()
 
 

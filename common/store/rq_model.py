@@ -76,14 +76,24 @@ def finish_job(
     result_ttl: int,
     started: StartedJobRegistry | None = None,
     also: Callable[[Pipeline], None] | None = None,
-) -> None:
+    *,
+    if_started: bool = False,
+) -> bool:
     """Record `result` as the job's return value and the job as finished, as a worker finishing it would: out of its
     started registry (`started`, when it was there), status, hash, finished registry and result stream, with `also`'s
-    writes, in one transaction."""
+    writes, in one transaction. `if_started`: only while the job is still started (WATCHed), so a job that another
+    thread or worker ended meanwhile (a sent job's ending thread and recovery) is never finished twice; False when it
+    was not."""
     finished = FinishedJobRegistry(job.origin, connection=connection, serializer=job.serializer)
-    job.ended_at = now()
-    job._result = result  # noqa: SLF001 - RQ keeps a finished job's return value here; Result.create below reads it
     with connection.pipeline() as pipe:
+        if if_started:
+            pipe.watch(job.key)
+            status = pipe.hget(job.key, "status")
+            if (status.decode() if isinstance(status, bytes) else status) != JobStatus.STARTED.value:
+                return False
+            pipe.multi()
+        job.ended_at = now()
+        job._result = result  # noqa: SLF001 - RQ keeps a finished job's return value here; Result.create below reads it
         if started is not None:
             started.remove_executions(job, pipeline=pipe)
             pipe.zrem(started.key, job.id)
@@ -94,7 +104,11 @@ def finish_job(
         Result.create(job, Result.Type.SUCCESSFUL, result_ttl, return_value=result, pipeline=pipe)
         if also is not None:
             also(pipe)
-        pipe.execute()
+        try:
+            pipe.execute()
+        except redis.WatchError:  # ended by another meanwhile
+            return False
+    return True
 
 
 class LeanJob(Job):

@@ -164,3 +164,73 @@ def test_a_market_order_meets_the_notional_cap_at_the_quote(settings, fake_redis
     view = jobqueue.view(fake_redis, job_id)
     assert view.status == "failed" and "exceeds the per-order cap of 5,000.00" in view.error
     assert _orders(settings, fake_redis) == []
+
+
+def test_a_side_cancel_whose_later_send_fails_still_reports_the_cancels_it_sent(settings, fake_redis, monkeypatch):
+    """Pipelined cancels (cancel_order_stock_async): when the terminal refuses to take one cancel of a side cancel, the
+    cancels sent before it went out and are answered; the job says so, as a sync side cancel does, rather than report
+    none cancelled while the broker cancelled them."""
+    first, second = run_jobs(settings, fake_redis, order(price=9.6), order(price=9.7))  # both rest: 600000.SH trades at 10.00
+    real_make_trader = broker_module.make_trader
+
+    def refusing_the_second_cancel(*args, **kwargs):
+        trader = real_make_trader(*args, **kwargs)
+        send = trader.cancel_order_stock_async
+        sent = []
+
+        def cancel_order_stock_async(account, order_id):
+            sent.append(order_id)
+            return send(account, order_id) if len(sent) == 1 else -1  # the terminal took the first, not the second
+
+        trader.cancel_order_stock_async = cancel_order_stock_async
+        return trader
+
+    monkeypatch.setattr(broker_module, "make_trader", refusing_the_second_cancel)
+    [cancel_id] = run_jobs(settings, fake_redis, CancelPayload(account_index=0, account_id="SIM000001", side="buy"))
+    monkeypatch.undo()
+    result = jobqueue.view(fake_redis, cancel_id).result
+    states = {o["order_id"]: o["status"] for o in _orders(settings, fake_redis)}
+    cancelled_at_broker = [o for o, status in states.items() if status == "cancelled"]
+    assert len(cancelled_at_broker) == 1, states
+    assert result["cancelled"] == cancelled_at_broker, result
+    assert result["accepted"] is False and "did not take the cancel" in result["error"], result
+    assert {jobqueue.view(fake_redis, j).result["order_id"] for j in (first, second)} == set(states)
+
+
+def test_a_side_cancel_taken_while_sends_are_in_flight_cancels_the_orders_sent_before_it(tmp_path, fake_redis):
+    """A cancel of every open buy (the kill switch's too) reads the open orders, then cancels them. With one send at a
+    time every order taken before the cancel was at the broker when it read them; with sends in flight up to
+    BROKER_IN_FLIGHT orders sent before it may not be listed yet (a terminal working on several calls at once answers
+    the query before the sends it was given earlier), and they stay open after the cancel-all."""
+    from datetime import datetime
+
+    from rq.registry import StartedJobRegistry
+    from rq.serializers import JSONSerializer
+
+    from common.rules import risk
+    from common.store import risk_state
+    from tests.support import wait_until, while_worker_runs
+
+    settings = make_settings(
+        SIM_DATA_DIR=str(tmp_path / "sim"),
+        SIM_PRICES_FILE=sim_prices_file(tmp_path),
+        SIM_CALL_MS="p50=40,p99=200",
+        SIM_CALL_CONCURRENCY=8,
+        BROKER_IN_FLIGHT=32,
+    )
+    risk_state.save(fake_redis, risk.RiskLimits(max_actions_per_second=0, max_actions_per_day=0))
+    order_ids = [jobqueue.enqueue(fake_redis, order(price=round(9.6 + n % 20 / 100, 2)), settings.JOB_TTL) for n in range(80)]
+    in_flight = StartedJobRegistry(keys.ORDER_QUEUE, connection=fake_redis, serializer=JSONSerializer)
+
+    def cancel_all_buys_while_orders_are_in_flight() -> str:
+        assert wait_until(lambda: len(in_flight.get_job_ids(cleanup=False)) >= 8, 10, 0.002)
+        return jobqueue.enqueue(fake_redis, CancelPayload(account_index=0, account_id="SIM000001", side="buy"), settings.JOB_TTL)
+
+    cancel_id = while_worker_runs(cancel_all_buys_while_orders_are_in_flight, settings, fake_redis, expect_jobs=80)
+    cancel = jobqueue.view(fake_redis, cancel_id)
+    cancel_started = datetime.fromisoformat(cancel.started_at)
+    views = [jobqueue.view(fake_redis, job_id) for job_id in order_ids]
+    before = [v.result["order_id"] for v in views if v.result["outcome"] == "submitted" and datetime.fromisoformat(v.started_at) < cancel_started]
+    states = {o["order_id"]: o["status"] for o in _orders(settings, fake_redis)}
+    left_open = [order_id for order_id in before if states[order_id] != "cancelled"]
+    assert before and not left_open, f"{len(left_open)} of {len(before)} orders sent before the cancel-all stayed open"

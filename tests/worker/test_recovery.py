@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from rq.serializers import JSONSerializer
 
@@ -201,3 +203,80 @@ def test_a_job_left_running_on_an_earlier_day_is_unknown_where_the_broker_answer
     view = jobqueue.view(fake_redis, job_id)
     day = datetime.fromtimestamp(yesterday.timestamp(), clock.SHANGHAI).date().isoformat()
     assert view.result["outcome"] == "unknown" and f"on {day}" in view.result["error"] and f"order_remark {job_id}" in view.result["error"]
+
+
+def test_an_order_sent_long_after_its_job_started_gets_the_whole_send_window_before_it_is_called_never_sent(settings, fake_redis):
+    """With sends in flight recovery waits `send_window` (BROKER_CALL_TIMEOUT) for a send still at the terminal, but it
+    measured that window from the job's start. A job sends long after it started when it waited for its broker to come
+    online (or for slow sizing queries): its order reached the broker within the window of its send, yet recovery
+    called it never sent."""
+    import threading
+    import time
+    from datetime import datetime, timedelta
+
+    from rq.job import Job
+    from rq.utils import utcformat
+
+    from tests.worker.fake_broker import FakeAccounts, FakeBroker
+    from worker.recovery import reconcile
+
+    job_id = crash(settings, fake_redis, reached_broker=False)
+    started = datetime.now(UTC) - timedelta(seconds=40)  # the job waited ~40 s for the broker, then sent
+    fake_redis.hset(Job.key_for(job_id), "started_at", utcformat(started))
+
+    class Terminal(FakeBroker):
+        """The dead worker's async send is still in the terminal's queue: its order shows 1.5 s after recovery began."""
+
+        shows_at = float("inf")
+
+        def orders_since(self, day):
+            return super().orders_since(day) if time.time() >= self.shows_at else []
+
+    fake = Terminal("SIM000001", settings.SIM_STARTING_CASH)
+    fake.place_order("600000.SH", 23, 100, 11, 9.8, "", job_id)
+    began = threading.Event()
+    real_orders_since = fake.orders_since
+
+    def orders_since(day):
+        if not began.is_set():
+            began.set()
+            fake.shows_at = time.time() + 1.5
+        return real_orders_since(day)
+
+    fake.orders_since = orders_since
+    settled = reconcile(fake_redis, FakeAccounts([fake]), settings.JOB_TTL, send_window=3.0)
+    assert settled == {job_id: "submitted"}, "an order that reached the broker within the send window was called never sent"
+
+
+def test_a_sends_ending_thread_never_finishes_again_a_job_recovery_settled(settings, fake_redis):
+    """With sends in flight a job stays started while its own thread waits for the broker's answer. Recovery may settle
+    it meanwhile: the runner's drain gave up (the ending thread's worst case, answer + tag wait + tag search, is three
+    BROKER_CALL_TIMEOUTs, the drain's two and 5 s) and reconciled, or a standby took the lease over from a worker that
+    stalled. The late ending thread then finished the job a second time: a second result, a second audit entry."""
+    import time
+
+    from rq.job import Job
+    from rq.results import Result
+
+    from common.store import audit
+    from common.store.payloads import OrderPayload
+    from worker import jobs, runtime
+    from worker.broker import Brokers
+    from worker.recovery import reconcile
+
+    job_id = crash(settings, fake_redis, reached_broker=True)
+    taken = Job.fetch(job_id, connection=fake_redis, serializer=JSONSerializer)  # the ending thread's copy, made at the send
+    placed = the_only_order(settings)
+    recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)
+    brokers = Brokers(settings, fake_redis, recorder)
+    brokers.open()
+    try:
+        assert reconcile(fake_redis, brokers, settings.JOB_TTL) == {job_id: "submitted"}
+        rt = runtime.Runtime(settings=settings, redis=fake_redis, brokers=brokers, recorder=recorder)
+        order = OrderPayload.model_validate(taken.kwargs["payload"])
+        jobs._end_sent(rt, taken, order, job_id, jobs.order_basics(order), time.time(), brokers.broker(0), placed.order_id)  # noqa: SLF001
+    finally:
+        brokers.close()
+    outcomes = [entry for entry in audit.recent(fake_redis) if entry.get("action") == "order.outcome" and job_id in entry.get("job_ids", [])]
+    assert len(outcomes) == 1, outcomes
+    assert len(Result.all(taken, serializer=JSONSerializer)) == 1
