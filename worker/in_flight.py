@@ -57,28 +57,38 @@ class InFlight:
                 self._changed.wait(left)
         return True
 
-    def hand_off(self, name: str, answer: Callable[[], object], end: Callable[[object], None]) -> None:
-        """One send is out: on a new thread (with the job's log context), `answer()` waits for the broker's answer (its
-        room is freed as soon as it returns, or raises), then `end(what answer returned)` records the job."""
+    def hand_off(
+        self, name: str, answer: Callable[[], object], end: Callable[[object], None], answered: Callable[[object], bool] = lambda _: True
+    ) -> None:
+        """One send is out: on a new thread (with the job's log context), `answer()` waits for the broker's answer, then
+        `end(what answer returned)` records the job. The send's room is freed once `answered(what it returned)` says
+        the broker answered; a send still unanswered (timed out) keeps its room until its job is ended, since the
+        terminal may still be working through it: a slow terminal is never given more than `limit` sends."""
         with self._changed:
             self._sending += 1
             self._ending += 1
         context = contextvars.copy_context()
-        threading.Thread(target=context.run, args=(self._run, answer, end), name=f"send-{name}", daemon=True).start()
+        threading.Thread(target=context.run, args=(self._run, answer, end, answered), name=f"send-{name}", daemon=True).start()
 
-    def _run(self, answer: Callable[[], object], end: Callable[[object], None]) -> None:
+    def _free_room(self) -> None:
+        with self._changed:
+            self._sending -= 1
+            self._changed.notify_all()
+
+    def _run(self, answer: Callable[[], object], end: Callable[[object], None], answered: Callable[[object], bool]) -> None:
+        holding = True
         try:
-            try:
-                heard = answer()
-            finally:
-                with self._changed:
-                    self._sending -= 1
-                    self._changed.notify_all()
+            heard = answer()
+            if answered(heard):
+                holding = False
+                self._free_room()
             end(heard)
         except Exception:  # the job stays started: recovery settles it by its tag once the loop stops
             log.exception("a sent job's ending could not be recorded; the worker stops taking jobs to settle it by its tag")
             self.fault.set()
         finally:
+            if holding:
+                self._free_room()
             with self._changed:
                 self._ending -= 1
                 self._changed.notify_all()

@@ -174,7 +174,8 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
         return _after_send(rt, broker, tag, base, submitted_at, heard)
     answer = functools.partial(_heard, functools.partial(broker.order_answer, ticket, broker.call_timeout))
     # the ending thread records the job through its own copy: RQ's loop goes on changing its object (status, result)
-    rt.in_flight.hand_off(tag, answer, functools.partial(_end_sent, rt, copy.copy(job), order, tag, base, submitted_at, broker))
+    ending = functools.partial(_end_sent, rt, copy.copy(job), order, tag, base, submitted_at, broker)
+    rt.in_flight.hand_off(tag, answer, ending, answered=lambda heard: not isinstance(heard, BrokerTimeout))
     return rq_model.DEFERRED
 
 

@@ -87,9 +87,12 @@ class RouterWorker(LeanWorker):
         figures: redis.Redis | None = None,
         batch: stream_backlog.Batch | None = None,
         in_flight: InFlight | None = None,
+        call_timeout: float = 0.0,
     ):
         self.lease = lease
         self.in_flight = in_flight
+        if call_timeout:  # a send left started: its answer waited for, its tag listened for and searched, each up to it
+            self.left_started_seconds = int(3 * call_timeout) + 60
         self.batch = batch  # the runtime's: a job's audit entry and closing events, written with its result
         self._batch_sent = False  # they went into the result's transaction (whose answer may then be lost)
         super().__init__(queues, name=name, connection=connection, serializer=serializer, dequeue_block=dequeue_block)
@@ -276,6 +279,7 @@ def _serve_terminal(
                 figures=connection,
                 batch=batch,
                 in_flight=in_flight,
+                call_timeout=settings.BROKER_CALL_TIMEOUT,
             )
             log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(terminal.queues), settings.BROKER)
             try:

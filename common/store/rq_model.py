@@ -153,6 +153,7 @@ class LeanWorker(SimpleWorker):
 
     death_penalty_class = TimerDeathPenalty
     job_class = LeanJob
+    left_started_seconds = 600  # how long a job left started (DEFERRED) stays in its started registry before RQ calls it abandoned
     _suspension_checked = -SUSPENSION_CHECK_SECONDS  # monotonic time of the last check for `rq suspend`
 
     def __init__(self, queues: Any, *, connection: redis.Redis, dequeue_block: int = 5, **options: Any):  # Any: RQ's own arguments
@@ -318,6 +319,9 @@ class LeanWorker(SimpleWorker):
         with self.connection.pipeline() as pipeline:
             pipeline.multi()
             self.result_writes(pipeline)
+            if self.execution is not None:  # RQ's abandoned-job sweep leaves it alone while its result is on its way
+                registry = StartedJobRegistry(job.origin, connection=self.connection, serializer=self.serializer)
+                self.execution.heartbeat(registry, self.left_started_seconds, pipeline)
             self.set_current_job_id(None, pipeline=pipeline)
             self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
             pipeline.execute()

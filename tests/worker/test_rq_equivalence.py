@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,8 @@ def test_a_job_left_started_reads_as_running_then_as_finished_once_its_result_is
     started, finished = queue.started_job_registry, queue.finished_job_registry
     running = Job.fetch("later", connection=real_redis, serializer=JSONSerializer)
     assert (running.get_status(), running.return_value(), started.get_job_ids(cleanup=False)) == ("started", None, ["later"])
+    [(_, expires)] = real_redis.zrange(started.key, 0, -1, withscores=True)  # RQ's abandoned-job sweep leaves it alone that long
+    assert expires >= time.time() + EquivalenceWorker.left_started_seconds - 30
     LATER.set()
     assert wait_until(lambda: Job.fetch("later", connection=real_redis, serializer=JSONSerializer).get_status() == "finished", 10)
     done = Job.fetch("later", connection=real_redis, serializer=JSONSerializer)
