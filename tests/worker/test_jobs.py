@@ -92,6 +92,47 @@ def test_an_unanswered_order_call_is_settled_by_its_tag_never_resent(settings, f
     assert len([o for o in _orders(settings, fake_redis) if o["order_remark"] == job_id]) == 1
 
 
+class _LosingAnswers:
+    """The callback object between the simulator and the worker, losing every on_order_stock_async_response."""
+
+    def __init__(self, callback):
+        self._callback = callback
+
+    def on_order_stock_async_response(self, response):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._callback, name)
+
+
+def test_an_async_send_whose_answer_never_comes_but_whose_order_was_placed_is_found_by_its_tag(settings, fake_redis, monkeypatch):
+    real_make_trader = broker_module.make_trader
+
+    def losing(settings_, path, session_id, callback):
+        return real_make_trader(settings_, path, session_id, _LosingAnswers(callback))
+
+    monkeypatch.setattr(broker_module, "make_trader", losing)
+    [job_id] = run_jobs(settings, fake_redis, order())
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.status == "finished" and view.result["outcome"] == "submitted" and view.result["order_id"] > 0, view
+    assert len([o for o in _orders(settings, fake_redis) if o["order_remark"] == job_id]) == 1
+
+
+def test_an_async_send_never_answered_and_never_placed_is_unknown_never_not_sent(settings, fake_redis, monkeypatch):
+    real_make_trader = broker_module.make_trader
+
+    def swallowing(*args, **kwargs):
+        trader = real_make_trader(*args, **kwargs)
+        trader.order_stock_async = lambda *call_args: 41  # the terminal took the request and was never heard of again
+        return trader
+
+    monkeypatch.setattr(broker_module, "make_trader", swallowing)
+    [job_id] = run_jobs(settings, fake_redis, order())
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.result["outcome"] == "unknown" and f"order_remark {job_id}" in view.result["error"], view
+    assert "never sent" not in view.result["error"]
+
+
 def test_cancel_runs_before_order_before_query(settings, fake_redis):
     query_id, order_id, cancel_id = run_jobs(
         settings,
