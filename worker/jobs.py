@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict
-from typing import cast
 
-import redis
 from rq import get_current_job
-from rq.job import Job
-from rq.registry import StartedJobRegistry
 
 from common.config import clock
 from common.rules import risk
@@ -27,29 +21,26 @@ from common.rules.exceptions import (
     BrokerUnavailable,
     CancelRefused,
     NoQuote,
-    OrderRefused,
     RateLimited,
     RiskRejected,
     SizeRoundsToZero,
     StoreUnavailable,
     UnknownAccount,
 )
-from common.rules.loose_types import Json, JsonObject, RedisReply
+from common.rules.loose_types import Json, JsonObject
 from common.rules.order_request import AllIn, Percent, Repo
-from common.rules.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market, status_name
+from common.rules.orders import BUY, REPO_CODES, SELL, SIDE_NAMES, is_market
 from common.rules.quote import Quote
 from common.rules.sizing import Fees, Funds, best_repo_quote, repo_volume, sized_volume
 from common.rules.symbols import Board, instrument
-from common.store import audit, events, keys, metrics, quotes, risk_state, rq_model, stream_backlog
+from common.store import audit, metrics, quotes, risk_state, rq_model
 from common.store.payloads import CancelPayload, CancelResult, OrderPayload, OrderResult, QueryPayload, SimDayPayload
-from worker import fence, runtime
-from worker.broker_api import Broker, LendsRepo, Order, OrderId, SendsAsync, SendTicket
+from worker import fence, runtime, sends
+from worker.broker_api import Broker, LendsRepo, OrderId, SendsAsync, SendTicket
 from worker.lease import LeaseLost
 from worker.snapshots import order_view, portfolio_view, position_view, repo_loan_view, trade_view
 
 log = logging.getLogger("worker.jobs")
-ORDER_ACK_WAIT = 1.0  # seconds to wait for the broker's first status before the job reports
-JOB_END_KEPT = 86_400  # seconds the closing stage told of a job is remembered when the caller names no JOB_TTL
 
 
 def _job_id() -> str:
@@ -65,50 +56,8 @@ def run_order(payload: dict) -> dict | str:
     rt = runtime.current()
     result = _place(order, tag, rt)
     if isinstance(result, dict):
-        settle_order(rt.redis, order, tag, result, batch=rt.batch)
+        sends.settle_order(rt.redis, order, tag, result, batch=rt.batch)
     return result
-
-
-def settle_order(
-    connection: redis.Redis,
-    order: OrderPayload,
-    tag: str,
-    result: dict,
-    *,
-    batch: stream_backlog.Batch | None = None,
-    found: Order | None = None,
-    job_ttl: int = 0,
-) -> None:
-    """Tell an order job's end, once: the closing event (why it was never sent, or rejected, or unknown) and the audit
-    entry; for the worker finishing a job and for recovery settling one a dead worker left alike.
-
-    A submitted order's later story is the broker's (its order and trade events). `found`: recovery found the order at
-    the broker by its tag, so its state now is stored for GET /jobs/<id> (kept `job_ttl` seconds) and told as an event,
-    unless the broker's callbacks told that state already (the job ended, but Redis lost its result).
-    """
-    if result["outcome"] != "submitted":
-        told: RedisReply = connection.set(keys.job_end_told(tag), result["outcome"], ex=job_ttl or JOB_END_KEPT, get=True)
-        if (told.decode() if isinstance(told, bytes) else told) != result["outcome"]:  # the same end is told once
-            events.append(connection, _job_event(order, tag, result["outcome"], result.get("error") or ""), batch)
-    elif found is not None:
-        state = order_view(found)
-        stream_backlog.flush(connection)  # a callback's event still waiting for Redis writes its state with it, first
-        raw: RedisReply = connection.get(keys.order_state(tag))
-        told = json.loads(raw) if raw else {}
-        connection.set(keys.order_state(tag), json.dumps(state, ensure_ascii=False), ex=job_ttl or None)
-        if (told.get("order_status"), told.get("traded_volume")) != (state["order_status"], state["traded_volume"]):
-            events.append(connection, events.OrderEvent(**state, job_id=tag, client_id=order.meta.client_id), batch)
-    audit.record(
-        connection,
-        "order.outcome",
-        client_id=order.meta.client_id,
-        source=order.meta.source,
-        outcome=result["outcome"],
-        payload=order.model_dump(mode="json"),
-        job_ids=[tag],
-        error=result.get("error"),
-        batch=batch,
-    )
 
 
 def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
@@ -129,17 +78,17 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
     job = get_current_job()
     if job is not None and job.meta.get("restored"):  # restored from a copy up to a second old: it may have been sent since
-        sent = order_by_tag(broker, tag)
+        sent = sends.order_by_tag(broker, tag)
         if sent is not None:
             log.warning("job %s was sent before the embedded run stopped: not sent again", tag)
-            return found_result(sent, {**base, "volume": sent.volume, "price": sent.price}).model_dump()
+            return sends.found_result(sent, {**base, "volume": sent.volume, "price": sent.price}).model_dump()
     try:
         symbol, volume, price, cost, quote = _resolve(order, broker, rt)
 
         def attempt(raw: str, limits: risk.RiskLimits) -> tuple[fence.Verdict, str]:
             # the kill switch halts orders still queued when it was thrown; every order meets the caps again, priced fresh
             risk.check_order(limits, cost, quote, rt.settings.MAX_PRICE_DEVIATION_PCT)
-            rt.recorder.expect(tag, order.meta.client_id, _job_event(order, tag, "sent", symbol=cost.symbol, volume=volume, price=price))
+            rt.recorder.expect(tag, order.meta.client_id, sends.job_event(order, tag, "sent", symbol=cost.symbol, volume=volume, price=price))
             verdict, detail = fence.before_send(rt.redis, rt.lease, raw)
             if verdict == "stale":
                 raise risk_state.LimitsChanged(detail)
@@ -164,117 +113,25 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
     metrics.observe(rt.redis, metrics.ORDER_TO_BROKER, max(submitted_at - order.meta.created_at, 0.0))
     send = (symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
     if rt.in_flight is None or job is None or not isinstance(broker, SendsAsync):
-        return _after_send(rt, broker, tag, base, submitted_at, _heard(lambda: broker.place_order(*send)))
+        return sends.after_send(rt, broker, tag, base, submitted_at, sends.heard(lambda: broker.place_order(*send)))
     try:  # pipelined: the async call answers at once; the broker's answer ends the job on another thread (worker.in_flight)
         ticket = broker.send_order(*send)
     except Exception as error:  # noqa: BLE001 - never sent (BrokerUnavailable), or it may have gone out: judged as a sync send's
-        return _after_send(rt, broker, tag, base, submitted_at, error)
-    heard = _heard(functools.partial(broker.order_answer, ticket, 0.0))
+        return sends.after_send(rt, broker, tag, base, submitted_at, error)
+    heard = sends.heard(functools.partial(broker.order_answer, ticket, 0.0))
     if not isinstance(heard, BrokerTimeout):  # answered already (a terminal that costs nothing): ended here, as a sync send
-        return _after_send(rt, broker, tag, base, submitted_at, heard)
-    answer = functools.partial(_heard, functools.partial(broker.order_answer, ticket, broker.call_timeout))
+        return sends.after_send(rt, broker, tag, base, submitted_at, heard)
+    answer = functools.partial(sends.heard, functools.partial(broker.order_answer, ticket, broker.call_timeout))
     # the ending thread records the job through its own copy: RQ's loop goes on changing its object (status, result)
-    ending = functools.partial(_end_sent, rt, copy.copy(job), order, tag, base, submitted_at, broker)
+    ending = functools.partial(sends.end_sent, rt, copy.copy(job), order, tag, base, submitted_at, broker)
     rt.in_flight.hand_off(tag, answer, ending, answered=lambda heard: not isinstance(heard, BrokerTimeout))
     return rq_model.DEFERRED
-
-
-def _heard(call: Callable[[], OrderId]) -> OrderId | Exception:
-    """What a send came to: the order id, or what it raised (worker.jobs._after_send tells them apart)."""
-    try:
-        return call()
-    except Exception as error:  # noqa: BLE001 - every failure is judged by _after_send, never lost
-        return error
-
-
-def _end_sent(
-    rt: runtime.Runtime, job: Job, order: OrderPayload, tag: str, base: JsonObject, submitted_at: float, broker: Broker, outcome: object
-) -> None:
-    """On a send's own thread (worker.in_flight): the job's result from the broker's answer, then its end told and its
-    result recorded in one transaction, as the worker's loop records a job it ran. A Redis failure here leaves the job
-    started: the loop stops and recovery settles it by its tag."""
-    heard = outcome if isinstance(outcome, Exception) else OrderId(cast(int, outcome))
-    result = _after_send(rt, broker, tag, base, submitted_at, heard)
-    batch = stream_backlog.Batch()
-    settle_order(rt.redis, order, tag, result, batch=batch)
-    started = StartedJobRegistry(job.origin, connection=rt.redis, serializer=job.serializer)
-    ttl = job.get_result_ttl(rt.settings.JOB_TTL)
-    if not rq_model.finish_job(rt.redis, job, result, ttl, started=started, also=batch.write_to, if_started=True):
-        # recovery settled it meanwhile (the drain gave up on this thread, or a standby took the lease over): its end is told
-        log.warning("job %s was settled by recovery while its send's answer was awaited; %s not recorded again", tag, result["outcome"])
-        return
-    batch.clear()
-    metrics.count(rt.redis, metrics.JOBS, kind="order", outcome=str(result.get("outcome", "unknown")))
-    metrics.observe(rt.redis, metrics.ORDER_TO_RESULT, max(time.time() - order.meta.created_at, 0.0))
-
-
-def _after_send(rt: runtime.Runtime, broker: Broker, tag: str, base: JsonObject, submitted_at: float, heard: OrderId | Exception) -> dict:
-    """An order job's result from what its send came to: the broker's first status of the order, a refusal, or, for a
-    send unanswered, whatever the broker says of its tag (never guessed: unknown when it says nothing)."""
-    if isinstance(heard, BrokerTimeout):  # the call may still be running: it has as long again to answer before the tag search
-        return _settle_unanswered(rt, broker, tag, base, str(heard), wait=rt.settings.BROKER_CALL_TIMEOUT, submitted_at=submitted_at)
-    if isinstance(heard, BrokerUnavailable):
-        rt.recorder.forget_sent(tag)
-        return OrderResult(outcome="not_submitted", error=f"{heard.message}; never sent", **base).model_dump()
-    if isinstance(heard, OrderRefused):
-        rt.recorder.forget_sent(tag)
-        log.info("job %s rejected by broker: %s", tag, heard.message)
-        return OrderResult(outcome="rejected", error=heard.message, submitted_at=submitted_at, **base).model_dump()
-    if isinstance(heard, Exception):
-        log.error("job %s: the send failed unexpectedly; looking for its order by tag", tag, exc_info=heard)
-        reason = f"the send failed unexpectedly ({heard.__class__.__name__}: {heard})"
-        return _settle_unanswered(rt, broker, tag, base, reason, wait=0.0, submitted_at=submitted_at)
-    order_id = heard
-    rt.recorder.tell_sent(tag, order_id)
-    try:
-        state = rt.recorder.wait_for_order(order_id, ORDER_ACK_WAIT)
-        rt.recorder.forget(order_id)
-        if state is None:
-            state = _query_order(broker, order_id) or {}
-    except Exception:
-        log.exception("job %s: order %s sent; its first status could not be read", tag, order_id)
-        state = {}
-    log.info("job %s order %s %s", tag, order_id, status_name(state.get("order_status")))
-    return _answered(order_id, state, base, submitted_at)
-
-
-def _answered(order_id: int, state: dict, base: JsonObject, submitted_at: float) -> dict:
-    """The result of an order the broker has, from its first state (status 57: the broker rejected it)."""
-    status = state.get("order_status")
-    rejected = status == 57
-    return OrderResult(
-        outcome="rejected" if rejected else "submitted",
-        order_id=order_id,
-        order_status=status,
-        status=status_name(status),
-        status_msg=state.get("status_msg", ""),
-        traded_volume=state.get("traded_volume", 0),
-        traded_price=state.get("traded_price", 0.0),
-        error=state.get("status_msg") if rejected else None,
-        submitted_at=submitted_at,
-        **base,
-    ).model_dump()
 
 
 def check_fence(rt: runtime.Runtime) -> None:
     """Right before a send to QMT: raise LeaseLost unless this worker still holds its terminal's lease (the fence)."""
     if rt.lease is not None and not rt.lease.held():
         raise LeaseLost(f"lease {rt.lease.key} is no longer {rt.lease.token}")
-
-
-def _job_event(order: OrderPayload, tag: str, stage: str, reason: str = "", **sent: Json) -> events.JobEvent:
-    """An order job's step for the event stream (sent, or why it never was)."""
-    fields = {"symbol": order.symbol, "volume": order.volume, "price": order.price, **sent}
-    return events.JobEvent(
-        stage=cast(events.JobStage, stage),  # the outcomes that are not "submitted" are stage names too
-        job_id=tag,
-        client_id=order.meta.client_id,
-        account_id=order.account_id,
-        account_index=order.account_index,
-        side=SIDE_NAMES[order.order_type],
-        reason=reason,
-        **fields,
-    )
 
 
 def order_basics(order: OrderPayload) -> JsonObject:
@@ -342,64 +199,6 @@ def _repo_order(order: OrderPayload, size: Repo, broker: Broker, fees: Fees) -> 
     volume = repo_volume(instrument(best.code), cash, size.reserve_amount, fees)
     rate = order.price or best.bid or best.last
     return best.code, volume, rate, risk.OrderCost(best.code, False, volume, rate, lending=True), best
-
-
-def _query_order(broker: Broker, order_id: OrderId) -> dict | None:
-    try:
-        found = broker.query_order(order_id)
-    except BrokerUnavailable:
-        return None
-    return order_view(found) if found else None
-
-
-def order_by_tag(broker: Broker, tag: str) -> Order | None:
-    """Today's order carrying the job tag `tag` in order_remark, or None. Raises BrokerUnavailable."""
-    for found in broker.query_orders(cancelable_only=False):
-        if found.order_remark == tag:
-            return found
-    return None
-
-
-def found_result(found: Order, base: JsonObject) -> OrderResult:
-    """The result of an order job whose order was found at the broker (by its tag)."""
-    return OrderResult(
-        outcome="submitted",
-        order_id=found.order_id,
-        order_status=found.order_status,
-        status=status_name(found.order_status),
-        status_msg=found.status_msg,
-        traded_volume=found.traded_volume,
-        traded_price=found.traded_price,
-        **base,
-    )
-
-
-def _settle_unanswered(rt: runtime.Runtime, broker: Broker, tag: str, base: JsonObject, reason: str, *, wait: float, submitted_at: float) -> dict:
-    """order_stock did not answer (in time, or at all): hear the broker's word of the tag for up to `wait` s (a hung call
-    may still place the order; its callbacks carry the tag), then look for the order by its tag. Never guessed: what
-    neither finds is `unknown`, and the order's "sent" stays expected, told if the broker reports it later."""
-    state, refusal = rt.recorder.wait_for_tag(tag, wait)
-    if state is None and refusal is None:
-        try:
-            found = order_by_tag(broker, tag)
-        except Exception:  # noqa: BLE001 - the broker cannot be asked now: the outcome stays unknown, never guessed
-            found = None
-        state = order_view(found) if found is not None else None
-    if state is not None:
-        log.warning("job %s: %s, but the broker has its order %s", tag, reason, state["order_id"])
-        rt.recorder.tell_sent(tag, state["order_id"])
-        rt.recorder.forget(state["order_id"])
-        return _answered(state["order_id"], state, base, submitted_at)
-    if refusal is not None:
-        rt.recorder.forget_sent(tag)
-        log.info("job %s rejected by broker after an unanswered send: %s", tag, refusal["error_msg"])
-        return OrderResult(
-            outcome="rejected", order_id=refusal["order_id"], error=refusal["error_msg"], submitted_at=submitted_at, **base
-        ).model_dump()
-    log.error("job %s: %s, and no order carries its tag yet", tag, reason)
-    return OrderResult(
-        outcome="unknown", error=f"{reason}; no order with tag {tag} found yet: look for order_remark {tag} in QMT before sending it again", **base
-    ).model_dump()
 
 
 def run_cancel(payload: dict) -> dict:

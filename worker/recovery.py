@@ -5,7 +5,7 @@ the job's tag in order_remark) or did not. Before taking new jobs, the worker lo
 tag among the broker's orders of every day since the job started and records `submitted` (with the
 order id) or `not_submitted`; where the broker cannot say for those days (QMT answers for today only),
 `unknown` with the tag to look for in the terminal — never "not sent". The end is told as the worker
-tells any job's (worker.jobs.settle_order). Cancels and queries are safe to repeat and go back to the front of their queue.
+tells any job's (worker.sends.settle_order). Cancels and queries are safe to repeat and go back to the front of their queue.
 This runs before RQ's own abandoned-job sweep, which would only call them failed.
 """
 
@@ -31,7 +31,8 @@ from common.store import jobqueue, keys, rq_model, terminals
 from common.store.jobqueue import queue
 from common.store.payloads import OrderPayload, OrderResult
 from worker.broker_api import BrokerAccounts, Order
-from worker.jobs import found_result, order_basics, settle_order
+from worker.jobs import order_basics
+from worker.sends import found_result, settle_order
 
 log = logging.getLogger("worker.recovery")
 SETTLE_WAIT = 1.0  # seconds to let the broker record an order that was in flight before concluding it never arrived
@@ -192,7 +193,7 @@ def _settle_order(
     window: _SendWindow | None = None,
 ) -> str:
     """Look for the order of a job a dead worker left running by its tag, on every day it could have reached the broker,
-    and settle the job with what was found (jobs.settle_order: result, order state, the closing event, told once)."""
+    and settle the job with what was found (sends.settle_order: result, order state, the closing event, told once)."""
     order = OrderPayload.model_validate(job.kwargs["payload"])
     base = order_basics(order)
     started = _queued_day(order, order_ttl)

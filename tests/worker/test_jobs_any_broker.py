@@ -25,7 +25,7 @@ from tests.support import SIM_PRICES, make_settings, sim_prices_file
 from tests.support import order_payload as order
 from tests.worker.fake_broker import FakeAccounts, FakeBroker
 from worker import broker as broker_module
-from worker import jobs, runtime
+from worker import runtime, sends
 from worker.broker_api import BrokerAccounts
 from worker.callbacks import OrderEventRecorder
 from worker.runner import RouterWorker, serve
@@ -150,7 +150,7 @@ class FakeBackend:
             FakeBroker(a.account_id, settings.SIM_STARTING_CASH, call_timeout=settings.BROKER_CALL_TIMEOUT) for a in settings.enabled_accounts
         ]
         self.accounts: BrokerAccounts = FakeAccounts(self.fakes)
-        monkeypatch.setattr(jobs, "ORDER_ACK_WAIT", 0.05)  # the fake pushes no order callbacks: read the order back soon
+        monkeypatch.setattr(sends, "ORDER_ACK_WAIT", 0.05)  # the fake pushes no order callbacks: read the order back soon
 
     def run(self, *payloads) -> list[str]:
         ids = [jobqueue.enqueue(self.redis, payload, self.settings.JOB_TTL) for payload in payloads]

@@ -260,7 +260,7 @@ def test_a_sends_ending_thread_never_finishes_again_a_job_recovery_settled(setti
 
     from common.store import audit
     from common.store.payloads import OrderPayload
-    from worker import jobs, runtime
+    from worker import jobs, runtime, sends
     from worker.broker import Brokers
     from worker.recovery import reconcile
 
@@ -274,7 +274,7 @@ def test_a_sends_ending_thread_never_finishes_again_a_job_recovery_settled(setti
         assert reconcile(fake_redis, brokers, settings.JOB_TTL) == {job_id: "submitted"}
         rt = runtime.Runtime(settings=settings, redis=fake_redis, brokers=brokers, recorder=recorder)
         order = OrderPayload.model_validate(taken.kwargs["payload"])
-        jobs._end_sent(rt, taken, order, job_id, jobs.order_basics(order), time.time(), brokers.broker(0), placed.order_id)  # noqa: SLF001
+        sends.end_sent(rt, taken, order, job_id, jobs.order_basics(order), time.time(), brokers.broker(0), placed.order_id)
     finally:
         brokers.close()
     outcomes = [entry for entry in audit.recent(fake_redis) if entry.get("action") == "order.outcome" and job_id in entry.get("job_ids", [])]

@@ -21,6 +21,7 @@ WORKER_MODULES = (
     "worker.sim.quickstart",
     "worker.runner",
     "worker.jobs",
+    "worker.sends",
     "worker.*",
 )
 PROJECT_DIRS = ("api", "common", "scheduler", "worker", "tests")
