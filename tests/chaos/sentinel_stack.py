@@ -17,6 +17,7 @@ from tests.chaos.stack import ROOT, Stack
 from tests.support import wait_until
 
 MASTER_NAME = "router"
+PASSWORD = "sentinel-stack-password-0123"  # also keeps sentinels of other runs on these ports from commanding ours
 DOWN_AFTER_MS = 1000  # the test's down-after-milliseconds (deploy/sentinel.conf says 5000 for a LAN)
 
 
@@ -45,7 +46,7 @@ class SentinelStack(Stack):
         self.sentinel_ports = [loopback_port(taken) for _ in range(3)]
         self.servers: dict[int, subprocess.Popen] = {}
         self.env.update(
-            REDIS_URL=f"redis://{MASTER_NAME}/0",
+            REDIS_URL=f"redis://:{PASSWORD}@{MASTER_NAME}/0",
             REDIS_SENTINELS=",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports),
             REDIS_MASTER_NAME=MASTER_NAME,
             REDIS_WAIT_MS=str(wait_ms),
@@ -64,9 +65,13 @@ class SentinelStack(Stack):
         folder = self.folder / f"redis-{port}"
         folder.mkdir(parents=True, exist_ok=True)
         source = "redis-replica.conf" if replica_of else "redis.conf"
-        command = [_binary(), str(ROOT / "deploy" / source), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder)]
+        config = folder / source  # a copy: Sentinel rewrites a server's file (CONFIG REWRITE) when it makes it a replica
+        config.write_text((ROOT / "deploy" / source).read_text(encoding="utf-8"), encoding="utf-8")
+        command = [_binary(), str(config), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder)]
+        command += ["--requirepass", PASSWORD, "--masterauth", PASSWORD]
         command += ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
-        self.servers[port] = subprocess.Popen(command, stdout=open(folder / "redis.log", "ab"))  # noqa: SIM115 - the child keeps it
+        with open(folder / "redis.log", "ab") as log:  # the child keeps its own copy
+            self.servers[port] = subprocess.Popen(command, stdout=log)
         if not wait_until(lambda: _answers(port), 15):
             raise RuntimeError(f"redis-server on {port} did not start")
 
@@ -77,18 +82,22 @@ class SentinelStack(Stack):
         text = text.replace("bind 127.0.0.1 -::1 192.168.1.12", "bind 127.0.0.1").replace("port 26379", f"port {port}")
         text = text.replace("sentinel monitor router 192.168.1.10 6379 2", f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.master_port} 2")
         text = text.replace(f"down-after-milliseconds {MASTER_NAME} 5000", f"down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}")
-        text = text.replace("dir ./", f"dir {folder}")
+        text = text.replace("dir ./", f"dir {folder}").replace(
+            "# sentinel auth-pass router a-long-random-password", f"sentinel auth-pass {MASTER_NAME} {PASSWORD}"
+        )
         config = folder / "sentinel.conf"
         config.write_text(text, encoding="utf-8")
-        self.servers[port] = subprocess.Popen([_binary(), str(config), "--sentinel"], stdout=open(folder / "sentinel.log", "ab"))  # noqa: SIM115
-        if not wait_until(lambda: _answers(port), 15):
+        with open(folder / "sentinel.log", "ab") as log:  # the child keeps its own copy
+            self.servers[port] = subprocess.Popen([_binary(), str(config), "--sentinel"], stdout=log)
+        if not wait_until(lambda: _answers(port, None), 15):
             raise RuntimeError(f"sentinel on {port} did not start")
 
     def master_named(self) -> int | None:
         """The master's port as the first sentinel that answers names it."""
         for port in self.sentinel_ports:
             try:
-                host_port = redis.Redis(port=port, socket_timeout=0.5).sentinel_get_master_addr_by_name(MASTER_NAME)
+                with redis.Redis(port=port, socket_timeout=0.5) as client:
+                    host_port = client.sentinel_get_master_addr_by_name(MASTER_NAME)
                 return int(host_port[1]) if host_port else None
             except redis.RedisError:
                 continue
@@ -98,20 +107,23 @@ class SentinelStack(Stack):
         answers = []
         for sentinel in self.sentinel_ports:
             try:
-                answers.append(redis.Redis(port=sentinel, socket_timeout=0.5).sentinel_get_master_addr_by_name(MASTER_NAME))
+                with redis.Redis(port=sentinel, socket_timeout=0.5) as client:
+                    answers.append(client.sentinel_get_master_addr_by_name(MASTER_NAME))
             except redis.RedisError:
                 return False
         return all(answer and int(answer[1]) == port for answer in answers)
 
     def replicas_of(self, port: int) -> int:
         try:
-            return int(redis.Redis(port=port, socket_timeout=0.5).info("replication").get("connected_slaves", 0))
+            with redis.Redis(port=port, password=PASSWORD, socket_timeout=0.5) as client:
+                return int(client.info("replication").get("connected_slaves", 0))
         except redis.RedisError:
             return -1
 
     def role_of(self, port: int) -> str:
         try:
-            return str(redis.Redis(port=port, socket_timeout=0.5).info("replication").get("role"))
+            with redis.Redis(port=port, password=PASSWORD, socket_timeout=0.5) as client:
+                return str(client.info("replication").get("role"))
         except redis.RedisError:
             return "down"
 
@@ -140,8 +152,9 @@ def _binary() -> str:
     return found
 
 
-def _answers(port: int) -> bool:
+def _answers(port: int, password: str | None = PASSWORD) -> bool:
     try:
-        return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
+        with redis.Redis(port=port, password=password, socket_connect_timeout=0.5) as client:
+            return bool(client.ping())
     except redis.RedisError:
         return False
