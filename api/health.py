@@ -17,7 +17,7 @@ from api.openapi import documented
 from api.schemas import HealthAnswer
 from common.config.settings import Settings
 from common.rules.masking import mask_account
-from common.store import durability, keys, terminals, tradability
+from common.store import durability, keys, replication, sentinel, terminals, tradability
 
 bp = Blueprint("health", __name__, url_prefix="/qmt/trade/api")
 WORKER_STALE_SECONDS = tradability.WORKER_STALE_SECONDS  # orders are refused past this
@@ -77,6 +77,26 @@ def _redis_keeps(settings: Settings, connection: redis.Redis) -> dict[str, objec
         judged = (time.monotonic(), {"embedded": False, "keeps_data": verdict.safe if verdict.known else None, "warnings": verdict.problems})
         _KEEPS[settings.REDIS_URL] = judged
     return judged[1]
+
+
+def _replication(settings: Settings, connection: redis.Redis) -> dict[str, object]:
+    """The master in use (host:port: the one the sentinels name, with REDIS_SENTINELS) and whether a replica confirms
+    writes: REDIS_WAIT_REPLICAS replicas online and acknowledging (common.store.replication); false when the router does
+    not wait for one (REDIS_WAIT_REPLICAS=0). Never raises: a Redis that does not say is null."""
+    found: dict[str, object] = {"master": None, "sentinel": bool(settings.REDIS_SENTINELS), "wait_replicas": settings.REDIS_WAIT_REPLICAS,
+                                "replicas_online": None, "replica_confirms": False}  # fmt: skip
+    if not settings.REDIS_URL:
+        return {**found, "master": sentinel.master_in_use(settings, connection), "replicas_online": 0}
+    try:
+        found["master"] = sentinel.master_in_use(settings, connection)
+        online = replication.replicas_online(connection)
+    except redis.RedisError:
+        return found
+    return {
+        **found,
+        "replicas_online": online,
+        "replica_confirms": bool(settings.REDIS_WAIT_REPLICAS) and online >= (settings.REDIS_WAIT_REPLICAS or 0),
+    }
 
 
 @bp.get("/health")
@@ -146,6 +166,6 @@ def health() -> Response:
             "queues": router().desk.queue_depths(),
             # the scheduler's latest verdict on today (session true/false/null) and when the calendar's data runs out
             "calendar": _json(connection, keys.CALENDAR_STATUS),
-            "redis": _redis_keeps(settings, connection),
+            "redis": {**_redis_keeps(settings, connection), **_replication(settings, connection)},
         }
     )

@@ -302,7 +302,11 @@ class HealthAnswer(BaseModel):
     queues: dict[str, int]
     terminals: list[JsonObject] = Field(default_factory=list, description="per QMT terminal: its worker's heartbeat and its accounts")
     calendar: JsonObject | None = Field(default=None, description="today, session (true/false/null), source, data_ends, warning")
-    redis: JsonObject = Field(default_factory=dict, description="embedded, keeps_data (AOF or RDB, and no eviction), warnings: one line each")
+    redis: JsonObject = Field(
+        default_factory=dict,
+        description="embedded, keeps_data (AOF or RDB, and no eviction), warnings: one line each; master (host:port in use), "
+        "sentinel, wait_replicas, replicas_online, replica_confirms (a replica confirms every write before it is said to exist)",
+    )
 
 
 class LivenessAnswer(BaseModel):

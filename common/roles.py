@@ -84,6 +84,12 @@ def role_redis(role: str, settings: Settings, warn: bool = True) -> redis.Redis:
     try:
         connection.ping()
     except redis.RedisError as error:
+        if settings.REDIS_SENTINELS:
+            refuse_start(
+                role,
+                f"the Redis master {settings.REDIS_MASTER_NAME!r} of REDIS_SENTINELS={','.join(settings.REDIS_SENTINELS)} does not answer "
+                f"({error.__class__.__name__}): start the sentinels and the master, or correct REDIS_SENTINELS and REDIS_MASTER_NAME",
+            )
         refuse_start(
             role, f"Redis at REDIS_URL={_safe_url(settings.REDIS_URL)} does not answer ({error.__class__.__name__}): start it, or correct REDIS_URL"
         )

@@ -105,6 +105,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
         reason = {
             "lost": "the worker did not hold its terminal's lease at the send (another worker's, or lapsed)",
             "unanswered": f"Redis did not answer the check before the send ({detail})",
+            "unconfirmed": "no Redis replica confirmed the worker's lease and this job within REDIS_WAIT_MS (REDIS_WAIT_REPLICAS)",
         }[verdict]
         rt.recorder.forget_sent(tag)
         log.error("job %s not sent: %s", tag, reason)

@@ -20,6 +20,7 @@ from typing import cast
 
 import redis
 
+from common.store.replication import Confirm
 from common.store.scripts import fences
 
 log = logging.getLogger("worker.lease")
@@ -33,8 +34,10 @@ class LeaseLost(Exception):
 class Lease:
     """One worker's claim on one terminal."""
 
-    def __init__(self, connection: redis.Redis, key: str, seconds: int):
+    def __init__(self, connection: redis.Redis, key: str, seconds: int, confirm: Confirm | None = None):
         self.connection = connection
+        self.confirm = confirm  # REDIS_WAIT_REPLICAS: the lease is taken, and each send fenced, only once a replica has it
+        self.confirmed = True  # the last renewal's confirmation (with `confirm`), for the log
         self.key = key
         self.seconds = seconds
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -46,7 +49,7 @@ class Lease:
         announced = False
         while not stopping.is_set():
             try:
-                if self.connection.set(self.key, self.token, nx=True, px=self.seconds * 1000):
+                if self._taken():
                     self.lost.clear()
                     self.retaken.clear()  # start-up checks the jobs left running anyway
                     log.info("active on %s (lease %s)", self.key, self.token)
@@ -60,11 +63,31 @@ class Lease:
             stopping.wait(POLL_SECONDS)
         return False
 
+    def _taken(self) -> bool:
+        """Take the lease if nobody holds it; with `confirm`, taken only once a replica has it (else asked again)."""
+        if self.confirm is None:
+            return bool(self.connection.set(self.key, self.token, nx=True, px=self.seconds * 1000))
+        answer, confirmed = fences.renew_or_retake_confirmed(self.connection, self.key, self.token, self.seconds * 1000, self.confirm)
+        if answer and not confirmed:
+            log.warning("lease %s set, but no replica confirmed it within %d ms: not active yet", self.key, self.confirm.timeout_ms)
+        return bool(answer) and confirmed
+
     def renew(self) -> bool:
         """Extend the lease, or take it again when it lapsed and nobody holds it; False (and `lost` set) when another
         worker holds it now. A Redis error keeps the verdict for later."""
         try:
-            renewed = fences.renew_or_retake(self.connection, self.key, self.token, self.seconds * 1000)
+            if self.confirm is None:
+                renewed = fences.renew_or_retake(self.connection, self.key, self.token, self.seconds * 1000)
+            else:  # an unconfirmed renewal keeps the lease; the fence refuses every send until a replica confirms again
+                renewed, confirmed = fences.renew_or_retake_confirmed(self.connection, self.key, self.token, self.seconds * 1000, self.confirm)
+                if renewed and confirmed != self.confirmed:  # told when it changes, not at every beat
+                    self.confirmed = confirmed
+                    if confirmed:
+                        log.warning("lease %s: a replica confirms it again; orders are sent again", self.key)
+                    else:
+                        log.warning(
+                            "lease %s: no replica confirmed it within %d ms; no order is sent until one does", self.key, self.confirm.timeout_ms
+                        )
         except redis.RedisError as error:
             log.warning("lease not renewed: Redis %s", error.__class__.__name__)
             return not self.lost.is_set()

@@ -26,7 +26,7 @@ from rq.serializers import JSONSerializer, Serializer
 from common.config import logs
 from common.config.settings import Settings
 from common.rules.loose_types import JsonObject
-from common.store import events, keys, metrics, stream_backlog, terminals
+from common.store import events, keys, metrics, replication, stream_backlog, terminals
 from common.store.continuity import Continuity
 from common.store.jobqueue import queue
 from common.store.payloads import JOB_ROUTES
@@ -35,6 +35,7 @@ from common.store.terminals import Terminal
 from worker import runtime
 from worker.broker import Brokers
 from worker.callbacks import OrderEventRecorder
+from worker.failover import FailoverWatch
 from worker.in_flight import InFlight
 from worker.lease import Lease
 from worker.recovery import SETTLE_WAIT, OrphanWatch, carry_to_terminals, reconcile
@@ -88,8 +89,10 @@ class RouterWorker(LeanWorker):
         batch: stream_backlog.Batch | None = None,
         in_flight: InFlight | None = None,
         call_timeout: float = 0.0,
+        failover: FailoverWatch | None = None,
     ):
         self.lease = lease
+        self.failover = failover  # another Redis answers (a failover): leave the loop, settle the started jobs first
         self.in_flight = in_flight
         if call_timeout:  # a send left started: its answer waited for, its tag listened for and searched, each up to it
             self.left_started_seconds = int(3 * call_timeout) + 60
@@ -127,6 +130,8 @@ class RouterWorker(LeanWorker):
         # be recorded ends it too: recovery settles that job by its tag before any new one is taken.
         if self.in_flight is not None and self.in_flight.fault.is_set():
             return False
+        if self.failover is not None and self.failover.moved.is_set():
+            return False
         return self.lease is None or not (self.lease.lost.is_set() or self.lease.retaken.is_set())
 
     def before_dequeue(self) -> None:
@@ -140,6 +145,8 @@ class RouterWorker(LeanWorker):
         self._batch_sent = False
 
     def may_run(self, job: Job) -> bool:
+        if self.failover is not None and self.failover.moved.is_set():
+            return False  # taken from the new master before the reconciliation: it puts this job back (never started)
         if self.lease is not None and not self.lease.held():
             # taken off the queue after another worker became active: left as it is, queued in no queue, so the
             # active worker's orphan scan gives it back to its queue; running or re-pushing it here could double it
@@ -222,7 +229,7 @@ def serve(
     its tag, never resending) and takes jobs again.
     """
     terminal = terminals.named(settings, terminal_name)
-    lease = Lease(connection, terminal.lease_key, settings.WORKER_LEASE_SECONDS)
+    lease = Lease(connection, terminal.lease_key, settings.WORKER_LEASE_SECONDS, replication.confirm_of(settings))
     stopping = _stop_signals()  # until RQ's loop installs its own handlers: a stop asked during start-up is kept
     try:  # /health says "starting" until the first heartbeat, rather than "no worker"
         connection.set(keys.worker_starting(terminal.name), time.time(), nx=True, ex=STARTING_MARK_SECONDS)
@@ -260,8 +267,10 @@ def _serve_terminal(
     beat = threading.Thread(target=_beat, args=(connection, settings, stop, terminal, lease, continuity), name="worker-heartbeat", daemon=True)
     beat.start()
     events.append(connection, events.WorkerEvent(state="up", host=socket.gethostname(), reason=f"terminal {terminal.name}"))
+    failover = FailoverWatch(connection).start()  # issue 26: a failover (another Redis answers) restarts the loop below
     try:
         for attempt in itertools.count():
+            failover.moved.clear()  # issue 26: the reconciliation below runs against the Redis that answers now
             _drain(in_flight, settings)  # sends still out end their jobs first; what they could not record is settled below
             carry_to_terminals(connection, settings)
             # before any new job: whatever is running belongs to a dead worker (or to this one, before Redis went away)
@@ -280,6 +289,7 @@ def _serve_terminal(
                 batch=batch,
                 in_flight=in_flight,
                 call_timeout=settings.BROKER_CALL_TIMEOUT,
+                failover=failover,
             )
             log.info("worker %s taking jobs from %s (broker=%s)", worker.name, ", ".join(terminal.queues), settings.BROKER)
             try:
@@ -301,6 +311,9 @@ def _serve_terminal(
                     lease.retaken.clear()
                     log.warning("terminal %s: the lease is this worker's again; checking the jobs left running, then taking jobs", terminal.name)
                     continue
+                if failover.moved.is_set():  # issue 26: settle the started jobs against the broker before any new one
+                    log.warning("terminal %s: another Redis answers now; checking the jobs left running, then taking jobs", terminal.name)
+                    continue
                 # RQ's loop quits on a Redis timeout or any error it cannot place (logged above by RQ): not a stop request
                 log.error("the job loop ended without a stop request (Redis frozen or lost?); taking jobs again once Redis answers")
             except redis.RedisError as error:
@@ -309,6 +322,7 @@ def _serve_terminal(
                 return True
     finally:
         _drain(in_flight, settings)
+        failover.stop()
         stop.set()
         beat.join(5)
         _mark_stopped(connection, terminal)

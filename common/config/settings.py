@@ -188,6 +188,15 @@ class Settings(BaseSettings):
 
     # Infrastructure
     REDIS_URL: str = ""  # empty: the embedded in-process stand-in (python run.py only)
+    # Redis Sentinel (common.store.sentinel): the sentinels' host:port list and the master name they watch; REDIS_URL then
+    # gives only the password and database number, the master's address comes from the sentinels (and follows a failover)
+    REDIS_SENTINELS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    REDIS_MASTER_NAME: str = ""
+    REDIS_SENTINEL_PASSWORD: str = Field(default="", repr=False)  # the sentinels' own requirepass, when they have one
+    # replicas that must hold a job (and the worker's lease) before the router says it exists: WAIT <n> <REDIS_WAIT_MS>
+    # (common.store.replication); default 1 with REDIS_SENTINELS, else 0 (no wait)
+    REDIS_WAIT_REPLICAS: int | None = Field(default=None, ge=0, le=5)
+    REDIS_WAIT_MS: int = Field(default=500, ge=10, le=10_000)  # how long a write waits for them before it is "unknown"
     # seconds a Redis command may go unanswered (a frozen server) before the web, the scheduler and the worker's writes give up
     REDIS_SOCKET_TIMEOUT: float = Field(default=2.0, ge=1, le=60)  # ≥ 1: waits block in 0.5 s reads
     # seconds the worker's blocking dequeue (BLPOP) waits for a job before looking again; its socket timeout is this
@@ -264,12 +273,67 @@ class Settings(BaseSettings):
             return [part.strip() for part in raw.split(",") if part.strip()]  # 2027-01-01,2027-02-16
         return parse_literal(raw, info.field_name or "")
 
+    @field_validator("REDIS_SENTINELS", mode="before")
+    @classmethod
+    def _parse_sentinels(cls, raw: RawInput) -> RawInput:
+        if isinstance(raw, str) and not raw.strip().startswith("["):
+            return [part.strip() for part in raw.split(",") if part.strip()]  # 10.0.0.1:26379,10.0.0.2:26379
+        return parse_literal(raw, "REDIS_SENTINELS")
+
+    @field_validator("REDIS_SENTINELS")
+    @classmethod
+    def _sentinel_addresses(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(
+                    f"REDIS_SENTINELS entry {entry!r} is not host:port: write the sentinels comma-separated, "
+                    "e.g. REDIS_SENTINELS=10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379"
+                )
+        return entries
+
+    @model_validator(mode="after")
+    def _redis_topology(self) -> Settings:
+        """REDIS_SENTINELS, REDIS_MASTER_NAME, REDIS_URL and the replica wait fit together; each misfit is one line."""
+        if self.REDIS_SENTINELS and not self.REDIS_MASTER_NAME:
+            raise ConfigError(
+                "REDIS_MASTER_NAME is empty while REDIS_SENTINELS is set: write the name the sentinels monitor "
+                "(the <name> of 'sentinel monitor <name> ...' in deploy/sentinel.conf), e.g. REDIS_MASTER_NAME=router"
+            )
+        if self.REDIS_MASTER_NAME and not self.REDIS_SENTINELS:
+            raise ConfigError(
+                "REDIS_MASTER_NAME is set but REDIS_SENTINELS is empty: list the sentinels (host:port, comma-separated), or clear REDIS_MASTER_NAME"
+            )
+        if self.REDIS_SENTINELS and not self.REDIS_URL:
+            raise ConfigError(
+                f"REDIS_SENTINELS is set but REDIS_URL is empty: set REDIS_URL=redis://[:password@]{self.REDIS_MASTER_NAME}/0 "
+                "(with sentinels only its password and database number are used; the master's address comes from the sentinels)"
+            )
+        if self.REDIS_WAIT_REPLICAS is None:
+            self.REDIS_WAIT_REPLICAS = 1 if self.REDIS_SENTINELS else 0
+        if self.REDIS_WAIT_REPLICAS and not self.REDIS_URL:
+            raise ConfigError(
+                f"REDIS_WAIT_REPLICAS={self.REDIS_WAIT_REPLICAS} needs a Redis with replicas, and the embedded stand-in has none: "
+                "set REDIS_URL (and REDIS_SENTINELS), or REDIS_WAIT_REPLICAS=0"
+            )
+        if self.REDIS_WAIT_REPLICAS and self.REDIS_WAIT_MS + 500 > self.REDIS_SOCKET_TIMEOUT * 1000:
+            raise ConfigError(
+                f"REDIS_WAIT_MS={self.REDIS_WAIT_MS} leaves no room inside REDIS_SOCKET_TIMEOUT={self.REDIS_SOCKET_TIMEOUT:g} s "
+                "(the wait must end at least 500 ms before the socket gives up): lower REDIS_WAIT_MS or raise REDIS_SOCKET_TIMEOUT"
+            )
+        return self
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """REDIS_SENTINELS as (host, port) pairs; empty without Sentinel."""
+        return [(entry.rpartition(":")[0].strip("[]"), int(entry.rpartition(":")[2])) for entry in self.REDIS_SENTINELS]
+
     @field_validator("SIM_CALL_MS", mode="before")
     @classmethod
     def _call_time(cls, raw: RawInput) -> str:
         return str(CallTime.parse(raw if isinstance(raw, (str, int, float)) else str(raw)))  # ValueError: says what to write
 
-    @field_validator("CALENDAR_WEEKDAYS_UNTIL", mode="before")
+    @field_validator("CALENDAR_WEEKDAYS_UNTIL", "REDIS_WAIT_REPLICAS", mode="before")
     @classmethod
     def _empty_is_none(cls, raw: RawInput) -> RawInput:
         return None if isinstance(raw, str) and not raw.strip() else raw

@@ -49,7 +49,7 @@ from common.rules.quote import Quote
 from common.rules.risk import RiskLimits
 from common.rules.routines import AllinRoutine, NhgRoutine
 from common.rules.symbols import Board, check_volume, instrument, is_on_tick
-from common.store import events, jobqueue, keys, quotes, risk_state, routine_store, terminals
+from common.store import events, jobqueue, keys, quotes, replication, risk_state, routine_store, terminals
 from common.store.events import Event, EventBase, JobEvent  # by name: in the Desk, `events` is also its method
 from common.store.payloads import (
     CancelPayload,
@@ -79,6 +79,7 @@ class Desk:
     def __init__(self, settings: Settings, connection: redis.Redis):
         self.settings = settings
         self.redis = connection
+        self.confirm = replication.confirm_of(settings)  # a job is said to exist once a replica has it (REDIS_WAIT_REPLICAS)
         self.waiting = WaitingSlots(settings.WAIT_SLOTS, settings.WAIT_SLOTS_PER_CLIENT)  # this process's budget for answers that wait
 
     # -- the door ----------------------------------------------------------------------------
@@ -251,7 +252,8 @@ class Desk:
                 for _, cost in orders:
                     risk.check_order(limits, cost, quote)
             try:
-                return jobqueue.enqueue_all(self.redis, jobs, jobqueue.Caps(raw, limits.max_actions_per_second, limits.max_actions_per_day))
+                caps = jobqueue.Caps(raw, limits.max_actions_per_second, limits.max_actions_per_day)
+                return jobqueue.enqueue_all(self.redis, jobs, caps, self.confirm)
             except jobqueue.CapReached as capped:
                 raise RateLimited(risk.cap_message(limits, payloads[capped.index].account_index, capped.which), "trader_index") from None
 
@@ -313,7 +315,7 @@ class Desk:
         """Enqueue on the queues of the terminal that holds the payload's account (or `terminal`, for jobs of none)."""
         index = getattr(payload, "account_index", None)
         where = terminal or (terminals.of_account(self.settings, index) if index is not None else terminals.terminals(self.settings)[0])
-        return jobqueue.enqueue(self.redis, payload, self._ttl(payload), job_id, fingerprint, where, announce)
+        return jobqueue.enqueue(self.redis, payload, self._ttl(payload), job_id, fingerprint, where, announce, self.confirm)
 
     def next_sim_day(self, caller: Caller, days: int = 1) -> Queued:
         """Move the simulator on by `days` trading days (admin, BROKER=sim only): T+1 released, repo repaid, open orders end.

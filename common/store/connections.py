@@ -1,4 +1,4 @@
-"""The Redis connection every role uses: a real server at REDIS_URL, or the embedded in-process stand-in."""
+"""The Redis connection every role uses: a real server at REDIS_URL (or the master REDIS_SENTINELS name), or the embedded in-process stand-in."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from redis.commands.core import Script
 from redis.retry import Retry
 
 from common.config.settings import Settings
+from common.store import sentinel
 
 if TYPE_CHECKING:  # imported where used: only the embedded default needs fakeredis
     import fakeredis
@@ -56,15 +57,19 @@ def connect(settings: Settings, socket_timeout: float | None = None, connect_tim
         import fakeredis
 
         return fakeredis.FakeRedis(server=embedded_server())
+    timeout = settings.REDIS_SOCKET_TIMEOUT if socket_timeout is None else socket_timeout
+    # Two quick retries ride out a refused or dropped connection; redis-py's default (3 retries up to 10 s apart)
+    # would hold a request ~9 s, and its default also retries timeouts, which resends commands Redis may have run.
+    retry = Retry(ExponentialBackoff(cap=0.25, base=0.05), 2, supported_errors=(redis.ConnectionError,))
+    if settings.REDIS_SENTINELS:  # the master the sentinels name, found again after a failover (common.store.sentinel)
+        return sentinel.master_client(settings, timeout, connect_timeout, retry)
     return redis.Redis.from_url(
         settings.REDIS_URL,
         socket_connect_timeout=connect_timeout,
-        socket_timeout=settings.REDIS_SOCKET_TIMEOUT if socket_timeout is None else socket_timeout,
+        socket_timeout=timeout,
         health_check_interval=30,
         retry_on_timeout=False,
-        # Two quick retries ride out a refused or dropped connection; redis-py's default (3 retries up to 10 s apart)
-        # would hold a request ~9 s, and its default also retries timeouts, which resends commands Redis may have run.
-        retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 2, supported_errors=(redis.ConnectionError,)),
+        retry=retry,
     )
 
 

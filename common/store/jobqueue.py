@@ -26,6 +26,7 @@ from common.rules.orders import ORDER_JUNK
 from common.store import events, keys, rq_model
 from common.store.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
 from common.store.payloads import JobStatus as JobStatusName
+from common.store.replication import Confirm
 from common.store.risk_state import LimitsChanged
 from common.store.scripts import enqueue as enqueue_script
 from common.store.terminals import Terminal
@@ -94,6 +95,7 @@ def enqueue(
     fingerprint: str | None = None,
     terminal: Terminal | None = None,
     announce: events.EventBase | None = None,
+    confirm: Confirm | None = None,
 ) -> str:
     """Put one job on its kind's queue (of `terminal`; default: the plain queues) and return its id (enqueue_all).
 
@@ -101,13 +103,13 @@ def enqueue(
     what enqueue_all raises.
     """
     admit = Admit(payload, job_ttl, job_id or new_job_id(payload.kind), fingerprint, terminal, announce)
-    [(queued, retried)] = enqueue_all(connection, [admit])
+    [(queued, retried)] = enqueue_all(connection, [admit], confirm=confirm)
     if retried:
         raise DuplicateJob(queued, fingerprint)
     return queued
 
 
-def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | None = None) -> list[tuple[str, bool]]:
+def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | None = None, confirm: Confirm | None = None) -> list[tuple[str, bool]]:
     """Queue every job or none, in one round trip (common.store.scripts.enqueue): each (job id, whether it existed already).
 
     A job whose id exists with the same fingerprint is an idempotent retry: answered, not queued again and not
@@ -117,7 +119,8 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
 
     Raises DuplicateJob when an id exists with another fingerprint; StoreUnavailable when Redis refused it (nothing
     queued); EnqueueUnanswered, naming the ids, when Redis took the request but did not answer in time (a frozen
-    server), so the jobs may appear once it wakes — all of them or none.
+    server), so the jobs may appear once it wakes — all of them or none. With `confirm` (common.store.replication) the
+    answer waits for the replicas; when they do not confirm in time, EnqueueUnanswered too: a failover now would lose them.
     """
     ids = [admit.job_id for admit in jobs]
     if len(set(ids)) != len(ids):  # the script checks every id before it writes any: one id twice would be queued twice
@@ -127,7 +130,7 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
     except redis.RedisError as error:  # RQ asks Redis its version once per connection here: nothing of the jobs was sent
         raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
     try:
-        answer = enqueue_script.run(connection, script_keys, args)
+        answer, confirmed = enqueue_script.run(connection, script_keys, args, confirm)
     except redis.TimeoutError as error:
         if str(error).startswith(CONNECT_TIMEOUT):  # no connection, so nothing was sent
             raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
@@ -152,7 +155,23 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
     for admit, entry in zip(jobs, answer[1:], strict=True):
         if entry != "=" and admit.announce is not None:
             events.counted(connection, admit.announce)
+    if not confirmed:
+        raise _unconfirmed(ids, confirm)
     return [(job_id, entry == "=") for job_id, entry in zip(ids, answer[1:], strict=True)]
+
+
+def _unconfirmed(ids: list[str], confirm: Confirm | None) -> EnqueueUnanswered:
+    """The answer when Redis queued the jobs but too few replicas confirmed them in time: a failover now could lose them."""
+    wanted = f"{confirm.replicas} replica(s) within {confirm.timeout_ms} ms" if confirm else "its replicas"
+    unconfirmed = EnqueueUnanswered(
+        f"Redis queued job {', '.join(ids)} but {wanted} (REDIS_WAIT_REPLICAS, REDIS_WAIT_MS) did not confirm it, so it "
+        f"could be lost if Redis fails over now and its outcome is unknown: polling GET /qmt/trade/api/jobs/{ids[0]} is safe "
+        "(404: it was lost), and so is retrying with the same Idempotency-Key; a retry without one may place the order twice",
+        job_id=ids[0],
+    )
+    if len(ids) > 1:
+        unconfirmed.details["job_ids"] = ids
+    return unconfirmed
 
 
 def _script_arguments(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | None) -> tuple[list[str], list[RedisArg]]:

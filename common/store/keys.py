@@ -66,6 +66,7 @@ def session_epoch(username: str) -> str:
 
 RISK_LIMITS = f"{PREFIX}:risk:limits"  # JSON of common.rules.risk.RiskLimits
 STORE_ID = f"{PREFIX}:store:id"  # a random id put in at first start: gone or changed means Redis lost its data (common.store.continuity)
+REPLICATION_MARK = f"{PREFIX}:store:replicated"  # written just before a WAIT, so the wait covers every earlier write (common.store.replication)
 AUDIT_STREAM = f"{PREFIX}:audit"  # append-only: every order, cancel and config change, accepted or rejected
 
 

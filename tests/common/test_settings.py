@@ -110,3 +110,29 @@ def test_env_example_lists_every_setting_and_nothing_else():
     assert listed == set(Settings.model_fields)
     settings = load_settings(_env_file=str(example))  # and the example itself is a valid configuration
     assert settings.FLASK_PORT == 9091 and settings.TRADER_CONFIGS == []
+
+
+SENTINELS = {"REDIS_URL": "redis://:pw@router/3", "REDIS_SENTINELS": "127.0.0.1:17001, 127.0.0.1:17002", "REDIS_MASTER_NAME": "router"}
+
+
+def test_sentinels_are_host_port_pairs_and_wait_for_one_replica_by_default():
+    settings = load_settings(_env_file=None, **SENTINELS)
+    assert settings.sentinel_addresses == [("127.0.0.1", 17001), ("127.0.0.1", 17002)]
+    assert settings.REDIS_WAIT_REPLICAS == 1 and load_settings(_env_file=None, REDIS_URL="redis://x/0").REDIS_WAIT_REPLICAS == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"REDIS_SENTINELS": "127.0.0.1"}, "REDIS_SENTINELS entry '127.0.0.1' is not host:port"),
+        ({"REDIS_MASTER_NAME": ""}, "REDIS_MASTER_NAME is empty while REDIS_SENTINELS is set"),
+        ({"REDIS_URL": ""}, "REDIS_SENTINELS is set but REDIS_URL is empty"),
+        ({"REDIS_SENTINELS": "", "REDIS_URL": "redis://x/0"}, "REDIS_MASTER_NAME is set but REDIS_SENTINELS is empty"),
+        ({"REDIS_WAIT_MS": "1800"}, "REDIS_WAIT_MS=1800 leaves no room inside REDIS_SOCKET_TIMEOUT=2 s"),
+        ({"REDIS_SENTINELS": "", "REDIS_MASTER_NAME": "", "REDIS_URL": "", "REDIS_WAIT_REPLICAS": "1"}, "the embedded stand-in has none"),
+    ],
+)
+def test_a_sentinel_setting_that_does_not_fit_is_one_line_naming_the_key(change, words):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None, **{**SENTINELS, **change})
+    assert words in caught.value.message and "\n" not in caught.value.message

@@ -25,6 +25,8 @@ import redis
 
 from common.rules.loose_types import RedisArg
 from common.store import connections as store
+from common.store import replication
+from common.store.replication import Confirm
 from common.store.scripts import counters
 
 LUA = (
@@ -88,10 +90,14 @@ return answer
 )
 
 
-def run(connection: redis.Redis, keys: list[str], args: list[RedisArg]) -> list[str]:
-    """Run the script (EVALSHA; loaded on first use and again after a Redis restart) and answer its reply as text."""
-    reply = store.script(connection, LUA)(keys=keys, args=args)
-    return [part.decode() if isinstance(part, bytes) else str(part) for part in reply]
+def run(connection: redis.Redis, keys: list[str], args: list[RedisArg], confirm: Confirm | None = None) -> tuple[list[str], bool]:
+    """Run the script (EVALSHA; loaded on first use and again after a Redis restart): its reply as text, and whether
+    `confirm`'s replicas have it (True without `confirm`; common.store.replication)."""
+    if confirm is None:
+        reply, confirmed = store.script(connection, LUA)(keys=keys, args=args), True
+    else:
+        reply, confirmed = replication.run_script_confirmed(connection, confirm, LUA, keys, args)
+    return [part.decode() if isinstance(part, bytes) else str(part) for part in reply], confirmed
 
 
 # KEYS: 1 job hash, 2 the queue's list, 3 RQ's set of queues, 4 the pending index, 5 the list it is taken off ("" none).

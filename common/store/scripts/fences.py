@@ -7,7 +7,8 @@ from __future__ import annotations
 import redis
 
 from common.rules.loose_types import RedisReply
-from common.store import connections, keys
+from common.store import connections, keys, replication
+from common.store.replication import Confirm
 
 # 1: renewed; 2: it had lapsed and nobody held it: taken again; 0: another holds it.
 RENEW_OR_RETAKE = """
@@ -44,6 +45,12 @@ def renew_or_retake(connection: redis.Redis, key: str, token: str, ttl_ms: int) 
     return int(connections.script(connection, RENEW_OR_RETAKE)(keys=[key], args=[token, ttl_ms]))
 
 
+def renew_or_retake_confirmed(connection: redis.Redis, key: str, token: str, ttl_ms: int, confirm: Confirm) -> tuple[int, bool]:
+    """renew_or_retake, then WAIT for `confirm`'s replicas on the same connection: (its answer, whether they have it)."""
+    answer, confirmed = replication.run_script_confirmed(connection, confirm, RENEW_OR_RETAKE, [key], [token, ttl_ms])
+    return int(answer), confirmed
+
+
 def extend(connection: redis.Redis, key: str, token: str, ttl_ms: int) -> bool:
     """Extend the key's time to live while `token` holds it; False when it does not (lapsed, or another's)."""
     return bool(connections.script(connection, EXTEND)(keys=[key], args=[token, ttl_ms]))
@@ -54,7 +61,16 @@ def release(connection: redis.Redis, key: str, token: str) -> bool:
     return bool(connections.script(connection, RELEASE)(keys=[key], args=[token]))
 
 
-def before_send(connection: redis.Redis, lease_key: str, token: str, limits_json: str) -> tuple[str, str]:
-    """("ok", ""), ("lost", the holder or "" for nobody) or ("stale", the stored limits' JSON). Raises redis.RedisError."""
-    verdict, detail = connections.script(connection, BEFORE_SEND)(keys=[lease_key, keys.RISK_LIMITS], args=[token, limits_json])
+def before_send(connection: redis.Redis, lease_key: str, token: str, limits_json: str, confirm: Confirm | None = None) -> tuple[str, str]:
+    """("ok", ""), ("lost", the holder or "" for nobody) or ("stale", the stored limits' JSON). Raises redis.RedisError.
+
+    With `confirm`, "ok" only once the replicas have everything written before the check (the lease, the job's start:
+    common.store.replication); else ("unconfirmed", ""), so a failover cannot lose what a send rests on."""
+    script_keys, args = [lease_key, keys.RISK_LIMITS], [token, limits_json]
+    if confirm is None:
+        verdict, detail = connections.script(connection, BEFORE_SEND)(keys=script_keys, args=args)
+        return _text(verdict), _text(detail)
+    (verdict, detail), confirmed = replication.run_script_confirmed(connection, confirm, BEFORE_SEND, script_keys, args)
+    if _text(verdict) == "ok" and not confirmed:
+        return "unconfirmed", ""
     return _text(verdict), _text(detail)
