@@ -53,6 +53,25 @@ def test_health_keeps_its_fields_and_adds_the_verdict_with_its_reasons(app, clie
     assert (body["can_trade"], body["reasons"], body["ready"], body["state"]) == (True, [], True, "trading")
 
 
+def test_health_names_the_redis_in_use_and_whether_a_replica_confirms_writes(real_redis, redis_url):
+    """A plain REDIS_URL: its host:port, no Sentinel, no replica waited for (REDIS_WAIT_REPLICAS 0), none confirming."""
+    plain = create_app(make_settings(REDIS_URL=redis_url), real_redis).test_client()
+    kept = plain.get("/qmt/trade/api/health").get_json()["redis"]
+    host_port = redis_url.removeprefix("redis://").rpartition("/")[0]
+    assert {k: kept[k] for k in ("master", "sentinel", "wait_replicas", "replicas_online", "replica_confirms")} == {
+        "master": host_port, "sentinel": False, "wait_replicas": 0, "replicas_online": 0, "replica_confirms": False,
+    }  # fmt: skip
+    # a master whose replica is online and acknowledging, waited for: it confirms; one replica short: it does not
+    settings = make_settings(REDIS_URL=redis_url, REDIS_WAIT_REPLICAS=1)
+    online = {"slave0": {"ip": "10.0.0.2", "port": 6379, "state": "online", "offset": 1, "lag": 0}}
+    real_redis.info = lambda section=None: online if section == "replication" else {}  # INFO of a master with one replica
+    confirming = create_app(settings, real_redis).test_client().get("/qmt/trade/api/health").get_json()["redis"]
+    assert (confirming["replicas_online"], confirming["replica_confirms"]) == (1, True)
+    online["slave0"]["state"] = "wait_bgsave"
+    waiting = create_app(settings, real_redis).test_client().get("/qmt/trade/api/health").get_json()["redis"]
+    assert (waiting["replicas_online"], waiting["replica_confirms"]) == (0, False)
+
+
 def test_metrics_counts_requests_by_route_and_status(client):
     assert post(client, ORDER).status_code == 202
     assert client.get("/qmt/trade/api/jobs/o0000000000000000").status_code == 401
