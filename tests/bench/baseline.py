@@ -107,10 +107,10 @@ def main() -> int:
     from waitress import serve
 
     from api.server import options as server_options
-    from tests.support import make_settings
+    from common.config.settings import load_settings
 
-    settings = make_settings(VAR_DIR=os.environ["VAR_DIR"])  # the router's server settings; its folder, not a new temporary one
-    serve(bare_app(connection), host="127.0.0.1", port=int(os.environ["FLASK_PORT"]), **server_options(settings))
+    # the server settings `python -m api` takes from the same environment
+    serve(bare_app(connection), host="127.0.0.1", port=int(os.environ["FLASK_PORT"]), **server_options(load_settings()))
     return 0
 
 
