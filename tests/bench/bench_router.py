@@ -63,7 +63,8 @@ Row = tuple[str, str, float | None, float | None]  # key, label, router, baselin
 LEGEND = (
     "basket: the same requests through a bare Flask handler (RQ's enqueue_call) and RQ's SimpleWorker whose job calls "
     "the same simulator's order_stock and waits: the sequential floor. Accepted: the router's order's first event, the "
-    "bare job's return from order_stock",
+    "bare job's return from order_stock. The last 202 and the CPU (of the web and the worker, until the last result) "
+    "say where the basket's time goes",
     "request → …: received is the intake's created_at (bare: its handler entered), job start RQ's started_at, broker call "
     "the result's submitted_at (after the fence); the baseline is a bare Flask + RQ no-op job's request → start, where "
     "a bare job would call the broker",
@@ -80,6 +81,9 @@ def figures(run: dict[str, Any]) -> list[Row]:
     day = f"{worker['day']:,}"
     return [
         ("basket", f"basket: {basket['orders']} orders at the broker, s", basket["router_s"], basket["bare_s"]),
+        ("basket_answered", "basket: the client's last 202, s", basket["router_answered_s"], basket["bare_answered_s"]),
+        ("basket_web_cpu", "basket: web CPU ms an order", basket["router_cpu_ms"]["web"], basket["bare_cpu_ms"]["web"]),
+        ("basket_worker_cpu", "basket: worker CPU ms an order", basket["router_cpu_ms"]["worker"], basket["bare_cpu_ms"]["worker"]),
         ("start_p50", "request → job start p50, ms", latency["start_p50"], latency["bare_start_p50"]),
         ("start_p99", "request → job start p99, ms", latency["start_p99"], latency["bare_start_p99"]),
         ("call_p50", "request → broker call p50, ms", latency["call_p50"], latency["bare_start_p50"]),
@@ -126,8 +130,8 @@ def _fmt3(spread: tuple[float, float, float] | None) -> str:
 def _fmt(value: float | None, digits: int | None = None) -> str:
     if value is None:
         return ""
-    if digits is None and value == int(value) and abs(value) < 100:
-        return f"{int(value)}"  # a count
+    if digits is None and isinstance(value, int):
+        return f"{value:,}"  # a count
     return f"{value:,.{digits if digits is not None else (0 if value >= 100 else 2)}f}"
 
 

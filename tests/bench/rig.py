@@ -105,6 +105,17 @@ class Stack:
         """The process's resident set now (VmRSS, Linux); None elsewhere."""
         return self._status_mb(name, "VmRSS:")
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """{process: user and system CPU seconds used so far} of the stack's running processes (Linux; {} elsewhere)."""
+        used = {}
+        for name, process in self.processes.items():
+            try:
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return used
+
     def _status_mb(self, name: str, field: str) -> float | None:
         try:
             for line in Path(f"/proc/{self.processes[name].pid}/status").read_text().splitlines():
@@ -139,7 +150,10 @@ def order_body(tag: str, price: float = 10.0) -> dict[str, Any]:
     return {"trader_index": 0, "symbol": "600000", "volume": 100, "price": price, "order_type": 23, "strategy_name": tag}
 
 
-def signed_requests(count: int, prefix: str) -> list[tuple[bytes, dict[str, str]]]:
+Requests = list[tuple[bytes, dict[str, str]]]  # (body, headers) of each request
+
+
+def signed_requests(count: int, prefix: str) -> Requests:
     """`count` distinct signed order requests, made before the clock starts so the client's signing is not measured."""
     made = []
     for index in range(count):

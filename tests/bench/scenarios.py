@@ -14,7 +14,7 @@ import redis
 from common.rules import risk
 from common.store import keys, risk_state
 from tests.bench import baseline
-from tests.bench.rig import TRADE, BenchRedis, Stack, closed_loop, fetch_job, finished, job_times, open_loop, progress, signed_requests
+from tests.bench.rig import TRADE, BenchRedis, Requests, Stack, closed_loop, fetch_job, finished, job_times, open_loop, progress, signed_requests
 from tests.support import wait_until
 
 BASKET = 300  # orders in the basket (times --scale)
@@ -135,37 +135,54 @@ def _bare_stack(context: Context) -> Stack:
     return stack
 
 
+def _send_basket(
+    stack: Stack, connection: redis.Redis, path: str, requests: Requests, label: str
+) -> tuple[float, list[str], float, dict[str, float]]:
+    """The basket sent as fast as answered, its results waited for, the stack stopped: (when it started, the job ids,
+    seconds until the client had its last 202, {"web" and "worker": CPU ms an order until the last result})."""
+    count = len(requests)
+    before = stack.cpu_seconds()
+    first = time.time()
+    load = closed_loop(stack.port, path, requests, BASKET_CONNECTIONS)
+    ids = [record.job_id for record in load.sent]
+    assert all(ids), f"{label}: {sum(1 for i in ids if not i)} orders not accepted"
+    answered = max(record.answered for record in load.sent) - first
+    _wait_for_results(connection, ids, label)
+    after = stack.cpu_seconds()
+    cpu_ms = {("worker" if name.endswith("worker") else "web"): round((after[name] - before[name]) / count * 1000, 2) for name in after}
+    stack.stop()
+    finished(label, f"{count} requests answered 202 in {answered:.2f} s; CPU an order: {cpu_ms['web']:.1f} ms web, {cpu_ms['worker']:.1f} ms worker")
+    return first, ids, answered, cpu_ms
+
+
 def basket(context: Context) -> dict[str, Any]:
     """BASKET orders to one terminal at CALL_MS a call, as fast as the client sends them: from the first request to the
     broker's acceptance of the last; beside the same basket through a bare Flask handler and RQ SimpleWorker whose job
-    calls the same simulator's order_stock and waits for it (one at a time: the sequential floor)."""
+    calls the same simulator's order_stock and waits for it (one at a time: the sequential floor). With each, when the
+    client had its last 202 and the CPU the web and the worker spent an order: where the router's second goes."""
     count = context.count(BASKET)
-    stack = _router_stack(context)
     connection = context.redis.connection
-    first = time.time()
-    load = closed_loop(stack.port, TRADE, signed_requests(count, "k"), BASKET_CONNECTIONS)
-    ids = [record.job_id for record in load.sent]
-    assert all(ids), f"basket: {sum(1 for i in ids if not i)} orders not accepted"
-    _wait_for_results(connection, ids, "basket: router")
+    first, ids, answered, cpu_ms = _send_basket(_router_stack(context), connection, TRADE, signed_requests(count, "k"), "basket: router")
     accepted = _first_order_events(connection)
     assert all(job_id in accepted for job_id in ids), f"basket: {sum(1 for i in ids if i not in accepted)} orders never at the broker"
     router = max(accepted[job_id] for job_id in ids) - first
     curve = sorted(accepted[job_id] - first for job_id in ids)
-    stack.stop()
     finished("basket: router", f"{count} orders at the broker {router:.2f} s after the first request")
 
-    stack = _bare_stack(context)
-    first = time.time()
-    load = closed_loop(stack.port, baseline.BASKET, signed_requests(count, "b"), BASKET_CONNECTIONS)
-    ids = [record.job_id for record in load.sent]
-    _wait_for_results(connection, ids, "basket: bare RQ, sync")
+    bare_first, ids, bare_answered, bare_cpu_ms = _send_basket(
+        _bare_stack(context), connection, baseline.BASKET, signed_requests(count, "b"), "basket: bare RQ, sync"
+    )
     answers = [fetch_job(connection, job_id).return_value() for job_id in ids]
-    assert all(answer and answer["order_id"] > 0 for answer in answers), f"the bare worker failed or its simulator refused: see {stack.workdir}"
-    bare = max(answer["accepted_at"] for answer in answers) - first
-    bare_curve = sorted(answer["accepted_at"] - first for answer in answers)
-    stack.stop()
+    assert all(answer and answer["order_id"] > 0 for answer in answers), "the bare worker failed or its simulator refused (see its log)"
+    bare = max(answer["accepted_at"] for answer in answers) - bare_first
+    bare_curve = sorted(answer["accepted_at"] - bare_first for answer in answers)
     finished("basket: bare RQ, sync", f"{count} orders at the broker {bare:.2f} s after the first request")
-    return {"router_s": round(router, 3), "bare_s": round(bare, 3), "orders": count, "curves": {"router": curve, "bare": bare_curve}}
+    return {
+        "router_s": round(router, 3), "bare_s": round(bare, 3), "orders": count,
+        "router_answered_s": round(answered, 3), "bare_answered_s": round(bare_answered, 3),
+        "router_cpu_ms": cpu_ms, "bare_cpu_ms": bare_cpu_ms,
+        "curves": {"router": curve, "bare": bare_curve},
+    }  # fmt: skip
 
 
 def _warm_up(stack: Stack, connection: redis.Redis, path: str, prefix: str) -> None:
