@@ -1,8 +1,8 @@
 """The baselines the router is measured against: a bare Flask app and a bare RQ worker, as processes.
 
     python -m tests.bench.baseline web      a waitress server with the router's own settings (api.server.options):
-                                            POST /bare/enqueue stores a no-op RQ job (RQ's enqueue_call) and answers
-                                            202 with its id; POST /bare/basket stores a job that places the body's
+                                            POST /bare/enqueue stores a no-op RQ job (RQ's enqueue_call; its meta holds
+                                            the moment the handler was entered) and answers 202 with its id; POST /bare/basket stores a job that places the body's
                                             order at the simulator, the same way
     python -m tests.bench.baseline worker   a plain RQ SimpleWorker on the no-op queue and the simulator's queue: its
                                             order job calls the simulator's order_stock and waits for its answer,
@@ -82,7 +82,8 @@ def bare_app(connection: redis.Redis):
 
     @app.post(ENQUEUE)
     def enqueued():
-        job = queue.enqueue_call("tests.bench.baseline.noop", result_ttl=RESULT_TTL)
+        received = time.time()  # the request received, stored with the job: the latency figure counts from it
+        job = queue.enqueue_call("tests.bench.baseline.noop", result_ttl=RESULT_TTL, meta={"received": received})
         response = jsonify({"success": True, "job_id": job.id, "status": "queued"})
         response.status_code = 202
         return response
@@ -106,9 +107,10 @@ def main() -> int:
     from waitress import serve
 
     from api.server import options as server_options
-    from tests.support import make_settings
+    from common.config.settings import load_settings
 
-    serve(bare_app(connection), host="127.0.0.1", port=int(os.environ["FLASK_PORT"]), **server_options(make_settings()))
+    # the server settings `python -m api` takes from the same environment
+    serve(bare_app(connection), host="127.0.0.1", port=int(os.environ["FLASK_PORT"]), **server_options(load_settings()))
     return 0
 
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from rq.job import Job
+from rq.serializers import JSONSerializer
 
-from common.store import keys
 from tests.support import ACCOUNTS, CLIENT_ID, CLIENT_SECRET, free_port, signed_headers, sim_prices_file, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,11 +99,29 @@ class Stack:
 
     def peak_rss_mb(self, name: str) -> float | None:
         """The process's peak resident set (VmHWM, Linux); None elsewhere."""
+        return self._status_mb(name, "VmHWM:")
+
+    def rss_mb(self, name: str) -> float | None:
+        """The process's resident set now (VmRSS, Linux); None elsewhere."""
+        return self._status_mb(name, "VmRSS:")
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """{process: user and system CPU seconds used so far} of the stack's running processes (Linux; {} elsewhere)."""
+        used = {}
+        for name, process in self.processes.items():
+            try:
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return used
+
+    def _status_mb(self, name: str, field: str) -> float | None:
         try:
             for line in Path(f"/proc/{self.processes[name].pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     return round(int(line.split()[1]) / 1024, 1)
-        except OSError:
+        except (OSError, KeyError):
             pass
         return None
 
@@ -131,7 +150,10 @@ def order_body(tag: str, price: float = 10.0) -> dict[str, Any]:
     return {"trader_index": 0, "symbol": "600000", "volume": 100, "price": price, "order_type": 23, "strategy_name": tag}
 
 
-def signed_requests(count: int, prefix: str) -> list[tuple[bytes, dict[str, str]]]:
+Requests = list[tuple[bytes, dict[str, str]]]  # (body, headers) of each request
+
+
+def signed_requests(count: int, prefix: str) -> Requests:
     """`count` distinct signed order requests, made before the clock starts so the client's signing is not measured."""
     made = []
     for index in range(count):
@@ -214,45 +236,44 @@ def _send(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], co
     return load
 
 
+def fetch_job(connection: redis.Redis, job_id: str) -> Job:
+    """RQ's own reading of a job (the router's and the baselines' jobs alike are stored with RQ's JSONSerializer)."""
+    return Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+
+
+def rq_moment(raw: Any) -> float | None:
+    """Unix seconds of a moment RQ stored in a job hash (enqueued_at, started_at: ISO 8601, microseconds, UTC)."""
+    return datetime.fromisoformat(raw.decode().replace("Z", "+00:00")).timestamp() if raw else None
+
+
 def job_times(connection: redis.Redis, job_id: str) -> tuple[float | None, float | None]:
     """(started, result written) in unix seconds, from RQ's own records: the job hash and its result stream's entry id.
 
     The entry id holds whole milliseconds (the moment cut down): the middle of that millisecond is taken, so a
     sub-millisecond figure is not made to look up to 1 ms earlier than it was.
     """
-    raw = connection.hget(f"rq:job:{job_id}", "started_at")
-    started = datetime.fromisoformat(raw.decode().replace("Z", "+00:00")).timestamp() if raw else None
+    started = rq_moment(connection.hget(f"rq:job:{job_id}", "started_at"))
     entries: Any = connection.xrange(f"rq:results:{job_id}", count=1)
     result = (int(entries[0][0].decode().split("-")[0]) + 0.5) / 1000 if entries else None
     return started, result
 
 
-def sent_events(connection: redis.Redis) -> dict[str, float]:
-    """{job_id: ts} of the worker's `sent` events: the moment just before the simulator's order_stock call."""
-    found: dict[str, float] = {}
-    entries: Any = connection.xrange(keys.EVENTS_STREAM)
-    for _, fields in entries:
-        body = fields.get(b"body")
-        if body and b'"sent"' in body:
-            parsed = json.loads(body)
-            if parsed.get("stage") == "sent":
-                found[parsed["job_id"]] = float(fields[b"ts"])
-    return found
-
-
 _shown: dict[str, tuple[int, float]] = {}
+TERMINAL = sys.stdout.isatty()  # a bar redrawn in place on a terminal; plain lines, fewer, in a log
 
 
 def progress(label: str, done: int, total: int) -> None:
-    """A one-line progress bar, redrawn when the count moved and at most 5 times a second."""
+    """A one-line progress bar, redrawn when the count moved and at most 5 times a second (in a log: a line every 2 s)."""
     last = _shown.get(label)
-    if last is not None and (last[0] == done or time.monotonic() - last[1] < 0.2):
+    if last is not None and (last[0] == done or time.monotonic() - last[1] < (0.2 if TERMINAL else 2.0)):
         return
     _shown[label] = (done, time.monotonic())
     width = 30
     filled = int(width * done / max(total, 1))
-    print(f"\r  {label:<34} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", flush=True)
+    line = f"  {label:<34} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+    print(f"\r{line}" if TERMINAL else line, end="" if TERMINAL else "\n", flush=True)
 
 
 def finished(label: str, text: str) -> None:
-    print(f"\r  {label:<34} {text:<50}", flush=True)
+    _shown.pop(label, None)
+    print(f"\r  {label:<34} {text:<50}" if TERMINAL else f"  {label:<34} {text}", flush=True)

@@ -1,38 +1,36 @@
-"""The benchmark's scenarios: each runs the router and its baseline the same way and returns their figures."""
+"""The benchmark's scenarios at the web: intake, the basket and the latency loop, each beside its baseline, run the same
+way. The worker's own figures are tests/bench/worker_day.py."""
 
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from common.rules import risk
-from common.store import jobqueue, keys, risk_state
+from common.store import keys, risk_state
 from tests.bench import baseline
-from tests.bench.rig import (
-    TRADE,
-    BenchRedis,
-    Stack,
-    closed_loop,
-    finished,
-    job_times,
-    open_loop,
-    progress,
-    signed_requests,
-)
-from tests.support import order_payload, wait_until
+from tests.bench.rig import TRADE, BenchRedis, Requests, Stack, closed_loop, fetch_job, finished, job_times, open_loop, progress, signed_requests
+from tests.support import wait_until
 
 BASKET = 300  # orders in the basket (times --scale)
 BASKET_CONNECTIONS = 8  # the client's keep-alive connections, sending as fast as answered
-CALL_MS = "50"  # what one broker call costs at the simulated terminal
-TERMINAL_CONCURRENCY = 64  # calls it works on at once: a terminal that pipelines async requests, as QMT's socket does
+CALL_MS = "50"  # what one broker call costs at the simulated terminal (SIM_CALL_MS)
+TERMINAL_CONCURRENCY = 64  # calls it works on at once (SIM_CALL_CONCURRENCY): a terminal that pipelines async requests
 LATENCY_RATE = 50  # orders/s of the open loop
 LATENCY_SECONDS = 10
-WORKER_JOBS = 1000
-FULL_DAY = 5000
+WARM_UP = 10  # orders sent and finished before a latency loop: its first orders pay no import or first quote
+# the per-account rate caps for every run: above anything the bench sends (a basket would meet 20/s, a day 5,000); every
+# other limit (the notional cap, the price band) stays as by default
+RATE_CAPS = {"max_actions_per_second": 100_000, "max_actions_per_day": 1_000_000}
+
+
+def raised_limits() -> risk.RiskLimits:
+    return risk.RiskLimits(**RATE_CAPS)
 
 
 @dataclass
@@ -40,44 +38,44 @@ class Context:
     redis: BenchRedis
     workdir: Path
     scale: float
-    peak_rss: dict[str, float | None] = field(default_factory=dict)
+    rss: dict[str, float | None] = field(default_factory=dict)
     _stacks: int = 0
 
     def stack(self) -> Stack:
-        """A fresh folder (a fresh simulator day) and a flushed Redis with the risk caps off (they would refuse a benchmark)."""
+        """A fresh folder (a fresh simulator day) and a flushed Redis with the rate caps raised (RATE_CAPS)."""
         self._stacks += 1
         folder = self.workdir / f"run{self._stacks}"
         folder.mkdir()
         self.redis.flush()
-        risk_state.save(self.redis.connection, risk.RiskLimits(max_actions_per_second=0, max_actions_per_day=0, max_order_notional=0))
+        risk_state.save(self.redis.connection, raised_limits())
         return Stack(self.redis.url, folder)
 
     def count(self, base: int) -> int:
         return max(20, int(base * self.scale))
 
 
-def _ready(stack: Stack, port: int | None = None, path: str = "/qmt/trade/api/health") -> None:
+def ready(stack: Stack, port: int | None = None, path: str = "/qmt/trade/api/health") -> None:
     assert wait_until(lambda: stack.web_up(port, path), 60, 0.1), f"web did not start: see {stack.workdir}"
 
 
-def _worker_ready(stack: Stack) -> float:
+def worker_ready(stack: Stack) -> float:
     """Seconds from the worker's Popen until it registered with RQ (after its start-up reconciliation)."""
-    connection = stack_connection(stack)
+    connection = redis.Redis.from_url(stack.env["REDIS_URL"])
     assert wait_until(lambda: connection.scard("rq:workers") > 0, 120, 0.005), f"worker did not start: see {stack.workdir}"
     return time.perf_counter() - max(t for n, t in stack.started.items() if n.endswith("worker"))
 
 
-def stack_connection(stack: Stack):
-    import redis
-
-    return redis.Redis.from_url(stack.env["REDIS_URL"])
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
 def intake(context: Context, connections: int) -> dict[str, Any]:
+    """Signed 202s/s of the web role beside a bare Flask handler that stores the job with RQ's enqueue_call."""
     count = context.count(3000)
     stack = context.stack()
     stack.start("bare-web")
-    _ready(stack, path="/health")
+    ready(stack, path="/health")
     requests = signed_requests(count, "i")
     closed_loop(stack.port, baseline.ENQUEUE, requests[: count // 10], connections)  # warm-up
     bare = closed_loop(stack.port, baseline.ENQUEUE, requests, connections)
@@ -87,20 +85,21 @@ def intake(context: Context, connections: int) -> dict[str, Any]:
 
     stack = context.stack()
     stack.start("api")
-    _ready(stack)
+    ready(stack)
     closed_loop(stack.port, TRADE, signed_requests(count // 10, "w"), connections)  # warm-up
-    requests = signed_requests(count, "i")
-    router = closed_loop(stack.port, TRADE, requests, connections)
+    router = closed_loop(stack.port, TRADE, signed_requests(count, "i"), connections)
     stack.stop()
     assert router.accepted() == count, f"{count - router.accepted()} orders not accepted"
     finished("intake: router signed 202", f"{count / router.seconds:.0f}/s")
     return {"router": round(count / router.seconds, 1), "bare_flask": round(count / bare.seconds, 1), "requests": count, "connections": connections}
 
 
-def _first_order_events(connection) -> dict[str, float]:
-    """{job_id: ts} of each job's first order event: the moment the broker's word that it has the order reached the worker."""
+def _first_order_events(connection: redis.Redis) -> dict[str, float]:
+    """{job_id: ts} of each job's first order event: written on the broker's push of the order it accepted, the first
+    moment the router holds the broker's word that it has the order (SIM_PUSH_MS 0: pushed at once)."""
     found: dict[str, float] = {}
-    for _, fields in connection.xrange(keys.EVENTS_STREAM):
+    entries: Any = connection.xrange(keys.EVENTS_STREAM)
+    for _, fields in entries:
         if fields.get(b"kind") == b"order":
             job_id = json.loads(fields[b"body"]).get("job_id")
             if job_id and job_id not in found:
@@ -108,7 +107,7 @@ def _first_order_events(connection) -> dict[str, float]:
     return found
 
 
-def _wait_for_results(connection, ids: list[str], label: str) -> None:
+def _wait_for_results(connection: redis.Redis, ids: list[str], label: str) -> None:
     deadline = time.monotonic() + 300
     while (count := sum(1 for job_id in ids if connection.exists(f"rq:results:{job_id}"))) < len(ids) and time.monotonic() < deadline:
         progress(label, count, len(ids))
@@ -116,97 +115,121 @@ def _wait_for_results(connection, ids: list[str], label: str) -> None:
     assert count == len(ids), f"{label}: {len(ids) - count} jobs without a result"
 
 
-def _router_stack(context: Context, call_ms: str, concurrency: int) -> Stack:
+def _router_stack(context: Context) -> Stack:
     stack = context.stack()
-    stack.env.update({"SIM_CALL_MS": call_ms, "SIM_CALL_CONCURRENCY": str(concurrency)})
+    stack.env.update({"SIM_CALL_MS": CALL_MS, "SIM_CALL_CONCURRENCY": str(TERMINAL_CONCURRENCY)})
     for role in ("api", "worker"):
         stack.start(role)
-    _ready(stack)
-    _worker_ready(stack)
+    ready(stack)
+    worker_ready(stack)
     return stack
+
+
+def _bare_stack(context: Context) -> Stack:
+    stack = context.stack()
+    stack.env.update({"SIM_CALL_MS": CALL_MS, "SIM_CALL_CONCURRENCY": str(TERMINAL_CONCURRENCY)})
+    stack.start("bare-web")
+    stack.start("bare-worker")
+    ready(stack, path="/health")
+    worker_ready(stack)
+    return stack
+
+
+def _send_basket(
+    stack: Stack, connection: redis.Redis, path: str, requests: Requests, label: str
+) -> tuple[float, list[str], float, dict[str, float]]:
+    """The basket sent as fast as answered, its results waited for, the stack stopped: (when it started, the job ids,
+    seconds until the client had its last 202, {"web" and "worker": CPU ms an order until the last result})."""
+    count = len(requests)
+    before = stack.cpu_seconds()
+    first = time.time()
+    load = closed_loop(stack.port, path, requests, BASKET_CONNECTIONS)
+    ids = [record.job_id for record in load.sent]
+    assert all(ids), f"{label}: {sum(1 for i in ids if not i)} orders not accepted"
+    answered = max(record.answered for record in load.sent) - first
+    _wait_for_results(connection, ids, label)
+    after = stack.cpu_seconds()
+    cpu_ms = {("worker" if name.endswith("worker") else "web"): round((after[name] - before[name]) / count * 1000, 2) for name in after}
+    stack.stop()
+    finished(label, f"{count} requests answered 202 in {answered:.2f} s; CPU an order: {cpu_ms['web']:.1f} ms web, {cpu_ms['worker']:.1f} ms worker")
+    return first, ids, answered, cpu_ms
 
 
 def basket(context: Context) -> dict[str, Any]:
     """BASKET orders to one terminal at CALL_MS a call, as fast as the client sends them: from the first request to the
     broker's acceptance of the last; beside the same basket through a bare Flask handler and RQ SimpleWorker whose job
-    calls the same simulator's order_stock and waits for it (one at a time: the sequential floor)."""
+    calls the same simulator's order_stock and waits for it (one at a time: the sequential floor). With each, when the
+    client had its last 202 and the CPU the web and the worker spent an order: where the router's second goes."""
     count = context.count(BASKET)
-    stack = _router_stack(context, CALL_MS, TERMINAL_CONCURRENCY)
     connection = context.redis.connection
-    first = time.time()
-    load = closed_loop(stack.port, TRADE, signed_requests(count, "k"), BASKET_CONNECTIONS)
-    ids = [record.job_id for record in load.sent]
-    assert all(ids), f"basket: {sum(1 for i in ids if not i)} orders not accepted"
-    _wait_for_results(connection, ids, "basket: router")
+    first, ids, answered, cpu_ms = _send_basket(_router_stack(context), connection, TRADE, signed_requests(count, "k"), "basket: router")
     accepted = _first_order_events(connection)
+    assert all(job_id in accepted for job_id in ids), f"basket: {sum(1 for i in ids if i not in accepted)} orders never at the broker"
     router = max(accepted[job_id] for job_id in ids) - first
     curve = sorted(accepted[job_id] - first for job_id in ids)
-    stack.stop()
     finished("basket: router", f"{count} orders at the broker {router:.2f} s after the first request")
 
-    stack = context.stack()
-    stack.env.update({"SIM_CALL_MS": CALL_MS, "SIM_CALL_CONCURRENCY": str(TERMINAL_CONCURRENCY)})
-    stack.start("bare-web")
-    stack.start("bare-worker")
-    _ready(stack, path="/health")
-    _worker_ready(stack)
-    first = time.time()
-    load = closed_loop(stack.port, baseline.BASKET, signed_requests(count, "b"), BASKET_CONNECTIONS)
-    ids = [record.job_id for record in load.sent]
-    _wait_for_results(connection, ids, "basket: bare RQ, sync")
-    from rq.job import Job
-    from rq.serializers import JSONSerializer
-
-    answers = [Job.fetch(job_id, connection=connection, serializer=JSONSerializer).return_value() for job_id in ids]
-    assert all(answer and answer["order_id"] > 0 for answer in answers), f"the bare worker failed or its simulator refused: see {stack.workdir}"
-    bare = max(answer["accepted_at"] for answer in answers) - first
-    bare_curve = sorted(answer["accepted_at"] - first for answer in answers)
-    stack.stop()
+    bare_first, ids, bare_answered, bare_cpu_ms = _send_basket(
+        _bare_stack(context), connection, baseline.BASKET, signed_requests(count, "b"), "basket: bare RQ, sync"
+    )
+    answers = [fetch_job(connection, job_id).return_value() for job_id in ids]
+    assert all(answer and answer["order_id"] > 0 for answer in answers), "the bare worker failed or its simulator refused (see its log)"
+    bare = max(answer["accepted_at"] for answer in answers) - bare_first
+    bare_curve = sorted(answer["accepted_at"] - bare_first for answer in answers)
     finished("basket: bare RQ, sync", f"{count} orders at the broker {bare:.2f} s after the first request")
-    return {"router_s": round(router, 3), "bare_s": round(bare, 3), "orders": count, "curves": {"router": curve, "bare": bare_curve}}
+    return {
+        "router_s": round(router, 3), "bare_s": round(bare, 3), "orders": count,
+        "router_answered_s": round(answered, 3), "bare_answered_s": round(bare_answered, 3),
+        "router_cpu_ms": cpu_ms, "bare_cpu_ms": bare_cpu_ms,
+        "curves": {"router": curve, "bare": bare_curve},
+    }  # fmt: skip
+
+
+def _warm_up(stack: Stack, connection: redis.Redis, path: str, prefix: str) -> None:
+    load = closed_loop(stack.port, path, signed_requests(WARM_UP, prefix), 1)
+    _wait_for_results(connection, [record.job_id for record in load.sent], "latency: warm-up")
 
 
 def latency(context: Context) -> dict[str, Any]:
-    """An open loop at LATENCY_RATE orders/s at CALL_MS a call: request received (the intake's created_at) to the broker
-    call started (the result's submitted_at, taken after the fence) and to the broker's acceptance (the order's first
-    event); beside a bare Flask + RQ worker's request → job start on no-op jobs, measured the same way."""
+    """An open loop at LATENCY_RATE orders/s at CALL_MS a call, after WARM_UP orders: from the request received (the
+    intake's created_at, stored in the job) to the job's start (RQ's started_at), to the broker call started (the
+    result's submitted_at, taken after the fence, just before the send) and to the broker's acceptance (the order's
+    first event); beside a bare Flask + RQ worker's request received (its handler entered) → job start on no-op jobs,
+    where a bare job would start its broker call."""
     count = context.count(LATENCY_RATE * LATENCY_SECONDS)
-    stack = context.stack()
-    stack.start("bare-web")
-    stack.start("bare-worker")
-    _ready(stack, path="/health")
-    _worker_ready(stack)
+    connection = context.redis.connection
+    stack = _bare_stack(context)
+    _warm_up(stack, connection, baseline.ENQUEUE, "lw")
     load = open_loop(stack.port, baseline.ENQUEUE, signed_requests(count, "l"), LATENCY_RATE)
     ids = [record.job_id for record in load.sent]
-    connection = context.redis.connection
     _wait_for_results(connection, ids, "latency: bare Flask + RQ")
     bare = []
     for job_id in ids:
-        enqueued = connection.hget(f"rq:job:{job_id}", "enqueued_at")
-        started, _ = job_times(connection, job_id)
-        if enqueued and started:
-            bare.append((started - datetime.fromisoformat(enqueued.decode().replace("Z", "+00:00")).timestamp()) * 1000)
+        received, (started, _) = fetch_job(connection, job_id).meta["received"], job_times(connection, job_id)
+        if started:
+            bare.append((started - received) * 1000)
+    context.rss["bare_web"] = stack.peak_rss_mb("bare-web")
     stack.stop()
+    finished("latency: bare Flask + RQ", f"request → job start p50 {percentile(bare, 0.5):.1f} ms p99 {percentile(bare, 0.99):.1f} ms")
 
-    stack = _router_stack(context, CALL_MS, TERMINAL_CONCURRENCY)
-    time.sleep(0.5)
+    stack = _router_stack(context)
+    _warm_up(stack, connection, TRADE, "mw")
     load = open_loop(stack.port, TRADE, signed_requests(count, "m"), LATENCY_RATE)
     ids = [record.job_id for record in load.sent]
     assert all(ids), f"latency: {sum(1 for i in ids if not i)} orders not accepted"
     _wait_for_results(connection, ids, "latency: router")
     accepted = _first_order_events(connection)
-    from rq.job import Job
-    from rq.serializers import JSONSerializer
-
-    to_call, to_accepted = [], []
+    to_start, to_call, to_accepted = [], [], []
     for job_id in ids:
-        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-        received = job.kwargs["payload"]["meta"]["created_at"]
-        to_call.append((job.return_value()["submitted_at"] - received) * 1000)
+        received = fetch_job(connection, job_id).kwargs["payload"]["meta"]["created_at"]
+        started, _ = job_times(connection, job_id)
+        to_start.append(((started or float("nan")) - received) * 1000)
+        to_call.append((fetch_job(connection, job_id).return_value()["submitted_at"] - received) * 1000)
         to_accepted.append((accepted[job_id] - received) * 1000)
-    context.peak_rss.update({role: stack.peak_rss_mb(role) for role in ("api", "worker")})
+    context.rss["web"] = stack.peak_rss_mb("api")
     stack.stop()
     figures = {
+        "start_p50": percentile(to_start, 0.5), "start_p99": percentile(to_start, 0.99),
         "call_p50": percentile(to_call, 0.5), "call_p99": percentile(to_call, 0.99),
         "accepted_p50": percentile(to_accepted, 0.5), "accepted_p99": percentile(to_accepted, 0.99),
         "bare_start_p50": percentile(bare, 0.5), "bare_start_p99": percentile(bare, 0.99),
@@ -215,86 +238,5 @@ def latency(context: Context) -> dict[str, Any]:
     return {
         **{k: round(v, 2) for k, v in figures.items()},
         "orders": count,
-        "series": {"router → call": to_call, "router → accepted": to_accepted, "bare → job start": bare},
-    }
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
-
-
-def _steady_rate(connection, registry: str, total: int, label: str) -> float:
-    """Jobs/s between 10% and 90% of `total` finished (start-up and the tail excluded)."""
-    low, high = int(total * 0.1), int(total * 0.9)
-    marks: dict[int, float] = {}
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        done = connection.zcard(registry)
-        now = time.perf_counter()
-        if done >= low and low not in marks:
-            marks[low] = now
-            low_done = done
-        if done >= high:
-            progress(label, done, total)
-            return (done - low_done) / (now - marks[low])
-        progress(label, done, total)
-        time.sleep(0.01)
-    raise AssertionError(f"{label}: only {connection.zcard(registry)} of {total} jobs finished")
-
-
-def _fill_day(stack: Stack, count: int) -> None:
-    """Put `count` filled orders in the simulator's day for account 0, as the worker would have (one write at the end)."""
-    from worker.sim.trader import SimTrader
-
-    trader = SimTrader(str(stack.sim_dir), 0, starting_cash=1e9, prices_file=stack.env["SIM_PRICES_FILE"])
-    with trader._locked():
-        for index in range(count):
-            trader.exchange.place("SIM000001", "600000.SH", 23, 100, 11, 10.0, f"fill{index}", f"fill{index}")
-
-
-def _router_worker_rate(context: Context, label: str, in_day: int) -> tuple[float, float]:
-    count = context.count(WORKER_JOBS)
-    stack = context.stack()
-    if in_day:
-        _fill_day(stack, in_day)
-    connection = context.redis.connection
-    for index in range(count):
-        jobqueue.enqueue(connection, order_payload(strategy_name=f"w{index}", deadline=time.time() + 3600), 86_400)
-    stack.start("worker")
-    startup = _worker_ready(stack)
-    rate = _steady_rate(connection, f"rq:finished:{keys.ORDER_QUEUE}", count, label)
-    stack.stop()
-    finished(label, f"{rate:.0f} jobs/s (start-up {startup:.2f} s)")
-    return rate, startup
-
-
-def _bare_worker_rate(context: Context) -> tuple[float, float]:
-    count = context.count(WORKER_JOBS)
-    stack = context.stack()
-    connection = context.redis.connection
-    queue = baseline.noop_queue(connection)
-    for _ in range(count):
-        queue.enqueue_call("tests.bench.baseline.noop", result_ttl=baseline.RESULT_TTL)
-    stack.start("bare-worker")
-    startup = _worker_ready(stack)
-    rate = _steady_rate(connection, f"rq:finished:{baseline.QUEUE}", count, "worker: bare RQ no-op")
-    stack.stop()
-    finished("worker: bare RQ no-op", f"{rate:.0f} jobs/s")
-    return rate, startup
-
-
-def worker_throughput(context: Context) -> dict[str, Any]:
-    """At call time 0: a plain RQ SimpleWorker on no-op jobs, the router's worker on order jobs on a fresh simulator day,
-    and again with FULL_DAY orders already in the day (is the 5,000th order of a day as quick as the 100th?)."""
-    bare, bare_startup = _bare_worker_rate(context)
-    fresh, startup = _router_worker_rate(context, "worker: router, fresh day", 0)
-    full, _ = _router_worker_rate(context, f"worker: router, {FULL_DAY:,} in day", FULL_DAY)
-    return {
-        "bare_rq": round(bare, 1),
-        "router_fresh": round(fresh, 1),
-        "router_full_day": round(full, 1),
-        "router_startup_s": round(startup, 2),
-        "bare_startup_s": round(bare_startup, 2),
-        "jobs": context.count(WORKER_JOBS),
+        "series": {"router → job start": to_start, "router → call": to_call, "router → accepted": to_accepted, "bare → job start": bare},
     }
