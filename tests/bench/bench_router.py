@@ -186,9 +186,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"run {number} of {args.runs}", flush=True)
                 context = scenarios.Context(bench_redis, workdir / f"r{number}", args.scale)
                 context.workdir.mkdir()
-                run = {"intake": scenarios.intake(context, args.connections), "basket": scenarios.basket(context)}
-                run["latency"] = scenarios.latency(context)
-                run["worker"] = worker_day(context)
+                try:
+                    run = {"intake": scenarios.intake(context, args.connections), "basket": scenarios.basket(context)}
+                    run["latency"] = scenarios.latency(context)
+                    run["worker"] = worker_day(context)
+                finally:
+                    context.stop()
                 run["rss_mb"] = context.rss
                 runs.append(run)
         finally:

@@ -39,16 +39,21 @@ class Context:
     workdir: Path
     scale: float
     rss: dict[str, float | None] = field(default_factory=dict)
-    _stacks: int = 0
+    stacks: list[Stack] = field(default_factory=list)
 
     def stack(self) -> Stack:
         """A fresh folder (a fresh simulator day) and a flushed Redis with the rate caps raised (RATE_CAPS)."""
-        self._stacks += 1
-        folder = self.workdir / f"run{self._stacks}"
+        folder = self.workdir / f"run{len(self.stacks) + 1}"
         folder.mkdir()
         self.redis.flush()
         risk_state.save(self.redis.connection, raised_limits())
-        return Stack(self.redis.url, folder)
+        self.stacks.append(Stack(self.redis.url, folder))
+        return self.stacks[-1]
+
+    def stop(self) -> None:
+        """Stop every process still running (a scenario that failed or was interrupted leaves its stack up)."""
+        for stack in self.stacks:
+            stack.stop()
 
     def count(self, base: int) -> int:
         return max(20, int(base * self.scale))

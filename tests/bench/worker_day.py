@@ -22,7 +22,7 @@ import redis
 from common.store import jobqueue, keys
 from common.store.payloads import CancelPayload, new_job_id
 from tests.bench import baseline
-from tests.bench.rig import finished, job_times, progress, rq_moment
+from tests.bench.rig import fetch_job, finished, job_times, progress, rq_moment
 from tests.bench.scenarios import Context, worker_ready
 from tests.support import order_payload
 
@@ -76,6 +76,14 @@ def _window(connection: redis.Redis, registry: str, base: int, window: int, labe
     return _rate(samples, base + window // 10, base + window * 9 // 10), samples
 
 
+def _submitted(connection: redis.Redis, ids: list[str], label: str) -> None:
+    """Every 50th job of `ids` (and the last) reached the broker: a worker refusing every order (a kill switch thrown,
+    a lease lost) would otherwise be measured as a fast one."""
+    for job_id in [*ids[::50], ids[-1]]:
+        outcome = fetch_job(connection, job_id).return_value()
+        assert outcome and outcome["outcome"] == "submitted", f"{label}: job {job_id} ended {outcome}"
+
+
 def _bare(context: Context, window: int) -> tuple[float, float]:
     stack = context.stack()
     connection = context.redis.connection
@@ -117,10 +125,11 @@ def worker_day(context: Context) -> dict[str, Any]:
     bare, bare_startup = _bare(context, window)
     stack = context.stack()
     connection = context.redis.connection
-    _queue_orders(connection, window, "a")
+    first_ids = _queue_orders(connection, window, "a")
     stack.start("worker")
     startup = worker_ready(stack)
     fresh, first = _window(connection, ORDERS, 0, window, "worker: router, start of the day")
+    _submitted(connection, first_ids, "worker: router, start of the day")
     early_rss = stack.rss_mb("worker")
     finished("worker: router, start of the day", f"{fresh:.0f} jobs/s (start-up {startup:.2f} s)")
 
@@ -135,11 +144,12 @@ def worker_day(context: Context) -> dict[str, Any]:
     stack.stop()
     finished("worker: router, the rest of the day", f"a cancel behind {behind} orders started after {first_ahead} of them")
 
-    _queue_orders(connection, window, "c")
+    last_ids = _queue_orders(connection, window, "c")
     stack.start("worker")
     late_startup = worker_ready(stack)
     full, last = _window(connection, ORDERS, day, window, f"worker: router, after {day:,}")
     stack.stop()
+    _submitted(connection, rest + last_ids, "worker: router, the rest of the day")
     finished(f"worker: router, after {day:,}", f"{full:.0f} jobs/s (start-up {late_startup:.2f} s)")
     return {
         "bare_rq": round(bare, 1),
