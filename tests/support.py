@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -36,11 +38,18 @@ def sim_prices_file(directory) -> str:
     return str(file)
 
 
+def _var_dir() -> str:
+    """A temporary VAR_DIR of the test run's own, removed when the run ends (never the checkout's var/)."""
+    folder = tempfile.mkdtemp(prefix="router-var-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def make_settings(**overrides: Any) -> Settings:
     """Settings for a test: no .env, one signing client, two simulator accounts, then `overrides`."""
     values: dict[str, Any] = {
         "_env_file": None,
-        "VAR_DIR": tempfile.mkdtemp(prefix="router-var-"),  # never the checkout's var/: each test's run-time files are its own
+        "VAR_DIR": overrides["VAR_DIR"] if "VAR_DIR" in overrides else _var_dir(),  # each test's run-time files are its own
         "FLASK_SECRET_KEY": "test-flask-secret",
         "QMT_CLIENT_ACCOUNT": CLIENT_ID,
         "QMT_CLIENT_SECRET": CLIENT_SECRET,
