@@ -8,7 +8,8 @@
                              requirements.txt allows (rq>=X), installed beside .venv's own: both ends of the range are tested
     python run.py quickstart xtquant's official quick-start script against the simulator
     python run.py next-day [N] move the running simulator on N (default 1) trading days, through its web API
-    python run.py chaos [...]  install the test dependencies, then run orders through faults for 10 minutes (tests/chaos)
+    python run.py chaos [...]  install the test dependencies, then run orders through faults for 10 minutes (tests/chaos);
+                             --failover: through Redis Sentinel failovers instead (tests/chaos/failover.py)
     python run.py i18n [set MSGID TEXT]  merge the pages' strings into the message catalogue and compile it (api/catalogue.py)
     python run.py bench [...]  install the test dependencies, then measure the router beside a bare Flask + RQ app
                              (tests/bench/bench_router.py; a private redis-server, else database 14 of 127.0.0.1:6379)

@@ -15,6 +15,7 @@ import threading
 import redis
 
 from common.store import sentinel
+from worker.lease import Lease
 
 log = logging.getLogger("worker.failover")
 POLL_SECONDS = 0.5  # how often the watch asks which Redis answers (INFO server: one round trip)
@@ -22,10 +23,12 @@ POLL_SECONDS = 0.5  # how often the watch asks which Redis answers (INFO server:
 
 class FailoverWatch:
     """`moved` is set when another Redis process answers than the one this worker last saw; the runner clears it just
-    before it reconciles."""
+    before it reconciles. With a `lease` that replicas must confirm, each poll also asks whether they hold it
+    (Lease.check_replicas): on this thread, so that a silent replica's WAIT never slows the heartbeat."""
 
-    def __init__(self, connection: redis.Redis, every: float = POLL_SECONDS):
+    def __init__(self, connection: redis.Redis, lease: Lease | None = None, every: float = POLL_SECONDS):
         self.connection = connection
+        self.lease = lease
         self.every = every
         self.moved = threading.Event()
         self._stop = threading.Event()
@@ -49,11 +52,16 @@ class FailoverWatch:
 
     def _watch(self) -> None:
         while not self._stop.wait(self.every):
-            current = self._server()
-            if current is None or current == self._known:
-                continue
-            if self._known is not None:
-                log.warning("another Redis answers now (run id %s, was %s: a failover or a restart): the jobs this worker started are "
-                            "settled by their tags before it takes another", current[:8], self._known[:8])  # fmt: skip
-                self.moved.set()
-            self._known = current
+            self._look()
+            if self.lease is not None and self.lease.confirm is not None:
+                self.lease.check_replicas()
+
+    def _look(self) -> None:
+        current = self._server()
+        if current is None or current == self._known:
+            return
+        if self._known is not None:
+            log.warning("another Redis answers now (run id %s, was %s: a failover or a restart): the jobs this worker started are "
+                        "settled by their tags before it takes another", current[:8], self._known[:8])  # fmt: skip
+            self.moved.set()
+        self._known = current

@@ -20,6 +20,7 @@ from typing import cast
 
 import redis
 
+from common.store import replication
 from common.store.replication import Confirm
 from common.store.scripts import fences
 
@@ -37,7 +38,7 @@ class Lease:
     def __init__(self, connection: redis.Redis, key: str, seconds: int, confirm: Confirm | None = None):
         self.connection = connection
         self.confirm = confirm  # REDIS_WAIT_REPLICAS: the lease is taken, and each send fenced, only once a replica has it
-        self.confirmed = True  # the last renewal's confirmation (with `confirm`), for the log
+        self.confirmed = True  # the replicas' last word on the lease (with `confirm`: check_replicas), for the log
         self.key = key
         self.seconds = seconds
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -74,20 +75,10 @@ class Lease:
 
     def renew(self) -> bool:
         """Extend the lease, or take it again when it lapsed and nobody holds it; False (and `lost` set) when another
-        worker holds it now. A Redis error keeps the verdict for later."""
+        worker holds it now. A Redis error keeps the verdict for later. With `confirm` the replicas are asked apart
+        (check_replicas), so that a silent replica never slows the heartbeat that renews."""
         try:
-            if self.confirm is None:
-                renewed = fences.renew_or_retake(self.connection, self.key, self.token, self.seconds * 1000)
-            else:  # an unconfirmed renewal keeps the lease; the fence refuses every send until a replica confirms again
-                renewed, confirmed = fences.renew_or_retake_confirmed(self.connection, self.key, self.token, self.seconds * 1000, self.confirm)
-                if renewed and confirmed != self.confirmed:  # told when it changes, not at every beat
-                    self.confirmed = confirmed
-                    if confirmed:
-                        log.warning("lease %s: a replica confirms it again; orders are sent again", self.key)
-                    else:
-                        log.warning(
-                            "lease %s: no replica confirmed it within %d ms; no order is sent until one does", self.key, self.confirm.timeout_ms
-                        )
+            renewed = fences.renew_or_retake(self.connection, self.key, self.token, self.seconds * 1000)
         except redis.RedisError as error:
             log.warning("lease not renewed: Redis %s", error.__class__.__name__)
             return not self.lost.is_set()
@@ -103,6 +94,37 @@ class Lease:
             return True
         self._held_by_another()
         return False
+
+    def check_replicas(self) -> bool:
+        """With `confirm`: do the replicas hold this worker's lease now (its GET, a mark and a WAIT on one connection:
+        common.store.replication)? Told when it changes. Asked from the failover watch's thread (worker.failover), apart
+        from the heartbeat: a WAIT of REDIS_WAIT_MS on a silent replica must not make the worker look silent. An unconfirmed
+        lease is kept: each send's fence asks the replicas itself and refuses while they do not confirm (worker.fence)."""
+        if self.confirm is None:
+            return True
+        try:
+            holder, confirmed = replication.run_confirmed(self.connection, self.confirm, lambda pipe: pipe.get(self.key))
+        except redis.RedisError:
+            holder, confirmed = None, False
+        confirmed = confirmed and (holder.decode() if isinstance(holder, bytes) else holder) == self.token
+        if confirmed != self.confirmed:  # told when it changes, not at every check
+            self.confirmed = confirmed
+            if confirmed:
+                log.warning("lease %s: a replica confirms it again; orders are sent again", self.key)
+            else:
+                log.warning("lease %s: no replica confirmed it within %d ms; no order is sent until one does", self.key, self.confirm.timeout_ms)
+        return confirmed
+
+    def note_replicas(self, confirmed: bool) -> None:
+        """What a send's own WAIT found (worker.fence): while the replicas do not confirm, the fence asks them only briefly
+        (fence.AWAY_WAIT_MS), until a send or a look of check_replicas is confirmed again. Told when it changes."""
+        if confirmed != self.confirmed:
+            self.confirmed = confirmed
+            wait = self.confirm.timeout_ms if self.confirm else 0
+            if confirmed:
+                log.warning("lease %s: a replica confirms a send again; orders are sent again", self.key)
+            else:
+                log.warning("lease %s: no replica confirmed a send within %d ms; no order is sent until one does", self.key, wait)
 
     def held(self) -> bool:
         """The fence: does this worker still hold the lease, right now (one round trip)? False on any doubt."""

@@ -267,7 +267,7 @@ def _serve_terminal(
     beat = threading.Thread(target=_beat, args=(connection, settings, stop, terminal, lease, continuity), name="worker-heartbeat", daemon=True)
     beat.start()
     events.append(connection, events.WorkerEvent(state="up", host=socket.gethostname(), reason=f"terminal {terminal.name}"))
-    failover = FailoverWatch(connection).start()  # issue 26: a failover (another Redis answers) restarts the loop below
+    failover = FailoverWatch(connection, lease).start()  # issue 26: a failover (another Redis answers) restarts the loop below
     try:
         for attempt in itertools.count():
             failover.moved.clear()  # issue 26: the reconciliation below runs against the Redis that answers now

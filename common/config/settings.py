@@ -276,7 +276,7 @@ class Settings(BaseSettings):
     @field_validator("REDIS_SENTINELS", mode="before")
     @classmethod
     def _parse_sentinels(cls, raw: RawInput) -> RawInput:
-        if isinstance(raw, str) and not raw.strip().startswith("["):
+        if isinstance(raw, str) and not (raw.strip().startswith("[") and raw.strip().endswith("]")):  # [::1]:26379 is an address
             return [part.strip() for part in raw.split(",") if part.strip()]  # 10.0.0.1:26379,10.0.0.2:26379
         return parse_literal(raw, "REDIS_SENTINELS")
 
@@ -290,6 +290,9 @@ class Settings(BaseSettings):
                     f"REDIS_SENTINELS entry {entry!r} is not host:port: write the sentinels comma-separated, "
                     "e.g. REDIS_SENTINELS=10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379"
                 )
+        twice = sorted({entry for entry in entries if entries.count(entry) > 1})
+        if twice:
+            raise ConfigError(f"REDIS_SENTINELS names {', '.join(twice)} twice: list each sentinel once (three, one on each machine)")
         return entries
 
     @model_validator(mode="after")
@@ -299,6 +302,10 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "REDIS_MASTER_NAME is empty while REDIS_SENTINELS is set: write the name the sentinels monitor "
                 "(the <name> of 'sentinel monitor <name> ...' in deploy/sentinel.conf), e.g. REDIS_MASTER_NAME=router"
+            )
+        if any(char.isspace() for char in self.REDIS_MASTER_NAME):
+            raise ConfigError(
+                f"REDIS_MASTER_NAME {self.REDIS_MASTER_NAME!r} has a space: write the name as the sentinels' 'sentinel monitor' line has it"
             )
         if self.REDIS_MASTER_NAME and not self.REDIS_SENTINELS:
             raise ConfigError(

@@ -315,7 +315,10 @@ class Desk:
         """Enqueue on the queues of the terminal that holds the payload's account (or `terminal`, for jobs of none)."""
         index = getattr(payload, "account_index", None)
         where = terminal or (terminals.of_account(self.settings, index) if index is not None else terminals.terminals(self.settings)[0])
-        return jobqueue.enqueue(self.redis, payload, self._ttl(payload), job_id, fingerprint, where, announce, self.confirm)
+        # a query is safe to ask again and changes nothing: it is not held up by a replica, so queries (the pages, the old
+        # clients' reads) still answer while the replica is away; every job that acts waits for it (REDIS_WAIT_REPLICAS)
+        confirm = None if payload.kind == "query" else self.confirm
+        return jobqueue.enqueue(self.redis, payload, self._ttl(payload), job_id, fingerprint, where, announce, confirm)
 
     def next_sim_day(self, caller: Caller, days: int = 1) -> Queued:
         """Move the simulator on by `days` trading days (admin, BROKER=sim only): T+1 released, repo repaid, open orders end.

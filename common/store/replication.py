@@ -85,3 +85,9 @@ def replicas_online(connection: redis.Redis, max_lag: int = 1) -> int:
         if name.startswith("slave") and isinstance(value, dict) and value.get("state") == "online" and int(value.get("lag", 99)) <= max_lag:
             online += 1
     return online
+
+
+def replica_syncing(connection: redis.Redis) -> bool:
+    """Is a replica connected and being sent the data (INFO replication: a state other than online)? One coming back."""
+    info = cast("dict[str, RedisReply]", connection.info("replication"))  # a sync client's answer
+    return any(name.startswith("slave") and isinstance(value, dict) and value.get("state") != "online" for name, value in info.items())

@@ -8,6 +8,8 @@ while Redis was up accepted; no role exited but those the driver killed. With Re
 orders are refused saying Redis lost its data, cancels and queries answer, and after an admin sets the limits and
 releases the kill switch orders are accepted again. Exit status 0 only when every check holds; the report (JSON and a
 table) goes to VAR_DIR/chaos/.
+
+python run.py chaos --failover [--rate R] [--seconds S]: Redis Sentinel instead (tests/chaos/failover.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 from common.config.clock import SHANGHAI
 from common.config.settings import get_settings
+from tests.chaos import outcomes
 from tests.chaos.stack import ADMIN, Stack
 from tests.support import SignedHttpClient, signed_headers, wait_until
 
@@ -147,35 +150,14 @@ def _inject(stack: Stack, record: Record, fault: str) -> None:
         stack.broker_fault(hang_until=time.time() + 10, hang_seconds=5)
 
 
-def _settle(http: SignedHttpClient, job_ids: list[str], seconds: float) -> dict[str, dict]:
-    views: dict[str, dict] = {}
-
-    def ended() -> bool:
-        for job_id in job_ids:
-            if job_id in views:
-                continue
-            view = http.get(f"{API}/jobs/{job_id}").body
-            if view.get("status") in ("finished", "failed", "expired") and isinstance(view.get("result"), dict):
-                views[job_id] = view
-        return len(views) == len(job_ids)
-
-    wait_until(ended, seconds, 1.0)
-    return views
-
-
 def _check(stack: Stack, record: Record, http: SignedHttpClient) -> tuple[list[str], dict[str, Any]]:
     problems: list[str] = []
     accepted = [o["job_id"] for o in record.orders if o["status"] == 202 and o["job_id"]]
-    views = _settle(http, accepted, 180)
-    indefinite = [
-        j for j in accepted if j not in views or (views[j]["result"].get("outcome") == "unknown" and j not in (views[j]["result"].get("error") or ""))
-    ]
+    views = outcomes.settle(http, accepted, 180)
+    indefinite = outcomes.indefinite(accepted, views)
     if indefinite:
         problems.append(f"{len(indefinite)} accepted order(s) not definite, e.g. {indefinite[:5]}")
-    tags: dict[str, int] = {}
-    for index in (0, 1):
-        for order in http.post(f"{API}/orders", {"trader_index": index, "cancelable_only": False}).body.get("orders", []):
-            tags[order["order_remark"]] = tags.get(order["order_remark"], 0) + 1
+    tags = outcomes.broker_tags(http)
     doubled = [t for t, n in tags.items() if n > 1]
     if doubled:
         problems.append(f"{len(doubled)} order(s) at the broker twice: {doubled[:5]}")
@@ -276,6 +258,10 @@ def _empty_redis_phase(stack: Stack, http: SignedHttpClient) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    if "--failover" in argv:  # Redis Sentinel: the master killed, the replica stopped (tests/chaos/failover.py)
+        from tests.chaos.failover import main as failover
+
+        return failover(argv)
     parser = argparse.ArgumentParser(prog="python run.py chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="how long orders flow (default 10)")
     parser.add_argument("--rate", type=float, default=20.0, help="orders a second (default 20)")

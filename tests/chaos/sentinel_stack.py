@@ -1,10 +1,12 @@
-"""The chaos stack on Redis Sentinel: a master and a replica with AOF and three sentinels (redis-server --sentinel), on
-free loopback ports in 17000-17999, made from deploy/redis.conf, deploy/redis-replica.conf and deploy/sentinel.conf
-(addresses and ports changed only), with the roles connecting through the sentinels (REDIS_SENTINELS)."""
+"""The chaos stack on Redis Sentinel: a master and a replica (or more) with AOF and three sentinels (redis-server
+--sentinel), on free loopback ports in 17000-17999, made from deploy/redis.conf, deploy/redis-replica.conf and
+deploy/sentinel.conf (addresses and ports changed only: every LAN address of those files becomes a loopback one, so no
+server of a test ever reaches past loopback), with the roles connecting through the sentinels (REDIS_SENTINELS)."""
 
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import signal
 import socket
@@ -39,10 +41,12 @@ def loopback_port(taken: set[int]) -> int:
 class SentinelStack(Stack):
     """Stack with Redis as a master, a replica and three sentinels; `servers` by port, the master's first."""
 
-    def __init__(self, folder: Path, clock_offset: float, wait_ms: int = 500, **kwargs: float) -> None:
+    def __init__(self, folder: Path, clock_offset: float, wait_ms: int = 500, replicas: int = 1, **kwargs: float) -> None:
         super().__init__(folder, clock_offset, **kwargs)
         taken: set[int] = set()
-        self.master_port, self.replica_port = loopback_port(taken), loopback_port(taken)
+        self.master_port = loopback_port(taken)
+        self.replica_ports = [loopback_port(taken) for _ in range(replicas)]
+        self.replica_port = self.replica_ports[0]
         self.sentinel_ports = [loopback_port(taken) for _ in range(3)]
         self.servers: dict[int, subprocess.Popen] = {}
         self.env.update(
@@ -54,10 +58,12 @@ class SentinelStack(Stack):
 
     def start_redis(self, empty: bool = False) -> None:
         self.start_server(self.master_port)
-        self.start_server(self.replica_port, replica_of=self.master_port)
+        for port in self.replica_ports:
+            self.start_server(port, replica_of=self.master_port)
         for port in self.sentinel_ports:
             self._start_sentinel(port)
-        if not wait_until(lambda: self.replicas_of(self.master_port) == 1 and self.sentinels_agree(self.master_port), 30, 0.1):
+        replicas = len(self.replica_ports)
+        if not wait_until(lambda: self.replicas_of(self.master_port) == replicas and self.sentinels_agree(self.master_port), 30, 0.1):
             raise RuntimeError(f"the sentinel set did not come up; logs in {self.folder}")
 
     def start_server(self, port: int, replica_of: int | None = None) -> None:
@@ -66,7 +72,7 @@ class SentinelStack(Stack):
         folder.mkdir(parents=True, exist_ok=True)
         source = "redis-replica.conf" if replica_of else "redis.conf"
         config = folder / source  # a copy: Sentinel rewrites a server's file (CONFIG REWRITE) when it makes it a replica
-        config.write_text((ROOT / "deploy" / source).read_text(encoding="utf-8"), encoding="utf-8")
+        config.write_text(_on_loopback((ROOT / "deploy" / source).read_text(encoding="utf-8"), replica_of or self.master_port), encoding="utf-8")
         command = [_binary(), str(config), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder)]
         command += ["--requirepass", PASSWORD, "--masterauth", PASSWORD]
         command += ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
@@ -86,7 +92,7 @@ class SentinelStack(Stack):
             "# sentinel auth-pass router a-long-random-password", f"sentinel auth-pass {MASTER_NAME} {PASSWORD}"
         )
         config = folder / "sentinel.conf"
-        config.write_text(text, encoding="utf-8")
+        config.write_text(_on_loopback(text, self.master_port), encoding="utf-8")
         with open(folder / "sentinel.log", "ab") as log:  # the child keeps its own copy
             self.servers[port] = subprocess.Popen([_binary(), str(config), "--sentinel"], stdout=log)
         if not wait_until(lambda: _answers(port, None), 15):
@@ -120,6 +126,15 @@ class SentinelStack(Stack):
         except redis.RedisError:
             return -1
 
+    def in_sync(self, port: int, master: int) -> bool:
+        """Is the server on `port` a replica of `master` with its link up (the data sent: WAIT can count it)?"""
+        try:
+            with redis.Redis(port=port, password=PASSWORD, socket_timeout=0.5) as client:
+                found = client.info("replication")
+        except redis.RedisError:
+            return False
+        return found.get("role") == "slave" and found.get("master_port") == master and found.get("master_link_status") == "up"
+
     def role_of(self, port: int) -> str:
         try:
             with redis.Redis(port=port, password=PASSWORD, socket_timeout=0.5) as client:
@@ -143,6 +158,19 @@ class SentinelStack(Stack):
     def redis_answers(self) -> bool:
         port = self.master_named()
         return port is not None and _answers(port)
+
+
+def _on_loopback(text: str, master_port: int) -> str:
+    """A deploy file's text for a server or sentinel of this stack: comments dropped, `bind` loopback only, `replicaof`
+    the stack's master; a LAN address left anywhere is an error (a replica started again from its own file would
+    otherwise try the deploy file's master on the network)."""
+    text = "".join(line for line in text.splitlines(keepends=True) if not line.lstrip().startswith("#"))
+    text = re.sub(r"^bind .*$", "bind 127.0.0.1", text, flags=re.M)
+    text = re.sub(r"^replicaof .*$", f"replicaof 127.0.0.1 {master_port}", text, flags=re.M)
+    found = re.search(r"\b(?:192\.168|10)\.\d+\.\d+(?:\.\d+)?\b", text)
+    if found:
+        raise AssertionError(f"a deploy file names {found.group()}, which this stack does not replace with a loopback address")
+    return text
 
 
 def _binary() -> str:

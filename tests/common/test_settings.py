@@ -119,6 +119,11 @@ def test_sentinels_are_host_port_pairs_and_wait_for_one_replica_by_default():
     settings = load_settings(_env_file=None, **SENTINELS)
     assert settings.sentinel_addresses == [("127.0.0.1", 17001), ("127.0.0.1", 17002)]
     assert settings.REDIS_WAIT_REPLICAS == 1 and load_settings(_env_file=None, REDIS_URL="redis://x/0").REDIS_WAIT_REPLICAS == 0
+    assert load_settings(_env_file=None, **{**SENTINELS, "REDIS_SENTINELS": "[::1]:26379"}).sentinel_addresses == [("::1", 26379)]
+    assert load_settings(_env_file=None, **{**SENTINELS, "REDIS_SENTINELS": '["h1:26379", "h2:26379"]'}).sentinel_addresses == [
+        ("h1", 26379),
+        ("h2", 26379),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -130,6 +135,10 @@ def test_sentinels_are_host_port_pairs_and_wait_for_one_replica_by_default():
         ({"REDIS_SENTINELS": "", "REDIS_URL": "redis://x/0"}, "REDIS_MASTER_NAME is set but REDIS_SENTINELS is empty"),
         ({"REDIS_WAIT_MS": "1800"}, "REDIS_WAIT_MS=1800 leaves no room inside REDIS_SOCKET_TIMEOUT=2 s"),
         ({"REDIS_SENTINELS": "", "REDIS_MASTER_NAME": "", "REDIS_URL": "", "REDIS_WAIT_REPLICAS": "1"}, "the embedded stand-in has none"),
+        ({"REDIS_SENTINELS": "127.0.0.1:70000"}, "REDIS_SENTINELS entry '127.0.0.1:70000' is not host:port"),
+        ({"REDIS_SENTINELS": "a:26379,b:26379,a:26379"}, "REDIS_SENTINELS names a:26379 twice"),
+        ({"REDIS_MASTER_NAME": "my router"}, "REDIS_MASTER_NAME 'my router' has a space"),
+        ({"REDIS_WAIT_REPLICAS": "-1"}, "REDIS_WAIT_REPLICAS"),
     ],
 )
 def test_a_sentinel_setting_that_does_not_fit_is_one_line_naming_the_key(change, words):

@@ -143,3 +143,13 @@ def test_with_the_replica_stopped_orders_answer_unknown_within_the_wait_never_qu
         assert status == 503 and answer["job_id"] and "did not confirm" in answer["error"], answer
         assert took < 2 * WAIT_MS / 1000 + 0.5  # measured up to 1.06 s at WAIT_MS=500: more than one wait per request (open)
     assert _health(http)["redis"]["replica_confirms"] is False
+    # a query changes nothing and needs no replica: it still answers, and the worker's heartbeat (which renews its lease
+    # without waiting for the replicas: worker.failover asks them apart) never looks silent on the status page
+    assert http.get(f"{API}/portfolio/0").status == 200
+    beats: list[bool] = []
+
+    def sampled() -> bool:  # as the status page asks, every 0.2 s
+        beats.append(_health(http)["worker"]["silent"])
+        return len(beats) >= 10
+
+    assert wait_until(sampled, 15, 0.2) and not any(beats), beats

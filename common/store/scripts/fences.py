@@ -22,8 +22,10 @@ return 0
 """
 EXTEND = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-# The fence before a send: the lease (KEYS[1], "" when the worker runs without one) still the token's, and the stored risk
-# limits (KEYS[2]) still the JSON the order was checked against.
+# The fence before a send: the lease (KEYS[1], "" when the worker runs without one) still the token's, the stored risk
+# limits (KEYS[2]) still the JSON the order was checked against, and, with replicas to confirm, the job (its hash: KEYS[3])
+# started on this server: after a failover the server that answers may not have the job's start, nor its taking off the
+# queue, and a job still queued there would be taken and sent again.
 BEFORE_SEND = """
 if KEYS[1] ~= "" then
   local holder = redis.call("GET", KEYS[1])
@@ -32,6 +34,10 @@ end
 local stored = redis.call("GET", KEYS[2])
 if not stored then stored = "" end
 if stored ~= ARGV[2] then return {"stale", stored} end
+if #KEYS > 2 then
+  local status = redis.call("HGET", KEYS[3], "status")
+  if status ~= "started" then return {"unstarted", status or ""} end
+end
 return {"ok", ""}
 """
 
@@ -61,12 +67,15 @@ def release(connection: redis.Redis, key: str, token: str) -> bool:
     return bool(connections.script(connection, RELEASE)(keys=[key], args=[token]))
 
 
-def before_send(connection: redis.Redis, lease_key: str, token: str, limits_json: str, confirm: Confirm | None = None) -> tuple[str, str]:
+def before_send(
+    connection: redis.Redis, lease_key: str, token: str, limits_json: str, confirm: Confirm | None = None, job_key: str = ""
+) -> tuple[str, str]:
     """("ok", ""), ("lost", the holder or "" for nobody) or ("stale", the stored limits' JSON). Raises redis.RedisError.
 
     With `confirm`, "ok" only once the replicas have everything written before the check (the lease, the job's start:
-    common.store.replication); else ("unconfirmed", ""), so a failover cannot lose what a send rests on."""
-    script_keys, args = [lease_key, keys.RISK_LIMITS], [token, limits_json]
+    common.store.replication); else ("unconfirmed", ""), so a failover cannot lose what a send rests on. With `job_key`
+    too (the job's hash), ("unstarted", its status) when this server does not have that job started."""
+    script_keys, args = [lease_key, keys.RISK_LIMITS, *([job_key] if confirm is not None and job_key else [])], [token, limits_json]
     if confirm is None:
         verdict, detail = connections.script(connection, BEFORE_SEND)(keys=script_keys, args=args)
         return _text(verdict), _text(detail)
