@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CallTimeout
 from datetime import datetime
 from typing import Protocol, TypeVar, runtime_checkable
-from zoneinfo import ZoneInfo
 
 import redis
 
+from common.config import clock
 from common.config.settings import AccountConfig, Settings
 from common.rules.exceptions import BrokerTimeout, BrokerUnavailable, ConfigError, SimulatorOnly, UnknownAccount
 from common.store import calendar_store, events, keys
@@ -31,7 +31,6 @@ from worker.xt_broker import XtBroker
 from worker.xtquant_sdk import XtAccount, XtCancelOrderResponse, XtOrderResponse, XtTrader, trader_class, xttype
 
 log = logging.getLogger("worker.broker")
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 BACKOFF_SECONDS = (1, 2, 4, 8, 16, 30)  # between reconnect attempts; the last repeats
 OFF_DAY_BACKOFF = 300  # seconds between attempts on a weekend, when the terminal is often down on purpose
 FRESH_TRADER_AFTER = 2  # failed connect() calls before a new trader object and session id
@@ -292,7 +291,7 @@ class Brokers:
                 self._stop_trader(session.trader)
                 self._new_trader(session)
             if not self._connect(session):
-                next_try[position] = time.monotonic() + reconnect_delay(session.failures, datetime.now(SHANGHAI))
+                next_try[position] = time.monotonic() + reconnect_delay(session.failures, clock.now())
 
     def _stop_trader(self, trader: XtTrader) -> None:
         """Stop a trader without letting a hung terminal hold the caller."""

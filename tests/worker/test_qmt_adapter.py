@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from datetime import datetime
 
 import pytest
 
@@ -23,11 +24,14 @@ from worker.xtquant_sdk import xtconstant
 
 @pytest.fixture(autouse=True)
 def fake_trader_module(monkeypatch):
+    """The stand-in for xttrader, with short backoffs; the router's clock on a Tuesday, so the weekend's long
+    backoff (OFF_DAY_BACKOFF) never stands in a reconnect test run on a Saturday in Shanghai."""
     fake_xttrader.reset()
     monkeypatch.setitem(sys.modules, "xtquant.xttrader", fake_xttrader)
     monkeypatch.setitem(sys.modules, "xtquant.xtdata", fake_xttrader.xtdata)
     monkeypatch.setattr(broker_module, "BACKOFF_SECONDS", (0.05, 0.05))
-    yield fake_xttrader
+    with clock.travel_to(datetime(2026, 12, 1, 10, 0, tzinfo=clock.SHANGHAI)):
+        yield fake_xttrader
     fake_xttrader.reset()
 
 
@@ -199,8 +203,6 @@ def test_a_market_order_on_a_symbol_without_a_quote_fails_clearly_and_is_never_s
 
 
 def test_reconnect_backoff_grows_and_slows_down_on_weekends(monkeypatch):
-    from datetime import datetime
-
     monkeypatch.setattr(broker_module, "BACKOFF_SECONDS", (1, 2, 4, 8, 16, 30))  # the real schedule, not the fixture's
 
     from worker.broker import reconnect_delay
