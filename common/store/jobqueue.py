@@ -134,15 +134,11 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
     except redis.TimeoutError as error:
         if str(error).startswith(CONNECT_TIMEOUT):  # no connection, so nothing was sent
             raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
-        unanswered = EnqueueUnanswered(
-            f"Redis did not answer while job {', '.join(ids)} was being queued, so whether it was queued is unknown: "
-            f"polling GET /qmt/trade/api/jobs/{ids[0]} is safe (404 once Redis answers: it was not queued), and so is "
-            "retrying with the same Idempotency-Key; a retry without one may place the order twice",
-            job_id=ids[0],
-        )
-        if len(ids) > 1:
-            unanswered.details["job_ids"] = ids  # a fan-out: all of them were queued, or none
-        raise unanswered from error
+        raise _unknown(
+            ids,
+            "Redis did not answer while job {ids} was being queued, so whether it was queued is unknown",
+            "404 once Redis answers: it was not queued",
+        ) from error
     except redis.RedisError as error:
         raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
     verdict = answer[0]
@@ -163,15 +159,25 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
 def _unconfirmed(ids: list[str], confirm: Confirm | None) -> EnqueueUnanswered:
     """The answer when Redis queued the jobs but too few replicas confirmed them in time: a failover now could lose them."""
     wanted = f"{confirm.replicas} replica(s) within {confirm.timeout_ms} ms" if confirm else "its replicas"
-    unconfirmed = EnqueueUnanswered(
-        f"Redis queued job {', '.join(ids)} but {wanted} (REDIS_WAIT_REPLICAS, REDIS_WAIT_MS) did not confirm it, so it "
-        f"could be lost if Redis fails over now and its outcome is unknown: polling GET /qmt/trade/api/jobs/{ids[0]} is safe "
-        "(404: it was lost), and so is retrying with the same Idempotency-Key; a retry without one may place the order twice",
+    return _unknown(
+        ids,
+        f"Redis queued job {{ids}} but {wanted} (REDIS_WAIT_REPLICAS, REDIS_WAIT_MS) did not confirm it, so it could be "
+        "lost if Redis fails over now and its outcome is unknown",
+        "404: it was lost",
+    )
+
+
+def _unknown(ids: list[str], why: str, not_found: str) -> EnqueueUnanswered:
+    """EnqueueUnanswered for jobs whose fate is unknown: `why` (with {ids} for the ids), how to find out and how to
+    retry; a fan-out names every id, since all of them were queued or none."""
+    unknown = EnqueueUnanswered(
+        f"{why.format(ids=', '.join(ids))}: polling GET /qmt/trade/api/jobs/{ids[0]} is safe ({not_found}), and so is "
+        "retrying with the same Idempotency-Key; a retry without one may place the order twice",
         job_id=ids[0],
     )
     if len(ids) > 1:
-        unconfirmed.details["job_ids"] = ids
-    return unconfirmed
+        unknown.details["job_ids"] = ids
+    return unknown
 
 
 def _script_arguments(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | None) -> tuple[list[str], list[RedisArg]]:
