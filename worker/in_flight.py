@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 log = logging.getLogger("worker.in_flight")
@@ -48,14 +47,8 @@ class InFlight:
     def wait_for_answers(self, timeout: float) -> bool:
         """Block until every send out was answered (or timed out) (True), or `timeout` s passed (False): what a query of
         the open orders then reads includes every order sent before it."""
-        deadline = time.monotonic() + timeout
         with self._changed:
-            while self._sending:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(left)
-        return True
+            return self._changed.wait_for(lambda: not self._sending, timeout)
 
     def hand_off(
         self, name: str, answer: Callable[[], object], end: Callable[[object], None], answered: Callable[[object], bool] = lambda _: True
@@ -95,11 +88,5 @@ class InFlight:
 
     def drain(self, timeout: float) -> bool:
         """Wait until every handed-off job is ended (True), or `timeout` s passed (False)."""
-        deadline = time.monotonic() + timeout
         with self._changed:
-            while self._ending:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(left)
-        return True
+            return self._changed.wait_for(lambda: not self._ending, timeout)
