@@ -39,6 +39,7 @@ from worker.failover import FailoverWatch
 from worker.in_flight import InFlight
 from worker.lease import Lease
 from worker.recovery import SETTLE_WAIT, OrphanWatch, carry_to_terminals, reconcile
+from worker.sends import count_job_end
 
 log = logging.getLogger("worker")
 # The status page calls a worker silent when its heartbeat is older than 0.9 s (api.health.WORKER_SILENT_SECONDS), so it
@@ -117,11 +118,8 @@ class RouterWorker(LeanWorker):
         if self.batch is not None:
             self.batch.clear()  # written in the result's transaction
         self._batch_sent = False
-        kind = job.meta.get("kind", "?")
-        metrics.count(self._figures, metrics.JOBS, kind=kind, outcome=job_outcome(kind, getattr(job, "returned", None)))
         created = (job.payload().get("meta") or {}).get("created_at") if isinstance(job, RouterJob) else None
-        if kind == "order" and isinstance(created, (int, float)):
-            metrics.observe(self._figures, metrics.ORDER_TO_RESULT, max(time.time() - created, 0.0))
+        count_job_end(self._figures, job.meta.get("kind", "?"), getattr(job, "returned", None), created)
 
     def keep_taking_jobs(self) -> bool:
         # a lost lease ends the loop: stand by; or, the lease taken again after it lapsed, check the jobs left running first.
@@ -166,15 +164,6 @@ class RouterWorker(LeanWorker):
 
     def job_failed(self, job: Job) -> None:
         metrics.count(self._figures, metrics.JOBS, kind=job.meta.get("kind", "?"), outcome="failed")
-
-
-def job_outcome(kind: str, result: object) -> str:
-    """The outcome label of a job that ended without raising: an order's outcome, a cancel's acceptance, else `done`."""
-    if kind == "order" and isinstance(result, dict):
-        return str(result.get("outcome", "unknown"))
-    if kind == "cancel" and isinstance(result, dict):
-        return "accepted" if result.get("accepted") else "refused"
-    return "done"
 
 
 def _beat(connection: redis.Redis, settings: Settings, stop: threading.Event, terminal: Terminal, lease: Lease, continuity: Continuity) -> None:

@@ -99,8 +99,24 @@ def end_sent(
         log.warning("job %s was settled by recovery while its send's answer was awaited; %s not recorded again", tag, result["outcome"])
         return
     batch.clear()
-    metrics.count(rt.redis, metrics.JOBS, kind="order", outcome=str(result.get("outcome", "unknown")))
-    metrics.observe(rt.redis, metrics.ORDER_TO_RESULT, max(time.time() - order.meta.created_at, 0.0))
+    count_job_end(rt.redis, "order", result, order.meta.created_at)
+
+
+def count_job_end(connection: redis.Redis, kind: str, result: object, created_at: object) -> None:
+    """The figures of a job that ended without raising, whether the loop ended it (worker.runner) or its send's own
+    thread did (end_sent): the job count by outcome, and for an order the time from its creation to its result."""
+    metrics.count(connection, metrics.JOBS, kind=kind, outcome=job_outcome(kind, result))
+    if kind == "order" and isinstance(created_at, (int, float)):
+        metrics.observe(connection, metrics.ORDER_TO_RESULT, max(time.time() - created_at, 0.0))
+
+
+def job_outcome(kind: str, result: object) -> str:
+    """The outcome label of a job that ended without raising: an order's outcome, a cancel's acceptance, else `done`."""
+    if kind == "order" and isinstance(result, dict):
+        return str(result.get("outcome", "unknown"))
+    if kind == "cancel" and isinstance(result, dict):
+        return "accepted" if result.get("accepted") else "refused"
+    return "done"
 
 
 def after_send(rt: runtime.Runtime, broker: Broker, tag: str, base: JsonObject, submitted_at: float, heard: OrderId | Exception) -> dict:
