@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api import router
 from api.auth import current_caller
 from api.openapi import documented
-from common.desk.submission import WAIT_MAX_SECONDS
+from common.desk.reads import WAIT_MAX_SECONDS
 from common.rules.exceptions import InvalidRequest
 from common.rules.loose_types import JsonObject
 from common.rules.masking import mask_account

@@ -15,7 +15,8 @@ import redis
 from flask import Flask, Response, jsonify, request
 
 from common.desk.callers import Caller, Queued
-from common.desk.submission import WAIT_MAX_SECONDS, Desk
+from common.desk.reads import WAIT_MAX_SECONDS
+from common.desk.submission import Desk
 from common.desk.verdicts import Verdict
 from common.rules.exceptions import InvalidRequest, RouterError
 
