@@ -37,6 +37,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ex.RouterError], int], ...] = (
     (ex.LoginThrottled, 429),
     (ex.RiskRejected, 403),
     (ex.StoreUnavailable, 503),
+    (ex.JobUnconfirmed, 503),  # a replica has not confirmed it: told once one has
     (ex.NoQuote, 503),  # the order cannot be priced until the worker has read a quote: refused, never guessed
     (ex.BrokerUnavailable, 503),
 )

@@ -17,12 +17,13 @@ from common.desk.verdicts import RUNNING, Verdict, await_verdicts, verdicts_now
 from common.rules.exceptions import (
     InvalidRequest,
     JobNotFound,
+    JobUnconfirmed,
     OrderNotFound,
     RateLimited,
     WorkerUnanswered,
 )
 from common.rules.loose_types import Json, RedisReply
-from common.store import events, jobqueue, keys, terminals
+from common.store import events, jobqueue, keys, replication, terminals
 from common.store.events import Event, EventBase, JobEvent  # by name: in the Desk, `events` is also its method
 from common.store.payloads import (
     JobView,
@@ -145,10 +146,23 @@ class Reads(Door):
             raise JobNotFound(f"no job {job_id}")
         if job.account_index is not None and not caller.may_reach(job.account_index):
             raise JobNotFound(f"no job {job_id}")  # another account's: not this caller's to see, admin or not
-        if not wait or job.status not in RUNNING:
+        if wait and job.status in RUNNING:
+            with self.waiting.slot(caller.waiting_key) as granted:
+                if granted:
+                    job = jobqueue.wait(self.redis, job_id, wait)
+        return self._confirmed(job)
+
+    def _confirmed(self, job: JobView) -> JobView:
+        """`job`, once a replica has everything written so far (REDIS_WAIT_REPLICAS, REDIS_WAIT_MS): an answer that says a
+        job exists, or how it ended, is never one a failover can take back. JobUnconfirmed when none confirms in time."""
+        if self.confirm is None or replication.barrier(self.redis, self.confirm):
             return job
-        with self.waiting.slot(caller.waiting_key) as granted:
-            return jobqueue.wait(self.redis, job_id, wait) if granted else job
+        raise JobUnconfirmed(
+            f"job {job.job_id} is {job.status} on the Redis master, but {self.confirm.replicas} replica(s) did not confirm it within "
+            f"{self.confirm.timeout_ms} ms (REDIS_WAIT_REPLICAS, REDIS_WAIT_MS), so a failover now could still change it: poll it again",
+            job_id=job.job_id,
+            retry_after=1,
+        )
 
     def verdicts(self, caller: Caller, queued: Queued, seconds: float) -> list[Verdict] | None:
         """The broker's verdict on every job of `queued` once all are definite within `seconds` (≤ 30); None when time runs out."""

@@ -150,6 +150,11 @@ class EnqueueUnanswered(StoreUnavailable):
     """
 
 
+class JobUnconfirmed(RouterError):
+    """Redis has the job as it told, but no replica confirmed it within REDIS_WAIT_MS, so a failover now could still take
+    it back (a job said queued, then lost; an end said, then run again): not told (HTTP 503, `details["job_id"]` to poll)."""
+
+
 class WorkerUnanswered(BrokerUnavailable):
     """A query job did not end in time or failed in the worker: `details["job_id"]` can be polled (HTTP 503)."""
 

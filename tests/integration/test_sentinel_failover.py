@@ -143,6 +143,10 @@ def test_with_the_replica_stopped_orders_answer_unknown_within_the_wait_never_qu
         assert status == 503 and answer["job_id"] and "did not confirm" in answer["error"], answer
         assert took < 2 * WAIT_MS / 1000 + 0.5  # measured up to 1.06 s at WAIT_MS=500: more than one wait per request (open)
     assert _health(http)["redis"]["replica_confirms"] is False
+    # polling such a job is safe and tells nothing a failover could take back: 503 naming it again, never "queued"
+    polled = http.get(f"{API}/jobs/{answers[0][1]['job_id']}")
+    assert polled.status == 503 and polled.body["job_id"] == answers[0][1]["job_id"] and "did not confirm" in polled.body["error"], polled.body
+    assert polled.body["retry_after"] == 1  # and the Retry-After header
     # a query changes nothing and needs no replica: it still answers, and the worker's heartbeat (which renews its lease
     # without waiting for the replicas: worker.failover asks them apart) never looks silent on the status page
     assert http.get(f"{API}/portfolio/0").status == 200
