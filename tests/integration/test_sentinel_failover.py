@@ -1,9 +1,11 @@
-"""Redis Sentinel with real processes: a master, a replica and three sentinels, web + worker + scheduler on the simulator.
+"""Redis Sentinel with real processes: a master, one replica or two (deploy/'s layout), three sentinels, web + worker +
+scheduler on the simulator.
 
-The master SIGKILLed while orders come at 20 a second: the router takes work again after the sentinels' failover, every
-order that got a 202 ends definite, none is at the broker twice, and the old master, restarted, rejoins as a replica.
-The replica stopped: orders answer "unknown, poll the job" (503 with the job id) within the wait, never a 202.
-"""
+The master SIGKILLed while orders come at 20 a second: with two replicas orders are accepted again as soon as the
+sentinels have failed over; with one, once the old master is back as the new master's replica (nothing else can confirm
+a write). Either way every order that got a 202 ends definite, none is at the broker twice, and the old master,
+restarted, rejoins as a replica. The replica stopped: orders answer "unknown, poll the job" (503 with the job id) within
+the wait, never a 202, and polling the job answers the same."""
 
 from __future__ import annotations
 
@@ -24,8 +26,9 @@ WAIT_MS = 500
 
 
 @pytest.fixture
-def stack(tmp_path: Path):
-    found = SentinelStack(tmp_path, AFTERNOON.timestamp() - time.time(), wait_ms=WAIT_MS, lease_seconds=5, call_timeout=3.0)
+def stack(tmp_path: Path, request: pytest.FixtureRequest):
+    replicas = getattr(request, "param", 1)
+    found = SentinelStack(tmp_path, AFTERNOON.timestamp() - time.time(), wait_ms=WAIT_MS, replicas=replicas, lease_seconds=5, call_timeout=3.0)
     try:
         found.start_redis()
         for role in ("api", "worker", "scheduler"):
@@ -74,6 +77,12 @@ class Orders:
         self.thread.join(30)
 
 
+def _whole(stack: SentinelStack) -> bool:
+    """Every sentinel names one master, and every other server is its replica."""
+    master = stack.master_named()
+    return master is not None and stack.sentinels_agree(master) and stack.replicas_of(master) == len(stack.replica_ports)
+
+
 def _definite(http: SignedHttpClient, job_ids: list[str], seconds: float) -> dict[str, dict]:
     views: dict[str, dict] = {}
 
@@ -89,7 +98,11 @@ def _definite(http: SignedHttpClient, job_ids: list[str], seconds: float) -> dic
     return views
 
 
+@pytest.mark.parametrize("stack", [1, 2], indirect=True, ids=["one-replica", "two-replicas"])
 def test_the_master_killed_under_orders_fails_over_with_no_accepted_order_lost_or_doubled(stack):
+    """Two replicas (deploy/'s layout): the other replica confirms at once, so orders are accepted again as soon as the
+    sentinels name the new master. One replica: the new master has none to confirm writes (REDIS_WAIT_REPLICAS=1) until
+    the old master is back as its replica; orders meanwhile answer "outcome unknown", never 202."""
     http = SignedHttpClient(stack.base_url)
     old_master = stack.master_port
     assert _health(http)["redis"]["master"] == f"127.0.0.1:{old_master}"
@@ -98,21 +111,38 @@ def test_the_master_killed_under_orders_fails_over_with_no_accepted_order_lost_o
         assert wait_until(lambda: sum(o["status"] == 202 for o in orders.sent) >= 40, 15, 0.1)
         killed = time.monotonic()
         stack.kill_server(old_master)
-        assert wait_until(lambda: stack.master_named() == stack.replica_port, 30, 0.05), "no failover"
+        assert wait_until(lambda: stack.master_named() in stack.replica_ports, 30, 0.05), "no failover"
         failed_over = time.monotonic() - killed
+        promoted = stack.master_named()
 
         def worked_again() -> bool:  # an order accepted after the kill that the worker has since sent and settled
             later = [o["job_id"] for o in orders.sent if o["at"] > killed and o["status"] == 202]
             return bool(later) and http.get(f"{API}/jobs/{later[0]}").body.get("status") == "finished"
 
-        # with one replica the new master has none to confirm writes (REDIS_WAIT_REPLICAS=1) until the old one is back:
-        # restarted at once from its AOF, as its service manager would, the sentinels make it the new master's replica
+        two = len(stack.replica_ports) == 2
+        accepting = taking_work = 0.0
+        if two:
+            assert wait_until(lambda: any(o["at"] > killed and o["status"] == 202 for o in orders.sent), 30, 0.05)
+            accepting = min(o["at"] for o in orders.sent if o["at"] > killed and o["status"] == 202) - killed
+            # the promise: orders are taken again once the sentinels have failed over (down-after plus the failover),
+            # with room for a loaded machine; measured 2.3 s against 2.2-2.3 s for the sentinels
+            assert accepting <= failed_over + 2.0, f"first 202 {accepting:.2f} s after the kill, failover at {failed_over:.2f} s"
+            assert wait_until(worked_again, 60, 0.1), "the router did not take work again"
+            taking_work = time.monotonic() - killed
+        # restarted at once from its AOF, as its service manager would, the old master becomes the new master's replica
+        restarted = time.monotonic()
         stack.start_server(old_master)
-        assert wait_until(lambda: stack.role_of(old_master) == "slave" and stack.replicas_of(stack.replica_port) == 1, 30, 0.1)
+        # back to a master with every other server its replica; on a loaded machine the sentinels may fail over once more
+        # (a new master silent for down-after), even back to the old master: what is checked below holds through that too
+        assert wait_until(lambda: _whole(stack), 45, 0.1), f"the old master did not rejoin; logs in {stack.folder}"
         rejoined = time.monotonic() - killed
-        assert wait_until(worked_again, 60, 0.1), "the router did not take work again"
-        taking_work = time.monotonic() - killed
+        if not two:  # with one replica, only now: the old master is the new master's replica that confirms writes
+            assert wait_until(worked_again, 60, 0.1), "the router did not take work again"
+            taking_work = time.monotonic() - killed
+            accepting = min(o["at"] for o in orders.sent if o["at"] > killed and o["status"] == 202) - killed
         assert wait_until(lambda: sum(o["at"] > time.monotonic() - 2 and o["status"] == 202 for o in orders.sent) >= 20, 15, 0.1)
+        if two and stack.master_named() == promoted:  # the old master's return went unnoticed: every order since its restart accepted
+            assert all(o["status"] == 202 for o in orders.sent if o["at"] > restarted), "the rejoin was noticed"
     accepted = [o["job_id"] for o in orders.sent if o["status"] == 202]
     views = _definite(http, accepted, 60)
     unknown_without_tag = [j for j, v in views.items() if v["result"].get("outcome") == "unknown" and j not in (v["result"].get("error") or "")]
@@ -125,9 +155,9 @@ def test_the_master_killed_under_orders_fails_over_with_no_accepted_order_lost_o
     refused = [o for o in orders.sent if o["status"] != 202]
     assert all(o["status"] == 503 for o in refused), {o["status"] for o in refused}
     health = _health(http)["redis"]
-    assert health["master"] == f"127.0.0.1:{stack.replica_port}" and health["replica_confirms"] is True
-    print(f"\nfailover: sentinels named the new master {failed_over:.2f} s after the kill (down-after {DOWN_AFTER_MS} ms); the router "
-          f"old master back as a replica at {rejoined:.2f} s; took work again at {taking_work:.2f} s; {len(orders.sent)} orders, {len(accepted)} accepted, {len(refused)} refused (503), "
+    assert health["master"] == f"127.0.0.1:{stack.master_named()}" and health["replica_confirms"] is True
+    print(f"\nfailover: sentinels named the new master {failed_over:.2f} s after the kill (down-after {DOWN_AFTER_MS} ms); first 202 again at "
+          f"{accepting:.2f} s; old master back as a replica at {rejoined:.2f} s; the worker sent again at {taking_work:.2f} s; {len(orders.sent)} orders, {len(accepted)} accepted, {len(refused)} refused (503), "
           f"{sum(v['result'].get('outcome') == 'submitted' for v in views.values())} submitted, none lost or doubled")  # fmt: skip
 
 
