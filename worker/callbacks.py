@@ -53,6 +53,7 @@ class OrderEventRecorder:
         self._tagged: dict[str, int] = {}  # job tag -> order id, for a job whose send went unanswered (wait_for_tag)
         self._answers: dict[tuple[str, int], tuple[int, str, str]] = {}  # (terminal, seq) -> (order id, reason, tag) of async sends
         self._cancels: dict[tuple[str, int], tuple[int, int]] = {}  # (terminal, seq) -> (order id, cancel_result) of async cancels
+        self._sends_here: dict[str, bool] = {}  # job tag -> whether this process called the broker to send it, for jobs it took
         self._telling = threading.Lock()  # held while a "sent" is claimed and written: the order's own events come after it
         self._changed = threading.Condition()
 
@@ -125,6 +126,22 @@ class OrderEventRecorder:
             _remember(self._clients, tag, client_id)
             if sent is not None:
                 _remember(self._unsent, tag, sent)
+
+    def taken(self, tag: str) -> None:
+        """This process started the order job `tag` (before anything of it is sent)."""
+        with self._changed:
+            _remember(self._sends_here, tag, False)
+
+    def calling_broker(self, tag: str) -> None:
+        """This process is about to call the broker to send `tag`'s order: from now on it may have been sent."""
+        with self._changed:
+            _remember(self._sends_here, tag, True)
+
+    def never_sent_here(self, tag: str) -> bool:
+        """Did this process take the job `tag` and never call the broker for it? Then no send of it can still be landing
+        (worker.recovery waits for none). False when it is not known here: another process's job, or forgotten."""
+        with self._changed:
+            return self._sends_here.get(tag) is False
 
     def awaiting_broker(self, tag: str) -> bool:
         """Did this worker send the job `tag`'s order without the broker having told of it yet (a send that went

@@ -47,6 +47,7 @@ def reconcile(
     order_ttl: int = 60,
     in_flight: Callable[[str], bool] = lambda _tag: False,
     send_window: float = SETTLE_WAIT,
+    never_sent_here: Callable[[str], bool] = lambda _tag: False,
 ) -> dict[str, str]:
     """Settle every job left in a started registry of our queues; returns {job_id: what was recorded}.
 
@@ -55,7 +56,8 @@ def reconcile(
     answered (the send may still place it), so an order not found is `unknown`, never "not sent". `send_window`: how long
     a send can still reach the broker (BROKER_CALL_TIMEOUT with sends in flight: a terminal works through the async sends
     it was given even after their worker died), waited out from the start of this reconciliation before an order not
-    found is "not sent".
+    found is "not sent". `never_sent_here(tag)`: this process took that job and never called the broker for it (a
+    failover, or Redis going away, cut it off before its send): its order not found is "not sent" without that wait.
     """
     settled: dict[str, str] = {}
     window = _SendWindow(send_window)
@@ -68,7 +70,9 @@ def reconcile(
                 connection.zrem(registry.key, f"{job_id}:{execution_id}", job_id)
                 continue
             if queue_name.split("@")[0] == keys.ORDER_QUEUE:  # order@<terminal> too
-                settled[job_id] = _settle_order(connection, registry, job, brokers, job_ttl, order_ttl, in_flight(job_id), window)
+                settled[job_id] = _settle_order(
+                    connection, registry, job, brokers, job_ttl, order_ttl, in_flight(job_id), None if never_sent_here(job_id) else window
+                )
             else:  # cancels and queries are safe to run again
                 registry.remove_executions(job)
                 connection.zrem(registry.key, job.id)
@@ -193,7 +197,9 @@ def _settle_order(
     window: _SendWindow | None = None,
 ) -> str:
     """Look for the order of a job a dead worker left running by its tag, on every day it could have reached the broker,
-    and settle the job with what was found (sends.settle_order: result, order state, the closing event, told once)."""
+    and settle the job with what was found (sends.settle_order: result, order state, the closing event, told once).
+    `window`: how long a send of it may still be landing, waited out before an order not found is "not sent"; None when
+    none can be (this process took the job and never called the broker for it)."""
     order = OrderPayload.model_validate(job.kwargs["payload"])
     base = order_basics(order)
     started = _queued_day(order, order_ttl)
@@ -201,8 +207,8 @@ def _settle_order(
     try:
         orders = _orders_since(brokers, order, started)
         found = _by_tag(orders, job.id)
-        if found is None and orders is not None:
-            (window or _SendWindow(SETTLE_WAIT)).wait_for(job)
+        if found is None and orders is not None and window is not None:  # a send of it may still be landing
+            window.wait_for(job)
             orders = _orders_since(brokers, order, started)
             found = _by_tag(orders, job.id)
     except (UnknownAccount, BrokerUnavailable):

@@ -264,7 +264,9 @@ def _serve_terminal(
             carry_to_terminals(connection, settings)
             # before any new job: whatever is running belongs to a dead worker (or to this one, before Redis went away)
             window = settings.BROKER_CALL_TIMEOUT if in_flight is not None else SETTLE_WAIT  # how long a send can still land
-            recovered = reconcile(connection, brokers, settings.JOB_TTL, terminal.queues, settings.ORDER_TTL, recorder.awaiting_broker, window)
+            recovered = reconcile(
+                connection, brokers, settings.JOB_TTL, terminal.queues, settings.ORDER_TTL, recorder.awaiting_broker, window, recorder.never_sent_here
+            )
             if recovered:
                 log.warning("settled %d job(s) left running by a stopped worker: %s", len(recovered), recovered)
             worker = RouterWorker(

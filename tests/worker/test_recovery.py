@@ -280,3 +280,24 @@ def test_a_sends_ending_thread_never_finishes_again_a_job_recovery_settled(setti
     outcomes = [entry for entry in audit.recent(fake_redis) if entry.get("action") == "order.outcome" and job_id in entry.get("job_ids", [])]
     assert len(outcomes) == 1, outcomes
     assert len(Result.all(taken, serializer=JSONSerializer)) == 1
+
+
+def test_a_job_this_process_took_and_never_sent_is_settled_without_waiting_for_a_send_to_land(settings, fake_redis, monkeypatch):
+    """After a failover (or its Redis going away) a living worker settles the jobs it had started. One it never called
+    the broker for cannot be landing at the terminal: "not sent" at once, not after BROKER_CALL_TIMEOUT. One it did
+    call the broker for still gets the whole window, as does one another process took."""
+    from tests.worker.fake_broker import FakeAccounts, FakeBroker
+    from worker import recovery
+
+    cut_off, called, elsewhere = (crash(settings, fake_redis, reached_broker=False) for _ in range(3))
+    recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)
+    recorder.taken(cut_off)  # the fence did not answer: never sent
+    recorder.taken(called)
+    recorder.calling_broker(called)  # the broker was called; its answer was lost with the Redis that went away
+    waited: list[str] = []
+    monkeypatch.setattr(recovery._SendWindow, "wait_for", lambda self, job: waited.append(job.id))
+    fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)
+    settled = recovery.reconcile(fake_redis, FakeAccounts([fake]), settings.JOB_TTL, send_window=30.0, never_sent_here=recorder.never_sent_here)
+    assert settled == {cut_off: "not_submitted", called: "not_submitted", elsewhere: "not_submitted"}
+    assert sorted(waited) == sorted([called, elsewhere])
+    assert recorder.never_sent_here(cut_off) and not recorder.never_sent_here(called) and not recorder.never_sent_here(elsewhere)
