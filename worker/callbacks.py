@@ -127,10 +127,14 @@ class OrderEventRecorder:
             if sent is not None:
                 _remember(self._unsent, tag, sent)
 
-    def taken(self, tag: str) -> None:
-        """This process started the order job `tag` (before anything of it is sent)."""
+    def taken(self, tag: str) -> bool:
+        """This process starts the order job `tag`. True when it already called the broker for that job: Redis gave
+        back a job this process sent (it lost its last writes in a restart, or a failover did): never send it again."""
         with self._changed:
+            if self._sends_here.get(tag):
+                return True
             _remember(self._sends_here, tag, False)
+            return False
 
     def calling_broker(self, tag: str) -> None:
         """This process is about to call the broker to send `tag`'s order: from now on it may have been sent."""

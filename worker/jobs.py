@@ -54,11 +54,26 @@ def run_order(payload: dict) -> dict | str:
     order = OrderPayload.model_validate(payload)
     tag = _job_id()
     rt = runtime.current()
-    rt.recorder.taken(tag)
-    result = _place(order, tag, rt)
+    result = _sent_before(order, tag, rt) if rt.recorder.taken(tag) else _place(order, tag, rt)
     if isinstance(result, dict):
         sends.settle_order(rt.redis, order, tag, result, batch=rt.batch)
     return result
+
+
+def _sent_before(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
+    """A job this process already sent, given back by a Redis that lost its last writes (its start, or its end): never
+    sent again. Its result is what the broker says of its tag, heard or looked up as for a send whose answer was lost:
+    the order if found, else `unknown` with the tag to look for."""
+    base = order_basics(order)
+    log.error("job %s was given back by Redis after this worker sent it (Redis lost its last writes): not sent again", tag)
+    try:
+        broker = rt.brokers.broker(order.account_index)
+    except UnknownAccount as error:
+        return OrderResult(
+            outcome="unknown", error=f"{error.message}; this job's order was sent once: look for order_remark {tag} in QMT", **base
+        ).model_dump()
+    again = BrokerTimeout("this worker sent this job's order once already and Redis gave the job back (it lost its last writes)")
+    return sends.after_send(rt, broker, tag, base, time.time(), again)
 
 
 def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:

@@ -301,3 +301,42 @@ def test_a_job_this_process_took_and_never_sent_is_settled_without_waiting_for_a
     assert settled == {cut_off: "not_submitted", called: "not_submitted", elsewhere: "not_submitted"}
     assert sorted(waited) == sorted([called, elsewhere])
     assert recorder.never_sent_here(cut_off) and not recorder.never_sent_here(called) and not recorder.never_sent_here(elsewhere)
+
+
+def test_a_job_redis_gives_back_after_this_process_sent_it_is_never_sent_again(settings, fake_redis, monkeypatch):
+    """Redis restarts without its last writes (an AOF second lost with its machine) or a failover loses them: a job this
+    worker already sent is back in its queue as if never started. The worker takes it again and must not send it again:
+    its result is the broker's order found by its tag, the same order as before."""
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    from tests.worker.fake_broker import FakeAccounts, FakeBroker
+    from worker import runtime, sends
+
+    settings = settings.model_copy(update={"BROKER_CALL_TIMEOUT": 0.2})
+    monkeypatch.setattr(sends, "ORDER_ACK_WAIT", 0.05)  # the fake pushes no order callbacks: read the order back soon
+    fakes = [FakeBroker(a.account_id, settings.SIM_STARTING_CASH, call_timeout=settings.BROKER_CALL_TIMEOUT) for a in settings.enabled_accounts]
+    recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)  # one worker process: one recorder, through both runs
+
+    def work(name: str) -> None:
+        queues = [jobqueue.queue(fake_redis, q) for q in keys.QUEUES_BY_PRIORITY]
+        RouterWorker(queues, connection=fake_redis, serializer=JSONSerializer, name=name).work(burst=True, with_scheduler=False)
+
+    runtime.install(runtime.Runtime(settings=settings, redis=fake_redis, brokers=FakeAccounts(fakes), recorder=recorder))
+    try:
+        job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+        work("before")
+        first = jobqueue.view(fake_redis, job_id).result
+        assert first["outcome"] == "submitted"
+        # what Redis keeps after losing the writes since the enqueue: the job queued, in its queue, no result
+        job = Job.fetch(job_id, connection=fake_redis, serializer=JSONSerializer)
+        FinishedJobRegistry(job.origin, connection=fake_redis).remove(job)
+        fake_redis.delete(f"rq:results:{job_id}")
+        fake_redis.hset(Job.key_for(job_id), "status", "queued")
+        assert jobqueue.requeue(fake_redis, job_id, job.origin)
+        work("after")
+    finally:
+        runtime.install(None)
+    again = jobqueue.view(fake_redis, job_id).result
+    assert again["outcome"] == "submitted" and again["order_id"] == first["order_id"]
+    assert [o.order_remark for o in fakes[0].query_orders(cancelable_only=False)].count(job_id) == 1, "sent twice"
