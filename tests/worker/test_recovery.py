@@ -295,7 +295,7 @@ def test_a_job_this_process_took_and_never_sent_is_settled_without_waiting_for_a
     recorder.taken(called)
     recorder.calling_broker(called)  # the broker was called; its answer was lost with the Redis that went away
     waited: list[str] = []
-    monkeypatch.setattr(recovery._SendWindow, "wait_for", lambda self, job: waited.append(job.id))
+    monkeypatch.setattr(recovery._SendWindow, "wait_for", lambda self, job: waited.append(job.id))  # noqa: SLF001 - every wait, counted
     fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)
     settled = recovery.reconcile(fake_redis, FakeAccounts([fake]), settings.JOB_TTL, send_window=30.0, never_sent_here=recorder.never_sent_here)
     assert settled == {cut_off: "not_submitted", called: "not_submitted", elsewhere: "not_submitted"}
