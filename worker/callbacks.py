@@ -53,7 +53,7 @@ class OrderEventRecorder:
         self._tagged: dict[str, int] = {}  # job tag -> order id, for a job whose send went unanswered (wait_for_tag)
         self._answers: dict[tuple[str, int], tuple[int, str, str]] = {}  # (terminal, seq) -> (order id, reason, tag) of async sends
         self._cancels: dict[tuple[str, int], tuple[int, int]] = {}  # (terminal, seq) -> (order id, cancel_result) of async cancels
-        self._sends_here: dict[str, bool] = {}  # job tag -> whether this process called the broker to send it, for jobs it took
+        self._sends_here: dict[str, tuple[float, bool]] = {}  # job tag -> (created_at, whether this process called the broker)
         self._telling = threading.Lock()  # held while a "sent" is claimed and written: the order's own events come after it
         self._changed = threading.Condition()
 
@@ -127,25 +127,30 @@ class OrderEventRecorder:
             if sent is not None:
                 _remember(self._unsent, tag, sent)
 
-    def taken(self, tag: str) -> bool:
-        """This process starts the order job `tag`. True when it already called the broker for that job: Redis gave
-        back a job this process sent (it lost its last writes in a restart, or a failover did): never send it again."""
+    def taken(self, tag: str, created_at: float) -> bool:
+        """This process starts the order job `tag`, whose order was created at `created_at` (a job reusing the id of one
+        long gone, an idempotency key used again after JOB_TTL, is another job). True when this process already called
+        the broker for this very job: Redis gave it back (it lost its last writes in a restart, or a failover did), so
+        it must never be sent again; its earlier send stays in mind."""
         with self._changed:
-            if self._sends_here.get(tag):
+            known = self._sends_here.get(tag)
+            if known is not None and known == (created_at, True):
                 return True
-            _remember(self._sends_here, tag, False)
+            _remember(self._sends_here, tag, (created_at, False))
             return False
 
-    def calling_broker(self, tag: str) -> None:
-        """This process is about to call the broker to send `tag`'s order: from now on it may have been sent."""
+    def calling_broker(self, tag: str, created_at: float) -> None:
+        """This process is about to call the broker to send the order of job `tag` (created at `created_at`): from now
+        on it may have been sent."""
         with self._changed:
-            _remember(self._sends_here, tag, True)
+            _remember(self._sends_here, tag, (created_at, True))
 
-    def never_sent_here(self, tag: str) -> bool:
-        """Did this process take the job `tag` and never call the broker for it? Then no send of it can still be landing
-        (worker.recovery waits for none). False when it is not known here: another process's job, or forgotten."""
+    def never_sent_here(self, tag: str, created_at: float | None) -> bool:
+        """Did this process take the job `tag` (its order created at `created_at`) and never call the broker for it? Then
+        no send of it can still be landing (worker.recovery waits for none). False when it is not known here: another
+        process's job, a restored one, another job under the same id, or forgotten."""
         with self._changed:
-            return self._sends_here.get(tag) is False
+            return self._sends_here.get(tag) == (created_at, False)
 
     def awaiting_broker(self, tag: str) -> bool:
         """Did this worker send the job `tag`'s order without the broker having told of it yet (a send that went

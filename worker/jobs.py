@@ -54,7 +54,13 @@ def run_order(payload: dict) -> dict | str:
     order = OrderPayload.model_validate(payload)
     tag = _job_id()
     rt = runtime.current()
-    result = _sent_before(order, tag, rt) if rt.recorder.taken(tag) else _place(order, tag, rt)
+    job = get_current_job()
+    restored = job is not None and bool(job.meta.get("restored"))  # perhaps sent by the process before: not this one's alone
+    result: dict | str
+    if not restored and rt.recorder.taken(tag, order.meta.created_at):
+        result = _sent_before(order, tag, rt)
+    else:
+        result = _place(order, tag, rt)
     if isinstance(result, dict):
         sends.settle_order(rt.redis, order, tag, result, batch=rt.batch)
     return result
@@ -129,7 +135,7 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
     submitted_at = time.time()
     metrics.observe(rt.redis, metrics.ORDER_TO_BROKER, max(submitted_at - order.meta.created_at, 0.0))
     send = (symbol, order.order_type, volume, order.xt_price_type, price, order.strategy_name, tag)
-    rt.recorder.calling_broker(tag)  # from here it may reach the broker, whatever happens to this process's Redis
+    rt.recorder.calling_broker(tag, order.meta.created_at)  # from here it may reach the broker, whatever happens to this process's Redis
     if rt.in_flight is None or job is None or not isinstance(broker, SendsAsync):
         return sends.after_send(rt, broker, tag, base, submitted_at, sends.heard(lambda: broker.place_order(*send)))
     try:  # pipelined: the async call answers at once; the broker's answer ends the job on another thread (worker.in_flight)

@@ -47,7 +47,7 @@ def reconcile(
     order_ttl: int = 60,
     in_flight: Callable[[str], bool] = lambda _tag: False,
     send_window: float = SETTLE_WAIT,
-    never_sent_here: Callable[[str], bool] = lambda _tag: False,
+    never_sent_here: Callable[[str, float | None], bool] = lambda _tag, _created_at: False,
 ) -> dict[str, str]:
     """Settle every job left in a started registry of our queues; returns {job_id: what was recorded}.
 
@@ -56,7 +56,7 @@ def reconcile(
     answered (the send may still place it), so an order not found is `unknown`, never "not sent". `send_window`: how long
     a send can still reach the broker (BROKER_CALL_TIMEOUT with sends in flight: a terminal works through the async sends
     it was given even after their worker died), waited out from the start of this reconciliation before an order not
-    found is "not sent". `never_sent_here(tag)`: this process took that job and never called the broker for it (a
+    found is "not sent". `never_sent_here(tag, created_at)`: this process took that job and never called the broker for it (a
     failover, or Redis going away, cut it off before its send): its order not found is "not sent" without that wait.
     """
     settled: dict[str, str] = {}
@@ -70,9 +70,9 @@ def reconcile(
                 connection.zrem(registry.key, f"{job_id}:{execution_id}", job_id)
                 continue
             if queue_name.split("@")[0] == keys.ORDER_QUEUE:  # order@<terminal> too
-                settled[job_id] = _settle_order(
-                    connection, registry, job, brokers, job_ttl, order_ttl, in_flight(job_id), None if never_sent_here(job_id) else window
-                )
+                created_at = ((job.kwargs.get("payload") or {}).get("meta") or {}).get("created_at")
+                sending = None if never_sent_here(job_id, created_at) else window  # None: no send of it can be landing
+                settled[job_id] = _settle_order(connection, registry, job, brokers, job_ttl, order_ttl, in_flight(job_id), sending)
             else:  # cancels and queries are safe to run again
                 registry.remove_executions(job)
                 connection.zrem(registry.key, job.id)

@@ -41,6 +41,13 @@ def crash(settings, connection, reached_broker: bool, **order) -> str:
     return job_id
 
 
+def created_at(connection, job_id: str) -> float:
+    """The job's order's created_at: with the tag, what names one job (an id can come again: an idempotency key reused)."""
+    from rq.job import Job
+
+    return Job.fetch(job_id, connection=connection, serializer=JSONSerializer).kwargs["payload"]["meta"]["created_at"]
+
+
 def the_only_order(settings):
     """The one order at the simulated broker, as its callback would push it (an XtOrder)."""
     trader = SimTrader(settings.SIM_DATA_DIR, 2, prices_file=settings.SIM_PRICES_FILE)
@@ -291,16 +298,18 @@ def test_a_job_this_process_took_and_never_sent_is_settled_without_waiting_for_a
 
     cut_off, called, elsewhere = (crash(settings, fake_redis, reached_broker=False) for _ in range(3))
     recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)
-    recorder.taken(cut_off)  # the fence did not answer: never sent
-    recorder.taken(called)
-    recorder.calling_broker(called)  # the broker was called; its answer was lost with the Redis that went away
+    recorder.taken(cut_off, created_at(fake_redis, cut_off))  # the fence did not answer: never sent
+    recorder.taken(called, created_at(fake_redis, called))
+    recorder.calling_broker(called, created_at(fake_redis, called))  # the broker was called; its answer was lost with the Redis
     waited: list[str] = []
     monkeypatch.setattr(recovery._SendWindow, "wait_for", lambda self, job: waited.append(job.id))  # noqa: SLF001 - every wait, counted
     fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)
     settled = recovery.reconcile(fake_redis, FakeAccounts([fake]), settings.JOB_TTL, send_window=30.0, never_sent_here=recorder.never_sent_here)
     assert settled == {cut_off: "not_submitted", called: "not_submitted", elsewhere: "not_submitted"}
     assert sorted(waited) == sorted([called, elsewhere])
-    assert recorder.never_sent_here(cut_off) and not recorder.never_sent_here(called) and not recorder.never_sent_here(elsewhere)
+    assert recorder.never_sent_here(cut_off, created_at(fake_redis, cut_off))
+    assert not recorder.never_sent_here(called, created_at(fake_redis, called))
+    assert not recorder.never_sent_here(cut_off, created_at(fake_redis, cut_off) + 1)  # another job under the same id: not known here
 
 
 def test_a_job_redis_gives_back_after_this_process_sent_it_is_never_sent_again(settings, fake_redis, monkeypatch):
@@ -340,3 +349,66 @@ def test_a_job_redis_gives_back_after_this_process_sent_it_is_never_sent_again(s
     again = jobqueue.view(fake_redis, job_id).result
     assert again["outcome"] == "submitted" and again["order_id"] == first["order_id"]
     assert [o.order_remark for o in fakes[0].query_orders(cancelable_only=False)].count(job_id) == 1, "sent twice"
+
+
+def test_a_job_taken_again_after_this_process_called_the_broker_for_it_still_waits_for_its_send(settings, fake_redis, monkeypatch):
+    """The same job can be taken twice by one process: a failover to a replica without the job's start (or a Redis that
+    restarted without its last writes) gives the queued job back, and the worker takes it again. Its first send may
+    still be landing: taking it again must not make it "never sent here" (taken() wrote False over the True)."""
+    from tests.worker.fake_broker import FakeAccounts, FakeBroker
+    from worker import recovery
+
+    job_id = crash(settings, fake_redis, reached_broker=False)
+    recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)
+    created = created_at(fake_redis, job_id)
+    assert not recorder.taken(job_id, created)
+    recorder.calling_broker(job_id, created)  # the first run called the broker; then Redis lost the job's start
+    assert recorder.taken(job_id, created)  # the job, queued again on the Redis that answers now, is taken again: "sent before"
+    waited: list[str] = []
+    monkeypatch.setattr(recovery._SendWindow, "wait_for", lambda self, job: waited.append(job.id))  # noqa: SLF001 - every wait, counted
+    fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)
+    recovery.reconcile(fake_redis, FakeAccounts([fake]), settings.JOB_TTL, send_window=30.0, never_sent_here=recorder.never_sent_here)
+    assert not recorder.never_sent_here(job_id, created)
+    assert waited == [job_id], "recovery called never sent, without waiting, an order this process had sent"
+
+
+def test_a_restored_job_is_never_never_sent_here(settings, fake_redis, monkeypatch):
+    """A job the embedded run restored from a copy up to a second old may have been sent by the process before (which
+    the worker's tag search may not see yet: that send may still be landing). Cut off before its own send, recovery must
+    still wait for one: the job is not one this process alone took."""
+    import json
+
+    from rq.job import Job
+
+    from common.rules.exceptions import NoQuote
+    from tests.worker.fake_broker import FakeAccounts, FakeBroker
+    from worker import jobs, runtime
+
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    job = Job.fetch(job_id, connection=fake_redis, serializer=JSONSerializer)
+    fake_redis.hset(job.key, "meta", json.dumps({**job.meta, "restored": True}))  # as embedded_state marks it
+    recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)
+    seen: list[bool] = []
+
+    def resolving(order, broker, rt):  # the moment a Redis going away would leave the job started, before its send
+        seen.append(recorder.never_sent_here(job_id, created_at(fake_redis, job_id)))
+        raise NoQuote("stop here", "symbol")
+
+    monkeypatch.setattr(jobs, "_resolve", resolving)
+    runtime.install(runtime.Runtime(settings=settings, redis=fake_redis, brokers=FakeAccounts([FakeBroker("SIM000001", 1e6)]), recorder=recorder))
+    try:
+        RouterWorker([jobqueue.queue(fake_redis, keys.ORDER_QUEUE)], connection=fake_redis, serializer=JSONSerializer, name="w").work(burst=True)
+    finally:
+        runtime.install(None)
+    assert seen == [False], "a restored job, perhaps sent by the process before, was taken as one never sent"
+
+
+def test_a_new_job_under_the_id_of_one_this_process_sent_long_ago_is_sent():
+    """An idempotency key used again after JOB_TTL gives a new job the old one's id: its order is another order (created
+    at another moment), sent as any new one, never taken for the old one given back."""
+    recorder = OrderEventRecorder(None, 60)  # no Redis needed: the memory alone
+    assert not recorder.taken("job-1", 1000.0)
+    recorder.calling_broker("job-1", 1000.0)
+    assert recorder.taken("job-1", 1000.0)  # the same job given back: never sent again
+    assert not recorder.taken("job-1", 90_000.0)  # a new job under that id: sent
+    assert recorder.never_sent_here("job-1", 90_000.0) and not recorder.never_sent_here("job-1", 1000.0)
