@@ -154,14 +154,24 @@ class Reads(Door):
 
     def _confirmed(self, job: JobView) -> JobView:
         """`job`, once a replica has everything written so far (REDIS_WAIT_REPLICAS, REDIS_WAIT_MS): an answer that says a
-        job exists, or how it ended, is never one a failover can take back. JobUnconfirmed when none confirms in time."""
-        if self.confirm is None or replication.barrier(self.redis, self.confirm):
+        job exists, or how it ended, is never one a failover can take back. JobUnconfirmed when none confirms in time.
+        A query job is told at once: it changes nothing, is queued without a replica (Door._enqueue), and its 503 tells
+        the client to poll it, so it must answer while the replica is away."""
+        if job.kind == "query" or self._replicas_have_it():
             return job
         raise JobUnconfirmed(
-            f"job {job.job_id} is {job.status} on the Redis master, but {self.confirm.replicas} replica(s) did not confirm it within "
-            f"{self.confirm.timeout_ms} ms (REDIS_WAIT_REPLICAS, REDIS_WAIT_MS), so a failover now could still change it: poll it again",
-            job_id=job.job_id,
-            retry_after=1,
+            f"job {job.job_id} is {job.status} on the Redis master, but {self._unconfirmed_why()}: poll it again", job_id=job.job_id, retry_after=1
+        )
+
+    def _replicas_have_it(self) -> bool:
+        """Has a replica everything written so far (the barrier), or are none waited for (REDIS_WAIT_REPLICAS=0)?"""
+        return self.confirm is None or replication.barrier(self.redis, self.confirm)
+
+    def _unconfirmed_why(self) -> str:
+        assert self.confirm is not None
+        return (
+            f"{self.confirm.replicas} replica(s) did not confirm it within {self.confirm.timeout_ms} ms (REDIS_WAIT_REPLICAS, REDIS_WAIT_MS), "
+            "so a failover now could still change it"
         )
 
     def verdicts(self, caller: Caller, queued: Queued, seconds: float) -> list[Verdict] | None:
@@ -176,11 +186,18 @@ class Reads(Door):
             if granted:
                 found = await_verdicts(self.redis, queued.jobs, seconds)
                 if found is not None:
-                    return list(found), ""
+                    return self._confirmed_verdicts(list(found), "")
                 why = f"the broker's verdict did not come within {seconds:g} s"
             else:
                 why = "too many answers are waiting right now (WAIT_SLOTS), so this one did not wait"
-        return verdicts_now(self.redis, queued.jobs), why
+        return self._confirmed_verdicts(verdicts_now(self.redis, queued.jobs), why)
+
+    def _confirmed_verdicts(self, known: list[Verdict | None], why: str) -> tuple[list[Verdict | None], str]:
+        """`known`, once a replica has everything written so far, as GET /jobs/<id> tells a job (_confirmed); else none is
+        told: an end only the master holds (say "never sent") could be taken back by a failover and the order sent yet."""
+        if all(verdict is None for verdict in known) or self._replicas_have_it():
+            return known, why
+        return [None] * len(known), f"the jobs' ends are on the Redis master, but {self._unconfirmed_why()}"
 
     def events(
         self, caller: Caller, after: str, limit: int, wait: float, kinds: Sequence[str] = (), keep: Callable[[EventBase], bool] | None = None
@@ -228,6 +245,8 @@ class Reads(Door):
                 found.append((event, jobqueue.view(self.redis, event.job_id)))
             except JobNotFound:
                 continue
+        if found and not self._replicas_have_it():  # each job's state, as GET /jobs/<id> tells it: once a replica has it
+            raise JobUnconfirmed(f"the jobs' states are on the Redis master, but {self._unconfirmed_why()}: ask again", retry_after=1)
         return found
 
     def _visible_to(self, caller: Caller, kinds: Sequence[str] = (), keep: Callable[[EventBase], bool] | None = None) -> Callable[[EventBase], bool]:
