@@ -25,6 +25,7 @@ class Door:
         self.settings = settings
         self.redis = connection
         self.confirm = replication.confirm_of(settings)  # a job is said to exist once a replica has it (REDIS_WAIT_REPLICAS)
+        self._replicas_answered = True  # did the replicas confirm the last poll's barrier (common.desk.reads)?
         self.waiting = WaitingSlots(settings.WAIT_SLOTS, settings.WAIT_SLOTS_PER_CLIENT)  # this process's budget for answers that wait
 
     # -- the door ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from common.config import clock
 from common.desk.callers import Caller, Queued
@@ -33,6 +34,7 @@ from common.store.payloads import (
 
 WAIT_MAX_SECONDS = jobqueue.WAIT_MAX_SECONDS  # the longest a caller may hold a job's answer
 SHARED_QUERY_MAX_AGE = 10.0  # seconds: the oldest answer a query may ask to share (Desk.query's max_age)
+POLL_AWAY_WAIT_MS = 50  # a poll's wait for the replicas while none confirmed the last time (Reads._replicas_have_it)
 ANSWERS_A_LIST_OR_OBJECT = frozenset({"asset", "positions", "orders", "trades"})  # a query whose None can only mean "not kept"
 
 
@@ -164,8 +166,16 @@ class Reads(Door):
         )
 
     def _replicas_have_it(self) -> bool:
-        """Has a replica everything written so far (the barrier), or are none waited for (REDIS_WAIT_REPLICAS=0)?"""
-        return self.confirm is None or replication.barrier(self.redis, self.confirm)
+        """Has a replica everything written so far (the barrier), or are none waited for (REDIS_WAIT_REPLICAS=0)?
+
+        While none confirmed the last time, a poll waits only POLL_AWAY_WAIT_MS (a replica that is back acknowledges
+        within a round trip), so a crowd of clients polling every second does not hold the web's threads REDIS_WAIT_MS
+        each while the replica is away."""
+        if self.confirm is None:
+            return True
+        confirm = self.confirm if self._replicas_answered else replace(self.confirm, timeout_ms=min(self.confirm.timeout_ms, POLL_AWAY_WAIT_MS))
+        self._replicas_answered = replication.barrier(self.redis, confirm)
+        return self._replicas_answered
 
     def _unconfirmed_why(self) -> str:
         assert self.confirm is not None

@@ -14,14 +14,18 @@ from tests.support import make_settings, signed_headers
 class Replicas:
     confirming = True
     waits = 0
+    timeouts: list[int]
 
 
 @pytest.fixture
 def replicas(monkeypatch):
     found = Replicas()
 
+    found.timeouts = []
+
     def run_confirmed(connection, confirm, write, script=None):
         found.waits += 1
+        found.timeouts.append(confirm.timeout_ms)
         with connection.pipeline(transaction=False) as pipe:
             write(pipe)
             [reply] = pipe.execute()
@@ -94,3 +98,19 @@ def test_the_recent_jobs_list_tells_no_end_a_replica_has_not_confirmed(confirmin
     assert answer.status_code == 503 or not told, answer.get_json()
     replicas.confirming = True
     assert [job["status"] for job in get(confirming_app.test_client(), "/qmt/trade/api/jobs").get_json()["jobs"]] == ["failed"]
+
+
+def test_while_the_replica_is_away_a_poll_waits_for_it_briefly_then_in_full_once_it_is_back(confirming_app, fake_redis, replicas):
+    """A crowd polling every second must not hold a web thread REDIS_WAIT_MS each while no replica answers: after an
+    unconfirmed poll the next ones wait only POLL_AWAY_WAIT_MS (a replica that is back acknowledges within a round trip),
+    and once one confirms, the full REDIS_WAIT_MS again."""
+    from common.desk.reads import POLL_AWAY_WAIT_MS
+
+    job_id = _ended_not_sent(fake_redis)
+    client = confirming_app.test_client()
+    replicas.confirming = False
+    assert [get(client, f"/qmt/trade/api/jobs/{job_id}").status_code for _ in range(3)] == [503, 503, 503]
+    replicas.confirming = True
+    assert [get(client, f"/qmt/trade/api/jobs/{job_id}").status_code for _ in range(2)] == [200, 200]
+    full = confirming_app.extensions["router"].desk.confirm.timeout_ms
+    assert replicas.timeouts == [full, POLL_AWAY_WAIT_MS, POLL_AWAY_WAIT_MS, POLL_AWAY_WAIT_MS, full]
