@@ -154,6 +154,9 @@ class LeanWorker(SimpleWorker):
     death_penalty_class = TimerDeathPenalty
     job_class = LeanJob
     left_started_seconds = 600  # how long a job left started (DEFERRED) stays in its started registry before RQ calls it abandoned
+    # RQ waits after a failed dequeue 1 s, doubling to 60 s: a Redis back after a minute's outage would find the worker asleep
+    # for up to a minute more, and a failover noticed during the wait could not stop it. Once a second, at most.
+    max_connection_wait_time = 1.0
     _suspension_checked = -SUSPENSION_CHECK_SECONDS  # monotonic time of the last check for `rq suspend`
 
     def __init__(self, queues: Any, *, connection: redis.Redis, dequeue_block: int = 5, **options: Any):  # Any: RQ's own arguments

@@ -124,3 +124,24 @@ def test_the_timer_death_penalty_is_the_workers_own_not_rqs_default(fake_redis):
     assert not fake_redis.zcard(started.key)
     assert rq_model.TimerStartedJobRegistry.death_penalty_class is TimerDeathPenalty
     assert FinishedJobRegistry("order", connection=fake_redis).count == 0
+
+
+def test_a_lost_redis_is_asked_again_every_second_not_after_rqs_doubling_wait(fake_redis, monkeypatch):
+    """RQ waits 1 s after a failed dequeue, doubling to 60 s: after a minute's outage the worker would sleep up to a minute
+    more once Redis is back, and a failover noticed meanwhile could not stop it. The model's worker asks once a second."""
+    import redis
+    from rq.worker import base
+
+    worker = rq_model.LeanWorker([Queue("probe", connection=fake_redis, serializer=JSONSerializer)], connection=fake_redis, serializer=JSONSerializer)
+    failures = iter(range(6))
+
+    def dequeue_any(*_args, **_kwargs):
+        if next(failures, None) is not None:
+            raise redis.ConnectionError("Redis is away")
+        return None
+
+    waits: list[float] = []
+    monkeypatch.setattr(worker.queue_class, "dequeue_any", staticmethod(dequeue_any))
+    monkeypatch.setattr(base.time, "sleep", waits.append)
+    assert worker.dequeue_job_and_maintain_ttl(timeout=1) is None
+    assert waits == [1.0] * 6  # RQ's own would be 1, 2, 4, 8, 16, 32
