@@ -6,10 +6,12 @@ resource and what to do, and exit status 2 — never a traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import redis
 
@@ -20,6 +22,8 @@ from common.config.settings import Settings, get_settings
 from common.rules.exceptions import ConfigError
 from common.store import durability
 from common.store.connections import connect
+
+log = logging.getLogger("router.start")
 
 STARTUP_PROBLEM = 2  # exit status
 
@@ -95,7 +99,39 @@ def role_redis(role: str, settings: Settings, warn: bool = True) -> redis.Redis:
         )
     if warn and settings.REDIS_URL:  # the embedded stand-in keeps its state in VAR_DIR (run.py)
         durability.warn_at_start(connection, role)
+        for problem in open_to_the_network(settings):
+            log.warning("%s: %s", role, problem)
     return connection
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def open_to_the_network(settings: Settings) -> list[str]:
+    """What of the Redis set-up anyone on the network may command, one line each: a Redis or a sentinel off loopback
+    without a password. Whoever can write to the router's Redis can queue orders the worker sends to QMT, and whoever can
+    command a sentinel can name a Redis of theirs as the master. Warned at a role's start (not refused: the old server
+    ran so, and a private network may be the choice)."""
+    found: list[str] = []
+    url = urlsplit(settings.REDIS_URL)
+    if settings.REDIS_SENTINELS:
+        away = [host for host, _ in settings.sentinel_addresses if host not in LOOPBACK]
+        if away and not settings.REDIS_SENTINEL_PASSWORD:
+            found.append(
+                f"REDIS_SENTINEL_PASSWORD is empty while REDIS_SENTINELS reaches the network ({away[0]}): anyone who reaches a sentinel can name "
+                "a Redis of theirs as the master; set requirepass in every sentinel.conf and that password as REDIS_SENTINEL_PASSWORD"
+            )
+        if away and url.scheme in ("redis", "rediss") and not url.password:
+            found.append(
+                "REDIS_URL has no password while the Redis servers are on the network: anyone who reaches them can queue orders the "
+                "worker sends; set requirepass and masterauth on every server and REDIS_URL=redis://:password@<master name>/0"
+            )
+    elif url.scheme in ("redis", "rediss") and url.hostname not in (None, *LOOPBACK) and not url.password:
+        found.append(
+            f"REDIS_URL has no password while Redis is on the network ({url.hostname}): anyone who reaches it can queue orders the worker "
+            "sends; set requirepass on Redis and REDIS_URL=redis://:password@host:port/0"
+        )
+    return found
 
 
 def address_in_use(role: str, settings: Settings, error: OSError) -> NoReturn:

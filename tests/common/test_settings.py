@@ -145,3 +145,23 @@ def test_a_sentinel_setting_that_does_not_fit_is_one_line_naming_the_key(change,
     with pytest.raises(ConfigError) as caught:
         load_settings(_env_file=None, **{**SENTINELS, **change})
     assert words in caught.value.message and "\n" not in caught.value.message
+
+
+def test_a_redis_or_a_sentinel_on_the_network_without_a_password_is_warned_at_start():
+    """Whoever can write to the router's Redis can queue orders the worker sends; whoever can command a sentinel can name
+    a Redis of theirs as the master. Off loopback without a password, each role says so at start, one line each."""
+    from common.roles import open_to_the_network
+
+    def told(**keys):
+        return open_to_the_network(load_settings(_env_file=None, **keys))
+
+    assert told(REDIS_URL="redis://127.0.0.1:6379/0") == []
+    assert told(REDIS_URL="redis://:s3cret-long-password@10.0.0.5:6379/0") == []
+    [plain] = told(REDIS_URL="redis://10.0.0.5:6379/0")
+    assert "REDIS_URL has no password while Redis is on the network (10.0.0.5)" in plain and "requirepass" in plain
+    sentinels = {"REDIS_SENTINELS": "10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379", "REDIS_MASTER_NAME": "router"}
+    both = told(REDIS_URL="redis://router/0", **sentinels)
+    assert [line.split(" ")[0] for line in both] == ["REDIS_SENTINEL_PASSWORD", "REDIS_URL"] and "(10.0.0.1)" in both[0]
+    assert told(REDIS_URL="redis://:pw-long-enough-1@router/0", REDIS_SENTINEL_PASSWORD="another-long-one", **sentinels) == []
+    assert told(REDIS_URL="redis://router/0", REDIS_SENTINELS="127.0.0.1:26379", REDIS_MASTER_NAME="router") == []
+    assert all("\n" not in line for line in both + [plain])
