@@ -104,6 +104,16 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
         if sent is not None:
             log.warning("job %s was sent before the embedded run stopped: not sent again", tag)
             return sends.found_result(sent, {**base, "volume": sent.volume, "price": sent.price}).model_dump()
+    elif job is not None and rt.prior is not None and rt.prior.may_have_sent(job):  # queued before this process started
+        try:
+            sent = rt.prior.order(broker, order.account_index, tag)
+        except BrokerUnavailable as error:
+            log.error("job %s: the broker could not say whether the worker before this one sent it: not sent", tag)
+            why = f"the broker could not say whether the worker before this one sent it ({error.message}); not sent now"
+            return OrderResult(outcome="unknown", error=f"{why}: look for order_remark {tag} in QMT before sending it again", **base).model_dump()
+        if sent is not None:
+            log.error("job %s was sent by the worker before this one (Redis lost the job's start): not sent again", tag)
+            return sends.found_result(sent, {**base, "volume": sent.volume, "price": sent.price}).model_dump()
     try:
         symbol, volume, price, cost, quote = _resolve(order, broker, rt)
 

@@ -38,6 +38,7 @@ from worker.callbacks import OrderEventRecorder
 from worker.failover import FailoverWatch
 from worker.in_flight import InFlight
 from worker.lease import Lease
+from worker.prior_sends import PriorSends
 from worker.recovery import SETTLE_WAIT, OrphanWatch, carry_to_terminals, reconcile
 from worker.sends import count_job_end
 
@@ -247,7 +248,16 @@ def _serve_terminal(
     batch = stream_backlog.Batch()
     in_flight = InFlight(settings.BROKER_IN_FLIGHT) if settings.BROKER_IN_FLIGHT > 1 else None
     runtime.install(
-        runtime.Runtime(settings=settings, redis=connection, brokers=brokers, recorder=recorder, lease=lease, batch=batch, in_flight=in_flight)
+        runtime.Runtime(
+            settings=settings,
+            redis=connection,
+            brokers=brokers,
+            recorder=recorder,
+            lease=lease,
+            batch=batch,
+            in_flight=in_flight,
+            prior=PriorSends(time.time()),
+        )
     )
     figures = metrics.Flusher(connection).start()
     continuity = Continuity(connection, settings.VAR_DIR, "worker")

@@ -17,6 +17,7 @@ from worker.broker_api import BrokerAccounts
 from worker.callbacks import OrderEventRecorder
 from worker.in_flight import InFlight
 from worker.lease import Lease
+from worker.prior_sends import PriorSends
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Runtime:
     batch: stream_backlog.Batch | None = None
     # room for BROKER_IN_FLIGHT order sends outstanding (worker.in_flight); None: each order waits for its broker's answer
     in_flight: InFlight | None = None
+    # the broker's orders when this process started, for the jobs queued before it (worker.prior_sends); None: not looked up
+    prior: PriorSends | None = None
 
 
 _current: Runtime | None = None

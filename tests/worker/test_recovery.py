@@ -412,3 +412,50 @@ def test_a_new_job_under_the_id_of_one_this_process_sent_long_ago_is_sent():
     assert recorder.taken("job-1", 1000.0)  # the same job given back: never sent again
     assert not recorder.taken("job-1", 90_000.0)  # a new job under that id: sent
     assert recorder.never_sent_here("job-1", 90_000.0) and not recorder.never_sent_here("job-1", 1000.0)
+
+
+def test_a_job_queued_before_the_worker_started_that_the_broker_already_has_is_never_sent_again(settings, fake_redis):
+    """A power loss takes Redis (appendfsync everysec) and the worker down together: Redis comes back without the last
+    second, so an order job the worker had sent in it is queued again as if never started. The worker that starts then
+    looks up the jobs queued before it by their tags: this one is settled from the broker's order, never sent again."""
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
+    trader.start()
+    trader.connect()
+    trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job_id)  # the send before the loss
+    trader.stop()
+    serve(settings, fake_redis, burst=True)
+    view = jobqueue.view(fake_redis, job_id)
+    assert view.result["outcome"] == "submitted" and view.result["order_id"] == the_only_order(settings).order_id
+    assert [o["order_remark"] for o in orders(settings, fake_redis)].count(job_id) == 1, "sent twice"
+
+
+def test_a_job_queued_before_the_worker_started_is_not_sent_when_the_broker_cannot_say_whether_it_has_it(settings, fake_redis, monkeypatch):
+    """Never guessed: when the broker cannot list its orders, a job the worker before may have sent is `unknown` with its
+    tag to look for in QMT, not sent on the chance that it was not."""
+    import time
+
+    from common.rules.exceptions import BrokerUnavailable
+    from tests.worker.fake_broker import FakeAccounts, FakeBroker
+    from worker import runtime, sends
+    from worker.prior_sends import PriorSends
+
+    monkeypatch.setattr(sends, "ORDER_ACK_WAIT", 0.05)
+    fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)
+
+    def silent(cancelable_only=False):
+        raise BrokerUnavailable("the terminal did not answer query_stock_orders")
+
+    fake.query_orders = silent
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)
+    runtime.install(
+        runtime.Runtime(settings=settings, redis=fake_redis, brokers=FakeAccounts([fake]), recorder=recorder, prior=PriorSends(time.time()))
+    )
+    try:
+        RouterWorker([jobqueue.queue(fake_redis, keys.ORDER_QUEUE)], connection=fake_redis, serializer=JSONSerializer, name="w").work(burst=True)
+    finally:
+        runtime.install(None)
+    result = jobqueue.view(fake_redis, job_id).result
+    assert result["outcome"] == "unknown" and job_id in result["error"] and "worker before this one" in result["error"]
+    assert not fake.orders, "sent although the broker could not say whether it had it"
