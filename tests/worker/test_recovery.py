@@ -459,3 +459,41 @@ def test_a_job_queued_before_the_worker_started_is_not_sent_when_the_broker_cann
     result = jobqueue.view(fake_redis, job_id).result
     assert result["outcome"] == "unknown" and job_id in result["error"] and "worker before this one" in result["error"]
     assert not fake.orders, "sent although the broker could not say whether it had it"
+
+
+def test_a_job_the_worker_before_sent_is_not_called_expired_never_sent_when_the_restart_took_longer_than_order_ttl(settings, fake_redis):
+    """A power loss: Redis (appendfsync everysec) forgets the job's start, the worker that sent it dies, and the machine
+    is back after ORDER_TTL. The job is past its deadline when the new worker takes it, but it was sent: it must be
+    settled from the broker's order, never told `expired ... never sent` (the trader would send it again)."""
+    import time
+
+    job_id = jobqueue.enqueue(fake_redis, order_payload(deadline=time.time() - 1), settings.JOB_TTL)  # the restart took > ORDER_TTL
+    trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
+    trader.start()
+    trader.connect()
+    trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job_id)  # the send before the loss
+    trader.stop()
+    serve(settings, fake_redis, burst=True)
+    result = jobqueue.view(fake_redis, job_id).result
+    assert result["outcome"] == "submitted" and result["order_id"] == the_only_order(settings).order_id, result
+
+
+def test_a_restored_job_the_run_before_sent_is_not_called_expired_never_sent(settings, fake_redis):
+    """The embedded run's restored job, sent after the copy was taken, restarted after ORDER_TTL: settled from the
+    broker's order, never `expired ... never sent`."""
+    import json
+    import time
+
+    from rq.job import Job
+
+    job_id = jobqueue.enqueue(fake_redis, order_payload(deadline=time.time() - 1), settings.JOB_TTL)
+    job = Job.fetch(job_id, connection=fake_redis, serializer=JSONSerializer)
+    fake_redis.hset(job.key, "meta", json.dumps({**job.meta, "restored": True}))  # as embedded_state marks it
+    trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
+    trader.start()
+    trader.connect()
+    trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job_id)
+    trader.stop()
+    serve(settings, fake_redis, burst=True)
+    result = jobqueue.view(fake_redis, job_id).result
+    assert result["outcome"] == "submitted" and result["order_id"] == the_only_order(settings).order_id, result
