@@ -11,6 +11,7 @@ import functools
 import logging
 import time
 from dataclasses import asdict
+from datetime import datetime
 
 from rq import get_current_job
 
@@ -108,8 +109,18 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
         log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
     if earlier:
+        queued = datetime.fromtimestamp(order.deadline - rt.settings.ORDER_TTL, clock.SHANGHAI).date()  # as recovery's _queued_day
         try:
-            sent = prior.order(broker, order.account_index, tag) if prior is not None else sends.order_by_tag(broker, tag)
+            if queued < clock.today():  # queued on an earlier day: today's orders alone cannot say it was never sent
+                since = broker.orders_since(queued)
+                if since is None:
+                    why = f"queued on {queued}, and the broker can no longer say whether the worker before this one sent it; not sent now"
+                    return OrderResult(
+                        outcome="unknown", error=f"{why}: look for order_remark {tag} among that day's orders in QMT", **base
+                    ).model_dump()
+                sent = next((o for o in since if o.order_remark == tag), None)
+            else:
+                sent = prior.order(broker, order.account_index, tag) if prior is not None else sends.order_by_tag(broker, tag)
         except BrokerUnavailable as error:
             log.error("job %s: the broker could not say whether the worker before this one sent it: not sent", tag)
             why = f"the broker could not say whether the worker before this one sent it ({error.message}); not sent now"

@@ -237,6 +237,12 @@ def serve(
     return True
 
 
+def prior_sends(settings: Settings, in_flight: InFlight | None) -> PriorSends:
+    """The broker's orders for the jobs queued before this process started, read once a send the process before handed
+    its terminal can no longer be landing (recovery's window: SETTLE_WAIT, or BROKER_CALL_TIMEOUT with sends in flight)."""
+    return PriorSends(time.time(), settle=settings.BROKER_CALL_TIMEOUT if in_flight is not None else SETTLE_WAIT)
+
+
 def _serve_terminal(
     settings: Settings, connection: redis.Redis, dequeue: redis.Redis, burst: bool, terminal: Terminal, lease: Lease, stopping: threading.Event
 ) -> bool:
@@ -256,7 +262,7 @@ def _serve_terminal(
             lease=lease,
             batch=batch,
             in_flight=in_flight,
-            prior=PriorSends(time.time()),
+            prior=prior_sends(settings, in_flight),
         )
     )
     figures = metrics.Flusher(connection).start()

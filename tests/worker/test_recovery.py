@@ -497,3 +497,55 @@ def test_a_restored_job_the_run_before_sent_is_not_called_expired_never_sent(set
     serve(settings, fake_redis, burst=True)
     result = jobqueue.view(fake_redis, job_id).result
     assert result["outcome"] == "submitted" and result["order_id"] == the_only_order(settings).order_id, result
+
+
+def _serve_fakes(settings, fake_redis, fake, prior):
+    from tests.worker.fake_broker import FakeAccounts
+    from worker import runtime
+
+    recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)
+    runtime.install(runtime.Runtime(settings=settings, redis=fake_redis, brokers=FakeAccounts([fake]), recorder=recorder, prior=prior))
+    try:
+        RouterWorker([jobqueue.queue(fake_redis, keys.ORDER_QUEUE)], connection=fake_redis, serializer=JSONSerializer, name="w").work(burst=True)
+    finally:
+        runtime.install(None)
+
+
+def test_a_job_queued_on_an_earlier_day_before_the_worker_started_is_unknown_not_never_sent(settings, fake_redis):
+    """A power loss at the close, the machine back the next morning: the job the worker before sent yesterday is queued
+    again. QMT lists today's orders only, so not finding its tag says nothing: `unknown`, as recovery says of a started
+    job of an earlier day, never `expired ... never sent`."""
+    import time
+
+    from tests.worker.fake_broker import FakeBroker
+    from worker.prior_sends import PriorSends
+
+    fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)  # today's orders: none (yesterday's are not listed)
+    job_id = jobqueue.enqueue(fake_redis, order_payload(deadline=time.time() - 86_400), settings.JOB_TTL)
+    _serve_fakes(settings, fake_redis, fake, PriorSends(time.time()))
+    result = jobqueue.view(fake_redis, job_id).result
+    assert result["outcome"] == "unknown" and job_id in result["error"], result
+    assert not fake.orders
+
+
+def test_a_send_of_the_worker_before_still_landing_when_the_worker_starts_is_not_sent_again(settings, fake_redis, monkeypatch):
+    """The terminal still works through a send the worker before handed it (recovery waits SETTLE_WAIT, or
+    BROKER_CALL_TIMEOUT with sends in flight, for exactly that before calling a job never sent). The broker's orders read
+    at once would miss it and the job would be sent twice: they are read once that window is over."""
+    import threading
+
+    from tests.worker.fake_broker import FakeBroker
+    from worker import runner
+
+    monkeypatch.setattr(runner, "SETTLE_WAIT", 2.0)
+    fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    landing = threading.Timer(0.5, fake.place_order, ("600000.SH", 23, 100, 11, 10.0, "", job_id))  # the send before, landing now
+    landing.start()
+    try:
+        _serve_fakes(settings, fake_redis, fake, runner.prior_sends(settings, in_flight=None))
+    finally:
+        landing.join()
+    result = jobqueue.view(fake_redis, job_id).result
+    assert [o.order_remark for o in fake.orders.values()].count(job_id) == 1, "sent twice"
+    assert result["outcome"] == "submitted", result
