@@ -556,7 +556,6 @@ def test_a_send_of_the_worker_before_still_landing_when_the_worker_starts_is_not
     assert result["outcome"] == "submitted", result
 
 
-@pytest.mark.xfail(strict=True, reason="the memory of sends tells a same-key retry from its original by created_at: proposed fix in the report")
 def test_a_retry_under_the_same_idempotency_key_of_a_job_redis_lost_after_its_send_is_not_sent_again(settings, fake_redis):
     """A lone Redis (appendfsync everysec) loses a job whole (its enqueue, start and end, within its last second) after
     the worker sent its order; the client, answered 202 and then 404, retries with the same Idempotency-Key, as the API
