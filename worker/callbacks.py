@@ -130,11 +130,13 @@ class OrderEventRecorder:
     def taken(self, tag: str, created_at: float) -> bool:
         """This process starts the order job `tag`, whose order was created at `created_at` (a job reusing the id of one
         long gone, an idempotency key used again after JOB_TTL, is another job). True when this process already called
-        the broker for this very job: Redis gave it back (it lost its last writes in a restart, or a failover did), so
+        the broker for this job, or for one under its id created less than JOB_TTL apart (the same Idempotency-Key's retry
+        of a job Redis lost whole): Redis gave it back (it lost its last writes in a restart, or a failover did), so
         it must never be sent again; its earlier send stays in mind."""
         with self._changed:
             known = self._sends_here.get(tag)
-            if known is not None and known == (created_at, True):
+            # the same id within JOB_TTL is this job, or a retry under its Idempotency-Key of it lost by Redis: never sent again
+            if known is not None and known[1] and abs(created_at - known[0]) < self._job_ttl:
                 return True
             _remember(self._sends_here, tag, (created_at, False))
             return False

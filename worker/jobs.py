@@ -11,6 +11,7 @@ import functools
 import logging
 import time
 from dataclasses import asdict
+from datetime import datetime
 
 from rq import get_current_job
 
@@ -84,8 +85,13 @@ def _sent_before(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict:
 
 def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
     base = order_basics(order)
+    job = get_current_job()
+    restored = job is not None and bool(job.meta.get("restored"))  # restored from a copy up to a second old: it may have been sent since
+    queued_before = not restored and job is not None and rt.prior is not None and rt.prior.may_have_sent(job)
+    prior = rt.prior if queued_before else None  # the broker's orders when this process started: the job was queued before
+    earlier = restored or prior is not None  # perhaps sent before this process
     late = clock.time() - order.deadline
-    if late > 0:
+    if late > 0 and not earlier:  # one perhaps sent before is looked up first: past its deadline, it may be at the broker
         log.warning("job %s expired: started %.1f s past its deadline; never sent", tag, late)
         return OrderResult(outcome="expired", error=f"waited past ORDER_TTL ({late:.1f} s late); never sent", **base).model_dump()
     try:
@@ -95,25 +101,37 @@ def _place(order: OrderPayload, tag: str, rt: runtime.Runtime) -> dict | str:
     if broker.account_id != order.account_id:
         moved = f"trader_index {order.account_index} is now account {broker.account_id}, not {order.account_id}; never sent"
         return OrderResult(outcome="not_submitted", error=moved, **base).model_dump()
-    if not broker.connected and not broker.wait_online(order.deadline - clock.time()):
+    online_wait = order.deadline - clock.time()
+    if not broker.connected and not broker.wait_online(max(online_wait, rt.settings.BROKER_CALL_TIMEOUT) if earlier else online_wait):
+        if earlier:
+            why = "the broker stayed disconnected, so whether the worker before this one sent it is unknown; not sent now"
+            return OrderResult(outcome="unknown", error=f"{why}: look for order_remark {tag} in QMT before sending it again", **base).model_dump()
         log.warning("job %s expired: the broker stayed disconnected past its deadline; never sent", tag)
         return OrderResult(outcome="expired", error="the broker was disconnected until ORDER_TTL ran out; never sent", **base).model_dump()
-    job = get_current_job()
-    if job is not None and job.meta.get("restored"):  # restored from a copy up to a second old: it may have been sent since
-        sent = sends.order_by_tag(broker, tag)
-        if sent is not None:
-            log.warning("job %s was sent before the embedded run stopped: not sent again", tag)
-            return sends.found_result(sent, {**base, "volume": sent.volume, "price": sent.price}).model_dump()
-    elif job is not None and rt.prior is not None and rt.prior.may_have_sent(job):  # queued before this process started
+    if earlier:
+        queued = datetime.fromtimestamp(order.deadline - rt.settings.ORDER_TTL, clock.SHANGHAI).date()  # as recovery's _queued_day
         try:
-            sent = rt.prior.order(broker, order.account_index, tag)
+            if queued < clock.today():  # queued on an earlier day: today's orders alone cannot say it was never sent
+                since = broker.orders_since(queued)
+                if since is None:
+                    why = f"queued on {queued}, and the broker can no longer say whether the worker before this one sent it; not sent now"
+                    return OrderResult(
+                        outcome="unknown", error=f"{why}: look for order_remark {tag} among that day's orders in QMT", **base
+                    ).model_dump()
+                sent = next((o for o in since if o.order_remark == tag), None)
+            else:
+                sent = prior.order(broker, order.account_index, tag) if prior is not None else sends.order_by_tag(broker, tag)
         except BrokerUnavailable as error:
             log.error("job %s: the broker could not say whether the worker before this one sent it: not sent", tag)
             why = f"the broker could not say whether the worker before this one sent it ({error.message}); not sent now"
             return OrderResult(outcome="unknown", error=f"{why}: look for order_remark {tag} in QMT before sending it again", **base).model_dump()
         if sent is not None:
-            log.error("job %s was sent by the worker before this one (Redis lost the job's start): not sent again", tag)
+            log.error("job %s was sent by the worker (or embedded run) before this one: not sent again", tag)
             return sends.found_result(sent, {**base, "volume": sent.volume, "price": sent.price}).model_dump()
+        late = clock.time() - order.deadline
+        if late > 0:  # the broker has no order with its tag: never sent, and now too late to send
+            log.warning("job %s expired: started %.1f s past its deadline; never sent", tag, late)
+            return OrderResult(outcome="expired", error=f"waited past ORDER_TTL ({late:.1f} s late); never sent", **base).model_dump()
     try:
         symbol, volume, price, cost, quote = _resolve(order, broker, rt)
 

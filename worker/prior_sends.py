@@ -9,6 +9,7 @@ again.
 from __future__ import annotations
 
 import threading
+import time
 
 from rq.job import Job
 
@@ -21,8 +22,9 @@ class PriorSends:
     """The orders at the broker when this worker process started taking jobs, by account, read once each on first need:
     the sends looked for were made before this process existed."""
 
-    def __init__(self, started: float, skew: float = CLOCK_SKEW_SECONDS):
+    def __init__(self, started: float, skew: float = CLOCK_SKEW_SECONDS, settle: float = 0.0):
         self.started = started + skew  # unix seconds: jobs queued before it are looked up (the web's clock may run ahead)
+        self._read_after = started + settle  # a send the process before handed its terminal may land until then
         self._tags: dict[int, dict[str, Order]] = {}
         self._lock = threading.Lock()
 
@@ -34,5 +36,6 @@ class PriorSends:
         """The broker's order carrying `tag` among those it had when first asked. Raises BrokerUnavailable."""
         with self._lock:
             if account_index not in self._tags:
+                time.sleep(max(0.0, self._read_after - time.time()))  # read earlier, a send still landing would be missed
                 self._tags[account_index] = {o.order_remark: o for o in broker.query_orders(cancelable_only=False) if o.order_remark}
             return self._tags[account_index].get(tag)

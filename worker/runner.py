@@ -237,6 +237,23 @@ def serve(
     return True
 
 
+def prior_sends(settings: Settings, connection: redis.Redis, terminal: Terminal, in_flight: InFlight | None) -> PriorSends:
+    """The broker's orders for the jobs queued before this process started, read once a send the worker before handed
+    its terminal can no longer be landing (recovery's window: SETTLE_WAIT, or BROKER_CALL_TIMEOUT with sends in flight,
+    after that worker's death, its last heartbeat plus a beat and the second a Redis may lose). No wait when no worker
+    beat within HEARTBEAT_KEEP_SECONDS or the last one stopped on purpose (its sends drained). Read before this worker's
+    own first beat."""
+    window = settings.BROKER_CALL_TIMEOUT if in_flight is not None else SETTLE_WAIT
+    now = time.time()
+    try:
+        beat, stopped = connection.hmget(terminal.heartbeat_key, ["ts", "stopped"])  # type: ignore[misc]
+    except redis.RedisError:
+        beat, stopped = now, None  # not known: as if the worker before died just now
+    if beat is None or (stopped is not None and float(stopped) >= float(beat)):
+        return PriorSends(now)
+    return PriorSends(now, settle=max(0.0, float(beat) + HEARTBEAT_SECONDS + 1.0 + window - now))
+
+
 def _serve_terminal(
     settings: Settings, connection: redis.Redis, dequeue: redis.Redis, burst: bool, terminal: Terminal, lease: Lease, stopping: threading.Event
 ) -> bool:
@@ -256,7 +273,7 @@ def _serve_terminal(
             lease=lease,
             batch=batch,
             in_flight=in_flight,
-            prior=PriorSends(time.time()),
+            prior=prior_sends(settings, connection, terminal, in_flight),
         )
     )
     figures = metrics.Flusher(connection).start()

@@ -459,3 +459,130 @@ def test_a_job_queued_before_the_worker_started_is_not_sent_when_the_broker_cann
     result = jobqueue.view(fake_redis, job_id).result
     assert result["outcome"] == "unknown" and job_id in result["error"] and "worker before this one" in result["error"]
     assert not fake.orders, "sent although the broker could not say whether it had it"
+
+
+def test_a_job_the_worker_before_sent_is_not_called_expired_never_sent_when_the_restart_took_longer_than_order_ttl(settings, fake_redis):
+    """A power loss: Redis (appendfsync everysec) forgets the job's start, the worker that sent it dies, and the machine
+    is back after ORDER_TTL. The job is past its deadline when the new worker takes it, but it was sent: it must be
+    settled from the broker's order, never told `expired ... never sent` (the trader would send it again)."""
+    import time
+
+    job_id = jobqueue.enqueue(fake_redis, order_payload(deadline=time.time() - 1), settings.JOB_TTL)  # the restart took > ORDER_TTL
+    trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
+    trader.start()
+    trader.connect()
+    trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job_id)  # the send before the loss
+    trader.stop()
+    serve(settings, fake_redis, burst=True)
+    result = jobqueue.view(fake_redis, job_id).result
+    assert result["outcome"] == "submitted" and result["order_id"] == the_only_order(settings).order_id, result
+
+
+def test_a_restored_job_the_run_before_sent_is_not_called_expired_never_sent(settings, fake_redis):
+    """The embedded run's restored job, sent after the copy was taken, restarted after ORDER_TTL: settled from the
+    broker's order, never `expired ... never sent`."""
+    import json
+    import time
+
+    from rq.job import Job
+
+    job_id = jobqueue.enqueue(fake_redis, order_payload(deadline=time.time() - 1), settings.JOB_TTL)
+    job = Job.fetch(job_id, connection=fake_redis, serializer=JSONSerializer)
+    fake_redis.hset(job.key, "meta", json.dumps({**job.meta, "restored": True}))  # as embedded_state marks it
+    trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
+    trader.start()
+    trader.connect()
+    trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job_id)
+    trader.stop()
+    serve(settings, fake_redis, burst=True)
+    result = jobqueue.view(fake_redis, job_id).result
+    assert result["outcome"] == "submitted" and result["order_id"] == the_only_order(settings).order_id, result
+
+
+def _serve_fakes(settings, fake_redis, fake, prior):
+    from tests.worker.fake_broker import FakeAccounts
+    from worker import runtime
+
+    recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)
+    runtime.install(runtime.Runtime(settings=settings, redis=fake_redis, brokers=FakeAccounts([fake]), recorder=recorder, prior=prior))
+    try:
+        RouterWorker([jobqueue.queue(fake_redis, keys.ORDER_QUEUE)], connection=fake_redis, serializer=JSONSerializer, name="w").work(burst=True)
+    finally:
+        runtime.install(None)
+
+
+def test_a_job_queued_on_an_earlier_day_before_the_worker_started_is_unknown_not_never_sent(settings, fake_redis):
+    """A power loss at the close, the machine back the next morning: the job the worker before sent yesterday is queued
+    again. QMT lists today's orders only, so not finding its tag says nothing: `unknown`, as recovery says of a started
+    job of an earlier day, never `expired ... never sent`."""
+    import time
+
+    from tests.worker.fake_broker import FakeBroker
+    from worker.prior_sends import PriorSends
+
+    fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)  # today's orders: none (yesterday's are not listed)
+    job_id = jobqueue.enqueue(fake_redis, order_payload(deadline=time.time() - 86_400), settings.JOB_TTL)
+    _serve_fakes(settings, fake_redis, fake, PriorSends(time.time()))
+    result = jobqueue.view(fake_redis, job_id).result
+    assert result["outcome"] == "unknown" and job_id in result["error"], result
+    assert not fake.orders
+
+
+def test_a_send_of_the_worker_before_still_landing_when_the_worker_starts_is_not_sent_again(settings, fake_redis, monkeypatch):
+    """The terminal still works through a send the worker before handed it (recovery waits SETTLE_WAIT, or
+    BROKER_CALL_TIMEOUT with sends in flight, for exactly that before calling a job never sent). The broker's orders read
+    at once would miss it and the job would be sent twice: they are read once that window is over."""
+    import threading
+    import time
+
+    from common.store import terminals
+    from tests.worker.fake_broker import FakeBroker
+    from worker import runner
+
+    monkeypatch.setattr(runner, "SETTLE_WAIT", 2.0)
+    fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
+    terminal = terminals.named(settings, None)
+    fake_redis.hset(terminal.heartbeat_key, mapping={"ts": time.time()})  # the worker before beat until it died, just now
+    prior = runner.prior_sends(settings, fake_redis, terminal, in_flight=None)
+    landing = threading.Timer(0.5, fake.place_order, ("600000.SH", 23, 100, 11, 10.0, "", job_id))  # the send before, landing now
+    landing.start()
+    try:
+        _serve_fakes(settings, fake_redis, fake, prior)
+    finally:
+        landing.join()
+    result = jobqueue.view(fake_redis, job_id).result
+    assert [o.order_remark for o in fake.orders.values()].count(job_id) == 1, "sent twice"
+    assert result["outcome"] == "submitted", result
+
+
+def test_a_retry_under_the_same_idempotency_key_of_a_job_redis_lost_after_its_send_is_not_sent_again(settings, fake_redis):
+    """A lone Redis (appendfsync everysec) loses a job whole (its enqueue, start and end, within its last second) after
+    the worker sent its order; the client, answered 202 and then 404, retries with the same Idempotency-Key, as the API
+    says is safe: the same job id, a new created_at. The worker that sent the first is still running: the broker has the
+    order with this tag today, so the retry must be settled from it, not sent a second time."""
+    import time
+
+    from rq.job import Job
+
+    from tests.worker.fake_broker import FakeBroker
+
+    fake = FakeBroker("SIM000001", settings.SIM_STARTING_CASH)
+    job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL, job_id="oretry0000000001")
+    from tests.worker.fake_broker import FakeAccounts
+    from worker import runtime
+
+    recorder = OrderEventRecorder(fake_redis, settings.JOB_TTL)
+    runtime.install(runtime.Runtime(settings=settings, redis=fake_redis, brokers=FakeAccounts([fake]), recorder=recorder))
+    try:
+        worker = RouterWorker([jobqueue.queue(fake_redis, keys.ORDER_QUEUE)], connection=fake_redis, serializer=JSONSerializer, name="w")
+        worker.work(burst=True)
+        assert len(fake.orders) == 1
+        Job.fetch(job_id, connection=fake_redis, serializer=JSONSerializer).delete()  # Redis lost the job whole
+        time.sleep(0.01)
+        jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL, job_id=job_id)  # the retry: same key, new created_at
+        worker.work(burst=True)
+    finally:
+        runtime.install(None)
+    assert len(fake.orders) == 1, "a retry under the same Idempotency-Key was sent a second time"
+    assert jobqueue.view(fake_redis, job_id).result["outcome"] == "submitted"
