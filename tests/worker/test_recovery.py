@@ -32,13 +32,18 @@ def crash(settings, connection, reached_broker: bool, **order) -> str:
     dead.prepare_execution(job)
     dead.prepare_job_execution(job)
     if reached_broker:
-        trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
-        trader.start()
-        trader.connect()
-        trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job.id)
-        trader.stop()
+        placed_at_the_broker(settings, job.id)
     assert jobqueue.view(connection, job_id).status == "started"
     return job_id
+
+
+def placed_at_the_broker(settings, tag: str) -> None:
+    """An order tagged `tag` at the simulated broker, as a worker's send (now gone with it) left it."""
+    trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
+    trader.start()
+    trader.connect()
+    trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", tag)
+    trader.stop()
 
 
 def created_at(connection, job_id: str) -> float:
@@ -419,11 +424,7 @@ def test_a_job_queued_before_the_worker_started_that_the_broker_already_has_is_n
     second, so an order job the worker had sent in it is queued again as if never started. The worker that starts then
     looks up the jobs queued before it by their tags: this one is settled from the broker's order, never sent again."""
     job_id = jobqueue.enqueue(fake_redis, order_payload(), settings.JOB_TTL)
-    trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
-    trader.start()
-    trader.connect()
-    trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job_id)  # the send before the loss
-    trader.stop()
+    placed_at_the_broker(settings, job_id)  # the send before the loss
     serve(settings, fake_redis, burst=True)
     view = jobqueue.view(fake_redis, job_id)
     assert view.result["outcome"] == "submitted" and view.result["order_id"] == the_only_order(settings).order_id
@@ -468,11 +469,7 @@ def test_a_job_the_worker_before_sent_is_not_called_expired_never_sent_when_the_
     import time
 
     job_id = jobqueue.enqueue(fake_redis, order_payload(deadline=time.time() - 1), settings.JOB_TTL)  # the restart took > ORDER_TTL
-    trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
-    trader.start()
-    trader.connect()
-    trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job_id)  # the send before the loss
-    trader.stop()
+    placed_at_the_broker(settings, job_id)  # the send before the loss
     serve(settings, fake_redis, burst=True)
     result = jobqueue.view(fake_redis, job_id).result
     assert result["outcome"] == "submitted" and result["order_id"] == the_only_order(settings).order_id, result
@@ -489,11 +486,7 @@ def test_a_restored_job_the_run_before_sent_is_not_called_expired_never_sent(set
     job_id = jobqueue.enqueue(fake_redis, order_payload(deadline=time.time() - 1), settings.JOB_TTL)
     job = Job.fetch(job_id, connection=fake_redis, serializer=JSONSerializer)
     fake_redis.hset(job.key, "meta", json.dumps({**job.meta, "restored": True}))  # as embedded_state marks it
-    trader = SimTrader(settings.SIM_DATA_DIR, 1, prices_file=settings.SIM_PRICES_FILE)
-    trader.start()
-    trader.connect()
-    trader.order_stock(xttype.StockAccount("SIM000001"), "600000.SH", 23, 100, 11, 10.0, "", job_id)
-    trader.stop()
+    placed_at_the_broker(settings, job_id)
     serve(settings, fake_redis, burst=True)
     result = jobqueue.view(fake_redis, job_id).result
     assert result["outcome"] == "submitted" and result["order_id"] == the_only_order(settings).order_id, result
