@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError
 
 from common.config.settings import Settings
 from common.store import sentinel
@@ -17,6 +20,7 @@ from common.store import sentinel
 if TYPE_CHECKING:  # imported where used: only the embedded default needs fakeredis
     import fakeredis
 
+T = TypeVar("T")
 _embedded_lock = threading.Lock()
 _embedded_server: fakeredis.FakeServer | None = None
 
@@ -30,6 +34,45 @@ def embedded_server() -> fakeredis.FakeServer:
 
             _embedded_server = fakeredis.FakeServer(version=(7, 0))
         return _embedded_server
+
+
+_attempts = threading.local()  # the errors this thread's command attempts met, while a caller notes them (attempts())
+
+
+class NotingRetry(Retry):
+    """redis-py's Retry, noting for the thread every error a command attempt met while a caller asks (attempts()): after
+    two retries the error raised may be "cannot connect", although the first attempt reached Redis and ran."""
+
+    def call_with_retry(self, do: Callable[[], T], fail: Callable[..., Any], *args: Any, **kwargs: Any) -> T:
+        def noted() -> T:
+            try:
+                return do()
+            except Exception as error:
+                met = getattr(_attempts, "errors", None)
+                if met is not None:
+                    met.append(error)
+                raise
+
+        return super().call_with_retry(noted, fail, *args, **kwargs)
+
+
+@contextmanager
+def attempts() -> Iterator[list[Exception]]:
+    """Within the block, the errors this thread's command attempts meet, retried ones included (NotingRetry)."""
+    _attempts.errors = []
+    try:
+        yield _attempts.errors
+    finally:
+        _attempts.errors = None
+
+
+def may_have_run(error: BaseException) -> bool:
+    """Could the command this error ended have reached Redis (and run)? Not when the connection could not be made at all
+    (refused, a connect timeout, no master named by the sentinels); yes when it broke or timed out after the send."""
+    if not isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+        return False
+    text = str(error)
+    return not (isinstance(error, MasterNotFoundError) or "connecting to" in text or text.startswith("Timeout connecting"))
 
 
 _scripts: WeakKeyDictionary[redis.Redis, dict[str, Script]] = WeakKeyDictionary()
@@ -60,7 +103,7 @@ def connect(settings: Settings, socket_timeout: float | None = None, connect_tim
     timeout = settings.REDIS_SOCKET_TIMEOUT if socket_timeout is None else socket_timeout
     # Two quick retries ride out a refused or dropped connection; redis-py's default (3 retries up to 10 s apart)
     # would hold a request ~9 s, and its default also retries timeouts, which resends commands Redis may have run.
-    retry = Retry(ExponentialBackoff(cap=0.25, base=0.05), 2, supported_errors=(redis.ConnectionError,))
+    retry = NotingRetry(ExponentialBackoff(cap=0.25, base=0.05), 2, supported_errors=(redis.ConnectionError,))
     if settings.REDIS_SENTINELS:  # the master the sentinels name, found again after a failover (common.store.sentinel)
         return sentinel.master_client(settings, timeout, connect_timeout, retry)
     return redis.Redis.from_url(

@@ -23,7 +23,7 @@ from rq.utils import now, utcformat
 from common.rules.exceptions import DuplicateJob, EnqueueUnanswered, JobNotFound, StoreUnavailable
 from common.rules.loose_types import RedisArg, RedisReply
 from common.rules.orders import ORDER_JUNK
-from common.store import events, keys, rq_model
+from common.store import connections, events, keys, rq_model
 from common.store.payloads import JOB_ROUTES, CancelPayload, JobView, OrderPayload, QueryPayload, SimDayPayload, new_job_id
 from common.store.payloads import JobStatus as JobStatusName
 from common.store.replication import Confirm
@@ -37,7 +37,6 @@ WAIT_MAX_SECONDS = 30
 WAIT_SLICE_MS = 500  # one blocking read of a wait: below REDIS_SOCKET_TIMEOUT (≥ 1 s), which would cut a longer one
 LATEST_ORDER_FIELDS = ("order_status", "status", "status_msg", "traded_volume", "traded_price")
 REJECTED_STATUS = ORDER_JUNK  # a rejection arriving after the job ended
-CONNECT_TIMEOUT = "Timeout connecting"  # redis-py's words for a connect timeout (nothing sent), unlike a read timeout
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what RQ accepts as an id
 
 
@@ -129,18 +128,18 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
         script_keys, args = _script_arguments(connection, jobs, caps)
     except redis.RedisError as error:  # RQ asks Redis its version once per connection here: nothing of the jobs was sent
         raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
-    try:
-        answer, confirmed = enqueue_script.run(connection, script_keys, args, confirm)
-    except redis.TimeoutError as error:
-        if str(error).startswith(CONNECT_TIMEOUT):  # no connection, so nothing was sent
+    with connections.attempts() as met:
+        try:
+            answer, confirmed = enqueue_script.run(connection, script_keys, args, confirm)
+        except redis.RedisError as error:
+            # an attempt that broke or timed out after its send may have run, even when a retry then could not connect
+            if any(connections.may_have_run(attempt) for attempt in (*met, error)):
+                raise _unknown(
+                    ids,
+                    "Redis did not answer while job {ids} was being queued, so whether it was queued is unknown",
+                    "404 once Redis answers: it was not queued",
+                ) from error
             raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
-        raise _unknown(
-            ids,
-            "Redis did not answer while job {ids} was being queued, so whether it was queued is unknown",
-            "404 once Redis answers: it was not queued",
-        ) from error
-    except redis.RedisError as error:
-        raise StoreUnavailable(f"Redis did not accept the job: {error.__class__.__name__}") from error
     verdict = answer[0]
     if verdict == "stale":
         raise LimitsChanged(answer[1])
@@ -153,7 +152,9 @@ def enqueue_all(connection: redis.Redis, jobs: Sequence[Admit], caps: Caps | Non
             events.counted(connection, admit.announce)
     if not confirmed:
         raise _unconfirmed(ids, confirm)
-    return [(job_id, entry == "=") for job_id, entry in zip(ids, answer[1:], strict=True)]
+    # an attempt lost after its send, then run again by redis-py's retry, finds its own first run: this request's jobs
+    ours = any(connections.may_have_run(attempt) for attempt in met)
+    return [(job_id, entry == "=" and not ours) for job_id, entry in zip(ids, answer[1:], strict=True)]
 
 
 def _unconfirmed(ids: list[str], confirm: Confirm | None) -> EnqueueUnanswered:
