@@ -80,11 +80,35 @@ def test_a_move_to_a_terminals_queue_happens_once(fake_redis):
     assert fake_redis.llen(jobqueue.queue(fake_redis, keys.ORDER_QUEUE).key) == 0
 
 
+def _lose_the_enqueue_answer(patch, state: dict) -> None:
+    """Redis runs the first enqueue script sent, and its answer is lost with the link (the connection dropped):
+    `state["answered"]` turns True then."""
+    import redis
+    from redis.connection import Connection
+
+    real_send, real_read = Connection.send_command, Connection.read_response
+    last = {"command": ""}
+
+    def sending(self, *args, **kwargs):
+        last["command"] = str(args[0]).upper() if args else ""
+        return real_send(self, *args, **kwargs)
+
+    def lost_answer(self, *args, **kwargs):
+        if not state["answered"] and last["command"] in ("EVALSHA", "EVAL"):
+            real_read(self, *args, **kwargs)  # Redis ran the enqueue script; its answer never reaches the web
+            state["answered"] = True
+            self.disconnect()  # the link is gone
+            raise redis.ConnectionError("Connection closed by server.")
+        return real_read(self, *args, **kwargs)
+
+    patch.setattr(Connection, "send_command", sending)
+    patch.setattr(Connection, "read_response", lost_answer)
+
+
 def test_an_enqueue_whose_answer_is_lost_when_redis_goes_away_is_unknown_never_not_queued(redis_url, real_redis, monkeypatch):
     """Redis runs the enqueue, then goes away before its answer is read (a shutdown, a dropped link); redis-py retries,
     cannot connect, and raises "cannot connect". The job IS queued: the answer must say its outcome is unknown, with its
     id to poll, never "Redis did not accept the job" (a client told nothing was queued sends the order again)."""
-    import redis
     from redis.connection import Connection
 
     from common.rules.exceptions import EnqueueUnanswered
@@ -93,21 +117,8 @@ def test_an_enqueue_whose_answer_is_lost_when_redis_goes_away_is_unknown_never_n
 
     connection = connections.connect(make_settings(REDIS_URL=redis_url))
     connection.ping()  # a pooled connection, as a web thread holds one
-    real_send, real_read = Connection.send_command, Connection.read_response
     real_connect = Connection._connect  # noqa: SLF001 - the socket's opening, where a gone Redis refuses
-    state = {"answered": False, "last": ""}
-
-    def sending(self, *args, **kwargs):
-        state["last"] = str(args[0]).upper() if args else ""
-        return real_send(self, *args, **kwargs)
-
-    def lost_answer(self, *args, **kwargs):
-        if not state["answered"] and state["last"] in ("EVALSHA", "EVAL"):
-            real_read(self, *args, **kwargs)  # Redis ran the enqueue script; its answer never reaches the web
-            state["answered"] = True
-            self.disconnect()  # the link is gone
-            raise redis.ConnectionError("Connection closed by server.")
-        return real_read(self, *args, **kwargs)
+    state = {"answered": False}
 
     def refused(self, *args, **kwargs):  # the socket cannot be opened: Redis is gone
         if state["answered"]:
@@ -116,8 +127,7 @@ def test_an_enqueue_whose_answer_is_lost_when_redis_goes_away_is_unknown_never_n
 
     payload = order_payload()
     with monkeypatch.context() as patched:
-        patched.setattr(Connection, "send_command", sending)
-        patched.setattr(Connection, "read_response", lost_answer)
+        _lose_the_enqueue_answer(patched, state)
         patched.setattr(Connection, "_connect", refused)
         try:
             jobqueue.enqueue(connection, payload, 86_400, job_id="o-lost-answer-1")
@@ -153,30 +163,13 @@ def test_an_enqueue_that_never_reaches_redis_says_nothing_was_queued(redis_url, 
 def test_an_enqueue_retried_by_redis_py_after_its_answer_was_lost_is_queued_once_and_said_so(redis_url, real_redis, monkeypatch):
     """The link drops after Redis ran the enqueue, Redis stays up: redis-py reconnects and runs it again, which finds the
     job (its own first run). That is this request's job, queued once: answered as queued, never "exists already"."""
-    import redis
-    from redis.connection import Connection
 
     from common.store import connections
     from tests.support import make_settings
 
     connection = connections.connect(make_settings(REDIS_URL=redis_url))
     connection.ping()
-    real_send, real_read = Connection.send_command, Connection.read_response
-    state = {"answered": False, "last": ""}
-
-    def sending(self, *args, **kwargs):
-        state["last"] = str(args[0]).upper() if args else ""
-        return real_send(self, *args, **kwargs)
-
-    def lost_answer(self, *args, **kwargs):
-        if not state["answered"] and state["last"] in ("EVALSHA", "EVAL"):
-            real_read(self, *args, **kwargs)
-            state["answered"] = True
-            self.disconnect()
-            raise redis.ConnectionError("Connection closed by server.")
-        return real_read(self, *args, **kwargs)
-
-    monkeypatch.setattr(Connection, "send_command", sending)
-    monkeypatch.setattr(Connection, "read_response", lost_answer)
+    state = {"answered": False}
+    _lose_the_enqueue_answer(monkeypatch, state)
     assert jobqueue.enqueue(connection, order_payload(), 86_400, job_id="o-lost-answer-2") == "o-lost-answer-2"
     assert state["answered"] and real_redis.llen(f"rq:queue:{keys.ORDER_QUEUE}") == 1  # queued once
